@@ -1,0 +1,58 @@
+# Caracal. Every target that needs system packages installs them first
+# (scripts/install-deps.sh is idempotent and quiet when all is present).
+# Needs root: tests and the demo create network namespaces.
+
+SWIFT ?= swift
+FUZZ_SECONDS ?= 45
+FUZZ_TARGETS := $(notdir $(wildcard Fuzz/Fuzz*))
+BENCHES := bgp-codec bgp routes cni policy datastore
+
+.PHONY: all deps deps-test build release test unit fuzz fuzz-replay demo bench clean $(addprefix bench-,$(BENCHES))
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+
+deps-test:
+	@scripts/install-deps.sh test
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# The README's test command: unit and kernel tests, corpus replays, then each
+# fuzz target for a bounded time.
+test: deps-test
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+	$(MAKE) fuzz-replay
+	$(MAKE) fuzz
+
+unit: build
+	$(SWIFT) test
+
+# Replays every checked-in corpus through the normal (non-fuzzer) build.
+fuzz-replay:
+	@for t in $(FUZZ_TARGETS); do \
+	  $(SWIFT) run -q $$t Fuzz/$$t/corpus || exit 1; \
+	done
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  scripts/fuzz.sh $$t $(FUZZ_SECONDS) || exit 1; \
+	done
+
+# The README's main job.
+demo: deps release
+	scripts/demo.sh
+
+bench: $(addprefix bench-,$(BENCHES))
+
+$(addprefix bench-,$(BENCHES)): bench-%: deps-test
+	scripts/bench.sh $*
+
+clean:
+	rm -rf .build .build-fuzz .build-bench fuzz-artifacts

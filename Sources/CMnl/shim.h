@@ -1,0 +1,21 @@
+#ifndef CARACAL_CMNL_SHIM_H
+#define CARACAL_CMNL_SHIM_H
+// Socket headers must come before any linux/*.h, or the kernel's socket
+// structs clash with glibc's.
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
+#include <linux/if_addr.h>
+#include <linux/neighbour.h>
+#include <linux/veth.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libmnl/libmnl.h>
+
+// Function-like macros are not imported into Swift.
+static inline size_t caracal_mnl_socket_buffer_size(void) { return MNL_SOCKET_BUFFER_SIZE; }
+static inline size_t caracal_mnl_align(size_t len) { return MNL_ALIGN(len); }
+static inline size_t caracal_nlmsg_align(size_t len) { return NLMSG_ALIGN(len); }
+static inline size_t caracal_nlmsg_hdrlen(void) { return NLMSG_HDRLEN; }
+#endif

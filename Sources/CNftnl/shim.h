@@ -1,0 +1,18 @@
+#ifndef CARACAL_CNFTNL_SHIM_H
+#define CARACAL_CNFTNL_SHIM_H
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/table.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/set.h>
+#include <libnftnl/batch.h>
+#include <libnftnl/common.h>
+#include <libnftnl/gen.h>
+#endif

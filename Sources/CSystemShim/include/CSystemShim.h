@@ -1,0 +1,13 @@
+#ifndef CARACAL_CSYSTEMSHIM_H
+#define CARACAL_CSYSTEMSHIM_H
+// GNU-only syscalls that Swift's Glibc module does not import, because it is
+// not built with _GNU_SOURCE (see shared/knowledge/swift-on-linux.md).
+
+/// setns(2) restricted to network namespaces. Returns 0 or -1 with errno set.
+int caracal_setns_net(int fd);
+/// unshare(CLONE_NEWNET) for the calling thread. Returns 0 or -1 with errno.
+int caracal_unshare_net(void);
+/// The kernel thread id of the caller.
+int caracal_gettid(void);
+
+#endif

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// The `caracal` command line: operator tools now, the node agent later.
+/// Each area registers its commands in its own file (BGPCommands.swift, ...).
+@main
+struct Caracal: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "caracal",
+        abstract: "Caracal: an L3 routed container network.",
+        version: CaracalVersion.string,
+        subcommands: []
+    )
+}
+
+enum CaracalVersion {
+    static let string = "0.1.0-dev"
+}
