@@ -43,6 +43,15 @@ let package = Package(
         // MARK: Pure modules
         .target(name: "IPAddressing"),
         .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
+        .target(
+            name: "BGP",
+            dependencies: ["IPAddressing", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "BGPTests",
+            dependencies: ["BGP", "IPAddressing", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            resources: [.copy("Vectors")]
+        ),
 
         // MARK: I/O foundations
         .target(
@@ -54,6 +63,7 @@ let package = Package(
         .executableTarget(
             name: "caracal",
             dependencies: [
+                "BGP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -61,6 +71,20 @@ let package = Package(
         .executableTarget(
             name: "caracal-cni",
             dependencies: []
+        ),
+
+        // MARK: Fuzz targets (see Fuzz/README.md)
+        .executableTarget(
+            name: "FuzzBGPMessage",
+            dependencies: ["BGP", "CFuzzDriver", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/FuzzBGPMessage",
+            exclude: ["corpus"]
+        ),
+        .executableTarget(
+            name: "FuzzBGPFSM",
+            dependencies: ["BGP", "IPAddressing", "CFuzzDriver"],
+            path: "Fuzz/FuzzBGPFSM",
+            exclude: ["corpus"]
         ),
 
         // MARK: Test support and tests
