@@ -103,10 +103,12 @@ struct BGPDecode: ParsableCommand {
 
     private func input() throws -> [UInt8] {
         if let file {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw ValidationError("cannot read \(file)")
+            // FileHandle, not FileManager.contents: it also reads pipes (<(...)).
+            guard let handle = FileHandle(forReadingAtPath: file) else {
+                throw DecodeInputError(message: "cannot open \(file)")
             }
-            return [UInt8](data)
+            defer { try? handle.close() }
+            return [UInt8](handle.readDataToEndOfFile())
         }
         let text: String
         if hex.isEmpty {
@@ -120,6 +122,11 @@ struct BGPDecode: ParsableCommand {
         guard !bytes.isEmpty else { throw ValidationError("no input") }
         return bytes
     }
+}
+
+struct DecodeInputError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }
 
 extension JSONValue {
