@@ -46,6 +46,11 @@ let package = Package(
             dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]
         ),
 
+        .target(
+            name: "Netlink",
+            dependencies: ["CMnl", "NetNS"]
+        ),
+
         // MARK: Executables
         .executableTarget(
             name: "caracal",
@@ -66,5 +71,6 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl"]),
     ]
 )
