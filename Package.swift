@@ -52,7 +52,7 @@ let package = Package(
 
         .target(
             name: "Netlink",
-            dependencies: ["CMnl", "NetNS"]
+            dependencies: ["CMnl", "NetNS", "IPAddressing"]
         ),
 
         // MARK: Executables
@@ -75,6 +75,6 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
-        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
     ]
 )

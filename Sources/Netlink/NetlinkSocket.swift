@@ -231,21 +231,40 @@ public final class NetlinkSocket: @unchecked Sendable {
         request body: (NetlinkMessageWriter) throws -> Void,
         _ handle: (NetlinkMessage) throws -> Void
     ) throws {
+        try transact(type: type, flags: flags | UInt16(NLM_F_DUMP), isDump: true, request: body, handle)
+    }
+
+    /// Sends one request that the kernel answers with messages (a `GET` of a
+    /// single object, or a request with `NLM_F_ECHO`), calls `handle` for
+    /// each, and returns at the request's ACK. An error reply throws.
+    public func query(
+        type: UInt16, flags: UInt16 = 0,
+        request body: (NetlinkMessageWriter) throws -> Void,
+        _ handle: (NetlinkMessage) throws -> Void
+    ) throws {
+        try transact(type: type, flags: flags, isDump: false, request: body, handle)
+    }
+
+    private func transact(
+        type: UInt16, flags: UInt16, isDump: Bool,
+        request body: (NetlinkMessageWriter) throws -> Void,
+        _ handle: (NetlinkMessage) throws -> Void
+    ) throws {
         let batch = NetlinkBatch(capacity: 512)
-        try batch.append(type: type, flags: flags | UInt16(NLM_F_DUMP), body)
+        try batch.append(type: type, flags: flags, body)
         mutex.lock()
         defer { mutex.unlock() }
         let sequence = nextSequence
         nextSequence &+= 1
-        batch.stamp(index: 0, sequence: sequence, acknowledge: false)
+        batch.stamp(index: 0, sequence: sequence, acknowledge: !isDump)
         try sendLocked(batch.storage, count: batch.byteCount)
         var interrupted = false
         var done = false
         let name = NetlinkMessageNames.name(type, protocol: netlinkProtocol)
         while !done {
-            let received = try receiveLocked(operation: "recv \(name) dump")
+            let received = try receiveLocked(operation: "recv \(name)\(isDump ? " dump" : "")")
             try NetlinkMessage.forEach(in: received) { message in
-                guard message.sequence == sequence, message.portID == portID || message.portID == 0 else { return }
+                guard message.sequence == sequence, !done else { return }
                 if message.flags & UInt16(NLM_F_DUMP_INTR) != 0 { interrupted = true }
                 switch Int32(message.type) {
                 case NLMSG_DONE:
@@ -253,7 +272,7 @@ public final class NetlinkSocket: @unchecked Sendable {
                     if message.payload.count >= 4 {
                         let code = message.payload.loadUnaligned(as: Int32.self)
                         if code < 0 {
-                            var error = NetlinkError(errno: -code, operation: name, sequence: sequence)
+                            var error = NetlinkError(errno: -code, operation: name, messageIndex: 0, sequence: sequence)
                             if message.flags & UInt16(NLM_F_ACK_TLVS) != 0 {
                                 try Self.readExtendedAck(NetlinkAttributes(UnsafeRawBufferPointer(rebasing: message.payload[4...])), into: &error)
                             }
@@ -264,11 +283,12 @@ public final class NetlinkSocket: @unchecked Sendable {
                     var error = try Self.parseError(message, operation: name)
                     if error.errno == 0 { done = true; return }
                     error.messageIndex = 0
+                    error.sequence = sequence
                     throw error
                 case NLMSG_NOOP, NLMSG_OVERRUN:
                     return
                 default:
-                    if !done { try handle(message) }
+                    try handle(message)
                 }
             }
         }
