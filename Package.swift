@@ -59,6 +59,11 @@ let package = Package(
             dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]
         ),
 
+        .target(
+            name: "Netlink",
+            dependencies: ["CMnl", "NetNS", "IPAddressing"]
+        ),
+
         // MARK: Executables
         .executableTarget(
             name: "caracal",
@@ -94,5 +99,6 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
     ]
 )
