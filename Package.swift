@@ -46,6 +46,13 @@ let package = Package(
             dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]
         ),
 
+        // MARK: CNI plugin and IPAM (issue 5)
+        .target(name: "CNI"),
+        .testTarget(name: "CNITests", dependencies: ["CNI"]),
+        .executableTarget(
+            name: "FuzzCNIConfig", dependencies: ["CNI", "CFuzzDriver"],
+            path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
+
         // MARK: Executables
         .executableTarget(
             name: "caracal",
