@@ -40,6 +40,10 @@ let package = Package(
         // Header-only declaration of libFuzzer's driver (see Fuzz/README.md).
         .target(name: "CFuzzDriver"),
 
+        // MARK: Pure modules
+        .target(name: "IPAddressing"),
+        .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
+
         // MARK: I/O foundations
         .target(
             name: "NetNS",
