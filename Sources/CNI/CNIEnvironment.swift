@@ -1,3 +1,5 @@
+import IPAddressing
+
 /// The CNI operations (`CNI_COMMAND`).
 public enum CNICommand: String, Sendable, CaseIterable {
     case add = "ADD"
@@ -38,6 +40,9 @@ public struct CNIArgs: Hashable, Sendable {
             guard !key.isEmpty else { throw CNIError(.invalidEnvironment, "CNI_ARGS: empty key in \"\(item)\"") }
             entries.append(Entry(key, String(item[item.index(after: eq)...])))
         }
+        for ip in (self["IP"] ?? "").split(separator: ",") where NetworkConfig.address(String(ip)) == nil {
+            throw CNIError(.invalidEnvironment, "CNI_ARGS: IP \"\(ip)\" is not an IP address")
+        }
         if !ignoreUnknown, let unknown = entries.first(where: { !CNIArgs.knownKeys.contains($0.key) }) {
             throw CNIError(
                 .invalidEnvironment, "CNI_ARGS: unknown key \(unknown.key) (send IgnoreUnknown=1 to ignore it)")
@@ -57,8 +62,9 @@ public struct CNIArgs: Hashable, Sendable {
     public var podName: String? { nonEmpty(self["K8S_POD_NAME"]) }
     public var podUID: String? { nonEmpty(self["K8S_POD_UID"]) }
     public var infraContainerID: String? { nonEmpty(self["K8S_POD_INFRA_CONTAINER_ID"]) }
-    public var requestedIPs: [String] {
-        (self["IP"] ?? "").split(separator: ",").map { String($0) }.filter { !$0.isEmpty }
+    /// `IP=a[,b]`, checked when parsed.
+    public var requestedIPs: [IPAddress] {
+        (self["IP"] ?? "").split(separator: ",").compactMap { NetworkConfig.address(String($0)) }
     }
     public var claim: String? { nonEmpty(self["CARACAL_CLAIM"]) }
 

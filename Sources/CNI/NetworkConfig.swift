@@ -1,3 +1,5 @@
+import IPAddressing
+
 /// DNS settings (config `dns`, capability `runtimeConfig.dns`, result `dns`).
 public struct DNSConfig: Hashable, Sendable {
     public var nameservers: [String] = []
@@ -166,6 +168,7 @@ public struct NetworkConfig: Hashable, Sendable {
         runtimeDNS = nil
         if let rc = try r.object("runtimeConfig") {
             runtimeIPs = try rc.stringArray("ips") ?? []
+            try NetworkConfig.checkAddresses(runtimeIPs, field: rc.field("ips"))
             runtimeMAC = try rc.string("mac")
             if let mac = runtimeMAC, MACAddressText.parse(mac) == nil {
                 throw CNIError.invalidField(rc.field("mac"), "\"\(mac)\" is not a MAC address (aa:bb:cc:dd:ee:ff)")
@@ -178,6 +181,7 @@ public struct NetworkConfig: Hashable, Sendable {
         argsClaim = nil
         if let args = try r.object("args"), let cni = try args.object("cni") {
             argsIPs = try cni.stringArray("ips") ?? []
+            try NetworkConfig.checkAddresses(argsIPs, field: cni.field("ips"))
             argsClaim = try cni.string("claim")
             for (i, entry) in (try cni.array("labels") ?? []).enumerated() {
                 let lr = try FieldReader(entry, path: "\(cni.field("labels"))[\(i)]")
@@ -218,15 +222,30 @@ public struct NetworkConfig: Hashable, Sendable {
     }
 
     /// Every requested address from the capability and `args.cni.ips`, in
-    /// that order, without duplicates and with any "/len" suffix removed.
-    public var requestedIPs: [String] {
-        var seen = Set<String>()
-        var out: [String] = []
+    /// that order, without duplicates (a "/len" suffix is ignored: pods get
+    /// host routes).
+    public var requestedIPs: [IPAddress] {
+        var out: [IPAddress] = []
         for s in runtimeIPs + argsIPs {
-            let a = String(s.split(separator: "/", maxSplits: 1).first ?? "")
-            if !a.isEmpty, seen.insert(a).inserted { out.append(a) }
+            if let a = NetworkConfig.address(s), !out.contains(a) { out.append(a) }
         }
         return out
+    }
+
+    /// "10.0.0.5" or "10.0.0.5/24" → 10.0.0.5.
+    public static func address(_ text: String) -> IPAddress? {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let a = IPAddress(String(parts[0])) else { return nil }
+        if parts.count == 2 {
+            guard let len = Int(parts[1]), len >= 0, len <= (a.isIPv4 ? 32 : 128), parts[1].allSatisfy(\.isNumber) else { return nil }
+        }
+        return a
+    }
+
+    static func checkAddresses(_ list: [String], field: String) throws(CNIError) {
+        for (i, s) in list.enumerated() where address(s) == nil {
+            throw CNIError.invalidField("\(field)[\(i)]", "\"\(s)\" is not an IP address")
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import IPAddressing
 import Testing
 @testable import CNI
 
@@ -57,7 +58,8 @@ struct CNIEnvironmentTests {
         #expect(errorCode { _ = try CNIArgs(parsing: "IgnoreUnknown=true;FOO=1") } == nil)
         #expect(errorCode { _ = try CNIArgs(parsing: "novalue") }?.0 == 4)
         let a = try CNIArgs(parsing: "IP=10.0.0.5,fd00::5;CARACAL_CLAIM=db-0;;")
-        #expect(a.requestedIPs == ["10.0.0.5", "fd00::5"])
+        #expect(a.requestedIPs == [IPAddress("10.0.0.5")!, IPAddress("fd00::5")!])
+        #expect(errorCode { _ = try CNIArgs(parsing: "IP=10.0.0.300") }?.1.contains("IP") == true)
         #expect(a.claim == "db-0")
         #expect(try CNIArgs(parsing: "K8S_POD_NAME=a=b").podName == "a=b")
     }
@@ -81,7 +83,7 @@ struct NetworkConfigTests {
         #expect(c.ipam?.assignIPv4 == true && c.ipam?.assignIPv6 == true)
         #expect(c.dns?.nameservers == ["10.96.0.10"])
         #expect(c.runtimeMAC == "c2:11:22:33:44:55" && c.runtimeDNS?.nameservers == ["1.1.1.1"])
-        #expect(c.requestedIPs == ["10.244.0.9", "fd00::9"])
+        #expect(c.requestedIPs == [IPAddress("10.244.0.9")!, IPAddress("fd00::9")!])
         #expect(c.labels == [Label(key: "app", value: "web")] && c.argsClaim == "web/db/0")
         #expect(c.datastorePath == "/tmp/x.db" && c.nodeName == "n1")
         #expect(c.validAttachments == [Attachment(containerID: "c1", ifName: "eth0")])
@@ -112,6 +114,8 @@ struct NetworkConfigTests {
         (#"{"cniVersion":"1.0.0","name":"n","type":"t","ipam":{"type":"caracal","assignIPv4":false}}"#, 7, "ipam.assignIPv4"),
         (#"{"cniVersion":"1.0.0","name":"n","type":"t","runtimeConfig":{"mac":"zz"}}"#, 7, "runtimeConfig.mac"),
         (#"{"cniVersion":"1.0.0","name":"n","type":"t","runtimeConfig":{"ips":[1]}}"#, 7, "runtimeConfig.ips[0]"),
+        (#"{"cniVersion":"1.0.0","name":"n","type":"t","runtimeConfig":{"ips":["10.0.0.1","nope"]}}"#, 7, "runtimeConfig.ips[1]"),
+        (#"{"cniVersion":"1.0.0","name":"n","type":"t","args":{"cni":{"ips":["10.0.0.256"]}}}"#, 7, "args.cni.ips[0]"),
         (#"{"cniVersion":"1.0.0","name":"n","type":"t","args":{"cni":{"labels":[{"value":"v"}]}}}"#, 7, "args.cni.labels[0].key"),
         (#"{"cniVersion":"1.0.0","name":"n","type":"t","datastore":{"path":"rel.db"}}"#, 7, "datastore.path"),
         (#"{"cniVersion":"1.0.0","name":"n","type":"t","prevResult":{"ips":[{"address":"1.1.1.1/32","interface":2}]}}"#, 7, "prevResult.ips[0].interface"),
