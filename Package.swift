@@ -63,6 +63,18 @@ let package = Package(
             name: "Netlink",
             dependencies: ["CMnl", "NetNS", "IPAddressing"]
         ),
+        // MARK: CNI plugin and IPAM (issue 5)
+        .target(name: "CNI", dependencies: ["IPAddressing"]),
+        .target(name: "IPAM", dependencies: ["IPAddressing"]),
+        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing"]),
+        .target(
+            name: "Datastore",
+            dependencies: ["IPAM", "IPAddressing", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "IPAM", "IPAddressing", "TestSupport"]),
+        .testTarget(name: "CNITests", dependencies: ["CNI", "IPAddressing"]),
+        .executableTarget(
+            name: "FuzzCNIConfig", dependencies: ["CNI", "CFuzzDriver"],
+            path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
 
         // MARK: Executables
         .executableTarget(
@@ -71,6 +83,7 @@ let package = Package(
                 "BGP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                "IPAM", "IPAddressing", "Datastore",
             ]
         ),
         .executableTarget(

@@ -10,6 +10,7 @@ struct Caracal: ParsableCommand {
         version: CaracalVersion.string,
         subcommands: [
             BGPCommand.self,
+            IPAMCommand.self,
         ]
     )
 }
