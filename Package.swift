@@ -46,6 +46,12 @@ let package = Package(
             dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]
         ),
 
+        // MARK: Policy (pure) and its nftables adapter
+        .target(
+            name: "Policy",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+
         // MARK: Executables
         .executableTarget(
             name: "caracal",
@@ -66,5 +72,6 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
     ]
 )
