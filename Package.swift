@@ -75,6 +75,11 @@ let package = Package(
         .executableTarget(
             name: "FuzzCNIConfig", dependencies: ["CNI", "CFuzzDriver"],
             path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
+        // MARK: Policy (pure) and its nftables adapter
+        .target(
+            name: "Policy",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
 
         // MARK: Executables
         .executableTarget(
@@ -113,5 +118,6 @@ let package = Package(
         ),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
     ]
 )
