@@ -49,8 +49,8 @@ let package = Package(
         ),
         .testTarget(
             name: "BGPTests",
-            dependencies: ["BGP", "IPAddressing", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
-            resources: [.copy("Vectors")]
+            dependencies: ["BGP", "IPAddressing", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["Vectors"]
         ),
 
         // MARK: I/O foundations
