@@ -73,6 +73,13 @@ let package = Package(
             dependencies: []
         ),
 
+        // MARK: Benchmarks (scripts/bench/*.sh)
+        .executableTarget(
+            name: "bench-bgp-codec",
+            dependencies: ["BGP", "IPAddressing", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["reference"]
+        ),
+
         // MARK: Fuzz targets (see Fuzz/README.md)
         .executableTarget(
             name: "FuzzBGPMessage",

@@ -233,10 +233,34 @@ struct AttributeParse {
     var errors: [BGPError] = []
 }
 
+/// 256 bits, one per attribute type: duplicate detection without a heap
+/// allocation per UPDATE.
+struct AttributeTypeSet {
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    func contains(_ t: UInt8) -> Bool {
+        let bit = UInt64(1) << UInt64(t & 63)
+        switch t >> 6 {
+        case 0: return words.0 & bit != 0
+        case 1: return words.1 & bit != 0
+        case 2: return words.2 & bit != 0
+        default: return words.3 & bit != 0
+        }
+    }
+    mutating func insert(_ t: UInt8) {
+        let bit = UInt64(1) << UInt64(t & 63)
+        switch t >> 6 {
+        case 0: words.0 |= bit
+        case 1: words.1 |= bit
+        case 2: words.2 |= bit
+        default: words.3 |= bit
+        }
+    }
+}
+
 enum PathAttributeDecoder {
     static func decode(_ r: inout WireReader, context: CodecContext) throws(BGPError) -> AttributeParse {
         var out = AttributeParse()
-        var seen = Set<UInt8>()
+        var seen = AttributeTypeSet()
         while !r.isAtEnd {
             let start = r.position
             // RFC 7606 §4: fewer octets left than a minimal attribute header,
