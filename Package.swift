@@ -81,15 +81,16 @@ let package = Package(
         ),
 
         // MARK: Fuzz targets (see Fuzz/README.md)
+        .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"]),
         .executableTarget(
             name: "FuzzBGPMessage",
-            dependencies: ["BGP", "CFuzzDriver", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["BGP", "FuzzSupport", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/FuzzBGPMessage",
             exclude: ["corpus"]
         ),
         .executableTarget(
             name: "FuzzBGPFSM",
-            dependencies: ["BGP", "IPAddressing", "CFuzzDriver"],
+            dependencies: ["BGP", "IPAddressing", "FuzzSupport"],
             path: "Fuzz/FuzzBGPFSM",
             exclude: ["corpus"]
         ),
