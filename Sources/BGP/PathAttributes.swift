@@ -400,10 +400,17 @@ enum PathAttributeDecoder {
         case PathAttributeType.aggregator:
             guard n == (context.fourOctetAS ? 8 : 6) else { throw lengthError() }
             let asn = context.fourOctetAS ? v.u32()! : UInt32(v.u16()!)
+            guard asn != 0 else {
+                throw BGPError(.zeroAggregatorAS(type), NotificationMessage(update: .optionalAttributeError, data: whole), .attributeDiscard)
+            }
             return .aggregator(Aggregator(asn: asn, address: IPv4Address(v.u32()!)))
         case PathAttributeType.as4Aggregator:
             guard n == 8 else { throw lengthError() }
-            return .as4Aggregator(Aggregator(asn: v.u32()!, address: IPv4Address(v.u32()!)))
+            let asn = v.u32()!
+            guard asn != 0 else {
+                throw BGPError(.zeroAggregatorAS(type), NotificationMessage(update: .optionalAttributeError, data: whole), .attributeDiscard)
+            }
+            return .as4Aggregator(Aggregator(asn: asn, address: IPv4Address(v.u32()!)))
         case PathAttributeType.communities:
             guard n > 0, n % 4 == 0 else { throw lengthError() }
             var cs: [Community] = []
@@ -435,7 +442,7 @@ enum PathAttributeDecoder {
     }
 
     /// RFC 7606 §7.2: unknown segment types, zero-length segments, overruns
-    /// and a lone trailing octet are malformed.
+    /// and a lone trailing octet are malformed; so is AS 0 (RFC 7607).
     static func decodeASPath(_ v: inout WireReader, fourOctet: Bool, allowConfed: Bool) -> ASPath? {
         var segs: [ASPathSegment] = []
         while !v.isAtEnd {
@@ -445,10 +452,10 @@ enum PathAttributeDecoder {
             asns.reserveCapacity(Int(count))
             for _ in 0..<count {
                 if fourOctet {
-                    guard let a = v.u32() else { return nil }
+                    guard let a = v.u32(), a != 0 else { return nil }
                     asns.append(a)
                 } else {
-                    guard let a = v.u16() else { return nil }
+                    guard let a = v.u16(), a != 0 else { return nil }
                     asns.append(UInt32(a))
                 }
             }
