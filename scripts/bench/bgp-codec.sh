@@ -9,7 +9,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/scripts/bench/lib.sh"
 cd "$root"
-repeats="${REPEATS:-5}"
+repeats="${REPEATS:-15}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
