@@ -36,6 +36,7 @@ enum NLRICodec {
 
     static func decodeIPv4(_ r: WireReader, addPath: Bool) -> [IPv4NLRI]? {
         guard let n = count(r, addPath: addPath, maxLength: 32) else { return nil }
+        if n == 0 { return [] }
         let base = r.base
         return [IPv4NLRI](unsafeUninitializedCapacity: n) { out, initialized in
             var p = r.position
@@ -49,7 +50,7 @@ enum NLRICodec {
                 p += 1
                 var v: UInt32
                 switch (Int(len) + 7) >> 3 {
-                case 4: v = readU32(base, p)
+                case 4: v = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: p, as: UInt32.self))
                 case 3: v = UInt32(base[p]) << 24 | UInt32(base[p + 1]) << 16 | UInt32(base[p + 2]) << 8
                 case 2: v = UInt32(base[p]) << 24 | UInt32(base[p + 1]) << 16
                 case 1: v = UInt32(base[p]) << 24
@@ -64,6 +65,7 @@ enum NLRICodec {
 
     static func decodeIPv6(_ r: WireReader, addPath: Bool) -> [IPv6NLRI]? {
         guard let n = count(r, addPath: addPath, maxLength: 128) else { return nil }
+        if n == 0 { return [] }
         let base = r.base
         return [IPv6NLRI](unsafeUninitializedCapacity: n) { out, initialized in
             var p = r.position
@@ -77,9 +79,14 @@ enum NLRICodec {
                 p += 1
                 let bytes = (Int(len) + 7) >> 3
                 var hi: UInt64 = 0, lo: UInt64 = 0
-                for j in 0..<bytes {
-                    let b = UInt64(base[p + j])
-                    if j < 8 { hi |= b << UInt64(56 - 8 * j) } else { lo |= b << UInt64(56 - 8 * (j - 8)) }
+                if bytes == 16 {
+                    hi = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: p, as: UInt64.self))
+                    lo = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: p + 8, as: UInt64.self))
+                } else {
+                    for j in 0..<bytes {
+                        let b = UInt64(base[p + j])
+                        if j < 8 { hi |= b << UInt64(56 - 8 * j) } else { lo |= b << UInt64(56 - 8 * (j - 8)) }
+                    }
                 }
                 p += bytes
                 (out.baseAddress! + i).initialize(to: IPv6NLRI(IPv6Prefix(uncheckedHigh: hi, low: lo, length: len), pathID: pathID))

@@ -286,6 +286,7 @@ struct AttributeBytes {
 enum PathAttributeDecoder {
     static func decode(_ r: inout WireReader, context: CodecContext) throws(BGPError) -> AttributeParse {
         var out = AttributeParse()
+        out.attributes.reserveCapacity(8)
         var seen = AttributeTypeSet()
         while !r.isAtEnd {
             let start = r.position

@@ -89,10 +89,11 @@ public struct UpdateMessage: Hashable, Sendable {
         if !errors.contains(where: { $0.action == .treatAsWithdraw }) {
             let a = update.attributes
             let announces = !nlri.isEmpty || !(a.mpReach?.nlri.isEmpty ?? true)
-            var required: [UInt8] = []
-            if announces { required += [PathAttributeType.origin, PathAttributeType.asPath] }
-            if !nlri.isEmpty { required.append(PathAttributeType.nextHop) }
-            if let missing = required.first(where: { a[$0] == nil }) {
+            var missing: UInt8?
+            if announces, a[PathAttributeType.origin] == nil { missing = PathAttributeType.origin }
+            else if announces, a[PathAttributeType.asPath] == nil { missing = PathAttributeType.asPath }
+            else if !nlri.isEmpty, a[PathAttributeType.nextHop] == nil { missing = PathAttributeType.nextHop }
+            if let missing {
                 errors.append(BGPError(.missingWellKnownAttribute(missing), NotificationMessage(update: .missingWellKnownAttribute, data: [missing]), .treatAsWithdraw))
             }
         }

@@ -18,11 +18,19 @@ static size_t walk_nlri(const uint8_t *p, const uint8_t *end, int v6) {
     while (p < end) {
         unsigned len = *p++;
         unsigned bytes = (len + 7) / 8;
-        uint64_t hi = 0, lo = 0;
-        for (unsigned i = 0; i < bytes; i++) {
-            if (i < 8) hi = (hi << 8) | p[i]; else lo = (lo << 8) | p[i];
+        if (!v6) {
+            uint32_t a = 0;
+            for (unsigned i = 0; i < bytes; i++) a = (a << 8) | p[i];
+            checksum += a + len;
+        } else {
+            /* Zero-padded copy, then two big-endian loads. */
+            uint8_t a[16] = {0};
+            memcpy(a, p, bytes > 16 ? 16 : bytes);
+            uint64_t hi, lo;
+            memcpy(&hi, a, 8);
+            memcpy(&lo, a + 8, 8);
+            checksum += __builtin_bswap64(lo) + (__builtin_bswap64(hi) >> 32) + len;
         }
-        checksum += (v6 ? lo : hi) + len;
         p += bytes;
         n++;
     }
