@@ -65,6 +65,29 @@ public struct SessionConfiguration: Hashable, Sendable {
 
     public var isInternal: Bool { localAS == peerAS }
 
+    /// Checks every field; the error names the first bad one.
+    public func validate() throws(SessionConfigurationError) {
+        func bad(_ field: String, _ why: String) -> SessionConfigurationError { SessionConfigurationError(field: field, message: why) }
+        for (field, asn) in [("localAS", localAS), ("peerAS", peerAS)] {
+            // RFC 7607 (AS 0) and RFC 6793 §9 (AS_TRANS is not an AS).
+            if asn == 0 || asn == BGPLimits.asTrans { throw bad(field, "AS \(asn) cannot be used") }
+        }
+        if bgpIdentifier.value == 0 { throw bad("bgpIdentifier", "must not be 0.0.0.0") }
+        // §4.2: 0 (no keepalives) or at least 3 seconds.
+        if holdTime == 1 || holdTime == 2 { throw bad("holdTime", "must be 0 or at least 3 seconds, not \(holdTime)") }
+        if minimumHoldTime == 1 || minimumHoldTime == 2 { throw bad("minimumHoldTime", "must be 0 or at least 3 seconds") }
+        if !(connectRetryTime > 0 && connectRetryTime.isFinite) { throw bad("connectRetryTime", "must be a positive number of seconds") }
+        if !(connectRetryMaximum >= connectRetryTime && connectRetryMaximum.isFinite) {
+            throw bad("connectRetryMaximum", "must be at least connectRetryTime")
+        }
+        if let d = delayOpenTime, !(d > 0 && d.isFinite) { throw bad("delayOpenTime", "must be a positive number of seconds") }
+        if !(minimumSendHoldTime > 0 && minimumSendHoldTime.isFinite) { throw bad("minimumSendHoldTime", "must be a positive number of seconds") }
+        if families.isEmpty { throw bad("families", "at least one address family is needed") }
+        if let h = hostname, h.utf8.count > 255 { throw bad("hostname", "longer than 255 octets") }
+        if domainName.utf8.count > 255 { throw bad("domainName", "longer than 255 octets") }
+        if openMessage.encodedCapabilitiesTooLong { throw bad("capabilities", "do not fit in an OPEN message") }
+    }
+
     /// The capabilities this configuration advertises.
     public var capabilities: [Capability] {
         var caps: [Capability] = families.map { .multiprotocol($0) }
@@ -81,6 +104,16 @@ public struct SessionConfiguration: Hashable, Sendable {
     public var openMessage: OpenMessage {
         OpenMessage(asNumber: localAS, holdTime: holdTime, bgpIdentifier: bgpIdentifier, capabilities: capabilities)
     }
+}
+
+public struct SessionConfigurationError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var field: String
+    public var message: String
+    public var description: String { "\(field): \(message)" }
+}
+
+extension OpenMessage {
+    var encodedCapabilitiesTooLong: Bool { BGPMessage.open(self).encoded(context: .initial).count > BGPLimits.maxMessageSize }
 }
 
 /// The result of the OPEN exchange: what each side may send (RFC 5492 and

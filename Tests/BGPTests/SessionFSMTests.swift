@@ -196,6 +196,30 @@ func sentNotifications(_ actions: [SessionAction]) -> [NotificationMessage] {
         #expect(!f.runningTimers.contains(.hold))
     }
 
+    @Test func configurationValidation() {
+        #expect((try? localConfig.validate()) != nil)
+        let cases: [(String, (inout SessionConfiguration) -> Void)] = [
+            ("holdTime", { $0.holdTime = 2 }),
+            ("localAS", { $0.localAS = 23456 }),
+            ("peerAS", { $0.peerAS = 0 }),
+            ("bgpIdentifier", { $0.bgpIdentifier = IPv4Address(0) }),
+            ("connectRetryTime", { $0.connectRetryTime = 0 }),
+            ("connectRetryMaximum", { $0.connectRetryMaximum = 1 }),
+            ("delayOpenTime", { $0.delayOpenTime = -1 }),
+            ("families", { $0.families = [] }),
+            ("hostname", { $0.hostname = String(repeating: "x", count: 300) }),
+        ]
+        for (field, change) in cases {
+            var c = localConfig
+            change(&c)
+            #expect(throws: SessionConfigurationError.self) { try c.validate() }
+            do { try c.validate() } catch { #expect(error.field == field) }
+        }
+        var zero = localConfig
+        zero.holdTime = 0
+        #expect((try? zero.validate()) != nil)
+    }
+
     @Test func openChecks() {
         var wrongAS = peerOpen
         wrongAS = OpenMessage(asNumber: 65009, holdTime: 30, bgpIdentifier: IPv4Address(10, 0, 0, 2), capabilities: [])
@@ -243,6 +267,17 @@ func sentNotifications(_ actions: [SessionAction]) -> [NotificationMessage] {
         for (d, n) in zip(delays, nominal) {
             #expect(d >= 0.75 * n && d <= n, "\(d) vs \(n)")
         }
+        // A peer that never answers: each ConnectRetry expiry doubles the wait, up to the cap.
+        var quiet = SessionFSM(configuration: c, random: SplitMix64(seed: 3))
+        _ = quiet.handle(.manualStart(passive: false))
+        var waits: [Double] = []
+        for _ in 0..<6 {
+            for case .startTimer(.connectRetry, let s) in quiet.handle(.timerExpired(.connectRetry)) { waits.append(s) }
+            #expect(quiet.state == .connect)
+        }
+        for (w, n) in zip(waits, [4.0, 8, 16, 30, 30, 30]) { #expect(w >= 0.75 * n && w <= n, "\(w) vs \(n)") }
+        _ = quiet.handle(.tcpConnectionAcknowledged)
+        #expect(quiet.connectAttempts == 0)
         // Different seeds give different jitter; the same seed the same.
         var g1 = SessionFSM(configuration: c, random: SplitMix64(seed: 1)), g2 = g1
         var g3 = SessionFSM(configuration: c, random: SplitMix64(seed: 2))
