@@ -1,4 +1,5 @@
 import IPAddressing
+import NIOCore
 
 /// What this speaker is configured to be and to offer on one session.
 public struct SessionConfiguration: Hashable, Sendable {
@@ -34,6 +35,9 @@ public struct SessionConfiguration: Hashable, Sendable {
     public var extendedNextHop: [ExtendedNextHopEntry]
     public var hostname: String?
     public var domainName: String
+    /// Capability codes the peer must advertise, or the OPEN is refused with
+    /// Unsupported Capability (RFC 5492 §5).
+    public var requiredCapabilities: Set<UInt8> = []
 
     public init(localAS: UInt32, peerAS: UInt32, bgpIdentifier: IPv4Address, holdTime: UInt16 = 90,
                 minimumHoldTime: UInt16 = 3, connectRetryTime: Double = 5, connectRetryMaximum: Double = 120,
@@ -150,6 +154,23 @@ public struct NegotiatedSession: Hashable, Sendable {
 
     public var isInternal: Bool { localAS == peerAS }
 
+    /// Whether the peer's routes are kept as stale (RFC 4724 helper mode)
+    /// after the session ended this way: always for a lost connection or an
+    /// expired timer, and after a NOTIFICATION only when both sides set the N
+    /// bit and it was not a Hard Reset (RFC 8538 §4).
+    public func retainsRoutesAsHelper(after reason: SessionDownReason) -> Bool {
+        guard peerGracefulRestart != nil else { return false }
+        switch reason {
+        case .stopped: return false
+        case .connectionLost: return true
+        case .notificationSent(let n), .notificationReceived(let n):
+            if n.code == NotificationCode.holdTimerExpired.rawValue || n.code == NotificationCode.sendHoldTimerExpired.rawValue {
+                return true
+            }
+            return gracefulNotification && !n.isHardReset
+        }
+    }
+
     /// For decoding what the peer sends.
     public var receiveContext: CodecContext {
         CodecContext(fourOctetAS: fourOctetAS, addPath: addPathReceive, extendedMessage: extendedMessage)
@@ -185,6 +206,26 @@ public struct NegotiatedSession: Hashable, Sendable {
             throw BGPError(.unacceptableHoldTime(open.holdTime), NotificationMessage(open: .unacceptableHoldTime))
         }
         let hold = min(local.holdTime, open.holdTime)
+        // RFC 5492 §5: the data lists the missing capabilities as (code,
+        // length, value), with the value we advertise for them.
+        let peerCodes = Set(caps.map(\.code))
+        let missing = local.requiredCapabilities.subtracting(peerCodes).sorted()
+        if !missing.isEmpty {
+            var data = ByteBuffer()
+            for code in missing {
+                if let mine = local.openMessage.capabilities.first(where: { $0.code == code }) {
+                    var v = ByteBuffer()
+                    mine.encodeValue(into: &v)
+                    data.writeU8(code)
+                    data.writeU8(UInt8(truncatingIfNeeded: v.readableBytes))
+                    data.writeBuffer(&v)
+                } else {
+                    data.writeU8(code)
+                    data.writeU8(0)
+                }
+            }
+            throw BGPError(.unsupportedCapability(code: missing[0]), NotificationMessage(open: .unsupportedCapability, data: Array(data.readableBytesView)))
+        }
 
         var peerFamilies: Set<AddressFamily> = []
         var peerAddPath: [AddressFamily: AddPathFamily.Mode] = [:]

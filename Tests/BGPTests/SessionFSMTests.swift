@@ -247,6 +247,40 @@ func sentNotifications(_ actions: [SessionAction]) -> [NotificationMessage] {
         #expect(n?.families == [.ipv4Unicast])
     }
 
+    @Test func unsupportedCapability() throws {
+        var c = localConfig
+        c.requiredCapabilities = [CapabilityCode.fourOctetAS, CapabilityCode.multiprotocol]
+        // An OLD speaker without the 4-octet capability (and without MP).
+        let old = OpenMessage(myAS: 65002, holdTime: 30, bgpIdentifier: IPv4Address(1, 1, 1, 1), capabilityParameters: [[.routeRefresh]])
+        do {
+            _ = try NegotiatedSession.negotiate(local: c, peer: old)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.notification.code == 2 && error.notification.subcode == 7)
+            // MP (code 1) first with our IPv4 unicast value, then 4-octet AS (65) with our AS.
+            #expect(error.notification.data == [1, 4, 0, 1, 0, 1, 65, 4, 0, 0, 0xFD, 0xE9])
+        }
+        #expect((try? NegotiatedSession.negotiate(local: c, peer: peerOpen)) != nil)
+    }
+
+    @Test func gracefulRestartHelperDecision() throws {
+        let n = try NegotiatedSession.negotiate(local: localConfig, peer: peerOpen)
+        #expect(n.gracefulNotification)
+        #expect(n.retainsRoutesAsHelper(after: .connectionLost))
+        #expect(n.retainsRoutesAsHelper(after: .notificationSent(NotificationMessage(.holdTimerExpired))))
+        #expect(n.retainsRoutesAsHelper(after: .notificationReceived(NotificationMessage(cease: .administrativeReset))))
+        let hard = NotificationMessage.hardReset(wrapping: NotificationMessage(cease: .administrativeReset))
+        #expect(hard.hardResetCause == NotificationMessage(cease: .administrativeReset))
+        #expect(!n.retainsRoutesAsHelper(after: .notificationReceived(hard)))
+        #expect(!n.retainsRoutesAsHelper(after: .stopped))
+        // Without the N bit on our side, a NOTIFICATION ends helper mode.
+        var noN = localConfig
+        noN.gracefulRestart = GracefulRestartCapability(restartTime: 120, families: [])
+        let m = try NegotiatedSession.negotiate(local: noN, peer: peerOpen)
+        #expect(!m.retainsRoutesAsHelper(after: .notificationReceived(NotificationMessage(cease: .administrativeReset))))
+        #expect(m.retainsRoutesAsHelper(after: .connectionLost))
+    }
+
     @Test func connectRetryBacksOffWithCapAndJitter() {
         var c = localConfig
         c.connectRetryTime = 2
