@@ -129,6 +129,41 @@ func sentNotifications(_ actions: [SessionAction]) -> [NotificationMessage] {
         }
     }
 
+    /// §8.2.2 Connect and Active while the DelayOpenTimer runs (the TCP
+    /// connection is up, OPEN not yet sent): every event.
+    @Test(arguments: [SessionState.connect, .active])
+    func everyEventWithDelayOpenRunning(_ state: SessionState) {
+        var c = localConfig
+        c.delayOpenTime = 5
+        let expected: [Int: SessionState] = [
+            2: .idle, 8: .idle, 9: .connect, 10: .idle, 11: .idle, 12: .openSent, 13: .idle,
+            18: state == .connect ? .active : .idle, 19: .openConfirm,
+            21: .idle, 22: .idle, 23: .idle, 24: .idle, 25: .idle, 26: .idle, 27: .idle, 28: .idle,
+        ]
+        for (number, event) in rfcEvents {
+            var f = fsm(in: state, config: c)
+            _ = f.handle(state == .connect ? .tcpConnectionAcknowledged : .tcpConnectionConfirmed)
+            #expect(f.state == state && f.runningTimers.contains(.delayOpen))
+            let counter = f.connectRetryCounter
+            let actions = f.handle(event)
+            #expect(f.state == (expected[number] ?? state), "\(state)+DelayOpen × event \(number) → \(f.state)")
+            let sentOpen = actions.contains { if case .send(.open) = $0 { true } else { false } }
+            #expect(sentOpen == (number == 12 || number == 19), "\(state)+DelayOpen × \(number): OPEN sent \(sentOpen)")
+            // Event 24 with DelayOpen running does not count as a failure; 21/22 do.
+            if number == 24 { #expect(f.connectRetryCounter == counter) }
+            if [21, 22, 23, 25].contains(number) { #expect(f.connectRetryCounter == counter + 1) }
+            // No NOTIFICATION before our OPEN unless configured (SendNOTIFICATIONwithoutOPEN).
+            #expect(sentNotifications(actions).isEmpty)
+        }
+        c.sendNotificationWithoutOpen = true
+        var g = fsm(in: state, config: c)
+        _ = g.handle(.tcpConnectionAcknowledged)
+        #expect(sentNotifications(g.handle(.manualStop(nil))) == [NotificationMessage(cease: .administrativeShutdown)])
+        var h = fsm(in: state, config: c)
+        _ = h.handle(.tcpConnectionAcknowledged)
+        #expect(sentNotifications(h.handle(.decodeError(openError))) == [openError.notification])
+    }
+
     @Test func establishesWithNegotiatedParameters() throws {
         var f = SessionFSM(configuration: localConfig, random: SplitMix64(seed: 1))
         var a = f.handle(.manualStart(passive: false))
