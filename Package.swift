@@ -49,7 +49,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BGPTests",
-            dependencies: ["BGP", "IPAddressing", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["BGP", "IPAddressing", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Vectors"]
         ),
 
