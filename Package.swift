@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(
             name: "BGPTests",
             dependencies: ["BGP", "IPAddressing", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
-            resources: [.copy("Vectors")]
+            exclude: ["Vectors"]
         ),
 
         // MARK: I/O foundations
@@ -96,16 +96,24 @@ let package = Package(
             dependencies: []
         ),
 
+        // MARK: Benchmarks (scripts/bench/*.sh)
+        .executableTarget(
+            name: "bench-bgp-codec",
+            dependencies: ["BGP", "IPAddressing", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["reference"]
+        ),
+
         // MARK: Fuzz targets (see Fuzz/README.md)
+        .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"]),
         .executableTarget(
             name: "FuzzBGPMessage",
-            dependencies: ["BGP", "CFuzzDriver", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["BGP", "FuzzSupport", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/FuzzBGPMessage",
             exclude: ["corpus"]
         ),
         .executableTarget(
             name: "FuzzBGPFSM",
-            dependencies: ["BGP", "IPAddressing", "CFuzzDriver"],
+            dependencies: ["BGP", "IPAddressing", "FuzzSupport"],
             path: "Fuzz/FuzzBGPFSM",
             exclude: ["corpus"]
         ),

@@ -1,11 +1,6 @@
 import BGP
 import IPAddressing
-
-#if FUZZING
-import CFuzzDriver
-#else
-import Foundation
-#endif
+import FuzzSupport
 
 let configuration = SessionConfiguration(
     localAS: 65001, peerAS: 65002, bgpIdentifier: IPv4Address(10, 0, 0, 1), holdTime: 9,
@@ -81,34 +76,11 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int
 
 @_cdecl("FuzzBGPFSM_main")
 public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
-    var argc = argc
-    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-        fuzzFSM(Array(UnsafeBufferPointer(start: data!, count: size)))
-        return 0
-    }
+    FuzzTarget.runLibFuzzer(argc, argv, fuzzFSM)
 }
 #else
 @main
 struct Replay {
-    static func main() {
-        var count = 0
-        for path in CommandLine.arguments.dropFirst() {
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-                print("no such input: \(path)")
-                exit(1)
-            }
-            let files = isDir.boolValue
-                ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { path + "/" + $0 }
-                : [path]
-            for f in files {
-                guard let data = FileManager.default.contents(atPath: f) else { continue }
-                fuzzFSM([UInt8](data))
-                count += 1
-            }
-        }
-        print("FuzzBGPFSM: replayed \(count) inputs")
-    }
+    static func main() { FuzzTarget.replay(name: "FuzzBGPFSM", fuzzFSM) }
 }
 #endif

@@ -1,11 +1,6 @@
 import BGP
 import NIOCore
-
-#if FUZZING
-import CFuzzDriver
-#else
-import Foundation
-#endif
+import FuzzSupport
 
 /// One input: the first byte picks the session context (4-octet AS, ADD-PATH
 /// for IPv4 / IPv6, extended messages), the rest is a stream of messages.
@@ -47,35 +42,11 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int
 
 @_cdecl("FuzzBGPMessage_main")
 public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
-    var argc = argc
-    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-        fuzzMessage(Array(UnsafeBufferPointer(start: data!, count: size)))
-        return 0
-    }
+    FuzzTarget.runLibFuzzer(argc, argv, fuzzMessage)
 }
 #else
-/// Corpus replayer: `FuzzBGPMessage DIR|FILE...` runs every input once.
 @main
 struct Replay {
-    static func main() {
-        var count = 0
-        for path in CommandLine.arguments.dropFirst() {
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-                print("no such input: \(path)")
-                exit(1)
-            }
-            let files = isDir.boolValue
-                ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { path + "/" + $0 }
-                : [path]
-            for f in files {
-                guard let data = FileManager.default.contents(atPath: f) else { continue }
-                fuzzMessage([UInt8](data))
-                count += 1
-            }
-        }
-        print("FuzzBGPMessage: replayed \(count) inputs")
-    }
+    static func main() { FuzzTarget.replay(name: "FuzzBGPMessage", fuzzMessage) }
 }
 #endif

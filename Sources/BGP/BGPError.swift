@@ -65,6 +65,9 @@ public enum BGPErrorReason: Hashable, Sendable, CustomStringConvertible {
     case duplicateMPAttribute(UInt8)
     case duplicateAttribute(UInt8)
     case unexpectedAS4Attribute(UInt8)
+    case attributeFromExternalPeer(UInt8)
+    /// RFC 7607: AS 0 in AGGREGATOR / AS4_AGGREGATOR.
+    case zeroAggregatorAS(UInt8)
     // ROUTE-REFRESH (RFC 7313 §5)
     case routeRefreshLength(Int)
     // NOTIFICATION
@@ -102,6 +105,8 @@ public enum BGPErrorReason: Hashable, Sendable, CustomStringConvertible {
         case .duplicateMPAttribute(let t): "\(PathAttributeType.name(t)) appears more than once"
         case .duplicateAttribute(let t): "\(PathAttributeType.name(t)) appears more than once; later copies discarded"
         case .unexpectedAS4Attribute(let t): "\(PathAttributeType.name(t)) received on a 4-octet AS session"
+        case .attributeFromExternalPeer(let t): "\(PathAttributeType.name(t)) from an external peer; discarded"
+        case .zeroAggregatorAS(let t): "\(PathAttributeType.name(t)) with AS 0; discarded"
         case .routeRefreshLength(let l): "ROUTE-REFRESH with length \(l)"
         case .notificationTooShort: "NOTIFICATION shorter than 21 octets"
         case .unexpectedMessage(let t): "unexpected \(t)"

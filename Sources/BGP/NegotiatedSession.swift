@@ -1,4 +1,5 @@
 import IPAddressing
+import NIOCore
 
 /// What this speaker is configured to be and to offer on one session.
 public struct SessionConfiguration: Hashable, Sendable {
@@ -34,6 +35,9 @@ public struct SessionConfiguration: Hashable, Sendable {
     public var extendedNextHop: [ExtendedNextHopEntry]
     public var hostname: String?
     public var domainName: String
+    /// Capability codes the peer must advertise, or the OPEN is refused with
+    /// Unsupported Capability (RFC 5492 §5).
+    public var requiredCapabilities: Set<UInt8> = []
 
     public init(localAS: UInt32, peerAS: UInt32, bgpIdentifier: IPv4Address, holdTime: UInt16 = 90,
                 minimumHoldTime: UInt16 = 3, connectRetryTime: Double = 5, connectRetryMaximum: Double = 120,
@@ -65,6 +69,29 @@ public struct SessionConfiguration: Hashable, Sendable {
 
     public var isInternal: Bool { localAS == peerAS }
 
+    /// Checks every field; the error names the first bad one.
+    public func validate() throws(SessionConfigurationError) {
+        func bad(_ field: String, _ why: String) -> SessionConfigurationError { SessionConfigurationError(field: field, message: why) }
+        for (field, asn) in [("localAS", localAS), ("peerAS", peerAS)] {
+            // RFC 7607 (AS 0) and RFC 6793 §9 (AS_TRANS is not an AS).
+            if asn == 0 || asn == BGPLimits.asTrans { throw bad(field, "AS \(asn) cannot be used") }
+        }
+        if bgpIdentifier.value == 0 { throw bad("bgpIdentifier", "must not be 0.0.0.0") }
+        // §4.2: 0 (no keepalives) or at least 3 seconds.
+        if holdTime == 1 || holdTime == 2 { throw bad("holdTime", "must be 0 or at least 3 seconds, not \(holdTime)") }
+        if minimumHoldTime == 1 || minimumHoldTime == 2 { throw bad("minimumHoldTime", "must be 0 or at least 3 seconds") }
+        if !(connectRetryTime > 0 && connectRetryTime.isFinite) { throw bad("connectRetryTime", "must be a positive number of seconds") }
+        if !(connectRetryMaximum >= connectRetryTime && connectRetryMaximum.isFinite) {
+            throw bad("connectRetryMaximum", "must be at least connectRetryTime")
+        }
+        if let d = delayOpenTime, !(d > 0 && d.isFinite) { throw bad("delayOpenTime", "must be a positive number of seconds") }
+        if !(minimumSendHoldTime > 0 && minimumSendHoldTime.isFinite) { throw bad("minimumSendHoldTime", "must be a positive number of seconds") }
+        if families.isEmpty { throw bad("families", "at least one address family is needed") }
+        if let h = hostname, h.utf8.count > 255 { throw bad("hostname", "longer than 255 octets") }
+        if domainName.utf8.count > 255 { throw bad("domainName", "longer than 255 octets") }
+        if openMessage.encodedCapabilitiesTooLong { throw bad("capabilities", "do not fit in an OPEN message") }
+    }
+
     /// The capabilities this configuration advertises.
     public var capabilities: [Capability] {
         var caps: [Capability] = families.map { .multiprotocol($0) }
@@ -81,6 +108,16 @@ public struct SessionConfiguration: Hashable, Sendable {
     public var openMessage: OpenMessage {
         OpenMessage(asNumber: localAS, holdTime: holdTime, bgpIdentifier: bgpIdentifier, capabilities: capabilities)
     }
+}
+
+public struct SessionConfigurationError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var field: String
+    public var message: String
+    public var description: String { "\(field): \(message)" }
+}
+
+extension OpenMessage {
+    var encodedCapabilitiesTooLong: Bool { BGPMessage.open(self).encoded(context: .initial).count > BGPLimits.maxMessageSize }
 }
 
 /// The result of the OPEN exchange: what each side may send (RFC 5492 and
@@ -117,6 +154,23 @@ public struct NegotiatedSession: Hashable, Sendable {
 
     public var isInternal: Bool { localAS == peerAS }
 
+    /// Whether the peer's routes are kept as stale (RFC 4724 helper mode)
+    /// after the session ended this way: always for a lost connection or an
+    /// expired timer, and after a NOTIFICATION only when both sides set the N
+    /// bit and it was not a Hard Reset (RFC 8538 §4).
+    public func retainsRoutesAsHelper(after reason: SessionDownReason) -> Bool {
+        guard peerGracefulRestart != nil else { return false }
+        switch reason {
+        case .stopped: return false
+        case .connectionLost: return true
+        case .notificationSent(let n), .notificationReceived(let n):
+            if n.code == NotificationCode.holdTimerExpired.rawValue || n.code == NotificationCode.sendHoldTimerExpired.rawValue {
+                return true
+            }
+            return gracefulNotification && !n.isHardReset
+        }
+    }
+
     /// For decoding what the peer sends.
     public var receiveContext: CodecContext {
         CodecContext(fourOctetAS: fourOctetAS, addPath: addPathReceive, extendedMessage: extendedMessage)
@@ -152,6 +206,26 @@ public struct NegotiatedSession: Hashable, Sendable {
             throw BGPError(.unacceptableHoldTime(open.holdTime), NotificationMessage(open: .unacceptableHoldTime))
         }
         let hold = min(local.holdTime, open.holdTime)
+        // RFC 5492 §5: the data lists the missing capabilities as (code,
+        // length, value), with the value we advertise for them.
+        let peerCodes = Set(caps.map(\.code))
+        let missing = local.requiredCapabilities.subtracting(peerCodes).sorted()
+        if !missing.isEmpty {
+            var data = ByteBuffer()
+            for code in missing {
+                if let mine = local.openMessage.capabilities.first(where: { $0.code == code }) {
+                    var v = ByteBuffer()
+                    mine.encodeValue(into: &v)
+                    data.writeU8(code)
+                    data.writeU8(UInt8(truncatingIfNeeded: v.readableBytes))
+                    data.writeBuffer(&v)
+                } else {
+                    data.writeU8(code)
+                    data.writeU8(0)
+                }
+            }
+            throw BGPError(.unsupportedCapability(code: missing[0]), NotificationMessage(open: .unsupportedCapability, data: Array(data.readableBytesView)))
+        }
 
         var peerFamilies: Set<AddressFamily> = []
         var peerAddPath: [AddressFamily: AddPathFamily.Mode] = [:]

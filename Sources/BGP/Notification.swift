@@ -181,6 +181,22 @@ public struct NotificationMessage: Hashable, Sendable, CustomStringConvertible {
         return NotificationMessage(cease: s, data: [UInt8(utf8.count)] + utf8)
     }
 
+    /// RFC 8538 §3: a Cease / Hard Reset carrying the NOTIFICATION that
+    /// caused it (its code, subcode and data).
+    public static func hardReset(wrapping cause: NotificationMessage) -> NotificationMessage {
+        NotificationMessage(cease: .hardReset, data: [cause.code, cause.subcode] + cause.data)
+    }
+
+    public var isHardReset: Bool {
+        code == NotificationCode.cease.rawValue && subcode == CeaseSubcode.hardReset.rawValue
+    }
+
+    /// The NOTIFICATION inside a Hard Reset.
+    public var hardResetCause: NotificationMessage? {
+        guard isHardReset, data.count >= 2 else { return nil }
+        return NotificationMessage(code: data[0], subcode: data[1], data: Array(data[2...]))
+    }
+
     public var knownCode: NotificationCode? { NotificationCode(rawValue: code) }
 
     public var codeName: String { knownCode?.description ?? "Unknown code \(code)" }

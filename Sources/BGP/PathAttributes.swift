@@ -53,7 +53,9 @@ public struct PathAttribute: Hashable, Sendable {
     /// RFC 4271 §4.3: an optional transitive attribute passed on by a
     /// speaker that did not recognise it.
     public var partial: Bool
-    /// Use a 2-octet length even when the value fits in 255 octets.
+    /// Use a 2-octet length even when the value fits in 255 octets (longer
+    /// values always get one; the decoder sets this only when a short value
+    /// came with the flag, so that decode and encode are exact inverses).
     public var extendedLength: Bool
 
     public init(_ value: PathAttributeValue, partial: Bool = false, extendedLength: Bool = false) {
@@ -150,15 +152,30 @@ extension PathAttributes {
 }
 
 extension PathAttribute {
+    /// Writes the value in place and fills the length in afterwards; a value
+    /// that outgrows the 1-octet length is written again with the Extended
+    /// Length flag (rare: only large attributes without the flag asked for).
     func encode(into b: inout ByteBuffer, context: CodecContext) {
-        var v = ByteBuffer()
-        value.encodeValue(into: &v, context: context)
-        let n = v.readableBytes
-        let ext = extendedLength || n > 255
-        b.writeU8(flags | (ext ? AttributeFlags.extendedLength : 0))
+        encode(into: &b, context: context, extended: extendedLength)
+    }
+
+    private func encode(into b: inout ByteBuffer, context: CodecContext, extended: Bool) {
+        let start = b.writerIndex
+        b.writeU8(flags | (extended ? AttributeFlags.extendedLength : 0))
         b.writeU8(value.typeCode)
-        if ext { b.writeU16(UInt16(truncatingIfNeeded: n)) } else { b.writeU8(UInt8(n)) }
-        b.writeBuffer(&v)
+        let lengthAt = b.writerIndex
+        if extended { b.writeU16(0) } else { b.writeU8(0) }
+        let valueStart = b.writerIndex
+        value.encodeValue(into: &b, context: context)
+        let n = b.writerIndex - valueStart
+        if extended {
+            b.setInteger(UInt16(truncatingIfNeeded: n), at: lengthAt)
+        } else if n <= 255 {
+            b.setInteger(UInt8(n), at: lengthAt)
+        } else {
+            b.moveWriterIndex(to: start)
+            encode(into: &b, context: context, extended: true)
+        }
     }
 }
 
@@ -233,10 +250,44 @@ struct AttributeParse {
     var errors: [BGPError] = []
 }
 
+/// 256 bits, one per attribute type: duplicate detection without a heap
+/// allocation per UPDATE.
+struct AttributeTypeSet {
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    func contains(_ t: UInt8) -> Bool {
+        let bit = UInt64(1) << UInt64(t & 63)
+        switch t >> 6 {
+        case 0: return words.0 & bit != 0
+        case 1: return words.1 & bit != 0
+        case 2: return words.2 & bit != 0
+        default: return words.3 & bit != 0
+        }
+    }
+    mutating func insert(_ t: UInt8) {
+        let bit = UInt64(1) << UInt64(t & 63)
+        switch t >> 6 {
+        case 0: words.0 |= bit
+        case 1: words.1 |= bit
+        case 2: words.2 |= bit
+        default: words.3 |= bit
+        }
+    }
+}
+
+/// Where an attribute sits in the message, for NOTIFICATION data: copied
+/// out only when an error needs it, never on the happy path.
+struct AttributeBytes {
+    let reader: WireReader
+    let from: Int
+    let to: Int
+    var bytes: [UInt8] { reader.slice(from, to) }
+}
+
 enum PathAttributeDecoder {
     static func decode(_ r: inout WireReader, context: CodecContext) throws(BGPError) -> AttributeParse {
         var out = AttributeParse()
-        var seen = Set<UInt8>()
+        out.attributes.reserveCapacity(8)
+        var seen = AttributeTypeSet()
         while !r.isAtEnd {
             let start = r.position
             // RFC 7606 §4: fewer octets left than a minimal attribute header,
@@ -266,7 +317,7 @@ enum PathAttributeDecoder {
                 out.errors.append(BGPError(.attributeListOverrun, NotificationMessage(update: .attributeLengthError, data: r.slice(start, r.end)), .treatAsWithdraw))
                 return out
             }
-            let whole = r.slice(start, r.position)
+            let whole = AttributeBytes(reader: r, from: start, to: r.position)
             let partial = flags & AttributeFlags.partial != 0
 
             // RFC 7606 §3(g): MP attributes twice is a session reset; any
@@ -284,17 +335,17 @@ enum PathAttributeDecoder {
                 // Unrecognised: a well-known one is fatal (§6.3); optional
                 // ones are kept as they are.
                 if flags & AttributeFlags.optional == 0 {
-                    throw BGPError(.unrecognizedWellKnownAttribute(type), NotificationMessage(update: .unrecognizedWellKnownAttribute, data: whole))
+                    throw BGPError(.unrecognizedWellKnownAttribute(type), NotificationMessage(update: .unrecognizedWellKnownAttribute, data: whole.bytes))
                 }
                 out.attributes.append(PathAttribute(.unknown(type: type, flags: flags & (AttributeFlags.optional | AttributeFlags.transitive), value: value.rest()),
-                                                    partial: partial, extendedLength: extended))
+                                                    partial: partial, extendedLength: extended && length <= 255))
                 continue
             }
             let handling = malformedAction(type)
             // RFC 7606 §3(c): wrong Optional/Transitive bits make the
             // attribute malformed.
             if flags & (AttributeFlags.optional | AttributeFlags.transitive) != required {
-                let e = BGPError(.attributeFlags(type: type, flags: flags), NotificationMessage(update: .attributeFlagsError, data: whole), handling)
+                let e = BGPError(.attributeFlags(type: type, flags: flags), NotificationMessage(update: .attributeFlagsError, data: whole.bytes), handling)
                 if handling == .sessionReset || type == PathAttributeType.mpReachNLRI || type == PathAttributeType.mpUnreachNLRI {
                     throw BGPError(e.reason, e.notification, .sessionReset)
                 }
@@ -303,7 +354,7 @@ enum PathAttributeDecoder {
             }
             do throws(BGPError) {
                 let v = try decodeValue(type: type, &value, whole: whole, context: context)
-                out.attributes.append(PathAttribute(v, partial: partial, extendedLength: extended))
+                out.attributes.append(PathAttribute(v, partial: partial, extendedLength: extended && length <= 255))
             } catch {
                 if error.action == .sessionReset || { if case .afiSafiDisable = error.action { true } else { false } }() {
                     throw error
@@ -328,18 +379,18 @@ enum PathAttributeDecoder {
         }
     }
 
-    static func decodeValue(type: UInt8, _ v: inout WireReader, whole: [UInt8], context: CodecContext) throws(BGPError) -> PathAttributeValue {
+    static func decodeValue(type: UInt8, _ v: inout WireReader, whole: AttributeBytes, context: CodecContext) throws(BGPError) -> PathAttributeValue {
         let n = v.remaining
         let action = malformedAction(type)
         func lengthError() -> BGPError {
-            BGPError(.attributeLength(type: type, length: n), NotificationMessage(update: .attributeLengthError, data: whole), action)
+            BGPError(.attributeLength(type: type, length: n), NotificationMessage(update: .attributeLengthError, data: whole.bytes), action)
         }
         switch type {
         case PathAttributeType.origin:
             guard n == 1 else { throw lengthError() }
             let o = v.u8()!
             guard let origin = Origin(rawValue: o) else {
-                throw BGPError(.invalidOrigin(o), NotificationMessage(update: .invalidOriginAttribute, data: whole), .treatAsWithdraw)
+                throw BGPError(.invalidOrigin(o), NotificationMessage(update: .invalidOriginAttribute, data: whole.bytes), .treatAsWithdraw)
             }
             return .origin(origin)
         case PathAttributeType.asPath:
@@ -350,7 +401,7 @@ enum PathAttributeDecoder {
         case PathAttributeType.as4Path:
             // RFC 6793 §6: confederation segments in AS4_PATH are malformed.
             guard let p = decodeASPath(&v, fourOctet: true, allowConfed: false) else {
-                throw BGPError(.malformedAS4Path, NotificationMessage(update: .optionalAttributeError, data: whole), .attributeDiscard)
+                throw BGPError(.malformedAS4Path, NotificationMessage(update: .optionalAttributeError, data: whole.bytes), .attributeDiscard)
             }
             return .as4Path(p)
         case PathAttributeType.nextHop:
@@ -358,7 +409,7 @@ enum PathAttributeDecoder {
             let a = IPv4Address(v.u32()!)
             // §6.3: a next hop that is not a valid host address.
             if a.isUnspecified || a.isMulticast || a == .broadcast {
-                throw BGPError(.invalidNextHop, NotificationMessage(update: .invalidNextHopAttribute, data: whole), .treatAsWithdraw)
+                throw BGPError(.invalidNextHop, NotificationMessage(update: .invalidNextHopAttribute, data: whole.bytes), .treatAsWithdraw)
             }
             return .nextHop(a)
         case PathAttributeType.multiExitDisc:
@@ -376,10 +427,17 @@ enum PathAttributeDecoder {
         case PathAttributeType.aggregator:
             guard n == (context.fourOctetAS ? 8 : 6) else { throw lengthError() }
             let asn = context.fourOctetAS ? v.u32()! : UInt32(v.u16()!)
+            guard asn != 0 else {
+                throw BGPError(.zeroAggregatorAS(type), NotificationMessage(update: .optionalAttributeError, data: whole.bytes), .attributeDiscard)
+            }
             return .aggregator(Aggregator(asn: asn, address: IPv4Address(v.u32()!)))
         case PathAttributeType.as4Aggregator:
             guard n == 8 else { throw lengthError() }
-            return .as4Aggregator(Aggregator(asn: v.u32()!, address: IPv4Address(v.u32()!)))
+            let asn = v.u32()!
+            guard asn != 0 else {
+                throw BGPError(.zeroAggregatorAS(type), NotificationMessage(update: .optionalAttributeError, data: whole.bytes), .attributeDiscard)
+            }
+            return .as4Aggregator(Aggregator(asn: asn, address: IPv4Address(v.u32()!)))
         case PathAttributeType.communities:
             guard n > 0, n % 4 == 0 else { throw lengthError() }
             var cs: [Community] = []
@@ -411,7 +469,7 @@ enum PathAttributeDecoder {
     }
 
     /// RFC 7606 §7.2: unknown segment types, zero-length segments, overruns
-    /// and a lone trailing octet are malformed.
+    /// and a lone trailing octet are malformed; so is AS 0 (RFC 7607).
     static func decodeASPath(_ v: inout WireReader, fourOctet: Bool, allowConfed: Bool) -> ASPath? {
         var segs: [ASPathSegment] = []
         while !v.isAtEnd {
@@ -421,10 +479,10 @@ enum PathAttributeDecoder {
             asns.reserveCapacity(Int(count))
             for _ in 0..<count {
                 if fourOctet {
-                    guard let a = v.u32() else { return nil }
+                    guard let a = v.u32(), a != 0 else { return nil }
                     asns.append(a)
                 } else {
-                    guard let a = v.u16() else { return nil }
+                    guard let a = v.u16(), a != 0 else { return nil }
                     asns.append(UInt32(a))
                 }
             }
@@ -433,15 +491,17 @@ enum PathAttributeDecoder {
         return ASPath(segs)
     }
 
-    static func decodeMPReach(_ v: inout WireReader, whole: [UInt8], context: CodecContext) throws(BGPError) -> MPReachNLRI {
+    static func decodeMPReach(_ v: inout WireReader, whole: AttributeBytes, context: CodecContext) throws(BGPError) -> MPReachNLRI {
         guard let afi = v.u16(), let safi = v.u8() else {
-            throw BGPError(.malformedMPReach(nil), NotificationMessage(update: .optionalAttributeError, data: whole), .sessionReset)
+            throw BGPError(.malformedMPReach(nil), NotificationMessage(update: .optionalAttributeError, data: whole.bytes), .sessionReset)
         }
         let family = AddressFamily(afi: AFI(rawValue: afi), safi: SAFI(rawValue: safi))
         // RFC 7606 §7.11: when the fields do not add up the NLRI cannot be
         // located, so the family is disabled (or the session reset).
-        let disable = BGPError(.malformedMPReach(family), NotificationMessage(update: .optionalAttributeError, data: whole), .afiSafiDisable(family))
-        guard let nhLen = v.u8(), var nh = v.sub(Int(nhLen)), let _ = v.u8() else { throw disable }
+        func disable() -> BGPError {
+            BGPError(.malformedMPReach(family), NotificationMessage(update: .optionalAttributeError, data: whole.bytes), .afiSafiDisable(family))
+        }
+        guard let nhLen = v.u8(), var nh = v.sub(Int(nhLen)), let _ = v.u8() else { throw disable() }
         let nextHop: MPNextHop
         if NLRICodec.isTyped(family) {
             switch (nhLen, family.afi) {
@@ -450,24 +510,24 @@ enum PathAttributeDecoder {
             case (16, _): nextHop = .ipv6(IPv6Address(high: nh.u64()!, low: nh.u64()!), linkLocal: nil)
             case (32, _):
                 nextHop = .ipv6(IPv6Address(high: nh.u64()!, low: nh.u64()!), linkLocal: IPv6Address(high: nh.u64()!, low: nh.u64()!))
-            default: throw disable
+            default: throw disable()
             }
         } else {
             nextHop = .raw(nh.rest())
         }
         guard let nlri = NLRICodec.decode(family, v, addPath: context.addPath.contains(family)) else {
-            throw BGPError(.invalidNetworkField(family), NotificationMessage(update: .optionalAttributeError, data: whole), .afiSafiDisable(family))
+            throw BGPError(.invalidNetworkField(family), NotificationMessage(update: .optionalAttributeError, data: whole.bytes), .afiSafiDisable(family))
         }
         return MPReachNLRI(family: family, nextHop: nextHop, nlri: nlri)
     }
 
-    static func decodeMPUnreach(_ v: inout WireReader, whole: [UInt8], context: CodecContext) throws(BGPError) -> MPUnreachNLRI {
+    static func decodeMPUnreach(_ v: inout WireReader, whole: AttributeBytes, context: CodecContext) throws(BGPError) -> MPUnreachNLRI {
         guard let afi = v.u16(), let safi = v.u8() else {
-            throw BGPError(.malformedMPUnreach(nil), NotificationMessage(update: .optionalAttributeError, data: whole), .sessionReset)
+            throw BGPError(.malformedMPUnreach(nil), NotificationMessage(update: .optionalAttributeError, data: whole.bytes), .sessionReset)
         }
         let family = AddressFamily(afi: AFI(rawValue: afi), safi: SAFI(rawValue: safi))
         guard let nlri = NLRICodec.decode(family, v, addPath: context.addPath.contains(family)) else {
-            throw BGPError(.invalidNetworkField(family), NotificationMessage(update: .optionalAttributeError, data: whole), .afiSafiDisable(family))
+            throw BGPError(.invalidNetworkField(family), NotificationMessage(update: .optionalAttributeError, data: whole.bytes), .afiSafiDisable(family))
         }
         return MPUnreachNLRI(family: family, withdrawn: nlri)
     }

@@ -145,10 +145,15 @@ public struct SessionFSM: Hashable, Sendable {
         return seconds * (0.75 + 0.25 * unit)
     }
 
-    /// Exponential backoff on consecutive failures, capped.
+    /// ConnectRetryTimer expiries since the last TCP connection came up: a
+    /// peer that never answers backs off too, not only one that fails.
+    public private(set) var connectAttempts = 0
+
+    /// Exponential backoff on consecutive failures and unanswered connection
+    /// attempts, capped at `connectRetryMaximum`.
     public func backoff() -> Double {
         let base = configuration.connectRetryTime
-        let factor = Double(1 << min(connectRetryCounter, 20))
+        let factor = Double(1 << min(connectRetryCounter + connectAttempts, 20))
         return min(base * factor, max(base, configuration.connectRetryMaximum))
     }
 
@@ -186,9 +191,11 @@ public struct SessionFSM: Hashable, Sendable {
         case .manualStart(let p):
             startPassive = p
             connectRetryCounter = 0
+            connectAttempts = 0
         case .automaticStart(let p):
             startPassive = p
             connectRetryCounter = 0
+            connectAttempts = 0
         case .timerExpired(.idleHold):
             // DampPeerOscillations: the back-off is over; restart (keeping
             // the counter so the next failure backs off further).
@@ -224,6 +231,7 @@ public struct SessionFSM: Hashable, Sendable {
             connectRetryCounter = 0
             toIdle(&out, automatic: false)
         case .timerExpired(.connectRetry):
+            connectAttempts += 1
             if inConnect {
                 out.append(.disconnect)
                 stop(.delayOpen, &out)
@@ -238,6 +246,7 @@ public struct SessionFSM: Hashable, Sendable {
         case .tcpConnectionValid, .tcpConnectionInvalid:
             return
         case .tcpConnectionAcknowledged, .tcpConnectionConfirmed:
+            connectAttempts = 0
             stop(.connectRetry, &out)
             if let delay = configuration.delayOpenTime {
                 start(.delayOpen, jittered(delay), &out)

@@ -69,19 +69,16 @@ public struct UpdateMessage: Hashable, Sendable {
     static func decode(_ r: inout WireReader, context: CodecContext) throws(BGPError) -> (UpdateMessage, [BGPError]) {
         let malformed = BGPError(.inconsistentLengths, NotificationMessage(update: .malformedAttributeList))
         // RFC 7606 §4: lengths that overrun the message are a session reset.
-        guard let wlen = r.u16(), var wr = r.sub(Int(wlen)), let alen = r.u16(), var ar = r.sub(Int(alen)) else {
+        guard let wlen = r.u16(), let wr = r.sub(Int(wlen)), let alen = r.u16(), var ar = r.sub(Int(alen)) else {
             throw malformed
         }
         let nr = r.sub(r.remaining)!
-        var withdrawn: [IPv4NLRI] = []
         let addPath4 = context.addPath.contains(.ipv4Unicast)
-        guard NLRICodec.decodeIPv4(wr, addPath: addPath4, into: &withdrawn) else {
+        guard let withdrawn = NLRICodec.decodeIPv4(wr, addPath: addPath4) else {
             throw BGPError(.invalidNetworkField(.ipv4Unicast), NotificationMessage(update: .invalidNetworkField))
         }
-        _ = wr.rest()
         let parsed = try PathAttributeDecoder.decode(&ar, context: context)
-        var nlri: [IPv4NLRI] = []
-        guard NLRICodec.decodeIPv4(nr, addPath: addPath4, into: &nlri) else {
+        guard let nlri = NLRICodec.decodeIPv4(nr, addPath: addPath4) else {
             throw BGPError(.invalidNetworkField(.ipv4Unicast), NotificationMessage(update: .invalidNetworkField))
         }
         let update = UpdateMessage(withdrawn: withdrawn, attributes: PathAttributes(parsed.attributes), nlri: nlri)
@@ -92,10 +89,11 @@ public struct UpdateMessage: Hashable, Sendable {
         if !errors.contains(where: { $0.action == .treatAsWithdraw }) {
             let a = update.attributes
             let announces = !nlri.isEmpty || !(a.mpReach?.nlri.isEmpty ?? true)
-            var required: [UInt8] = []
-            if announces { required += [PathAttributeType.origin, PathAttributeType.asPath] }
-            if !nlri.isEmpty { required.append(PathAttributeType.nextHop) }
-            if let missing = required.first(where: { a[$0] == nil }) {
+            var missing: UInt8?
+            if announces, a[PathAttributeType.origin] == nil { missing = PathAttributeType.origin }
+            else if announces, a[PathAttributeType.asPath] == nil { missing = PathAttributeType.asPath }
+            else if !nlri.isEmpty, a[PathAttributeType.nextHop] == nil { missing = PathAttributeType.nextHop }
+            if let missing {
                 errors.append(BGPError(.missingWellKnownAttribute(missing), NotificationMessage(update: .missingWellKnownAttribute, data: [missing]), .treatAsWithdraw))
             }
         }
@@ -161,9 +159,13 @@ extension UpdateMessage {
         let base = PathAttributes([empty] + rest.list)
         let room = context.maxMessageSize - fixedOverhead - base.encodedSize(context: context)
         let addPath = context.addPath.contains(family)
-        return chunks(nlri, room: room, size: { NLRICodec.size($0) + (addPath && $0.pathID == nil ? 4 : 0) }).map { part in
+        let size = { (n: IPv6NLRI) in NLRICodec.size(n) + (addPath && n.pathID == nil ? 4 : 0) }
+        return chunks(nlri, room: room, size: size).map { part in
             var attrs = base
             attrs.list[0].value = .mpReachNLRI(MPReachNLRI(family: family, nextHop: nextHop, nlri: .ipv6(part)))
+            // The flag is only kept as a choice for short values (see
+            // `PathAttribute.extendedLength`), so that the UPDATE round-trips.
+            attrs.list[0].extendedLength = 5 + nextHop.encodedLength + part.reduce(0) { $0 + size($1) } <= 255
             return UpdateMessage(attributes: attrs)
         }
     }
@@ -173,8 +175,10 @@ extension UpdateMessage {
         let family = AddressFamily.ipv6Unicast
         let overhead = 4 + 3  // attribute header with extended length, AFI, SAFI
         let addPath = context.addPath.contains(family)
-        return chunks(list, room: context.maxMessageSize - fixedOverhead - overhead, size: { NLRICodec.size($0) + (addPath && $0.pathID == nil ? 4 : 0) }).map {
-            UpdateMessage(attributes: PathAttributes([PathAttribute(.mpUnreachNLRI(MPUnreachNLRI(family: family, withdrawn: .ipv6($0))), extendedLength: true)]))
+        let size = { (n: IPv6NLRI) in NLRICodec.size(n) + (addPath && n.pathID == nil ? 4 : 0) }
+        return chunks(list, room: context.maxMessageSize - fixedOverhead - overhead, size: size).map { part in
+            let short = 3 + part.reduce(0) { $0 + size($1) } <= 255
+            return UpdateMessage(attributes: PathAttributes([PathAttribute(.mpUnreachNLRI(MPUnreachNLRI(family: family, withdrawn: .ipv6(part))), extendedLength: short)]))
         }
     }
 

@@ -2,6 +2,7 @@
 public struct IPv4Address: Hashable, Comparable, Sendable {
     public var value: UInt32
 
+    @inlinable
     public init(_ value: UInt32) { self.value = value }
 
     public init(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) {
@@ -30,6 +31,7 @@ public struct IPv4Address: Hashable, Comparable, Sendable {
     /// 224.0.0.0/4.
     public var isMulticast: Bool { value >> 28 == 0xE }
 
+    @inlinable
     public static func < (a: IPv4Address, b: IPv4Address) -> Bool { a.value < b.value }
 }
 
@@ -103,6 +105,7 @@ public struct IPv4Prefix: Hashable, Comparable, Sendable {
     }
 
     /// A host route (/32).
+    @inlinable
     public init(host: IPv4Address) {
         address = host
         length = 32

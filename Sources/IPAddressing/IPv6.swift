@@ -4,6 +4,7 @@ public struct IPv6Address: Hashable, Comparable, Sendable {
     public var high: UInt64
     public var low: UInt64
 
+    @inlinable
     public init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
@@ -197,6 +198,7 @@ public struct IPv6Prefix: Hashable, Comparable, Sendable {
         self.length = length
     }
 
+    @inlinable
     public init(host: IPv6Address) {
         address = host
         length = 128

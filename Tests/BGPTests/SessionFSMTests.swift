@@ -129,6 +129,41 @@ func sentNotifications(_ actions: [SessionAction]) -> [NotificationMessage] {
         }
     }
 
+    /// §8.2.2 Connect and Active while the DelayOpenTimer runs (the TCP
+    /// connection is up, OPEN not yet sent): every event.
+    @Test(arguments: [SessionState.connect, .active])
+    func everyEventWithDelayOpenRunning(_ state: SessionState) {
+        var c = localConfig
+        c.delayOpenTime = 5
+        let expected: [Int: SessionState] = [
+            2: .idle, 8: .idle, 9: .connect, 10: .idle, 11: .idle, 12: .openSent, 13: .idle,
+            18: state == .connect ? .active : .idle, 19: .openConfirm,
+            21: .idle, 22: .idle, 23: .idle, 24: .idle, 25: .idle, 26: .idle, 27: .idle, 28: .idle,
+        ]
+        for (number, event) in rfcEvents {
+            var f = fsm(in: state, config: c)
+            _ = f.handle(state == .connect ? .tcpConnectionAcknowledged : .tcpConnectionConfirmed)
+            #expect(f.state == state && f.runningTimers.contains(.delayOpen))
+            let counter = f.connectRetryCounter
+            let actions = f.handle(event)
+            #expect(f.state == (expected[number] ?? state), "\(state)+DelayOpen × event \(number) → \(f.state)")
+            let sentOpen = actions.contains { if case .send(.open) = $0 { true } else { false } }
+            #expect(sentOpen == (number == 12 || number == 19), "\(state)+DelayOpen × \(number): OPEN sent \(sentOpen)")
+            // Event 24 with DelayOpen running does not count as a failure; 21/22 do.
+            if number == 24 { #expect(f.connectRetryCounter == counter) }
+            if [21, 22, 23, 25].contains(number) { #expect(f.connectRetryCounter == counter + 1) }
+            // No NOTIFICATION before our OPEN unless configured (SendNOTIFICATIONwithoutOPEN).
+            #expect(sentNotifications(actions).isEmpty)
+        }
+        c.sendNotificationWithoutOpen = true
+        var g = fsm(in: state, config: c)
+        _ = g.handle(.tcpConnectionAcknowledged)
+        #expect(sentNotifications(g.handle(.manualStop(nil))) == [NotificationMessage(cease: .administrativeShutdown)])
+        var h = fsm(in: state, config: c)
+        _ = h.handle(.tcpConnectionAcknowledged)
+        #expect(sentNotifications(h.handle(.decodeError(openError))) == [openError.notification])
+    }
+
     @Test func establishesWithNegotiatedParameters() throws {
         var f = SessionFSM(configuration: localConfig, random: SplitMix64(seed: 1))
         var a = f.handle(.manualStart(passive: false))
@@ -196,6 +231,30 @@ func sentNotifications(_ actions: [SessionAction]) -> [NotificationMessage] {
         #expect(!f.runningTimers.contains(.hold))
     }
 
+    @Test func configurationValidation() {
+        #expect((try? localConfig.validate()) != nil)
+        let cases: [(String, (inout SessionConfiguration) -> Void)] = [
+            ("holdTime", { $0.holdTime = 2 }),
+            ("localAS", { $0.localAS = 23456 }),
+            ("peerAS", { $0.peerAS = 0 }),
+            ("bgpIdentifier", { $0.bgpIdentifier = IPv4Address(0) }),
+            ("connectRetryTime", { $0.connectRetryTime = 0 }),
+            ("connectRetryMaximum", { $0.connectRetryMaximum = 1 }),
+            ("delayOpenTime", { $0.delayOpenTime = -1 }),
+            ("families", { $0.families = [] }),
+            ("hostname", { $0.hostname = String(repeating: "x", count: 300) }),
+        ]
+        for (field, change) in cases {
+            var c = localConfig
+            change(&c)
+            #expect(throws: SessionConfigurationError.self) { try c.validate() }
+            do { try c.validate() } catch { #expect(error.field == field) }
+        }
+        var zero = localConfig
+        zero.holdTime = 0
+        #expect((try? zero.validate()) != nil)
+    }
+
     @Test func openChecks() {
         var wrongAS = peerOpen
         wrongAS = OpenMessage(asNumber: 65009, holdTime: 30, bgpIdentifier: IPv4Address(10, 0, 0, 2), capabilities: [])
@@ -223,6 +282,40 @@ func sentNotifications(_ actions: [SessionAction]) -> [NotificationMessage] {
         #expect(n?.families == [.ipv4Unicast])
     }
 
+    @Test func unsupportedCapability() throws {
+        var c = localConfig
+        c.requiredCapabilities = [CapabilityCode.fourOctetAS, CapabilityCode.multiprotocol]
+        // An OLD speaker without the 4-octet capability (and without MP).
+        let old = OpenMessage(myAS: 65002, holdTime: 30, bgpIdentifier: IPv4Address(1, 1, 1, 1), capabilityParameters: [[.routeRefresh]])
+        do {
+            _ = try NegotiatedSession.negotiate(local: c, peer: old)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.notification.code == 2 && error.notification.subcode == 7)
+            // MP (code 1) first with our IPv4 unicast value, then 4-octet AS (65) with our AS.
+            #expect(error.notification.data == [1, 4, 0, 1, 0, 1, 65, 4, 0, 0, 0xFD, 0xE9])
+        }
+        #expect((try? NegotiatedSession.negotiate(local: c, peer: peerOpen)) != nil)
+    }
+
+    @Test func gracefulRestartHelperDecision() throws {
+        let n = try NegotiatedSession.negotiate(local: localConfig, peer: peerOpen)
+        #expect(n.gracefulNotification)
+        #expect(n.retainsRoutesAsHelper(after: .connectionLost))
+        #expect(n.retainsRoutesAsHelper(after: .notificationSent(NotificationMessage(.holdTimerExpired))))
+        #expect(n.retainsRoutesAsHelper(after: .notificationReceived(NotificationMessage(cease: .administrativeReset))))
+        let hard = NotificationMessage.hardReset(wrapping: NotificationMessage(cease: .administrativeReset))
+        #expect(hard.hardResetCause == NotificationMessage(cease: .administrativeReset))
+        #expect(!n.retainsRoutesAsHelper(after: .notificationReceived(hard)))
+        #expect(!n.retainsRoutesAsHelper(after: .stopped))
+        // Without the N bit on our side, a NOTIFICATION ends helper mode.
+        var noN = localConfig
+        noN.gracefulRestart = GracefulRestartCapability(restartTime: 120, families: [])
+        let m = try NegotiatedSession.negotiate(local: noN, peer: peerOpen)
+        #expect(!m.retainsRoutesAsHelper(after: .notificationReceived(NotificationMessage(cease: .administrativeReset))))
+        #expect(m.retainsRoutesAsHelper(after: .connectionLost))
+    }
+
     @Test func connectRetryBacksOffWithCapAndJitter() {
         var c = localConfig
         c.connectRetryTime = 2
@@ -243,6 +336,17 @@ func sentNotifications(_ actions: [SessionAction]) -> [NotificationMessage] {
         for (d, n) in zip(delays, nominal) {
             #expect(d >= 0.75 * n && d <= n, "\(d) vs \(n)")
         }
+        // A peer that never answers: each ConnectRetry expiry doubles the wait, up to the cap.
+        var quiet = SessionFSM(configuration: c, random: SplitMix64(seed: 3))
+        _ = quiet.handle(.manualStart(passive: false))
+        var waits: [Double] = []
+        for _ in 0..<6 {
+            for case .startTimer(.connectRetry, let s) in quiet.handle(.timerExpired(.connectRetry)) { waits.append(s) }
+            #expect(quiet.state == .connect)
+        }
+        for (w, n) in zip(waits, [4.0, 8, 16, 30, 30, 30]) { #expect(w >= 0.75 * n && w <= n, "\(w) vs \(n)") }
+        _ = quiet.handle(.tcpConnectionAcknowledged)
+        #expect(quiet.connectAttempts == 0)
         // Different seeds give different jitter; the same seed the same.
         var g1 = SessionFSM(configuration: c, random: SplitMix64(seed: 1)), g2 = g1
         var g3 = SessionFSM(configuration: c, random: SplitMix64(seed: 2))

@@ -125,6 +125,14 @@ import Testing
         #expect(bytes.windowContains([0x50, 2, 0, 6, 2, 1, 0, 0, 0, 1]))
     }
 
+    @Test func longAttributesGetExtendedLength() throws {
+        let many = (0..<100).map { Community(rawValue: UInt32($0)) }
+        let u = UpdateMessage(attributes: PathAttributes([.origin(.igp), .asPath(ASPath(sequence: [1])), .nextHop(ip4("10.0.0.1")), .communities(many)]),
+                              nlri: [v4("10.0.0.0/8")])
+        let bytes = try roundTrip(.update(u))
+        #expect(bytes.windowContains([0xD0, 8, 1, 144]))  // optional transitive + extended length, 400 octets
+    }
+
     @Test func packingFillsMessages() throws {
         let attrs = PathAttributes([.origin(.igp), .asPath(ASPath(sequence: [65001])), .nextHop(ip4("10.0.0.1")), .communities([Community(asn: 1, value: 2)])])
         let prefixes = (0..<3000).map { IPv4NLRI(IPv4Prefix(host: IPv4Address(0x0A00_0000 + UInt32($0)))) }
@@ -145,7 +153,9 @@ import Testing
         let m6 = UpdateMessage.packing(ipv6: v6s, nextHop: .ipv6(ip6("2001:db8::1"), linkLocal: nil), attributes: attrs, context: ctx4)
         #expect(m6.reduce(0) { $0 + $1.reachableIPv6.count } == 1000)
         for (i, m) in m6.enumerated() {
-            let n = BGPMessage.update(m).encoded(context: ctx4).count
+            let bytes = BGPMessage.update(m).encoded(context: ctx4)
+            #expect(try BGPMessage.decode(bytes, context: ctx4).message == .update(m))
+            let n = bytes.count
             #expect(n <= 4096)
             if i < m6.count - 1 { #expect(n + 17 > 4096) }
         }
@@ -153,7 +163,15 @@ import Testing
         #expect(w.reduce(0) { $0 + $1.withdrawn.count } == 3000)
         let w6 = UpdateMessage.packing(withdrawIPv6: v6s, context: ctx4)
         #expect(w6.reduce(0) { $0 + $1.withdrawnIPv6.count } == 1000)
-        for m in w + w6 { #expect(BGPMessage.update(m).encoded(context: ctx4).count <= 4096) }
+        for m in w + w6 {
+            let bytes = BGPMessage.update(m).encoded(context: ctx4)
+            #expect(bytes.count <= 4096)
+            #expect(try BGPMessage.decode(bytes, context: ctx4).message == .update(m))
+        }
+        // Small batches keep the Extended Length flag on the MP attributes, as BIRD and GoBGP send them.
+        let one = UpdateMessage.packing(ipv6: [v6("2001:db8::/32")], nextHop: .ipv6(ip6("2001:db8::1"), linkLocal: nil), attributes: attrs, context: ctx4)
+        #expect(one.count == 1 && one[0].attributes.list[0].extendedLength)
+        try roundTrip(.update(one[0]))
     }
 }
 

@@ -119,3 +119,30 @@ import Testing
         }
     }
 }
+
+@Suite struct PrefixArithmeticTests {
+    @Test func ipv4() {
+        let p = IPv4Prefix("10.1.0.0/30")!
+        #expect(p.address(at: 0)?.description == "10.1.0.0")
+        #expect(p.address(at: 3)?.description == "10.1.0.3")
+        #expect(p.address(at: 4) == nil)
+        #expect(p.index(of: IPv4Address("10.1.0.2")!) == 2)
+        #expect(p.index(of: IPv4Address("10.1.0.4")!) == nil)
+        #expect(IPv4Prefix("10.0.0.0/24")!.subnets(length: 26).map(\.description) == ["10.0.0.0/26", "10.0.0.64/26", "10.0.0.128/26", "10.0.0.192/26"])
+        #expect(IPv4Prefix("10.0.0.0/24")!.subnets(length: 23).isEmpty)
+        #expect(IPv4Prefix("0.0.0.0/0")!.subnets(length: 1).map(\.description) == ["0.0.0.0/1", "128.0.0.0/1"])
+        #expect(IPv4Prefix("10.0.0.0/8")!.subnets(length: 26).count == 1 << 18)
+    }
+
+    @Test func ipv6() {
+        let p = IPv6Prefix("2001:db8::/126")!
+        #expect(p.address(at: 3)?.description == "2001:db8::3")
+        #expect(p.address(at: 4) == nil)
+        #expect(p.index(of: IPv6Address("2001:db8::2")!) == 2)
+        #expect(IPv6Prefix("2001:db8::/32")!.subnets(length: 34).map(\.description) == ["2001:db8::/34", "2001:db8:4000::/34", "2001:db8:8000::/34", "2001:db8:c000::/34"])
+        #expect(IPv6Prefix("2001:db8::/64")!.subnets(length: 66).map(\.description) == ["2001:db8::/66", "2001:db8:0:0:4000::/66", "2001:db8:0:0:8000::/66", "2001:db8:0:0:c000::/66"])
+        #expect(IPv6Prefix("2001:db8::/60")!.subnets(length: 66).count == 64)
+        #expect(IPv6Prefix("2001:db8::/32")!.subnets(length: 128, limit: 10).count == 10)
+        #expect(IPPrefix("::/0")!.isIPv6 && IPPrefix("0.0.0.0/0")!.isIPv4)
+    }
+}
