@@ -54,6 +54,14 @@ let package = Package(
             name: "Netlink",
             dependencies: ["CMnl", "NetNS", "IPAddressing"]
         ),
+        .target(
+            name: "Routing",
+            dependencies: [
+                "Netlink", "NetNS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
 
         // MARK: Executables
         .executableTarget(
@@ -75,6 +83,10 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
+        .testTarget(name: "RoutingTests", dependencies: [
+            "Routing", "Netlink", "TestSupport", "IPAddressing",
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
     ]
 )

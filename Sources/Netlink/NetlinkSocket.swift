@@ -307,6 +307,24 @@ public final class NetlinkSocket: @unchecked Sendable {
         try NetlinkMessage.forEach(in: received, handle)
     }
 
+    /// Reads and discards everything queued, without waiting, and returns
+    /// how many datagrams were dropped. After an overrun the kernel drops
+    /// *all* multicast traffic silently until the queue has been emptied
+    /// once, so a monitor drains first and dumps afterwards: the dump then
+    /// covers everything that was lost.
+    @discardableResult
+    public func drain() -> Int {
+        mutex.lock()
+        defer { mutex.unlock() }
+        var dropped = 0
+        while true {
+            let received = recv(fileDescriptor, receiveBuffer.baseAddress, receiveBuffer.count, Int32(MSG_DONTWAIT))
+            if received >= 0 { dropped += 1; continue }
+            if errno == EINTR || errno == ENOBUFS { continue }
+            return dropped
+        }
+    }
+
     // MARK: Internals
 
     private func sendLocked(_ bytes: UnsafeRawPointer, count: Int) throws {
