@@ -72,6 +72,11 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "bench-routes",
+            dependencies: ["Netlink", "Routing", "IPAddressing"],
+            exclude: ["reference"]
+        ),
+        .executableTarget(
             name: "caracal-cni",
             dependencies: []
         ),

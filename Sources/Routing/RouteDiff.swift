@@ -117,6 +117,7 @@ public enum RouteSetError: Error, Equatable, Sendable, CustomStringConvertible {
     case noNextHop(Route)
     case unexpectedNextHop(Route)
     case unsupportedType(Route)
+    case tableNotManaged(Route)
 
     public var description: String {
         switch self {
@@ -124,6 +125,7 @@ public enum RouteSetError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .noNextHop(r): "unicast route needs a gateway or a device for every next hop: \(r)"
         case let .unexpectedNextHop(r): "\(r.type) route cannot have next hops: \(r)"
         case let .unsupportedType(r): "route type \(r.type) is not programmed by Caracal: \(r)"
+        case let .tableNotManaged(r): "route is in table \(r.table), which this programmer does not manage: \(r)"
         }
     }
 }

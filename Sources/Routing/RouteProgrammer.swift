@@ -51,6 +51,7 @@ public struct RouteApplyReport: Sendable {
     /// Messages sent to the kernel.
     public var writes: Int { added + replaced + deleted + failures.count }
     public var succeeded: Bool { failures.isEmpty }
+    public init() {}
 }
 
 /// A snapshot for `caracal routes` and the agent's status.
@@ -119,8 +120,8 @@ public final class RouteProgrammer: @unchecked Sendable {
     /// call ends a graceful-restart hold.
     @discardableResult
     public func setDesired(_ routes: some Sequence<Route>) throws -> RouteApplyReport {
-        let set: DesiredRoutes
-        do { set = try DesiredRoutes(routes, protocol: configuration.protocol) } catch { throw error }
+        let set = try DesiredRoutes(routes, protocol: configuration.protocol)
+        try checkTables(set.routes.values)
         return try locked {
             desired = set
             haveDesiredSet = true
@@ -132,6 +133,7 @@ public final class RouteProgrammer: @unchecked Sendable {
     @discardableResult
     public func update(upserting upserts: [Route] = [], removing removals: [RouteKey] = []) throws -> RouteApplyReport {
         try locked {
+            try checkTables(upserts)
             var touched: [RouteKey] = []
             var staged = desired
             for route in upserts {
@@ -267,32 +269,35 @@ public final class RouteProgrammer: @unchecked Sendable {
 
     private func inScope(_ route: Route) -> Bool { configuration.tables?.contains(route.table) ?? true }
 
-    private func inScope(_ routes: [RouteKey: Route]) -> [RouteKey: Route] {
-        guard configuration.tables != nil else { return routes }
-        return routes.filter { inScope($0.value) }
+    /// Desired routes are checked against `tables` when they arrive, so the
+    /// desired map never needs filtering.
+    private func inScope(_ routes: [RouteKey: Route]) -> [RouteKey: Route] { routes }
+
+    private func checkTables(_ routes: some Sequence<Route>) throws(RouteSetError) {
+        guard configuration.tables != nil else { return }
+        for route in routes where !inScope(route) { throw .tableNotManaged(route) }
     }
 
     private func dumpOwnRoutes() throws -> [RouteKey: Route] {
-        var result: [RouteKey: Route] = [:]
         let tables: [RouteTable?] = configuration.tables.map { $0.sorted().map { Optional($0) } } ?? [nil]
-        for family in [RouteFilter.Family.ipv4, .ipv6] {
-            for table in tables {
-                var attempts = 0
-                while true {
-                    do {
-                        var batch: [RouteKey: Route] = [:]
+        var attempts = 0
+        while true {
+            var result: [RouteKey: Route] = [:]
+            result.reserveCapacity(kernel.count + 16)
+            do {
+                for family in [RouteFilter.Family.ipv4, .ipv6] {
+                    for table in tables {
                         try netlink.forEachRoute(RouteFilter(family: family, table: table, protocol: configuration.protocol)) { route in
-                            batch[route.key] = route
+                            result[route.key] = route
                         }
-                        result.merge(batch) { _, new in new }
-                        break
-                    } catch let error as NetlinkError where error.isDumpInterrupted && attempts < 5 {
-                        attempts += 1
                     }
                 }
+                return result
+            } catch let error as NetlinkError where error.isDumpInterrupted && attempts < 5 {
+                // The table changed under the dump (NLM_F_DUMP_INTR): take it again.
+                attempts += 1
             }
         }
-        return result
     }
 
     private func applyLocked(_ diff: RouteDiff) throws -> RouteApplyReport {
