@@ -81,6 +81,14 @@ let package = Package(
             dependencies: []
         ),
 
+        // MARK: Fuzz targets (see Fuzz/README.md)
+        .executableTarget(
+            name: "FuzzNetlink",
+            dependencies: ["Netlink", "CFuzzDriver"],
+            path: "Fuzz/FuzzNetlink",
+            exclude: ["corpus"]
+        ),
+
         // MARK: Test support and tests
         .target(
             name: "TestSupport",
