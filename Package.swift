@@ -69,6 +69,7 @@ let package = Package(
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                "Netlink", "Routing", "NetNS", "IPAddressing",
             ]
         ),
         .executableTarget(
@@ -97,7 +98,7 @@ let package = Package(
         ),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
         .testTarget(name: "RoutingTests", dependencies: [
-            "Routing", "Netlink", "TestSupport", "IPAddressing",
+            "Routing", "Netlink", "TestSupport", "IPAddressing", "NetNS",
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
