@@ -100,6 +100,7 @@ let package = Package(
         .testTarget(name: "RoutingTests", dependencies: [
             "Routing", "Netlink", "TestSupport", "IPAddressing", "NetNS",
             .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "MetricsTestKit", package: "swift-metrics"),
         ]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
     ]

@@ -94,17 +94,22 @@ public final class RouteProgrammer: @unchecked Sendable {
     private var monitorThread: Thread?
     private let monitorStop = ManagedAtomicFlag()
 
+    /// Metrics: `caracal_routes_programmed` (gauge), `caracal_routes_conflicting`
+    /// (gauge), `caracal_route_apply_duration` (timer, one sample per apply),
+    /// `caracal_route_writes_total`, `caracal_route_write_failures_total`,
+    /// `caracal_route_resyncs_total` (counters).
     public init(configuration: RouteProgrammerConfiguration = .init(),
-                logger: Logger = Logger(label: "caracal.routing")) throws {
+                logger: Logger = Logger(label: "caracal.routing"),
+                metricsFactory: MetricsFactory = MetricsSystem.factory) throws {
         self.configuration = configuration
         self.logger = logger
         netlink = try RTNetlink(namespace: configuration.namespace)
-        programmedGauge = Gauge(label: "caracal_routes_programmed")
-        conflictGauge = Gauge(label: "caracal_routes_conflicting")
-        applyTimer = Metrics.Timer(label: "caracal_route_apply_duration")
-        writeCounter = Counter(label: "caracal_route_writes_total")
-        failureCounter = Counter(label: "caracal_route_write_failures_total")
-        resyncCounter = Counter(label: "caracal_route_resyncs_total")
+        programmedGauge = Gauge(label: "caracal_routes_programmed", factory: metricsFactory)
+        conflictGauge = Gauge(label: "caracal_routes_conflicting", factory: metricsFactory)
+        applyTimer = Metrics.Timer(label: "caracal_route_apply_duration", factory: metricsFactory)
+        writeCounter = Counter(label: "caracal_route_writes_total", factory: metricsFactory)
+        failureCounter = Counter(label: "caracal_route_write_failures_total", factory: metricsFactory)
+        resyncCounter = Counter(label: "caracal_route_resyncs_total", factory: metricsFactory)
     }
 
     deinit { stopMonitoring() }

@@ -1,4 +1,5 @@
 import Foundation
+import MetricsTestKit
 import IPAddressing
 import Netlink
 import Testing
@@ -86,6 +87,24 @@ struct RouteProgrammerTests {
             #expect(incremental.added == 1 && incremental.deleted == 1)
             #expect(try node.ours().contains(extra.normalized))
             #expect(try !node.ours().contains(wanted[2].normalized))
+        }
+    }
+
+    @Test func metricsCountProgrammedRoutesAndApplies() throws {
+        try withTestNetwork { net in
+            let node = try Node(net)
+            let metrics = TestMetrics()
+            let programmer = try RouteProgrammer(
+                configuration: RouteProgrammerConfiguration(namespace: node.ns.namespace), metricsFactory: metrics)
+            try programmer.start()
+            let routes = (1...3).map { Route.device(.v4(IPv4Prefix(host: IPv4Address(0x0a60_0000 + UInt32($0)))), interfaceIndex: node.va) }
+            try programmer.setDesired(routes)
+            #expect(try metrics.expectGauge("caracal_routes_programmed").lastValue == 3)
+            try programmer.update(removing: [routes[0].key])
+            #expect(try metrics.expectGauge("caracal_routes_programmed").lastValue == 2)
+            #expect(try metrics.expectTimer("caracal_route_apply_duration").values.count == 2)
+            #expect(try metrics.expectCounter("caracal_route_writes_total").totalValue == 4)
+            #expect(try metrics.expectCounter("caracal_route_resyncs_total").totalValue == 1)
         }
     }
 
