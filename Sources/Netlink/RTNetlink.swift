@@ -48,6 +48,7 @@ public final class RTNetlink: Sendable {
             if let table = filter.table, route.table != table { return }
             if let proto = filter.protocol, route.protocol != proto { return }
             if let type = filter.type, route.type != type { return }
+            if let index = filter.outputInterface, !route.nextHops.contains(where: { $0.interfaceIndex == index }) { return }
             try body(route)
         }
     }

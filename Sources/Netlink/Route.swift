@@ -235,11 +235,15 @@ public struct RouteFilter: Hashable, Sendable {
     public var table: RouteTable?
     public var `protocol`: RouteProtocol?
     public var type: RouteType?
-    public init(family: Family, table: RouteTable? = nil, protocol: RouteProtocol? = nil, type: RouteType? = nil) {
+    /// Only routes with a next hop through this interface (`RTA_OIF`).
+    public var outputInterface: UInt32?
+    public init(family: Family, table: RouteTable? = nil, protocol: RouteProtocol? = nil, type: RouteType? = nil,
+                outputInterface: UInt32? = nil) {
         self.family = family
         self.table = table
         self.protocol = `protocol`
         self.type = type
+        self.outputInterface = outputInterface
     }
 }
 
@@ -352,6 +356,7 @@ func writeRouteDumpRequest(_ message: NetlinkMessageWriter, _ filter: RouteFilte
     header.rtm_type = filter.type?.rawValue ?? 0
     message.put(header: header)
     if let table = filter.table, table.rawValue >= 256 { message.put(UInt16(RTA_TABLE.rawValue), table.rawValue) }
+    if let index = filter.outputInterface { message.put(UInt16(RTA_OIF.rawValue), index) }
 }
 
 // MARK: - Decoding

@@ -83,6 +83,8 @@ public final class RouteProgrammer: @unchecked Sendable {
     private var kernel: [RouteKey: Route] = [:]
     private var conflicts: [RouteKey: Route] = [:]
     private var resyncCount = 0
+    /// Whether each link seen by the monitor was up and running.
+    private var linkStates: [UInt32: Bool] = [:]
 
     private let programmedGauge: Gauge
     private let conflictGauge: Gauge
@@ -160,6 +162,7 @@ public final class RouteProgrammer: @unchecked Sendable {
     public func resync() throws -> RouteApplyReport {
         try locked {
             kernel = try dumpOwnRoutes()
+            linkStates = Dictionary(try netlink.links().map { ($0.index, $0.isUp && $0.isRunning) }, uniquingKeysWith: { _, b in b })
             resyncCount += 1
             resyncCounter.increment()
             conflicts.removeAll()
@@ -169,42 +172,89 @@ public final class RouteProgrammer: @unchecked Sendable {
     }
 
     /// Reacts to kernel notifications: records our routes' changes and
-    /// repairs any that differ from the desired state. Link changes and lost
-    /// notifications trigger a full resync (IPv4 drops routes of a vanished
-    /// device without announcing each one).
+    /// repairs any that differ from the desired state.
+    ///
+    /// Links: the kernel drops IPv4 routes of a device that goes down or
+    /// away without announcing each route, so when a device that our routes
+    /// use changes state, its routes are dumped again (filtered on that
+    /// device in the kernel) and repaired; other links' events cost nothing.
+    /// Lost notifications trigger a full resync.
     @discardableResult
     public func handle(_ events: [NetworkEvent]) throws -> RouteApplyReport {
         var needResync = false
         let report: RouteApplyReport = try locked {
             var touched: [RouteKey] = []
+            var changedLinks: [UInt32: Bool] = [:]  // index -> still exists
             for event in events {
                 switch event {
                 case .routeAdded(let route) where owns(route):
                     kernel[route.key] = route
                     touched.append(route.key)
                 case .routeRemoved(let route) where owns(route):
-                    if kernel[route.key] == route || kernel[route.key]?.nextHops != route.nextHops {
+                    if kernel[route.key] == route {
                         kernel.removeValue(forKey: route.key)
+                    } else if kernel[route.key] != nil {
+                        // Not the route we believe is there: learn the truth.
+                        needResync = true
                     }
                     touched.append(route.key)
                 case .routeRemoved(let route) where conflicts[route.key] != nil && inScope(route):
                     // The foreign route that blocked ours is gone: try again.
                     touched.append(route.key)
-                case .linkRemoved, .resyncRequired:
-                    needResync = true
-                case .linkChanged(let link) where !link.isUp || !link.isRunning:
+                case .linkRemoved(let link):
+                    linkStates.removeValue(forKey: link.index)
+                    changedLinks[link.index] = false
+                case .linkChanged(let link):
+                    let usable = link.isUp && link.isRunning
+                    if let previous = linkStates[link.index], previous == usable { continue }
+                    let known = linkStates[link.index] != nil
+                    linkStates[link.index] = usable
+                    // A link seen for the first time (a new veth) carries none of our routes yet.
+                    if known { changedLinks[link.index] = true }
+                case .resyncRequired:
                     needResync = true
                 default:
                     break
                 }
             }
-            guard !touched.isEmpty, !needResync else { return RouteApplyReport() }
+            if needResync { return RouteApplyReport() }
+            for (index, exists) in changedLinks where usesLink(index) {
+                touched += try refreshRoutes(throughLink: index, linkExists: exists)
+            }
+            guard !touched.isEmpty else { return RouteApplyReport() }
             let hold = configuration.keepRoutesUntilFirstDesiredSet && !haveDesiredSet
             for key in touched where conflicts[key] != nil && kernel[key] == nil { conflicts.removeValue(forKey: key) }
-            return try applyLocked(RouteDiff.between(desired: inScope(desired.routes), actual: kernel, keys: touched, deleteUndesired: !hold))
+            return try applyLocked(RouteDiff.between(desired: desired.routes, actual: kernel, keys: touched, deleteUndesired: !hold))
         }
         if needResync { return try resync() }
         return report
+    }
+
+    /// Whether any desired or programmed route goes out through `index`.
+    private func usesLink(_ index: UInt32) -> Bool {
+        func uses(_ route: Route) -> Bool { route.nextHops.contains { $0.interfaceIndex == index } }
+        return kernel.values.contains(where: uses) || desired.routes.values.contains(where: uses)
+    }
+
+    /// Re-reads our routes through link `index` and returns the keys to repair.
+    private func refreshRoutes(throughLink index: UInt32, linkExists: Bool) throws -> [RouteKey] {
+        func uses(_ route: Route) -> Bool { route.nextHops.contains { $0.interfaceIndex == index } }
+        var keys = kernel.values.filter(uses).map(\.key) + desired.routes.values.filter(uses).map(\.key)
+        for key in keys where kernel[key].map(uses) == true { kernel.removeValue(forKey: key) }
+        if linkExists {
+            for family in [RouteFilter.Family.ipv4, .ipv6] {
+                do {
+                    try netlink.forEachRoute(RouteFilter(family: family, protocol: configuration.protocol, outputInterface: index)) { route in
+                        guard inScope(route) else { return }
+                        kernel[route.key] = route
+                        keys.append(route.key)
+                    }
+                } catch let error as NetlinkError where error.errno == ENODEV {
+                    break  // gone meanwhile: its routes went with it
+                }
+            }
+        }
+        return keys
     }
 
     /// Watches route and link changes on a dedicated thread and repairs.

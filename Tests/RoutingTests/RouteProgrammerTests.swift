@@ -147,6 +147,27 @@ struct RouteProgrammerTests {
         }
     }
 
+    @Test func routesComeBackWhenTheirLinkReturns() throws {
+        try withTestNetwork { net in
+            let node = try Node(net)
+            let programmer = try node.programmer()
+            try programmer.start()
+            try programmer.startMonitoring()
+            defer { programmer.stopMonitoring() }
+            let wanted = [Route.device(p("10.60.0.1/32"), interfaceIndex: node.va),
+                          Route(destination: p("10.61.0.0/24"), nextHops: [NextHop(gateway: a("10.1.0.2"), interfaceIndex: node.va)])]
+            try programmer.setDesired(wanted)
+            // IPv4 drops a downed device's routes without a notification per route.
+            try node.ns.ip("link", "set", "va", "down")
+            #expect(try waitUntil { try node.ours().isEmpty })
+            // The programmer noticed through the link event (no route notifications came).
+            #expect(waitUntil { programmer.status.programmed.isEmpty })
+            try node.ns.ip("link", "set", "va", "up")
+            try node.ns.ip("addr", "replace", "10.1.0.1/24", "dev", "va")
+            #expect(try waitUntil { try node.ours() == Set(wanted.map(\.normalized)) })
+        }
+    }
+
     @Test func survivesNotificationStorm() throws {
         try withTestNetwork { net in
             let node = try Node(net)
