@@ -51,6 +51,13 @@ do {
         }
     }
 
+    // Encoding alone (no syscalls): the user-space share of an add.
+    results["encode_only"] = seconds {
+        let batch = NetlinkBatch(capacity: count * 64)
+        for route in routes { batch.appendRoute(route, .add) }
+        if batch.count != count { fail("encoded \(batch.count)") }
+    }
+
     // Raw Netlink module: batches, ACK on the last message of each send.
     results["add"] = try program(.add, .errorsAndLast)
     var dumped = 0
