@@ -207,6 +207,61 @@ public final class NetlinkSocket: @unchecked Sendable {
         return NetlinkBatchResult(messageCount: count, failures: failures)
     }
 
+    /// Sends `batch` as one nfnetlink transaction for `subsystem` (e.g.
+    /// `NFNL_SUBSYS_NFTABLES`): `NFNL_MSG_BATCH_BEGIN`, the messages and
+    /// `NFNL_MSG_BATCH_END` in a single `sendmsg`. The kernel commits all or
+    /// nothing, and it processes every message even after one fails, so each
+    /// failure comes back with `messageIndex` counting within `batch`.
+    @discardableResult
+    public func executeTransaction(
+        _ batch: NetlinkBatch, subsystem: UInt16, acknowledgement: NetlinkAcknowledgement = .everyMessage
+    ) throws -> NetlinkBatchResult {
+        guard !batch.isEmpty else { return NetlinkBatchResult(messageCount: 0, failures: []) }
+        let framed = NetlinkBatch(capacity: batch.byteCount + 64)
+        let frame = { (type: Int32) in
+            framed.append(type: UInt16(type)) { message in
+                var header = nfgenmsg()
+                header.nfgen_family = UInt8(AF_UNSPEC)
+                header.version = UInt8(NFNETLINK_V0)
+                header.res_id = subsystem.bigEndian
+                message.put(header: header)
+            }
+        }
+        frame(NFNL_MSG_BATCH_BEGIN)
+        for index in 0..<batch.count { framed.appendMessage(batch.messageBytes(at: index)) }
+        frame(NFNL_MSG_BATCH_END)
+        try ensureSendBuffer(framed.byteCount)
+
+        mutex.lock()
+        defer { mutex.unlock() }
+        let base = nextSequence
+        nextSequence &+= UInt32(truncatingIfNeeded: framed.count) &+ 1
+        let inner = 1..<(framed.count - 1)
+        for index in 0..<framed.count {
+            framed.stamp(index: index, sequence: base &+ UInt32(index),
+                         acknowledge: inner.contains(index) && (acknowledgement == .everyMessage || index == inner.upperBound - 1))
+        }
+        try sendLocked(framed.storage, count: framed.byteCount)
+        var failures: [NetlinkError] = []
+        try collectReplies(batch: framed, base: base, range: inner, acknowledgement: acknowledgement,
+                           failures: &failures, framing: [0, framed.count - 1])
+        for i in failures.indices { failures[i].messageIndex = failures[i].messageIndex.map { $0 - 1 } }
+        return NetlinkBatchResult(messageCount: batch.count, failures: failures)
+    }
+
+    private func ensureSendBuffer(_ bytes: Int) throws {
+        var current: Int32 = 0
+        var length = socklen_t(4)
+        getsockopt(fileDescriptor, SOL_SOCKET, SO_SNDBUF, &current, &length)
+        guard bytes + 64 > Int(current) else { return }
+        var wanted = Int32(clamping: bytes * 2 + 4096)
+        if setsockopt(fileDescriptor, SOL_SOCKET, SO_SNDBUFFORCE, &wanted, 4) != 0 {
+            guard setsockopt(fileDescriptor, SOL_SOCKET, SO_SNDBUF, &wanted, 4) == 0 else {
+                throw NetlinkError.system("setsockopt SO_SNDBUF")
+            }
+        }
+    }
+
     /// Executes `batch` and throws the first failure, if any.
     public func perform(_ batch: NetlinkBatch, acknowledgement: NetlinkAcknowledgement = .everyMessage) throws {
         let result = try execute(batch, acknowledgement: acknowledgement)
@@ -345,7 +400,7 @@ public final class NetlinkSocket: @unchecked Sendable {
 
     private func collectReplies(
         batch: NetlinkBatch, base: UInt32, range: Range<Int>,
-        acknowledgement: NetlinkAcknowledgement, failures: inout [NetlinkError]
+        acknowledgement: NetlinkAcknowledgement, failures: inout [NetlinkError], framing: [Int] = []
     ) throws {
         // With per-message ACKs every index in `range` answers once; otherwise
         // the last one's answer ends the chunk (earlier ones answer only on error).
@@ -363,6 +418,15 @@ public final class NetlinkSocket: @unchecked Sendable {
             try NetlinkMessage.forEach(in: received) { message in
                 guard Int32(message.type) == NLMSG_ERROR else { return }
                 let offset = Int(message.sequence &- base)
+                if framing.contains(offset) {
+                    // The transaction frame itself was refused: nothing was applied.
+                    var error = try Self.parseError(message, operation: "nfnetlink batch")
+                    if error.errno != 0 {
+                        error.sequence = message.sequence
+                        throw error
+                    }
+                    return
+                }
                 guard range.contains(offset) else { return }  // stale reply of an abandoned request
                 let name = NetlinkMessageNames.name(batch.messageType(at: offset), protocol: netlinkProtocol)
                 var error = try Self.parseError(message, operation: name)
