@@ -1,4 +1,5 @@
 import IPAddressing
+import NetNS
 import Netlink
 
 /// A route as operators write it in a desired-state file (JSON), with
@@ -128,4 +129,39 @@ public struct RouteDrift: Sendable {
         unexpected = diff.deletions
         different = diff.replacements.map { ($0, have[$0.key]!) }
     }
+}
+
+/// What `caracal routes` shows: the kernel's routes of one protocol in a
+/// namespace, device names, and the drift from a desired set if one is given.
+public struct KernelRouteReport: Sendable {
+    public var `protocol`: RouteProtocol
+    public var routes: [Route]
+    public var deviceNames: [UInt32: String]
+    public var drift: RouteDrift?
+
+    /// Dumps (filtered in the kernel) and compares. Device names in `desired`
+    /// are resolved in the same namespace.
+    public static func collect(namespace: NetworkNamespace?, protocol: RouteProtocol,
+                               desired: [RouteSpec]? = nil) throws -> KernelRouteReport {
+        let netlink = try RTNetlink(namespace: namespace)
+        let routes = try (netlink.routes(RouteFilter(family: .ipv4, protocol: `protocol`))
+            + netlink.routes(RouteFilter(family: .ipv6, protocol: `protocol`))).sorted { $0.key < $1.key }
+        let links = try netlink.links()
+        let names = Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let indexes = Dictionary(links.map { ($0.name, $0.index) }, uniquingKeysWith: { a, _ in a })
+        var drift: RouteDrift? = nil
+        if let desired {
+            let wanted = try desired.map { spec in
+                try spec.resolve(protocol: `protocol`) { name in
+                    guard let index = indexes[name] else { throw RouteSpecError.unknownDevice(name) }
+                    return index
+                }
+            }
+            drift = RouteDrift(desired: wanted, kernel: routes)
+        }
+        return KernelRouteReport(protocol: `protocol`, routes: routes, deviceNames: names, drift: drift)
+    }
+
+    /// The spec of `route` with this namespace's device names.
+    public func spec(_ route: Route) -> RouteSpec { RouteSpec(route, deviceName: { deviceNames[$0] }) }
 }

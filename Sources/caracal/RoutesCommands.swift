@@ -36,30 +36,19 @@ struct RoutesCommand: ParsableCommand {
         func run() throws {
             let namespace = netns.map(NetworkNamespace.named)
             if let namespace, !namespace.exists { throw ValidationError("no network namespace \(namespace.path)") }
-            let netlink = try RTNetlink(namespace: namespace)
-            let proto = RouteProtocol(`protocol`)
-            let kernel = try netlink.routes(RouteFilter(family: .ipv4, protocol: proto))
-                + netlink.routes(RouteFilter(family: .ipv6, protocol: proto))
-            let links = try netlink.links()
-            let names = Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a })
-            let indexes = Dictionary(links.map { ($0.name, $0.index) }, uniquingKeysWith: { a, _ in a })
-            let spec = { (route: Route) in RouteSpec(route, deviceName: { names[$0] }) }
-
-            var drift: RouteDrift? = nil
+            var specs: [RouteSpec]? = nil
             if let desired {
                 let data = try Data(contentsOf: URL(fileURLWithPath: desired))
-                let specs: [RouteSpec]
                 do { specs = try JSONDecoder().decode([RouteSpec].self, from: data) } catch {
                     throw ValidationError("\(desired): \(error)")
                 }
-                let routes = try specs.map { item in
-                    try item.resolve(protocol: proto) { name in
-                        guard let index = indexes[name] else { throw RouteSpecError.unknownDevice(name) }
-                        return index
-                    }
-                }
-                drift = RouteDrift(desired: routes, kernel: kernel)
             }
+            let report = try KernelRouteReport.collect(namespace: namespace, protocol: RouteProtocol(`protocol`), desired: specs)
+            let proto = report.protocol
+            let kernel = report.routes
+            let names = report.deviceNames
+            let drift = report.drift
+            let spec = report.spec
 
             if json {
                 struct Different: Encodable { var desired: RouteSpec; var kernel: RouteSpec }
@@ -76,7 +65,7 @@ struct RoutesCommand: ParsableCommand {
                     var drift: Drift?
                 }
                 let output = Output(
-                    protocol: proto.rawValue, namespace: netns, routes: kernel.sorted { $0.key < $1.key }.map(spec),
+                    protocol: proto.rawValue, namespace: netns, routes: kernel.map(spec),
                     drift: drift.map { d in
                         Drift(inSync: d.inSync, missing: d.missing.map(spec), unexpected: d.unexpected.map(spec),
                               different: d.different.map { Different(desired: spec($0.desired), kernel: spec($0.kernel)) })
@@ -86,7 +75,7 @@ struct RoutesCommand: ParsableCommand {
                 print(String(decoding: try encoder.encode(output), as: UTF8.self))
             } else {
                 print("\(kernel.count) routes with protocol \(proto)" + (netns.map { " in namespace \($0)" } ?? ""))
-                for route in kernel.sorted(by: { $0.key < $1.key }) { print("  " + text(route, names)) }
+                for route in kernel { print("  " + text(route, names)) }
                 if let drift {
                     print(drift.inSync ? "kernel matches the desired state" : "drift from the desired state:")
                     for route in drift.missing { print("  missing     " + text(route, names)) }

@@ -203,3 +203,35 @@ struct RouteProgrammerTests {
         }
     }
 }
+
+@Suite("caracal routes report against the kernel")
+struct KernelRouteReportTests {
+    @Test func reportsOwnRoutesAndDrift() throws {
+        try withTestNetwork { net in
+            let node = try Node(net)
+            try node.ns.ip("route", "add", "10.70.0.1/32", "dev", "va", "proto", "201")
+            try node.ns.ip("-6", "route", "add", "fd00:70::/64", "via", "fd00:1::2", "proto", "201")
+            try node.ns.ip("route", "add", "blackhole", "10.71.0.0/16", "proto", "201")
+            try node.ns.ip("route", "add", "10.72.0.0/16", "via", "10.1.0.2", "proto", "static")
+            let desired = [
+                RouteSpec(destination: p("10.70.0.1/32"), dev: "va"),
+                RouteSpec(destination: p("fd00:70::/64"), via: a("fd00:1::3"), dev: "va"),
+                RouteSpec(destination: p("10.73.0.0/24"), type: "blackhole"),
+            ]
+            let report = try KernelRouteReport.collect(namespace: node.ns.namespace, protocol: .caracal, desired: desired)
+            #expect(report.routes.map(\.destination) == [p("10.70.0.1/32"), p("10.71.0.0/16"), p("fd00:70::/64")])
+            #expect(report.spec(report.routes[0]).dev == "va")
+            let drift = try #require(report.drift)
+            #expect(drift.missing.map(\.destination) == [p("10.73.0.0/24")])
+            #expect(drift.unexpected.map(\.destination) == [p("10.71.0.0/16")])
+            #expect(drift.different.map(\.kernel.destination) == [p("fd00:70::/64")])
+            #expect(throws: RouteSpecError.unknownDevice("eth7")) {
+                try KernelRouteReport.collect(namespace: node.ns.namespace, protocol: .caracal,
+                                              desired: [RouteSpec(destination: p("10.0.0.0/8"), dev: "eth7")])
+            }
+            let inSync = try KernelRouteReport.collect(namespace: node.ns.namespace, protocol: .caracal,
+                                                       desired: report.routes.map(report.spec))
+            #expect(inSync.drift?.inSync == true)
+        }
+    }
+}
