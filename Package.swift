@@ -43,6 +43,15 @@ let package = Package(
         // MARK: Pure modules
         .target(name: "IPAddressing"),
         .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
+        .target(
+            name: "BGP",
+            dependencies: ["IPAddressing", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "BGPTests",
+            dependencies: ["BGP", "IPAddressing", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            resources: [.copy("Vectors")]
+        ),
 
         // MARK: I/O foundations
         .target(
@@ -62,14 +71,33 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // MARK: CNI plugin and IPAM (issue 5)
+        .target(name: "CNI", dependencies: ["IPAddressing"]),
+        .target(name: "IPAM", dependencies: ["IPAddressing"]),
+        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing"]),
+        .target(
+            name: "Datastore",
+            dependencies: ["IPAM", "IPAddressing", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "IPAM", "IPAddressing", "TestSupport"]),
+        .testTarget(name: "CNITests", dependencies: ["CNI", "IPAddressing"]),
+        .executableTarget(
+            name: "FuzzCNIConfig", dependencies: ["CNI", "CFuzzDriver"],
+            path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
+        // MARK: Policy (pure) and its nftables adapter
+        .target(
+            name: "Policy",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
 
         // MARK: Executables
         .executableTarget(
             name: "caracal",
             dependencies: [
+                "BGP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                "Netlink", "Routing", "NetNS", "IPAddressing",
+                "IPAM", "IPAddressing", "Datastore",
+                "Netlink", "Routing", "NetNS",
             ]
         ),
         .executableTarget(
@@ -89,6 +117,18 @@ let package = Package(
             path: "Fuzz/FuzzNetlink",
             exclude: ["corpus"]
         ),
+        .executableTarget(
+            name: "FuzzBGPMessage",
+            dependencies: ["BGP", "CFuzzDriver", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/FuzzBGPMessage",
+            exclude: ["corpus"]
+        ),
+        .executableTarget(
+            name: "FuzzBGPFSM",
+            dependencies: ["BGP", "IPAddressing", "CFuzzDriver"],
+            path: "Fuzz/FuzzBGPFSM",
+            exclude: ["corpus"]
+        ),
 
         // MARK: Test support and tests
         .target(
@@ -97,11 +137,12 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
         .testTarget(name: "RoutingTests", dependencies: [
             "Routing", "Netlink", "TestSupport", "IPAddressing", "NetNS",
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "MetricsTestKit", package: "swift-metrics"),
         ]),
-        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
     ]
 )

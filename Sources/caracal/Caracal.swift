@@ -9,6 +9,8 @@ struct Caracal: ParsableCommand {
         abstract: "Caracal: an L3 routed container network.",
         version: CaracalVersion.string,
         subcommands: [
+            BGPCommand.self,
+            IPAMCommand.self,
             RoutesCommand.self,
         ]
     )

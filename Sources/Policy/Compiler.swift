@@ -1,0 +1,391 @@
+/// Compiles policies plus endpoints into the intermediate `Ruleset`.
+///
+/// Evaluation model, per direction of each local endpoint:
+/// 1. Global tier: the GlobalNetworkPolicies that select the endpoint, by
+///    ascending order then name. The first rule that matches decides:
+///    Allow (direction allowed), Deny (dropped), Pass (go to step 2); Log
+///    logs and continues. If at least one global policy selects the
+///    endpoint and no rule decides, the packet is dropped (end of tier, as
+///    in Calico).
+/// 2. Kubernetes tier: if any NetworkPolicy selects the endpoint for this
+///    direction, it is isolated: allowed only if some rule of those
+///    policies allows (union), dropped otherwise. If none selects it, the
+///    direction is allowed.
+/// A packet between two local pods must be allowed by the sender's egress
+/// and by the receiver's ingress.
+///
+/// Profiles: endpoints selected by the same policies share one chain per
+/// direction, so a new pod with an existing profile costs only set and map
+/// elements. Chain and set names are derived from policy identities, never
+/// from positions, so they are stable across recompiles.
+public struct PolicyCompiler: Sendable {
+    public var interfacePrefix: String
+
+    public init(interfacePrefix: String = "crc") {
+        self.interfacePrefix = interfacePrefix
+    }
+
+    public static let egressDispatch = "pod-egress"
+    public static let ingressDispatch = "pod-ingress"
+    public static let noPolicyChain = "no-policy"
+
+    public func compile(_ policies: PolicySet, _ inventory: EndpointInventory) -> Ruleset {
+        var state = CompileState(policies: policies, inventory: inventory)
+        var fromPod: [MapElement] = [], toPod: [MapElement] = []
+        for ep in inventory.endpoints {
+            guard let iface = ep.interface else { continue }
+            for d in Direction.allCases {
+                let chain = state.profileChain(for: ep, direction: d)
+                let element = MapElement(interface: iface, verdict: .goto(chain))
+                if d == .egress { fromPod.append(element) } else { toPod.append(element) }
+            }
+        }
+        var chains = baseChains()
+        chains += state.chains.values.sorted { $0.name < $1.name }
+        return Ruleset(interfacePrefix: interfacePrefix,
+                       sets: state.sets.values.sorted { $0.name < $1.name },
+                       chains: chains,
+                       fromPod: fromPod.sorted(), toPod: toPod.sorted())
+    }
+
+    func baseChains() -> [Chain] {
+        let p = interfacePrefix
+        let established = Rule(matches: [.ctState([.established, .related])], verdict: .accept,
+                               comment: RuleOrigin.builtin("established and related accepted early").description)
+        let invalidIn = Rule(matches: [.interfacePrefix(.input, p), .ctState(.invalid)], verdict: .drop,
+                             comment: RuleOrigin.builtin("invalid from pod dropped").description)
+        let invalidOut = Rule(matches: [.interfacePrefix(.output, p), .ctState(.invalid)], verdict: .drop,
+                              comment: RuleOrigin.builtin("invalid to pod dropped").description)
+        let forward = Chain(name: "forward", hook: .forward, rules: [
+            established, invalidIn, invalidOut,
+            Rule(verdict: .jump(Self.egressDispatch), comment: RuleOrigin.builtin("sender egress policy").description),
+            Rule(verdict: .jump(Self.ingressDispatch), comment: RuleOrigin.builtin("receiver ingress policy").description),
+        ])
+        // Pod to host goes through input: the pod's egress policy applies.
+        // Host to pod (kubelet probes) goes through output and is allowed.
+        let input = Chain(name: "input", hook: .input, rules: [
+            established, invalidIn,
+            Rule(verdict: .jump(Self.egressDispatch), comment: RuleOrigin.builtin("pod to host: sender egress policy").description),
+        ])
+        let egress = Chain(name: Self.egressDispatch, rules: [
+            .dispatch(.input, Ruleset.fromPodMap, comment: RuleOrigin.builtin("dispatch by sending pod veth").description),
+            Rule(matches: [.interfacePrefix(.input, p)], verdict: .drop,
+                 comment: RuleOrigin.builtin("fail closed: pod interface without endpoint chain").description),
+        ])
+        let ingress = Chain(name: Self.ingressDispatch, rules: [
+            .dispatch(.output, Ruleset.toPodMap, comment: RuleOrigin.builtin("dispatch by receiving pod veth").description),
+            Rule(matches: [.interfacePrefix(.output, p)], verdict: .drop,
+                 comment: RuleOrigin.builtin("fail closed: pod interface without endpoint chain").description),
+        ])
+        let noPolicy = Chain(name: Self.noPolicyChain, rules: [
+            Rule(verdict: .return, comment: RuleOrigin.builtin("no policy selects this endpoint in this direction").description),
+        ])
+        return [forward, input, egress, ingress, noPolicy]
+    }
+}
+
+/// Names: nft identifiers (letters, digits, '-', '.', '_'), at most 64
+/// bytes; longer ones keep a readable head plus a hash of the whole.
+enum Naming {
+    static func fnv1a(_ s: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        return h
+    }
+
+    static func hex(_ s: String, _ digits: Int = 12) -> String {
+        let h = String(fnv1a(s), radix: 16)
+        return String((String(repeating: "0", count: max(0, 16 - h.count)) + h).prefix(digits))
+    }
+
+    static func identifier(_ s: String) -> String {
+        let clean = String(s.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_") ? $0 : "_" })
+        if clean.utf8.count <= 64 { return clean }
+        return String(clean.prefix(50)) + "~" + hex(s, 12)
+    }
+}
+
+struct CompileState {
+    let policies: PolicySet
+    let inventory: EndpointInventory
+    let globals: [GlobalNetworkPolicy]
+    let podSelectors: [Selector]
+    var sets: [String: NamedSet] = [:]
+    var chains: [String: Chain] = [:]
+    var profileByKey: [String: String] = [:]
+    var nsLabelCache: [String: [String: String]] = [:]
+
+    init(policies: PolicySet, inventory: EndpointInventory) {
+        self.policies = policies
+        self.inventory = inventory
+        globals = policies.globalPolicies.sorted(by: GlobalNetworkPolicy.precedes)
+        podSelectors = policies.networkPolicies.map { $0.podSelector.selector }
+        for ns in Set(inventory.endpoints.map(\.namespace)).union(inventory.namespaces.keys) {
+            nsLabelCache[ns] = inventory.namespaceLabels(ns)
+        }
+    }
+
+    func nsLabels(_ ns: String) -> [String: String] { nsLabelCache[ns] ?? inventory.namespaceLabels(ns) }
+
+    func globalSelects(_ g: GlobalNetworkPolicy, _ ep: Endpoint) -> Bool {
+        g.selector.matches(ep.labels) && (g.namespaceSelector?.matches(nsLabels(ep.namespace)) ?? true)
+    }
+
+    // MARK: Profiles
+
+    mutating func profileChain(for ep: Endpoint, direction d: Direction) -> String {
+        let gs = globals.indices.filter { globals[$0].types.contains(d) && globalSelects(globals[$0], ep) }
+        let ks = policies.networkPolicies.indices.filter {
+            let p = policies.networkPolicies[$0]
+            return p.namespace == ep.namespace && p.policyTypes.contains(d) && podSelectors[$0].matches(ep.labels)
+        }.sorted { policyID($0) < policyID($1) }
+        if gs.isEmpty { return k8sChain(d, ks) }
+        // The global chain depends on the Kubernetes policies only through
+        // Pass; without Pass it is shared by every Kubernetes profile.
+        let passes = gs.contains { globals[$0].rules(d).contains { $0.action == .pass } }
+        let target = passes ? k8sChain(d, ks) : PolicyCompiler.noPolicyChain
+        return globalChain(d, gs, passTarget: target, k8sKey: passes ? ks : [])
+    }
+
+    func policyID(_ i: Int) -> String {
+        let p = policies.networkPolicies[i]
+        return "\(p.namespace)/\(p.name)"
+    }
+
+    mutating func k8sChain(_ d: Direction, _ ks: [Int]) -> String {
+        if ks.isEmpty { return PolicyCompiler.noPolicyChain }
+        let key = "k8s|\(d.short)|" + ks.map(policyID).joined(separator: ",")
+        if let name = profileByKey[key] { return name }
+        let name = "k8s-\(d.short)-\(Naming.hex(key))"
+        profileByKey[key] = name
+        var rules: [Rule] = []
+        for i in ks {
+            let p = policies.networkPolicies[i]
+            for (ri, r) in p.rules(d).enumerated() {
+                rules += k8sRule(p, i, d, ri, r)
+            }
+        }
+        let names = ks.map(policyID).joined(separator: ", ")
+        let origin = RuleOrigin(kind: .networkPolicy, name: names.count > 60 ? "\(ks.count) policies" : names,
+                                direction: d, detail: "isolated, no rule allows")
+        rules.append(Rule(verdict: .drop, comment: origin.description))
+        chains[name] = Chain(name: name, rules: rules)
+        return name
+    }
+
+    mutating func globalChain(_ d: Direction, _ gs: [Int], passTarget: String, k8sKey: [Int]) -> String {
+        let key = "gnp|\(d.short)|" + gs.map { globals[$0].name }.joined(separator: ",") + "|" + k8sKey.map(policyID).joined(separator: ",")
+        if let name = profileByKey[key] { return name }
+        let name = "gnp-\(d.short)-\(Naming.hex(key))"
+        profileByKey[key] = name
+        var rules: [Rule] = []
+        for gi in gs {
+            let g = globals[gi]
+            for (ri, r) in g.rules(d).enumerated() {
+                rules += globalRule(g, d, ri, r, passTarget: passTarget)
+            }
+        }
+        rules.append(Rule(verdict: .drop, comment: RuleOrigin(kind: .globalNetworkPolicy, name: "tier", direction: d,
+                                                              detail: "end of global tier, no rule decided").description))
+        chains[name] = Chain(name: name, rules: rules)
+        return name
+    }
+
+    // MARK: Sets
+
+    mutating func addressSet(_ name: String, _ f: IPFamily, _ addrs: AddressSet, _ comment: String) -> String {
+        let n = Naming.identifier(name)
+        if sets[n] == nil {
+            sets[n] = NamedSet(name: n, kind: .addresses(f), ranges: addrs.ranges(f), comment: comment)
+        }
+        return n
+    }
+
+    mutating func tupleSet(_ name: String, _ f: IPFamily, _ tuples: [AddressProtoPort], _ comment: String) -> String {
+        let n = Naming.identifier(name)
+        if sets[n] == nil {
+            sets[n] = NamedSet(name: n, kind: .addressProtoPort(f),
+                               tuples: Array(Set(tuples.filter { $0.address.family == f })).sorted(), comment: comment)
+        }
+        return n
+    }
+
+    static func familyTag(_ f: IPFamily) -> String { f == .ipv4 ? "v4" : "v6" }
+
+    func addresses(of eps: [Endpoint]) -> AddressSet {
+        var s = AddressSet()
+        for e in eps { for a in e.addresses { s.insert(a) } }
+        return s
+    }
+
+    func namedPortTuples(_ eps: [Endpoint], _ name: String, _ proto: L4Protocol, within peers: AddressSet?) -> [AddressProtoPort] {
+        var out: [AddressProtoPort] = []
+        for e in eps {
+            for np in e.ports where np.name == name && np.proto == proto {
+                for a in e.addresses where peers?.contains(a) ?? true {
+                    out.append(AddressProtoPort(address: a, proto: proto, port: np.port))
+                }
+            }
+        }
+        return out
+    }
+
+    // MARK: Kubernetes rules
+
+    func peerEndpoints(_ p: NetworkPolicy, _ podSel: LabelSelector?, _ nsSel: LabelSelector?) -> [Endpoint] {
+        let ps = podSel?.selector ?? .all
+        if let nsSel {
+            let ns = nsSel.selector
+            return inventory.endpoints.filter { ns.matches(nsLabels($0.namespace)) && ps.matches($0.labels) }
+        }
+        return inventory.endpoints.filter { $0.namespace == p.namespace && ps.matches($0.labels) }
+    }
+
+    mutating func k8sRule(_ p: NetworkPolicy, _ pi: Int, _ d: Direction, _ ri: Int, _ r: NetworkPolicyRule) -> [Rule] {
+        let origin = RuleOrigin(kind: .networkPolicy, namespace: p.namespace, name: p.name, direction: d, ruleIndex: ri)
+        let base = "k8s-\(p.namespace)-\(p.name)-\(d.short)\(ri)"
+        let peerSide: AddressSide = d == .ingress ? .source : .destination
+        var peerAddrs: AddressSet?
+        var families: [IPFamily?] = [nil]
+        if !r.peers.isEmpty {
+            var s = AddressSet()
+            var fams = Set<IPFamily>()
+            for peer in r.peers {
+                switch peer {
+                case let .pods(podSel, nsSel):
+                    s = s.union(addresses(of: peerEndpoints(p, podSel, nsSel)))
+                    fams.formUnion(IPFamily.allCases)
+                case let .ipBlock(cidr, except):
+                    s = s.union(AddressSet([cidr]).subtracting(AddressSet(except)))
+                    fams.insert(cidr.family)
+                }
+            }
+            peerAddrs = s
+            families = fams.sorted()
+        } else if r.ports.contains(where: { if case .named = $0.port { true } else { false } }) {
+            families = IPFamily.allCases
+        }
+        var rules: [Rule] = []
+        for f in families {
+            var common: [Match] = []
+            if let f {
+                common.append(.family(f))
+                if let peerAddrs {
+                    let set = addressSet("\(base)-\(Self.familyTag(f))", f, peerAddrs, origin.description + " peers")
+                    common.append(.addressInSet(peerSide, set, f))
+                }
+            }
+            if r.ports.isEmpty {
+                rules.append(Rule(matches: common, verdict: .return, comment: origin.description))
+            }
+            for (pj, port) in r.ports.enumerated() {
+                var m = common
+                m.append(.proto(port.proto))
+                switch port.port {
+                case nil: break
+                case let .range(a, b)?: m.append(.port(.destination, a, b))
+                case let .named(name)?:
+                    guard let f else { continue }
+                    // Ingress: the name is resolved on the selected (receiving)
+                    // pods; egress: on the peers.
+                    let tuples: [AddressProtoPort]
+                    if d == .ingress {
+                        let selected = inventory.endpoints.filter { $0.namespace == p.namespace && podSelectors[pi].matches($0.labels) }
+                        tuples = namedPortTuples(selected, name, port.proto, within: nil)
+                    } else {
+                        tuples = namedPortTuples(inventory.endpoints, name, port.proto, within: peerAddrs)
+                    }
+                    let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", f, tuples, origin.description + " port \(name)")
+                    m.append(.destinationInTupleSet(set, f))
+                }
+                rules.append(Rule(matches: m, verdict: .return, comment: origin.description))
+            }
+        }
+        return rules
+    }
+
+    // MARK: Global rules
+
+    func entityAddresses(_ e: EntityRule) -> AddressSet? {
+        guard e.constrainsAddresses else { return nil }
+        var s: AddressSet
+        if e.selector != nil || e.namespaceSelector != nil {
+            let sel = e.selector ?? .all
+            let nsSel = e.namespaceSelector ?? .all
+            s = addresses(of: inventory.endpoints.filter { sel.matches($0.labels) && nsSel.matches(nsLabels($0.namespace)) })
+        } else {
+            s = AddressSet.everything(.ipv4).union(.everything(.ipv6))
+        }
+        if !e.nets.isEmpty { s = s.intersection(AddressSet(e.nets)) }
+        return s.subtracting(AddressSet(e.notNets))
+    }
+
+    static func entityFamilies(_ e: EntityRule) -> Set<IPFamily>? {
+        guard e.constrainsAddresses else { return nil }
+        if e.selector != nil || e.namespaceSelector != nil || e.nets.isEmpty { return Set(IPFamily.allCases) }
+        return Set(e.nets.map(\.family))
+    }
+
+    mutating func globalRule(_ g: GlobalNetworkPolicy, _ d: Direction, _ ri: Int, _ r: GlobalRule, passTarget: String) -> [Rule] {
+        let origin = RuleOrigin(kind: .globalNetworkPolicy, name: g.name, direction: d, ruleIndex: ri, detail: r.action.rawValue)
+        let base = "gnp-\(g.name)-\(d.short)\(ri)"
+        let src = entityAddresses(r.source), dst = entityAddresses(r.destination)
+        var families: [IPFamily?]
+        let hasNamed = r.destination.ports.contains { if case .named = $0 { true } else { false } }
+        if r.proto == .icmp { families = [.ipv4] }
+        else if r.proto == .icmpv6 { families = [.ipv6] }
+        else {
+            var fams: Set<IPFamily>?
+            for e in [r.source, r.destination] {
+                if let f = Self.entityFamilies(e) { fams = (fams ?? []).union(f) }
+            }
+            if hasNamed { fams = Set(IPFamily.allCases) }
+            families = fams.map { $0.sorted() } ?? [nil]
+        }
+        let sports: [PortMatch?] = r.source.ports.isEmpty ? [nil] : r.source.ports
+        let dports: [PortMatch?] = r.destination.ports.isEmpty ? [nil] : r.destination.ports
+        let verdict: Verdict?
+        switch r.action {
+        case .allow: verdict = .return
+        case .deny: verdict = .drop
+        case .pass: verdict = .goto(passTarget)
+        case .log: verdict = nil
+        }
+        let logPrefix = r.action == .log ? String("caracal \(g.name) \(d.short)\(ri): ".prefix(120)) : nil
+        var rules: [Rule] = []
+        for f in families {
+            var common: [Match] = []
+            if let f {
+                common.append(.family(f))
+                if let src {
+                    common.append(.addressInSet(.source, addressSet("\(base)-src-\(Self.familyTag(f))", f, src, origin.description + " source"), f))
+                }
+                if let dst {
+                    common.append(.addressInSet(.destination, addressSet("\(base)-dst-\(Self.familyTag(f))", f, dst, origin.description + " destination"), f))
+                }
+            }
+            if let p = r.proto { common.append(.proto(p)) }
+            if let icmp = r.icmp, let f { common.append(.icmp(f, icmp.type, icmp.code)) }
+            for sp in sports {
+                for (pj, dp) in dports.enumerated() {
+                    var m = common
+                    if case let .range(a, b)? = sp { m.append(.port(.source, a, b)) }
+                    switch dp {
+                    case nil: break
+                    case let .range(a, b)?: m.append(.port(.destination, a, b))
+                    case let .named(name)?:
+                        guard let f, let p = r.proto else { continue }
+                        let sel = r.destination.selector ?? .all
+                        let nsSel = r.destination.namespaceSelector ?? .all
+                        let eps = inventory.endpoints.filter { sel.matches($0.labels) && nsSel.matches(nsLabels($0.namespace)) }
+                        let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", f,
+                                           namedPortTuples(eps, name, p, within: dst), origin.description + " port \(name)")
+                        m.append(.destinationInTupleSet(set, f))
+                    }
+                    rules.append(Rule(matches: m, logPrefix: logPrefix, verdict: verdict, comment: origin.description))
+                }
+            }
+        }
+        return rules
+    }
+}

@@ -1,0 +1,104 @@
+/// Renders a `Ruleset` as nft syntax, deterministically (same ruleset, same
+/// bytes), in the layout `nft list table` uses, so the two can be compared.
+public enum NftRenderer {
+    public static func render(_ r: Ruleset) -> String {
+        var blocks = r.sets.map(renderSet)
+        blocks.append(renderMap(Ruleset.fromPodMap, r.fromPod))
+        blocks.append(renderMap(Ruleset.toPodMap, r.toPod))
+        blocks += r.chains.map(renderChain)
+        return "table inet \(Ruleset.tableName) {\n" + blocks.joined(separator: "\n") + "}\n"
+    }
+
+    static func quote(_ s: String) -> String {
+        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "'") + "\""
+    }
+
+    static func elements(_ items: [String]) -> String {
+        "\t\telements = { " + items.joined(separator: ", ") + " }\n"
+    }
+
+    public static func renderSet(_ s: NamedSet) -> String {
+        var out = "\tset \(s.name) {\n"
+        let addr = s.kind.family == .ipv4 ? "ipv4_addr" : "ipv6_addr"
+        switch s.kind {
+        case .addresses:
+            out += "\t\ttype \(addr)\n\t\tflags interval\n"
+        case .addressProtoPort:
+            out += "\t\ttype \(addr) . inet_proto . inet_service\n"
+        }
+        if !s.comment.isEmpty { out += "\t\tcomment \(quote(s.comment))\n" }
+        switch s.kind {
+        case .addresses(let f):
+            if !s.ranges.isEmpty { out += elements(s.ranges.map { AddressSet.elementText(f, $0) }) }
+        case .addressProtoPort:
+            if !s.tuples.isEmpty {
+                out += elements(s.tuples.map { "\($0.address) . \($0.proto.nftName) . \($0.port)" })
+            }
+        }
+        return out + "\t}\n"
+    }
+
+    public static func renderMap(_ name: String, _ elems: [MapElement]) -> String {
+        var out = "\tmap \(name) {\n\t\ttype ifname : verdict\n"
+        if !elems.isEmpty { out += elements(elems.map { "\(quote($0.interface)) : \($0.verdict)" }) }
+        return out + "\t}\n"
+    }
+
+    public static func renderChain(_ c: Chain) -> String {
+        var out = "\tchain \(c.name) {\n"
+        if let hook = c.hook {
+            out += "\t\ttype filter hook \(hook.rawValue) priority filter; policy accept;\n"
+        }
+        for rule in c.rules { out += "\t\t" + renderRule(rule) + "\n" }
+        return out + "\t}\n"
+    }
+
+    public static func renderRule(_ rule: Rule) -> String {
+        // `ip saddr`, `icmp type` and the like imply `meta nfproto`; nft
+        // adds and hides that dependency itself, so it is not printed.
+        var parts: [String] = []
+        for (i, m) in rule.matches.enumerated() {
+            if case .family(let f) = m, rule.matches[(i + 1)...].contains(where: { $0.impliedFamily == f }) { continue }
+            parts.append(renderMatch(m))
+        }
+        if let prefix = rule.logPrefix { parts.append("log prefix \(quote(prefix))") }
+        if let (side, map) = rule.dispatch { parts.append("\(side.rawValue) vmap @\(map)") }
+        if let v = rule.verdict { parts.append(v.description) }
+        if !rule.comment.isEmpty { parts.append("comment \(quote(rule.comment))") }
+        return parts.joined(separator: " ")
+    }
+
+    static func ctStateText(_ s: CTStates) -> String {
+        var names: [String] = []
+        if s.contains(.invalid) { names.append("invalid") }
+        if s.contains(.established) { names.append("established") }
+        if s.contains(.related) { names.append("related") }
+        if s.contains(.new) { names.append("new") }
+        return names.joined(separator: ",")
+    }
+
+    public static func renderMatch(_ m: Match) -> String {
+        switch m {
+        case let .ctState(s): return "ct state \(ctStateText(s))"
+        case let .interfacePrefix(side, p): return "\(side.rawValue) \(quote(p + "*"))"
+        case let .family(f): return "meta nfproto \(f.rawValue)"
+        case let .addressInSet(side, set, f): return "\(f == .ipv4 ? "ip" : "ip6") \(side.rawValue) @\(set)"
+        case let .proto(p): return "meta l4proto \(p.nftName)"
+        case let .port(side, a, b): return "th \(side.rawValue) \(a == b ? "\(a)" : "\(a)-\(b)")"
+        case let .destinationInTupleSet(set, f): return "\(f == .ipv4 ? "ip" : "ip6") daddr . meta l4proto . th dport @\(set)"
+        case let .icmp(f, type, code):
+            let kw = f == .ipv4 ? "icmp" : "icmpv6"
+            return "\(kw) type \(type)" + (code.map { " \(kw) code \($0)" } ?? "")
+        }
+    }
+}
+
+extension Match {
+    /// The family a match only makes sense in (nft adds `meta nfproto`).
+    var impliedFamily: IPFamily? {
+        switch self {
+        case .addressInSet(_, _, let f), .destinationInTupleSet(_, let f), .icmp(let f, _, _): f
+        default: nil
+        }
+    }
+}

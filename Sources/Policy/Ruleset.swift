@@ -1,0 +1,213 @@
+/// The intermediate ruleset: what the compiler produces, what the nft
+/// renderer prints, what `NFTables` programs into the kernel and what
+/// `explain` evaluates. One value, so the simulator and the dataplane
+/// cannot disagree.
+///
+/// Shape (table `inet caracal`):
+/// - base chains `forward` and `input` accept established/related early,
+///   then jump to `from-pod` dispatch (the sending pod's egress profile) and
+///   `to-pod` dispatch (the receiving pod's ingress profile);
+/// - the dispatch chains look the host veth up in a verdict map and `goto`
+///   the endpoint's profile chain; an interface with Caracal's prefix and no
+///   map entry is dropped (fail closed);
+/// - profile chains are shared by every endpoint that the same policies
+///   select, and `return` to the base chain when the direction is allowed.
+public struct Ruleset: Hashable, Sendable {
+    public static let tableName = "caracal"
+    public static let fromPodMap = "from-pod"
+    public static let toPodMap = "to-pod"
+
+    public var interfacePrefix: String
+    /// Sorted by name.
+    public var sets: [NamedSet]
+    /// Base chains first (in a fixed order), then the rest sorted by name.
+    public var chains: [Chain]
+    /// Host veth → verdict (a `goto` to a profile chain), sorted by interface.
+    public var fromPod: [MapElement]
+    public var toPod: [MapElement]
+
+    public init(interfacePrefix: String, sets: [NamedSet] = [], chains: [Chain] = [],
+                fromPod: [MapElement] = [], toPod: [MapElement] = []) {
+        self.interfacePrefix = interfacePrefix
+        self.sets = sets
+        self.chains = chains
+        self.fromPod = fromPod
+        self.toPod = toPod
+    }
+
+    public func set(named name: String) -> NamedSet? { sets.first { $0.name == name } }
+    public func chain(named name: String) -> Chain? { chains.first { $0.name == name } }
+    public func map(_ name: String) -> [MapElement] { name == Ruleset.fromPodMap ? fromPod : toPod }
+}
+
+public struct MapElement: Hashable, Sendable, Comparable {
+    public var interface: String
+    public var verdict: Verdict
+    public init(interface: String, verdict: Verdict) { self.interface = interface; self.verdict = verdict }
+    public static func < (a: MapElement, b: MapElement) -> Bool { a.interface < b.interface }
+}
+
+/// An (address, protocol, port) tuple: the element of a named-port set.
+public struct AddressProtoPort: Hashable, Sendable, Comparable {
+    public var address: IPAddress
+    public var proto: L4Protocol
+    public var port: UInt16
+    public init(address: IPAddress, proto: L4Protocol, port: UInt16) {
+        self.address = address; self.proto = proto; self.port = port
+    }
+    public static func < (a: AddressProtoPort, b: AddressProtoPort) -> Bool {
+        (a.address, a.proto.number, a.port) < (b.address, b.proto.number, b.port)
+    }
+}
+
+public struct NamedSet: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable {
+        /// Interval set of addresses (`flags interval`).
+        case addresses(IPFamily)
+        /// Concatenated set `addr . inet_proto . inet_service`.
+        case addressProtoPort(IPFamily)
+        public var family: IPFamily {
+            switch self { case .addresses(let f), .addressProtoPort(let f): f }
+        }
+    }
+    public var name: String
+    public var kind: Kind
+    /// Disjoint, sorted, non-adjacent ranges (for `.addresses`).
+    public var ranges: [ClosedRange<UInt128>]
+    /// Sorted tuples (for `.addressProtoPort`).
+    public var tuples: [AddressProtoPort]
+    public var comment: String
+
+    public init(name: String, kind: Kind, ranges: [ClosedRange<UInt128>] = [], tuples: [AddressProtoPort] = [], comment: String) {
+        self.name = name; self.kind = kind; self.ranges = ranges; self.tuples = tuples; self.comment = comment
+    }
+
+    public func contains(_ a: IPAddress) -> Bool {
+        guard case .addresses(let f) = kind, a.family == f else { return false }
+        return AddressSet(v4: f == .ipv4 ? ranges : [], v6: f == .ipv6 ? ranges : []).contains(a)
+    }
+
+    public func contains(_ t: AddressProtoPort) -> Bool {
+        guard case .addressProtoPort(let f) = kind, t.address.family == f else { return false }
+        return tuples.contains(t)
+    }
+}
+
+public enum InterfaceSide: String, Hashable, Sendable { case input = "iifname", output = "oifname" }
+public enum AddressSide: String, Hashable, Sendable { case source = "saddr", destination = "daddr" }
+public enum PortSide: String, Hashable, Sendable { case source = "sport", destination = "dport" }
+
+public struct CTStates: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    // The kernel's NF_CT_STATE_* bits.
+    public static let invalid = CTStates(rawValue: 1)
+    public static let established = CTStates(rawValue: 2)
+    public static let related = CTStates(rawValue: 4)
+    public static let new = CTStates(rawValue: 8)
+}
+
+/// One condition of a rule; a rule matches when all of them do.
+public enum Match: Hashable, Sendable {
+    /// `ct state established,related`.
+    case ctState(CTStates)
+    /// `iifname "crc*"`.
+    case interfacePrefix(InterfaceSide, String)
+    /// `meta nfproto ipv4`.
+    case family(IPFamily)
+    /// `ip saddr @set` (the set's family decides `ip`/`ip6`).
+    case addressInSet(AddressSide, String, IPFamily)
+    /// `meta l4proto tcp`.
+    case proto(L4Protocol)
+    /// `th dport 80` or `th dport 80-90`.
+    case port(PortSide, UInt16, UInt16)
+    /// `ip daddr . meta l4proto . th dport @set`.
+    case destinationInTupleSet(String, IPFamily)
+    /// `icmp type 8` (with `icmp code 0` when given); ICMPv6 for v6.
+    case icmp(IPFamily, UInt8, UInt8?)
+}
+
+public enum Verdict: Hashable, Sendable, CustomStringConvertible {
+    case accept, drop, `return`
+    case jump(String)
+    case goto(String)
+    public var description: String {
+        switch self {
+        case .accept: "accept"
+        case .drop: "drop"
+        case .return: "return"
+        case .jump(let c): "jump \(c)"
+        case .goto(let c): "goto \(c)"
+        }
+    }
+}
+
+/// Where a rule came from: what the audit comment and `explain` name.
+public struct RuleOrigin: Hashable, Sendable, CustomStringConvertible {
+    public enum Kind: String, Hashable, Sendable {
+        case networkPolicy = "NetworkPolicy"
+        case globalNetworkPolicy = "GlobalNetworkPolicy"
+        case builtin = "caracal"
+    }
+    public var kind: Kind
+    public var namespace: String?
+    public var name: String
+    public var direction: Direction?
+    public var ruleIndex: Int?
+    public var detail: String?
+
+    public init(kind: Kind, namespace: String? = nil, name: String, direction: Direction? = nil,
+                ruleIndex: Int? = nil, detail: String? = nil) {
+        self.kind = kind; self.namespace = namespace; self.name = name
+        self.direction = direction; self.ruleIndex = ruleIndex; self.detail = detail
+    }
+
+    public static func builtin(_ what: String) -> RuleOrigin { RuleOrigin(kind: .builtin, name: what) }
+
+    /// The audit comment: `<kind> <ns/name> <direction> rule <i>[: detail]`,
+    /// at most 127 bytes (the kernel's comment limit is 128 with the NUL).
+    public var description: String {
+        var s = kind.rawValue + " " + (namespace.map { "\($0)/" } ?? "") + name
+        if let direction { s += " \(direction.rawValue.lowercased())" }
+        if let ruleIndex { s += " rule \(ruleIndex)" }
+        if let detail { s += ": \(detail)" }
+        if s.utf8.count > 127 { s = String(decoding: Array(s.utf8.prefix(124)), as: UTF8.self) + "..." }
+        return s
+    }
+}
+
+public struct Rule: Hashable, Sendable {
+    public var matches: [Match]
+    /// `log prefix "..."` before the verdict (Log action).
+    public var logPrefix: String?
+    /// `iifname vmap @from-pod`: dispatch through a map (instead of a verdict).
+    public var dispatch: (side: InterfaceSide, map: String)? {
+        get { dispatchSide.map { ($0, dispatchMap ?? "") } }
+        set { dispatchSide = newValue?.side; dispatchMap = newValue?.map }
+    }
+    private var dispatchSide: InterfaceSide?
+    private var dispatchMap: String?
+    /// nil: continue with the next rule (only with a log).
+    public var verdict: Verdict?
+    public var comment: String
+
+    public init(matches: [Match] = [], logPrefix: String? = nil, verdict: Verdict?, comment: String) {
+        self.matches = matches; self.logPrefix = logPrefix; self.verdict = verdict; self.comment = comment
+    }
+
+    public static func dispatch(_ side: InterfaceSide, _ map: String, comment: String) -> Rule {
+        var r = Rule(verdict: nil, comment: comment)
+        r.dispatch = (side, map)
+        return r
+    }
+}
+
+public struct Chain: Hashable, Sendable {
+    public enum Hook: String, Hashable, Sendable { case forward, input }
+    public var name: String
+    public var hook: Hook?
+    public var rules: [Rule]
+    public init(name: String, hook: Hook? = nil, rules: [Rule] = []) {
+        self.name = name; self.hook = hook; self.rules = rules
+    }
+}

@@ -1,0 +1,318 @@
+import ArgumentParser
+import Datastore
+import Foundation
+import IPAM
+import IPAddressing
+
+/// `caracal ipam ...`: pools, addresses, history and repairs, straight from
+/// the node's datastore (the same file the plugin and agent use).
+struct IPAMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ipam",
+        abstract: "Inspect and manage IP address pools, allocations, claims and history.",
+        subcommands: [Pools.self, Show.self, History.self, Check.self, Release.self, PoolCommand.self])
+}
+
+struct DatastoreOptions: ParsableArguments {
+    @Option(name: .customLong("datastore"), help: "Path of the node's datastore (env CARACAL_DATASTORE).")
+    var path: String = ProcessInfo.processInfo.environment["CARACAL_DATASTORE"] ?? SQLiteStore.defaultPath
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func open() throws -> SQLiteStore { try SQLiteStore(path: path) }
+}
+
+/// Prints a JSON value (sorted keys, ISO 8601 dates).
+func printJSON<T: Encodable>(_ value: T) throws {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    e.dateEncodingStrategy = .iso8601
+    print(String(decoding: try e.encode(value), as: UTF8.self))
+}
+
+func parseAddress(_ text: String) throws -> IPAddress {
+    guard let ip = IPAddress(text) else { throw ValidationError("\"\(text)\" is not an IP address") }
+    return ip
+}
+
+func formatDate(_ d: Date?) -> String {
+    guard let d else { return "-" }
+    return ISO8601DateFormatter().string(from: d)
+}
+
+extension IPAMCommand {
+    struct Pools: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List pools with their usage.")
+        @OptionGroup var options: DatastoreOptions
+
+        struct PoolView: Encodable {
+            var pool: Pool
+            var blocks: Int
+            var allocated: Int
+            var claimed: Int
+            var capacity: UInt64
+            var usageByNamespace: [String: Int]
+        }
+
+        func run() throws {
+            let ipam = IPAM()
+            let views = try options.open().read { tx in
+                let usage = try ipam.usage(tx)
+                return try ipam.pools(tx).map { pool -> PoolView in
+                    let blocks = try ipam.blocks(pool: pool.name, tx)
+                    let slots = blocks.flatMap(\.slots)
+                    let hostBits = (pool.cidr.address.isIPv4 ? 32 : 128) - pool.cidr.length
+                    return PoolView(
+                        pool: pool, blocks: blocks.count, allocated: slots.filter { $0.handle != nil }.count,
+                        claimed: slots.filter { $0.handle == nil && $0.claim != nil }.count,
+                        capacity: hostBits >= 64 ? UInt64.max : UInt64(1) << UInt64(hostBits),
+                        usageByNamespace: Dictionary(
+                            usage.filter { $0.pool == pool.name }.map { ($0.namespace, $0.count) }, uniquingKeysWith: +))
+                }
+            }
+            if options.json { return try printJSON(views) }
+            if views.isEmpty { print("no pools"); return }
+            print("NAME".padding(toLength: 16, withPad: " ", startingAt: 0), "CIDR".padding(toLength: 22, withPad: " ", startingAt: 0),
+                  "BLOCK", "BLOCKS", "ALLOCATED", "CLAIMED", "FLAGS")
+            for v in views {
+                var flags: [String] = []
+                if v.pool.disabled { flags.append("disabled") }
+                if v.pool.strict { flags.append("strict") }
+                if !v.pool.nodeSelector.isEmpty { flags.append("nodes:" + v.pool.nodeSelector.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")) }
+                if let ns = v.pool.allowedNamespaces { flags.append("namespaces:" + ns.joined(separator: ",")) }
+                if !v.pool.namespaceQuotas.isEmpty { flags.append("quotas:" + v.pool.namespaceQuotas.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")) }
+                print(v.pool.name.padding(toLength: 16, withPad: " ", startingAt: 0),
+                      v.pool.cidr.description.padding(toLength: 22, withPad: " ", startingAt: 0),
+                      "/\(v.pool.blockSize)", v.blocks, v.allocated, v.claimed, flags.joined(separator: " "))
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one address: pool, block, state and holder.")
+        @OptionGroup var options: DatastoreOptions
+        @Argument(help: "The IP address.") var ip: String
+
+        struct View: Encodable {
+            var ip: String
+            var state: String
+            var pool: String?
+            var block: String?
+            var blockNode: String?
+            var claim: String?
+            var coolingUntil: Date?
+            var holder: HandleRecord?
+            var endpoint: EndpointRecord?
+        }
+
+        func run() throws {
+            let addr = try parseAddress(ip)
+            let ipam = IPAM()
+            let view = try options.open().read { tx -> View in
+                let info = try ipam.lookup(addr, tx)
+                let ep = try info.holder.flatMap { try Endpoints.get(containerID: $0.containerID, ifName: $0.ifName, tx) }
+                return View(
+                    ip: addr.description, state: info.state, pool: info.pool?.name, block: info.block?.cidr.description,
+                    blockNode: info.block?.node, claim: info.slot?.claim, coolingUntil: info.coolingUntil, holder: info.holder,
+                    endpoint: ep)
+            }
+            if options.json { return try printJSON(view) }
+            print("ip:       \(view.ip)")
+            print("state:    \(view.state)")
+            print("pool:     \(view.pool ?? "-")")
+            print("block:    \(view.block ?? "-") (node \(view.blockNode ?? "-"))")
+            if let c = view.claim { print("claim:    \(c)") }
+            if let u = view.coolingUntil { print("cooling:  until \(formatDate(u))") }
+            if let h = view.holder {
+                print("holder:   \(h.namespace)/\(h.pod) container \(h.containerID) \(h.ifName) on \(h.node) since \(formatDate(h.start))")
+            }
+            if let e = view.endpoint { print("endpoint: host veth \(e.hostVeth), mac \(e.mac ?? "-"), state \(e.state.rawValue)") }
+        }
+    }
+
+    struct History: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Who held an address, and when (append-only log).")
+        @OptionGroup var options: DatastoreOptions
+        @Argument(help: "The IP address.") var ip: String
+        @Option(help: "Only the tenure covering this time (ISO 8601, e.g. 2026-11-17T14:05:00Z, or Unix seconds).")
+        var at: String?
+
+        func run() throws {
+            let addr = try parseAddress(ip)
+            var when: Date?
+            if let at {
+                if let secs = Double(at) { when = Date(timeIntervalSince1970: secs) }
+                else if let d = ISO8601DateFormatter().date(from: at) { when = d }
+                else { throw ValidationError("--at: \"\(at)\" is neither ISO 8601 nor Unix seconds") }
+            }
+            let ipam = IPAM()
+            var records = try options.open().read { try ipam.history(addr, $0) }
+            if let when { records = records.filter { $0.covers(when) }.suffix(1) }
+            if options.json { return try printJSON(records) }
+            if records.isEmpty {
+                print(when == nil ? "no history for \(addr)" : "nobody held \(addr) at \(formatDate(when))")
+                return
+            }
+            for r in records {
+                let claim = r.claim.map { " claim \($0)" } ?? ""
+                print("\(formatDate(r.start)) .. \(r.end.map(formatDate) ?? "now")  \(r.namespace)/\(r.pod)\(claim)  container \(r.containerID) \(r.ifName)  node \(r.node)  pool \(r.pool)\(r.reason.map { "  (\($0))" } ?? "")")
+            }
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Find allocations with no live endpoint and endpoints with no allocation. Exits 1 when any are found.")
+        @OptionGroup var options: DatastoreOptions
+
+        struct Report: Encodable {
+            var allocationsWithoutEndpoint: [HandleRecord]
+            var endpointsWithoutAllocation: [EndpointRecord]
+            var endpointsStuckWiring: [EndpointRecord]
+            var ok: Bool
+        }
+
+        func run() throws {
+            let ipam = IPAM()
+            let report = try options.open().read { tx -> Report in
+                let handles = try ipam.handles(tx)
+                let endpoints = try Endpoints.all(tx)
+                let epIDs = Set(endpoints.map(\.id))
+                let hIDs = Set(handles.map(\.id))
+                let a = handles.filter { !epIDs.contains($0.id) }
+                let e = endpoints.filter { !hIDs.contains($0.id) }
+                let w = endpoints.filter { $0.state == .wiring }
+                return Report(allocationsWithoutEndpoint: a, endpointsWithoutAllocation: e, endpointsStuckWiring: w, ok: a.isEmpty && e.isEmpty && w.isEmpty)
+            }
+            if options.json { try printJSON(report) } else {
+                for h in report.allocationsWithoutEndpoint {
+                    print("allocation without endpoint: \(h.ips.map(\.description).joined(separator: ",")) container \(h.containerID) \(h.ifName) (\(h.namespace)/\(h.pod)) node \(h.node)")
+                }
+                for e in report.endpointsWithoutAllocation {
+                    print("endpoint without allocation: container \(e.containerID) \(e.ifName) (\(e.namespace)/\(e.pod)) ips \(e.ips.map(\.description).joined(separator: ","))")
+                }
+                for e in report.endpointsStuckWiring {
+                    print("endpoint never finished ADD: container \(e.containerID) \(e.ifName) (\(e.namespace)/\(e.pod)); CNI GC or DEL reclaims it")
+                }
+                if report.ok { print("ok: every allocation has an endpoint and every endpoint an allocation") }
+            }
+            if !report.ok { throw ExitCode(1) }
+        }
+    }
+
+    struct Release: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Release an allocation (by container, or by address) or a sticky claim.")
+        @OptionGroup var options: DatastoreOptions
+        @Option(help: "Container ID whose allocation to release.") var container: String?
+        @Option(help: "Interface of that container.") var ifname = "eth0"
+        @Option(help: "Release whatever holds this address (allocation and claim).") var ip: String?
+        @Option(help: "Release this sticky claim.") var claim: String?
+
+        struct Result: Encodable {
+            var releasedAllocations: [HandleRecord]
+            var releasedClaims: [ClaimRecord]
+        }
+
+        func validate() throws {
+            guard [container, ip, claim].compactMap({ $0 }).count == 1 else {
+                throw ValidationError("give exactly one of --container, --ip, --claim")
+            }
+        }
+
+        func run() throws {
+            let ipam = IPAM()
+            let result = try options.open().transaction { tx -> Result in
+                var out = Result(releasedAllocations: [], releasedClaims: [])
+                func releaseHandle(_ containerID: String, _ ifName: String) throws {
+                    if let h = try ipam.release(containerID: containerID, ifName: ifName, reason: "released by operator", tx) {
+                        out.releasedAllocations.append(h)
+                    }
+                    try Endpoints.delete(containerID: containerID, ifName: ifName, tx)
+                }
+                if let container { try releaseHandle(container, ifname) }
+                if let claim { out.releasedClaims.append(try ipam.releaseClaim(claim, tx)) }
+                if let ip {
+                    let info = try ipam.lookup(try parseAddress(ip), tx)
+                    if let h = info.holder { try releaseHandle(h.containerID, h.ifName) }
+                    if let c = info.slot?.claim { out.releasedClaims.append(try ipam.releaseClaim(c, tx)) }
+                }
+                return out
+            }
+            if options.json { return try printJSON(result) }
+            for h in result.releasedAllocations {
+                print("released \(h.ips.map(\.description).joined(separator: ",")) from container \(h.containerID) \(h.ifName) (\(h.namespace)/\(h.pod))")
+            }
+            for c in result.releasedClaims { print("released claim \(c.name) (\(c.ips.map(\.description).joined(separator: ",")))") }
+            if result.releasedAllocations.isEmpty && result.releasedClaims.isEmpty { print("nothing to release") }
+        }
+    }
+
+    struct PoolCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "pool", abstract: "Create or delete pools (admin).", subcommands: [Create.self, Delete.self])
+
+        struct Create: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Create a pool.")
+            @OptionGroup var options: DatastoreOptions
+            @Argument var name: String
+            @Option(help: "The pool's CIDR.") var cidr: String
+            @Option(help: "Block prefix length (default /26 IPv4, /122 IPv6).") var blockSize: Int?
+            @Flag(help: "Never lend single addresses from another node's block.") var strict = false
+            @Flag(help: "Create the pool disabled.") var disabled = false
+            @Option(help: "Namespace allowed to use the pool (repeatable; default: all).") var namespace: [String] = []
+            @Option(help: "Per-namespace quota NS=N (repeatable; * for others).") var quota: [String] = []
+            @Option(help: "Excluded range: IP, CIDR or A-B (repeatable).") var exclude: [String] = []
+            @Option(help: "Node label KEY=VALUE the node must carry (repeatable).") var nodeSelector: [String] = []
+            @Option(help: "Seconds a released address waits before reuse.") var cooldown: Double = Pool.defaultCooldownSeconds
+            @Option(help: "Seconds an empty block stays with its node.") var blockGrace: Double = Pool.defaultBlockGraceSeconds
+
+            func run() throws {
+                guard let prefix = IPPrefix(cidr) else { throw ValidationError("--cidr: \"\(cidr)\" is not a CIDR") }
+                var quotas: [String: Int] = [:]
+                for q in quota {
+                    let kv = q.split(separator: "=", maxSplits: 1)
+                    guard kv.count == 2, let n = Int(kv[1]) else { throw ValidationError("--quota: \"\(q)\" is not NS=N") }
+                    quotas[String(kv[0])] = n
+                }
+                var selector: [String: String] = [:]
+                for s in nodeSelector {
+                    let kv = s.split(separator: "=", maxSplits: 1)
+                    guard kv.count == 2 else { throw ValidationError("--node-selector: \"\(s)\" is not KEY=VALUE") }
+                    selector[String(kv[0])] = String(kv[1])
+                }
+                var ranges: [IPRange] = []
+                for x in exclude {
+                    guard let r = IPRange(x) else { throw ValidationError("--exclude: \"\(x)\" is not an IP, CIDR or A-B range") }
+                    ranges.append(r)
+                }
+                let pool = Pool(
+                    name: name, cidr: prefix, blockSize: blockSize, disabled: disabled, strict: strict, nodeSelector: selector,
+                    allowedNamespaces: namespace.isEmpty ? nil : namespace, namespaceQuotas: quotas, excluded: ranges,
+                    cooldownSeconds: cooldown, blockGraceSeconds: blockGrace)
+                do {
+                    try options.open().transaction { try IPAM().createPool(pool, $0) }
+                } catch let e as IPAMError {
+                    throw ValidationError(e.description)
+                }
+                if options.json { try printJSON(pool) } else { print("created pool \(name) \(prefix) blocks /\(pool.blockSize)") }
+            }
+        }
+
+        struct Delete: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Delete a pool that holds no addresses.")
+            @OptionGroup var options: DatastoreOptions
+            @Argument var name: String
+
+            func run() throws {
+                do {
+                    try options.open().transaction { try IPAM().deletePool(named: name, $0) }
+                } catch let e as IPAMError {
+                    throw ValidationError(e.description)
+                }
+                if options.json { try printJSON(["deleted": name]) } else { print("deleted pool \(name)") }
+            }
+        }
+    }
+}

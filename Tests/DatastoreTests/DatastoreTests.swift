@@ -1,0 +1,142 @@
+import Foundation
+import IPAM
+import IPAddressing
+import Testing
+import TestSupport
+@testable import Datastore
+
+@Suite("SQLite datastore")
+struct SQLiteStoreTests {
+    @Test func keyValueBasicsAndRevisions() throws {
+        try TemporaryDirectory.with { dir in
+            let store = try SQLiteStore(path: dir.appendingPathComponent("sub/c.db").path)
+            #expect(try store.revision() == 0)
+            try store.transaction { tx in
+                try tx.put("a/1", Data("x".utf8))
+                try tx.put("a/2", Data("y".utf8))
+                try tx.put("b/1", Data("z".utf8))
+            }
+            #expect(try store.revision() == 1)
+            try store.transaction { tx in try tx.put("a/2", Data("y2".utf8)) }
+            #expect(try store.revision(of: "a/1") == 1)
+            #expect(try store.revision(of: "a/2") == 2)
+            let (a1, keys, nope) = try store.read { tx in
+                (try tx.get("a/1"), try tx.list(prefix: "a/").map(\.key), try tx.get("nope"))
+            }
+            #expect(a1 == Data("x".utf8))
+            #expect(keys == ["a/1", "a/2"])
+            #expect(nope == nil)
+            #expect(throws: (any Error).self) { try store.read { tx in try tx.put("c", Data()) } }
+            // Read-only transactions do not bump the revision.
+            _ = try store.transaction { tx in try tx.get("a/1") }
+            #expect(try store.revision() == 2)
+            try store.transaction { tx in try tx.delete("a/1") }
+            #expect(try store.read { try $0.get("a/1") } == nil)
+            // WAL mode is on for every opener.
+            let mode = try Command.check(["sqlite3", store.path, "PRAGMA journal_mode;"]).stdout
+            #expect(mode.trimmingCharacters(in: .whitespacesAndNewlines) == "wal")
+        }
+    }
+
+    @Test func aThrowingTransactionLeavesNothing() throws {
+        try TemporaryDirectory.with { dir in
+            let store = try SQLiteStore(path: dir.appendingPathComponent("c.db").path)
+            struct Boom: Error {}
+            #expect(throws: Boom.self) {
+                try store.transaction { tx in
+                    try tx.put("k", Data("v".utf8))
+                    throw Boom()
+                }
+            }
+            #expect(try store.read { try $0.get("k") } == nil)
+            #expect(try store.revision() == 0)
+        }
+    }
+
+    @Test func waitsForAnotherProcessesWriteTransaction() throws {
+        try TemporaryDirectory.with { dir in
+            let path = dir.appendingPathComponent("c.db").path
+            let store = try SQLiteStore(path: path)
+            // Another process holds the write lock for a moment, then commits.
+            let other = Process()
+            other.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+            other.arguments = [path, "BEGIN IMMEDIATE; INSERT INTO kv VALUES ('other', x'01', 0);", ".shell sleep 0.7", "COMMIT;"]
+            try other.run()
+            Thread.sleep(forTimeInterval: 0.3)
+            // Our transaction queues behind it instead of failing, and sees its write.
+            let seen = try store.transaction { tx -> Bool in
+                try tx.put("mine", Data([2]))
+                return try tx.get("other") != nil
+            }
+            other.waitUntilExit()
+            #expect(other.terminationStatus == 0)
+            #expect(seen)
+        }
+    }
+
+    @Test func aProcessKilledMidTransactionLeavesNothing() throws {
+        try TemporaryDirectory.with { dir in
+            let path = dir.appendingPathComponent("c.db").path
+            let store = try SQLiteStore(path: path)
+            let other = Process()
+            other.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+            // It writes, then spins forever inside the open transaction.
+            other.arguments = [
+                path,
+                "BEGIN IMMEDIATE; INSERT INTO kv VALUES ('half', x'01', 0); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c;",
+                "COMMIT;",
+            ]
+            try other.run()
+            Thread.sleep(forTimeInterval: 0.3)
+            kill(other.processIdentifier, SIGKILL)
+            other.waitUntilExit()
+            let half = try store.transaction { tx -> Data? in
+                let v = try tx.get("half")
+                try tx.put("after", Data([1]))
+                return v
+            }
+            #expect(half == nil)
+            #expect(try store.read { try $0.get("after") } != nil)
+        }
+    }
+
+    @Test func ipamOverSQLiteFromManyThreadsAndConnections() async throws {
+        try await TemporaryDirectory.with { dir in
+            let path = dir.appendingPathComponent("c.db").path
+            let setup = try SQLiteStore(path: path)
+            let ipam = IPAM()
+            try setup.transaction { try ipam.createPool(Pool(name: "p", cidr: IPPrefix("10.0.0.0/24")!, blockSize: 28), $0) }
+            // Each task opens its own connection, as separate plugin processes do.
+            let ips = try await withThrowingTaskGroup(of: [IPAddress].self) { group in
+                for i in 0..<40 {
+                    group.addTask {
+                        let store = try SQLiteStore(path: path)
+                        return try store.transaction { tx in
+                            try ipam.allocate(AllocationRequest(containerID: "c\(i)", ifName: "eth0", node: "n\(i % 2)"), tx).map(\.ip)
+                        }
+                    }
+                }
+                var all: [IPAddress] = []
+                for try await r in group { all += r }
+                return all
+            }
+            #expect(ips.count == 40 && Set(ips).count == 40)
+            #expect(try setup.read { try ipam.handles($0) }.count == 40)
+        }
+    }
+
+    @Test func endpointRecords() throws {
+        try TemporaryDirectory.with { dir in
+            let store = try SQLiteStore(path: dir.appendingPathComponent("c.db").path)
+            let e = EndpointRecord(
+                containerID: "c1", ifName: "eth0", namespace: "web", pod: "front-0", network: "caracal", netns: "/run/netns/x",
+                ips: [IPAddress("10.0.0.1")!], mac: "aa:bb:cc:dd:ee:ff", hostVeth: "crc1234", labels: ["app": "front"],
+                node: "n1", created: Date(timeIntervalSince1970: 1000))
+            try store.transaction { try Endpoints.put(e, $0) }
+            #expect(try store.read { try Endpoints.get(containerID: "c1", ifName: "eth0", $0) } == e)
+            #expect(try store.read { try Endpoints.all($0) } == [e])
+            try store.transaction { try Endpoints.delete(containerID: "c1", ifName: "eth0", $0) }
+            #expect(try store.read { try Endpoints.all($0) }.isEmpty)
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+@testable import Policy
+
+/// Reachability through `explain` on the compiled ruleset.
+struct Reach {
+    let ruleset: Ruleset
+    let explainer: PolicyExplainer
+    init(_ policyYAML: String, inventory: EndpointInventory = Fixtures.inventory) throws {
+        let set = try PolicyParser.parse(policyYAML)
+        ruleset = PolicyCompiler().compile(set, inventory)
+        explainer = PolicyExplainer(ruleset: ruleset, inventory: inventory)
+    }
+    func allowed(_ from: String, _ to: String, _ port: UInt16 = 80, _ proto: L4Protocol = .tcp) throws -> Bool {
+        try explainer.explain(from: explainer.resolve(from), to: explainer.resolve(to), proto: proto, port: port).allowed
+    }
+    /// Every pod pair, as "x/a->y/b" for the allowed ones.
+    func allowedPairs(_ port: UInt16 = 80, _ proto: L4Protocol = .tcp) throws -> Set<String> {
+        var out = Set<String>()
+        let all = Fixtures.namespaces.flatMap { ns in Fixtures.pods.map { "\(ns)/\($0)" } }
+        for a in all { for b in all where a != b { if try allowed(a, b, port, proto) { out.insert("\(a)->\(b)") } } }
+        return out
+    }
+}
+
+func np(_ ns: String, _ name: String, _ spec: String) -> String {
+    "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: \(name), namespace: \(ns)}\nspec:\n" +
+        spec.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n") + "\n"
+}
+
+@Suite struct CompilerTests {
+    static let allPods = Fixtures.namespaces.flatMap { ns in Fixtures.pods.map { "\(ns)/\($0)" } }
+    static var allPairs: Set<String> {
+        Set(allPods.flatMap { a in allPods.filter { $0 != a }.map { "\(a)->\($0)" } })
+    }
+
+    @Test func noPolicyAllowsEverything() throws {
+        #expect(try Reach("").allowedPairs() == Self.allPairs)
+    }
+
+    @Test func defaultDenyIngressInNamespace() throws {
+        let r = try Reach(np("x", "deny", "podSelector: {}\npolicyTypes: [Ingress]"))
+        #expect(try r.allowedPairs() == Self.allPairs.filter { !$0.hasSuffix("->x/a") && !$0.contains("->x/") })
+        let e = try r.explainer.explain(from: r.explainer.resolve("y/a"), to: r.explainer.resolve("x/b"), proto: .tcp, port: 80)
+        #expect(!e.allowed && e.summary.contains("NetworkPolicy x/deny ingress"))
+    }
+
+    @Test func ingressFromSameNamespaceWithNamedPort() throws {
+        let r = try Reach(np("x", "allow", """
+        podSelector: {matchLabels: {pod: a}}
+        ingress:
+          - from: [{podSelector: {}}]
+            ports: [{port: serve-81-tcp}]
+        """))
+        #expect(try r.allowed("x/b", "x/a", 81))
+        #expect(try !r.allowed("x/b", "x/a", 80))
+        #expect(try !r.allowed("y/b", "x/a", 81))
+        #expect(try r.allowed("y/b", "x/b", 80))
+        let e = try r.explainer.explain(from: r.explainer.resolve("x/b"), to: r.explainer.resolve("x/a"), proto: .tcp, port: 81)
+        #expect(e.steps.contains { $0.comment == "NetworkPolicy x/allow ingress rule 0" })
+    }
+
+    @Test func podAndNamespaceSelectorsAreANDed() throws {
+        let r = try Reach(np("x", "and", """
+        podSelector: {matchLabels: {pod: a}}
+        ingress:
+          - from: [{namespaceSelector: {matchLabels: {ns: y}}, podSelector: {matchLabels: {pod: b}}}]
+        """))
+        #expect(try r.allowed("y/b", "x/a"))
+        #expect(try !r.allowed("y/a", "x/a"))
+        #expect(try !r.allowed("x/b", "x/a"))
+    }
+
+    @Test func ipBlockExceptAndEndPortAndUnion() throws {
+        let r = try Reach(np("x", "block", """
+        podSelector: {}
+        ingress:
+          - from: [{ipBlock: {cidr: 10.99.2.0/24, except: [10.99.2.2/32]}}]
+            ports: [{port: 80, endPort: 81}]
+        """) + np("x", "other", """
+        podSelector: {matchLabels: {pod: c}}
+        ingress: [{from: [{namespaceSelector: {matchLabels: {ns: z}}}]}]
+        """))
+        #expect(try r.allowed("y/a", "x/b", 81))
+        #expect(try !r.allowed("y/a", "x/b", 82))
+        #expect(try !r.allowed("y/b", "x/b", 80))
+        #expect(try r.allowed("z/a", "x/c", 9999))
+        #expect(try r.allowed("y/c", "x/c", 80))
+        #expect(try !r.allowed("z/a", "x/b", 80))
+    }
+
+    @Test func egressDefaultsAndProfilesAreShared() throws {
+        let r = try Reach(np("x", "deny-egress", "podSelector: {}\npolicyTypes: [Egress]"))
+        #expect(try !r.allowed("x/a", "y/a"))
+        #expect(try r.allowed("y/a", "x/a"))
+        // All three x pods share one egress profile chain.
+        let verdicts = Set(r.ruleset.fromPod.filter { $0.interface.hasPrefix("crcx") }.map(\.verdict))
+        #expect(verdicts.count == 1)
+        #expect(r.ruleset.chains.filter { $0.name.hasPrefix("k8s-out-") }.count == 1)
+    }
+
+    @Test func newPodWithExistingProfileAddsOnlyElements() throws {
+        let policies = try PolicyParser.parse(np("x", "allow", """
+        podSelector: {matchLabels: {pod: a}}
+        ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}]}]
+        """))
+        var inv = Fixtures.inventory
+        let before = PolicyCompiler().compile(policies, inv)
+        inv.endpoints.append(Endpoint(namespace: "x", name: "b2", labels: ["pod": "b"], addresses: [IPAddress("10.99.1.20")!], interface: "crcxb2"))
+        let after = PolicyCompiler().compile(policies, inv)
+        #expect(before.chains == after.chains)
+        #expect(before.sets.map(\.name) == after.sets.map(\.name))
+        #expect(before.sets != after.sets)
+        #expect(after.toPod.count == before.toPod.count + 1)
+    }
+
+    @Test func renderingIsDeterministic() throws {
+        let yaml = np("x", "a", "podSelector: {}\ningress: [{from: [{namespaceSelector: {}}]}]") + np("y", "b", "podSelector: {}\npolicyTypes: [Egress]")
+        let set = try PolicyParser.parse(yaml)
+        var inv = Fixtures.inventory
+        let one = NftRenderer.render(PolicyCompiler().compile(set, inv))
+        inv.endpoints.reverse()
+        let two = NftRenderer.render(PolicyCompiler().compile(PolicySet(networkPolicies: set.networkPolicies.reversed()), inv))
+        #expect(one == two)
+        if let dir = ProcessInfo.processInfo.environment["CARACAL_RENDER_OUT"] {
+            try one.write(toFile: dir, atomically: true, encoding: .utf8)
+        }
+    }
+}
