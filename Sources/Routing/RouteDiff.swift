@@ -75,6 +75,7 @@ public struct DesiredRoutes: Equatable, Sendable {
     /// key are rejected, naming both, because the kernel can hold only one.
     public init(_ list: some Sequence<Route>, protocol: RouteProtocol) throws(RouteSetError) {
         var routes: [RouteKey: Route] = [:]
+        routes.reserveCapacity(list.underestimatedCount)
         for route in list {
             let normalized = try Self.prepare(route, protocol: `protocol`)
             if let previous = routes.updateValue(normalized, forKey: normalized.key), previous != normalized {

@@ -377,6 +377,7 @@ public final class RouteProgrammer: @unchecked Sendable {
             kernel = try dumpOwnRoutes()
             throw error
         }
+        kernel.reserveCapacity(kernel.count + diff.additions.count)
         var failed = Set<Int>()
         for failure in result.failures {
             guard let index = failure.messageIndex, index < changes.count else { continue }

@@ -44,9 +44,7 @@ do {
     }
     func program(_ operation: RouteOperation, _ ack: NetlinkAcknowledgement) throws -> Double {
         try seconds {
-            let batch = NetlinkBatch(capacity: count * 64)
-            for route in routes { batch.appendRoute(route, operation) }
-            let result = try netlink.socket.execute(batch, acknowledgement: ack)
+            let result = try netlink.apply(routes, operation, acknowledgement: ack)
             if !result.succeeded { fail("\(operation): \(result.failures.count) failures, first \(result.failures[0])") }
         }
     }
