@@ -61,6 +61,14 @@ do {
     var dumped = 0
     results["dump"] = try seconds { dumped = try netlink.routes(filter).count }
     if dumped != count { fail("dump returned \(dumped), expected \(count)") }
+    // The same dump, counting messages without decoding them.
+    var raw = 0
+    results["dump_undecoded"] = try seconds {
+        try netlink.socket.dump(type: 26, request: { message in  // RTM_GETROUTE
+            message.put(header: (UInt8(2), UInt8(0), UInt8(0), UInt8(0), UInt8(254), proto.rawValue, UInt8(0), UInt8(0), UInt32(0)))
+        }) { _ in raw += 1 }
+    }
+    if raw != count { fail("undecoded dump returned \(raw), expected \(count)") }
     results["delete"] = try program(.delete, .errorsAndLast)
     try check(0, "after delete")
 
