@@ -132,7 +132,7 @@ public final class RouteProgrammer: @unchecked Sendable {
         return try locked {
             desired = set
             haveDesiredSet = true
-            return try applyLocked(RouteDiff.between(desired: inScope(desired.routes), actual: kernel, deleteUndesired: true))
+            return try applyLocked(RouteDiff.between(desired: desired.routes, actual: kernel, deleteUndesired: true))
         }
     }
 
@@ -152,7 +152,7 @@ public final class RouteProgrammer: @unchecked Sendable {
                 touched.append(key)
             }
             desired = staged
-            let diff = RouteDiff.between(desired: inScope(desired.routes), actual: kernel, keys: touched, deleteUndesired: true)
+            let diff = RouteDiff.between(desired: desired.routes, actual: kernel, keys: touched, deleteUndesired: true)
             return try applyLocked(diff)
         }
     }
@@ -167,7 +167,7 @@ public final class RouteProgrammer: @unchecked Sendable {
             resyncCounter.increment()
             conflicts.removeAll()
             let hold = configuration.keepRoutesUntilFirstDesiredSet && !haveDesiredSet
-            return try applyLocked(RouteDiff.between(desired: inScope(desired.routes), actual: kernel, deleteUndesired: !hold))
+            return try applyLocked(RouteDiff.between(desired: desired.routes, actual: kernel, deleteUndesired: !hold))
         }
     }
 
@@ -326,8 +326,6 @@ public final class RouteProgrammer: @unchecked Sendable {
 
     /// Desired routes are checked against `tables` when they arrive, so the
     /// desired map never needs filtering.
-    private func inScope(_ routes: [RouteKey: Route]) -> [RouteKey: Route] { routes }
-
     private func checkTables(_ routes: some Sequence<Route>) throws(RouteSetError) {
         guard configuration.tables != nil else { return }
         for route in routes where !inScope(route) { throw .tableNotManaged(route) }

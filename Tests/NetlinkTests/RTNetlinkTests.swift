@@ -238,6 +238,14 @@ struct LinkTests {
             try pair.rt.deleteNeighbor(n6)
             let after = try pair.rt.neighbors(interfaceIndex: pair.va)
             #expect(!after.contains(n4) && !after.contains(n6))
+
+            // Proxy entries (answer ARP/NDP for an address on another link).
+            let proxy6 = Neighbor(interfaceIndex: pair.va, address: address("fd00:1::99"), linkAddress: nil, state: 0, flags: Neighbor.proxy)
+            try pair.rt.setNeighbor(proxy6)
+            #expect(try pair.a.check(["ip", "-6", "neigh", "show", "proxy"]).stdout.contains("fd00:1::99 dev va proxy"))
+            #expect(try pair.rt.neighbors(family: .ipv6, proxy: true).contains { $0.address == proxy6.address })
+            try pair.rt.deleteNeighbor(proxy6)
+            #expect(try !pair.a.check(["ip", "-6", "neigh", "show", "proxy"]).stdout.contains("fd00:1::99"))
         }
     }
 
