@@ -74,7 +74,16 @@ public final class RTNetlink: Sendable {
     }
 
     /// Streams a filtered route dump without collecting it.
+    /// A table that does not exist yet (nothing was ever added to it) dumps as empty.
     public func forEachRoute(_ filter: RouteFilter, _ body: (Route) throws -> Void) throws {
+        do {
+            try dumpRoutes(filter, body)
+        } catch let error as NetlinkError where error.errno == ENOENT && filter.table != nil && error.operation == "RTM_GETROUTE" {
+            return  // "FIB table does not exist"
+        }
+    }
+
+    private func dumpRoutes(_ filter: RouteFilter, _ body: (Route) throws -> Void) throws {
         try socket.dump(type: UInt16(RTM_GETROUTE), request: { writeRouteDumpRequest($0, filter) }) { message in
             guard message.type == UInt16(RTM_NEWROUTE), let route = try Route.decode(message) else { return }
             // Old kernels ignore some filters; enforce them here too.

@@ -108,6 +108,22 @@ struct RouteProgrammerTests {
         }
     }
 
+    @Test func tableScopedProgrammerLeavesOtherTablesAlone() throws {
+        try withTestNetwork { net in
+            let node = try Node(net)
+            try node.ns.ip("route", "add", "10.80.0.1/32", "dev", "va", "proto", "201")                 // main
+            try node.ns.ip("route", "add", "10.80.0.2/32", "dev", "va", "proto", "201", "table", "100")  // ours
+            let programmer = try RouteProgrammer(configuration: RouteProgrammerConfiguration(
+                tables: [RouteTable(100)], namespace: node.ns.namespace))
+            #expect(try programmer.start().deleted == 1)
+            #expect(try node.ours().map(\.destination) == [p("10.80.0.1/32")])
+            #expect(throws: RouteSetError.self) { try programmer.setDesired([Route.device(p("10.80.0.3/32"), interfaceIndex: node.va)]) }
+            let wanted = Route.device(p("10.80.0.4/32"), interfaceIndex: node.va, table: RouteTable(100))
+            #expect(try programmer.setDesired([wanted]).added == 1)
+            #expect(try node.ours() == [Route.device(p("10.80.0.1/32"), interfaceIndex: node.va), wanted])
+        }
+    }
+
     @Test func gracefulRestartKeepsRoutesUntilFirstDesiredSet() throws {
         try withTestNetwork { net in
             let node = try Node(net)
