@@ -62,6 +62,8 @@ public final class NetlinkSocket: @unchecked Sendable {
     private let mutex = PThreadMutex()
     private var nextSequence: UInt32
     private let receiveBuffer: UnsafeMutableRawBufferPointer
+    /// Many-datagram receive area for per-message ACKs (`recvmmsg`).
+    private lazy var multiReceive = MultiReceive(slots: 64, slotSize: 2048)
 
     /// Largest chunk of a batch given to one `sendmsg`.
     public var maxBytesPerSend = 64 * 1024
@@ -398,6 +400,30 @@ public final class NetlinkSocket: @unchecked Sendable {
         }
     }
 
+    /// Receives every queued datagram (at least one, waiting up to the
+    /// receive timeout) with one `recvmmsg`.
+    private func receiveManyLocked(operation: String) throws -> [UnsafeRawBufferPointer] {
+        let area = multiReceive
+        while true {
+            let count = caracal_recvmmsg(fileDescriptor, area.headers, UInt32(area.slots), 1)
+            if count > 0 {
+                var result: [UnsafeRawBufferPointer] = []
+                result.reserveCapacity(Int(count))
+                for index in 0..<Int(count) {
+                    let header = area.headers + index
+                    if header.pointee.msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0 {
+                        throw NetlinkError.malformed("reply larger than \(area.slotSize) bytes")
+                    }
+                    result.append(UnsafeRawBufferPointer(start: area.buffer + index * area.slotSize, count: Int(header.pointee.msg_len)))
+                }
+                area.reset()
+                return result
+            }
+            if count < 0 && errno == EINTR { continue }
+            throw NetlinkError.system(operation, count < 0 ? errno : EAGAIN)
+        }
+    }
+
     private func collectReplies(
         batch: NetlinkBatch, base: UInt32, range: Range<Int>,
         acknowledgement: NetlinkAcknowledgement, failures: inout [NetlinkError], framing: [Int] = []
@@ -408,33 +434,39 @@ public final class NetlinkSocket: @unchecked Sendable {
         let last = range.upperBound - 1
         var chunkFailures: [NetlinkError] = []
         while outstanding > 0 {
-            let received: UnsafeRawBufferPointer
+            let datagrams: [UnsafeRawBufferPointer]
             do {
-                received = try receiveLocked(operation: "recv acknowledgements")
+                if acknowledgement == .everyMessage && outstanding > 1 {
+                    datagrams = try receiveManyLocked(operation: "recv acknowledgements")
+                } else {
+                    datagrams = [try receiveLocked(operation: "recv acknowledgements")]
+                }
             } catch let error as NetlinkError where error.isOverrun {
                 throw NetlinkError(errno: ENOBUFS, operation: "acknowledgements lost: receive buffer overrun",
                                    kernelMessage: "messages \(range.lowerBound)..<\(range.upperBound) have unknown outcome")
             }
-            try NetlinkMessage.forEach(in: received) { message in
-                guard Int32(message.type) == NLMSG_ERROR else { return }
-                let offset = Int(message.sequence &- base)
-                if framing.contains(offset) {
-                    // The transaction frame itself was refused: nothing was applied.
-                    var error = try Self.parseError(message, operation: "nfnetlink batch")
-                    if error.errno != 0 {
-                        error.sequence = message.sequence
-                        throw error
+            for received in datagrams {
+                try NetlinkMessage.forEach(in: received) { message in
+                    guard Int32(message.type) == NLMSG_ERROR else { return }
+                    let offset = Int(message.sequence &- base)
+                    if framing.contains(offset) {
+                        // The transaction frame itself was refused: nothing was applied.
+                        var error = try Self.parseError(message, operation: "nfnetlink batch")
+                        if error.errno != 0 {
+                            error.sequence = message.sequence
+                            throw error
+                        }
+                        return
                     }
-                    return
-                }
-                guard range.contains(offset) else { return }  // stale reply of an abandoned request
-                let name = NetlinkMessageNames.name(batch.messageType(at: offset), protocol: netlinkProtocol)
-                var error = try Self.parseError(message, operation: name)
-                if acknowledgement == .everyMessage || offset == last { outstanding -= 1 }
-                if error.errno != 0 {
-                    error.messageIndex = offset
-                    error.sequence = message.sequence
-                    chunkFailures.append(error)
+                    guard range.contains(offset) else { return }  // stale reply of an abandoned request
+                    let name = NetlinkMessageNames.name(batch.messageType(at: offset), protocol: netlinkProtocol)
+                    var error = try Self.parseError(message, operation: name)
+                    if acknowledgement == .everyMessage || offset == last { outstanding -= 1 }
+                    if error.errno != 0 {
+                        error.messageIndex = offset
+                        error.sequence = message.sequence
+                        chunkFailures.append(error)
+                    }
                 }
             }
         }
@@ -501,6 +533,43 @@ enum NetlinkMessageNames {
             return "nfnetlink subsystem \(type >> 8) message \(type & 0xff)"
         }
         return "message type \(type)"
+    }
+}
+
+/// Buffers and headers for `recvmmsg`, allocated once per socket.
+final class MultiReceive {
+    let slots: Int
+    let slotSize: Int
+    let buffer: UnsafeMutableRawPointer
+    let vectors: UnsafeMutablePointer<iovec>
+    let headers: UnsafeMutablePointer<caracal_mmsghdr>
+
+    init(slots: Int, slotSize: Int) {
+        self.slots = slots
+        self.slotSize = slotSize
+        buffer = .allocate(byteCount: slots * slotSize, alignment: 8)
+        vectors = .allocate(capacity: slots)
+        headers = .allocate(capacity: slots)
+        for index in 0..<slots {
+            vectors[index] = iovec(iov_base: buffer + index * slotSize, iov_len: slotSize)
+        }
+        reset()
+    }
+
+    /// recvmmsg writes lengths and flags into the headers; restore them.
+    func reset() {
+        for index in 0..<slots {
+            var header = caracal_mmsghdr()
+            header.msg_hdr.msg_iov = vectors + index
+            header.msg_hdr.msg_iovlen = 1
+            headers[index] = header
+        }
+    }
+
+    deinit {
+        buffer.deallocate()
+        vectors.deallocate()
+        headers.deallocate()
     }
 }
 
