@@ -258,12 +258,13 @@ public final class RouteProgrammer: @unchecked Sendable {
     }
 
     /// Watches route and link changes on a dedicated thread and repairs.
+    /// Best called before `start()`; called after it, it resyncs once to
+    /// cover changes made before the subscription.
     public func startMonitoring(receiveBufferSize: Int = 4 << 20) throws {
         let monitor = try RTNetlinkMonitor(namespace: configuration.namespace, receiveBufferSize: receiveBufferSize,
                                            pollInterval: .milliseconds(100))
         lock.lock()
-        defer { lock.unlock() }
-        guard monitorThread == nil else { return }
+        guard monitorThread == nil else { lock.unlock(); return }
         monitorStop.set(false)
         let stop = monitorStop
         let thread = Thread { [weak self] in
@@ -272,13 +273,15 @@ public final class RouteProgrammer: @unchecked Sendable {
                     var events = try monitor.next()
                     if events.isEmpty { continue }
                     // Coalesce a burst into one repair.
-                    while events.count < 50_000, !events.contains(.resyncRequired) {
+                    var overrun = events.contains(.resyncRequired)
+                    while events.count < 50_000, !overrun {
                         let more = try monitor.next()
                         if more.isEmpty { break }
+                        overrun = more.contains(.resyncRequired)
                         events += more
                     }
                     guard let self else { return }
-                    self.logger.debug("route monitor events", metadata: ["count": "\(events.count)", "resync": "\(events.contains(.resyncRequired))"])
+                    self.logger.debug("route monitor events", metadata: ["count": "\(events.count)", "resync": "\(overrun)"])
                     try self.handle(events)
                 } catch {
                     self?.logger.error("route monitor", metadata: ["error": "\(error)"])
@@ -288,7 +291,12 @@ public final class RouteProgrammer: @unchecked Sendable {
         }
         thread.name = "caracal-route-monitor"
         monitorThread = thread
+        let started = resyncCount > 0
         thread.start()
+        lock.unlock()
+        // Changes between the last dump and the subscription were not seen:
+        // read the kernel once more now that nothing can be missed.
+        if started { try resync() }
     }
 
     public func stopMonitoring() {
