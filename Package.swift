@@ -63,6 +63,14 @@ let package = Package(
             name: "Netlink",
             dependencies: ["CMnl", "NetNS", "IPAddressing"]
         ),
+        .target(
+            name: "Routing",
+            dependencies: [
+                "Netlink", "NetNS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         // MARK: CNI plugin and IPAM (issue 5)
         .target(name: "CNI", dependencies: ["IPAddressing"]),
         .target(name: "IPAM", dependencies: ["IPAddressing"]),
@@ -89,7 +97,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 "IPAM", "IPAddressing", "Datastore",
+                "Netlink", "Routing", "NetNS",
             ]
+        ),
+        .executableTarget(
+            name: "bench-routes",
+            dependencies: ["Netlink", "Routing", "IPAddressing"],
+            exclude: ["reference"]
         ),
         .executableTarget(
             name: "caracal-cni",
@@ -105,6 +119,12 @@ let package = Package(
 
         // MARK: Fuzz targets (see Fuzz/README.md)
         .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"]),
+        .executableTarget(
+            name: "FuzzNetlink",
+            dependencies: ["Netlink", "CFuzzDriver"],
+            path: "Fuzz/FuzzNetlink",
+            exclude: ["corpus"]
+        ),
         .executableTarget(
             name: "FuzzBGPMessage",
             dependencies: ["BGP", "FuzzSupport", .product(name: "NIOCore", package: "swift-nio")],
@@ -126,6 +146,11 @@ let package = Package(
         ),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
+        .testTarget(name: "RoutingTests", dependencies: [
+            "Routing", "Netlink", "TestSupport", "IPAddressing", "NetNS",
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "MetricsTestKit", package: "swift-metrics"),
+        ]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
     ]
 )

@@ -42,7 +42,8 @@ public final class RTNetlinkMonitor: Sendable {
     }
 
     /// Waits up to the poll interval for one batch of notifications. Returns
-    /// an empty array when nothing arrived.
+    /// an empty array when nothing arrived, and `[.resyncRequired]` after an
+    /// overrun (the queue has then been drained: dump to catch up).
     public func next() throws -> [NetworkEvent] {
         var events: [NetworkEvent] = []
         do {
@@ -63,6 +64,10 @@ public final class RTNetlinkMonitor: Sendable {
         } catch let error as NetlinkError where error.isTimeout {
             return []
         } catch let error as NetlinkError where error.isOverrun {
+            // Until the queue is empty again the kernel drops every
+            // notification without a further ENOBUFS, so empty it now; a
+            // dump taken after this sees everything that was lost.
+            socket.drain()
             return [.resyncRequired]
         }
         return events

@@ -65,6 +65,13 @@ public final class NetlinkBatch {
         offsets.append(start)
     }
 
+    /// Appends a complete message (header included) copied from `bytes`.
+    func appendMessage(_ bytes: UnsafeRawBufferPointer) {
+        let start = byteCount
+        appendPadded(bytes.baseAddress, count: bytes.count)
+        offsets.append(start)
+    }
+
     /// The message type of message `index`.
     public func messageType(at index: Int) -> UInt16 {
         storage.load(fromByteOffset: offsets[index] + 4, as: UInt16.self)

@@ -62,6 +62,8 @@ public final class NetlinkSocket: @unchecked Sendable {
     private let mutex = PThreadMutex()
     private var nextSequence: UInt32
     private let receiveBuffer: UnsafeMutableRawBufferPointer
+    /// Many-datagram receive area for per-message ACKs (`recvmmsg`).
+    private lazy var multiReceive = MultiReceive(slots: 64, slotSize: 2048)
 
     /// Largest chunk of a batch given to one `sendmsg`.
     public var maxBytesPerSend = 64 * 1024
@@ -207,6 +209,61 @@ public final class NetlinkSocket: @unchecked Sendable {
         return NetlinkBatchResult(messageCount: count, failures: failures)
     }
 
+    /// Sends `batch` as one nfnetlink transaction for `subsystem` (e.g.
+    /// `NFNL_SUBSYS_NFTABLES`): `NFNL_MSG_BATCH_BEGIN`, the messages and
+    /// `NFNL_MSG_BATCH_END` in a single `sendmsg`. The kernel commits all or
+    /// nothing, and it processes every message even after one fails, so each
+    /// failure comes back with `messageIndex` counting within `batch`.
+    @discardableResult
+    public func executeTransaction(
+        _ batch: NetlinkBatch, subsystem: UInt16, acknowledgement: NetlinkAcknowledgement = .everyMessage
+    ) throws -> NetlinkBatchResult {
+        guard !batch.isEmpty else { return NetlinkBatchResult(messageCount: 0, failures: []) }
+        let framed = NetlinkBatch(capacity: batch.byteCount + 64)
+        let frame = { (type: Int32) in
+            framed.append(type: UInt16(type)) { message in
+                var header = nfgenmsg()
+                header.nfgen_family = UInt8(AF_UNSPEC)
+                header.version = UInt8(NFNETLINK_V0)
+                header.res_id = subsystem.bigEndian
+                message.put(header: header)
+            }
+        }
+        frame(NFNL_MSG_BATCH_BEGIN)
+        for index in 0..<batch.count { framed.appendMessage(batch.messageBytes(at: index)) }
+        frame(NFNL_MSG_BATCH_END)
+        try ensureSendBuffer(framed.byteCount)
+
+        mutex.lock()
+        defer { mutex.unlock() }
+        let base = nextSequence
+        nextSequence &+= UInt32(truncatingIfNeeded: framed.count) &+ 1
+        let inner = 1..<(framed.count - 1)
+        for index in 0..<framed.count {
+            framed.stamp(index: index, sequence: base &+ UInt32(index),
+                         acknowledge: inner.contains(index) && (acknowledgement == .everyMessage || index == inner.upperBound - 1))
+        }
+        try sendLocked(framed.storage, count: framed.byteCount)
+        var failures: [NetlinkError] = []
+        try collectReplies(batch: framed, base: base, range: inner, acknowledgement: acknowledgement,
+                           failures: &failures, framing: [0, framed.count - 1])
+        for i in failures.indices { failures[i].messageIndex = failures[i].messageIndex.map { $0 - 1 } }
+        return NetlinkBatchResult(messageCount: batch.count, failures: failures)
+    }
+
+    private func ensureSendBuffer(_ bytes: Int) throws {
+        var current: Int32 = 0
+        var length = socklen_t(4)
+        getsockopt(fileDescriptor, SOL_SOCKET, SO_SNDBUF, &current, &length)
+        guard bytes + 64 > Int(current) else { return }
+        var wanted = Int32(clamping: bytes * 2 + 4096)
+        if setsockopt(fileDescriptor, SOL_SOCKET, SO_SNDBUFFORCE, &wanted, 4) != 0 {
+            guard setsockopt(fileDescriptor, SOL_SOCKET, SO_SNDBUF, &wanted, 4) == 0 else {
+                throw NetlinkError.system("setsockopt SO_SNDBUF")
+            }
+        }
+    }
+
     /// Executes `batch` and throws the first failure, if any.
     public func perform(_ batch: NetlinkBatch, acknowledgement: NetlinkAcknowledgement = .everyMessage) throws {
         let result = try execute(batch, acknowledgement: acknowledgement)
@@ -307,6 +364,24 @@ public final class NetlinkSocket: @unchecked Sendable {
         try NetlinkMessage.forEach(in: received, handle)
     }
 
+    /// Reads and discards everything queued, without waiting, and returns
+    /// how many datagrams were dropped. After an overrun the kernel drops
+    /// *all* multicast traffic silently until the queue has been emptied
+    /// once, so a monitor drains first and dumps afterwards: the dump then
+    /// covers everything that was lost.
+    @discardableResult
+    public func drain() -> Int {
+        mutex.lock()
+        defer { mutex.unlock() }
+        var dropped = 0
+        while true {
+            let received = recv(fileDescriptor, receiveBuffer.baseAddress, receiveBuffer.count, Int32(MSG_DONTWAIT))
+            if received >= 0 { dropped += 1; continue }
+            if errno == EINTR || errno == ENOBUFS { continue }
+            return dropped
+        }
+    }
+
     // MARK: Internals
 
     private func sendLocked(_ bytes: UnsafeRawPointer, count: Int) throws {
@@ -325,9 +400,33 @@ public final class NetlinkSocket: @unchecked Sendable {
         }
     }
 
+    /// Receives every queued datagram (at least one, waiting up to the
+    /// receive timeout) with one `recvmmsg`.
+    private func receiveManyLocked(operation: String) throws -> [UnsafeRawBufferPointer] {
+        let area = multiReceive
+        while true {
+            let count = caracal_recvmmsg(fileDescriptor, area.headers, UInt32(area.slots), 1)
+            if count > 0 {
+                var result: [UnsafeRawBufferPointer] = []
+                result.reserveCapacity(Int(count))
+                for index in 0..<Int(count) {
+                    let header = area.headers + index
+                    if header.pointee.msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0 {
+                        throw NetlinkError.malformed("reply larger than \(area.slotSize) bytes")
+                    }
+                    result.append(UnsafeRawBufferPointer(start: area.buffer + index * area.slotSize, count: Int(header.pointee.msg_len)))
+                }
+                area.reset()
+                return result
+            }
+            if count < 0 && errno == EINTR { continue }
+            throw NetlinkError.system(operation, count < 0 ? errno : EAGAIN)
+        }
+    }
+
     private func collectReplies(
         batch: NetlinkBatch, base: UInt32, range: Range<Int>,
-        acknowledgement: NetlinkAcknowledgement, failures: inout [NetlinkError]
+        acknowledgement: NetlinkAcknowledgement, failures: inout [NetlinkError], framing: [Int] = []
     ) throws {
         // With per-message ACKs every index in `range` answers once; otherwise
         // the last one's answer ends the chunk (earlier ones answer only on error).
@@ -335,24 +434,39 @@ public final class NetlinkSocket: @unchecked Sendable {
         let last = range.upperBound - 1
         var chunkFailures: [NetlinkError] = []
         while outstanding > 0 {
-            let received: UnsafeRawBufferPointer
+            let datagrams: [UnsafeRawBufferPointer]
             do {
-                received = try receiveLocked(operation: "recv acknowledgements")
+                if acknowledgement == .everyMessage && outstanding > 1 {
+                    datagrams = try receiveManyLocked(operation: "recv acknowledgements")
+                } else {
+                    datagrams = [try receiveLocked(operation: "recv acknowledgements")]
+                }
             } catch let error as NetlinkError where error.isOverrun {
                 throw NetlinkError(errno: ENOBUFS, operation: "acknowledgements lost: receive buffer overrun",
                                    kernelMessage: "messages \(range.lowerBound)..<\(range.upperBound) have unknown outcome")
             }
-            try NetlinkMessage.forEach(in: received) { message in
-                guard Int32(message.type) == NLMSG_ERROR else { return }
-                let offset = Int(message.sequence &- base)
-                guard range.contains(offset) else { return }  // stale reply of an abandoned request
-                let name = NetlinkMessageNames.name(batch.messageType(at: offset), protocol: netlinkProtocol)
-                var error = try Self.parseError(message, operation: name)
-                if acknowledgement == .everyMessage || offset == last { outstanding -= 1 }
-                if error.errno != 0 {
-                    error.messageIndex = offset
-                    error.sequence = message.sequence
-                    chunkFailures.append(error)
+            for received in datagrams {
+                try NetlinkMessage.forEach(in: received) { message in
+                    guard Int32(message.type) == NLMSG_ERROR else { return }
+                    let offset = Int(message.sequence &- base)
+                    if framing.contains(offset) {
+                        // The transaction frame itself was refused: nothing was applied.
+                        var error = try Self.parseError(message, operation: "nfnetlink batch")
+                        if error.errno != 0 {
+                            error.sequence = message.sequence
+                            throw error
+                        }
+                        return
+                    }
+                    guard range.contains(offset) else { return }  // stale reply of an abandoned request
+                    let name = NetlinkMessageNames.name(batch.messageType(at: offset), protocol: netlinkProtocol)
+                    var error = try Self.parseError(message, operation: name)
+                    if acknowledgement == .everyMessage || offset == last { outstanding -= 1 }
+                    if error.errno != 0 {
+                        error.messageIndex = offset
+                        error.sequence = message.sequence
+                        chunkFailures.append(error)
+                    }
                 }
             }
         }
@@ -419,6 +533,43 @@ enum NetlinkMessageNames {
             return "nfnetlink subsystem \(type >> 8) message \(type & 0xff)"
         }
         return "message type \(type)"
+    }
+}
+
+/// Buffers and headers for `recvmmsg`, allocated once per socket.
+final class MultiReceive {
+    let slots: Int
+    let slotSize: Int
+    let buffer: UnsafeMutableRawPointer
+    let vectors: UnsafeMutablePointer<iovec>
+    let headers: UnsafeMutablePointer<caracal_mmsghdr>
+
+    init(slots: Int, slotSize: Int) {
+        self.slots = slots
+        self.slotSize = slotSize
+        buffer = .allocate(byteCount: slots * slotSize, alignment: 8)
+        vectors = .allocate(capacity: slots)
+        headers = .allocate(capacity: slots)
+        for index in 0..<slots {
+            vectors[index] = iovec(iov_base: buffer + index * slotSize, iov_len: slotSize)
+        }
+        reset()
+    }
+
+    /// recvmmsg writes lengths and flags into the headers; restore them.
+    func reset() {
+        for index in 0..<slots {
+            var header = caracal_mmsghdr()
+            header.msg_hdr.msg_iov = vectors + index
+            header.msg_hdr.msg_iovlen = 1
+            headers[index] = header
+        }
+    }
+
+    deinit {
+        buffer.deallocate()
+        vectors.deallocate()
+        headers.deallocate()
     }
 }
 

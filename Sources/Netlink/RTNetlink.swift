@@ -24,13 +24,46 @@ public final class RTNetlink: Sendable {
     public func deleteRoute(_ route: Route) throws { try single { $0.appendRoute(route, .delete) } }
 
     /// Applies many route changes in batched sends. Each failure comes back
-    /// with `messageIndex` equal to its position in `changes`.
+    /// with `messageIndex` equal to its position in `changes`. Messages are
+    /// encoded one send's worth at a time into a reused buffer, so memory
+    /// stays bounded and the kernel copies from cache-hot pages.
     public func apply(
-        _ changes: [(Route, RouteOperation)], acknowledgement: NetlinkAcknowledgement = .everyMessage
+        _ changes: some Collection<(Route, RouteOperation)>, acknowledgement: NetlinkAcknowledgement = .everyMessage
     ) throws -> NetlinkBatchResult {
-        let batch = NetlinkBatch(capacity: max(4096, changes.count * 64))
-        for (route, operation) in changes { batch.appendRoute(route, operation) }
-        return try socket.execute(batch, acknowledgement: acknowledgement)
+        try applyStreaming(count: changes.count, acknowledgement: acknowledgement) { batch, range in
+            for (route, operation) in changes.dropFirst(range.lowerBound).prefix(range.count) { batch.appendRoute(route, operation) }
+        }
+    }
+
+    /// Applies one operation to many routes (see `apply(_:acknowledgement:)`).
+    public func apply(
+        _ routes: [Route], _ operation: RouteOperation, acknowledgement: NetlinkAcknowledgement = .everyMessage
+    ) throws -> NetlinkBatchResult {
+        try applyStreaming(count: routes.count, acknowledgement: acknowledgement) { batch, range in
+            for index in range { batch.appendRoute(routes[index], operation) }
+        }
+    }
+
+    /// Messages encoded per send by `apply`.
+    public static let messagesPerSend = 1024
+
+    private func applyStreaming(
+        count: Int, acknowledgement: NetlinkAcknowledgement, encode: (NetlinkBatch, Range<Int>) -> Void
+    ) throws -> NetlinkBatchResult {
+        let batch = NetlinkBatch(capacity: Self.messagesPerSend * 96)
+        var failures: [NetlinkError] = []
+        var start = 0
+        while start < count {
+            let range = start..<min(count, start + Self.messagesPerSend)
+            batch.removeAll()
+            encode(batch, range)
+            for var failure in try socket.execute(batch, acknowledgement: acknowledgement).failures {
+                failure.messageIndex = failure.messageIndex.map { $0 + start }
+                failures.append(failure)
+            }
+            start = range.upperBound
+        }
+        return NetlinkBatchResult(messageCount: count, failures: failures)
     }
 
     /// Dumps routes matching `filter`; the kernel does the filtering.
@@ -41,13 +74,23 @@ public final class RTNetlink: Sendable {
     }
 
     /// Streams a filtered route dump without collecting it.
+    /// A table that does not exist yet (nothing was ever added to it) dumps as empty.
     public func forEachRoute(_ filter: RouteFilter, _ body: (Route) throws -> Void) throws {
+        do {
+            try dumpRoutes(filter, body)
+        } catch let error as NetlinkError where error.errno == ENOENT && filter.table != nil && error.operation == "RTM_GETROUTE" {
+            return  // "FIB table does not exist"
+        }
+    }
+
+    private func dumpRoutes(_ filter: RouteFilter, _ body: (Route) throws -> Void) throws {
         try socket.dump(type: UInt16(RTM_GETROUTE), request: { writeRouteDumpRequest($0, filter) }) { message in
             guard message.type == UInt16(RTM_NEWROUTE), let route = try Route.decode(message) else { return }
             // Old kernels ignore some filters; enforce them here too.
             if let table = filter.table, route.table != table { return }
             if let proto = filter.protocol, route.protocol != proto { return }
             if let type = filter.type, route.type != type { return }
+            if let index = filter.outputInterface, !route.nextHops.contains(where: { $0.interfaceIndex == index }) { return }
             try body(route)
         }
     }

@@ -184,7 +184,7 @@ public struct Route: Hashable, Sendable, CustomStringConvertible {
         Route(destination: destination, type: .blackhole, table: table, protocol: `protocol`, metric: metric)
     }
 
-    public var isIPv4: Bool { destination.address.isIPv4 }
+    public var isIPv4: Bool { if case .v4 = destination { true } else { false } }
 
     /// The route as the kernel will report it: IPv6 metric 0 becomes 1024
     /// (`IP6_RT_PRIO_USER`) and IPv6 has no scopes.
@@ -199,7 +199,9 @@ public struct Route: Hashable, Sendable, CustomStringConvertible {
 
     /// What identifies a route in the kernel's table: a second route with the
     /// same key replaces it rather than adding to it.
-    public var key: RouteKey { RouteKey(destination: destination, table: table, metric: normalized.metric) }
+    public var key: RouteKey {
+        RouteKey(destination: destination, table: table, metric: metric == 0 && !isIPv4 ? 1024 : metric)
+    }
 
     public var description: String {
         var text = type == .unicast ? "\(destination)" : "\(type) \(destination)"
@@ -235,11 +237,15 @@ public struct RouteFilter: Hashable, Sendable {
     public var table: RouteTable?
     public var `protocol`: RouteProtocol?
     public var type: RouteType?
-    public init(family: Family, table: RouteTable? = nil, protocol: RouteProtocol? = nil, type: RouteType? = nil) {
+    /// Only routes with a next hop through this interface (`RTA_OIF`).
+    public var outputInterface: UInt32?
+    public init(family: Family, table: RouteTable? = nil, protocol: RouteProtocol? = nil, type: RouteType? = nil,
+                outputInterface: UInt32? = nil) {
         self.family = family
         self.table = table
         self.protocol = `protocol`
         self.type = type
+        self.outputInterface = outputInterface
     }
 }
 
@@ -352,6 +358,7 @@ func writeRouteDumpRequest(_ message: NetlinkMessageWriter, _ filter: RouteFilte
     header.rtm_type = filter.type?.rawValue ?? 0
     message.put(header: header)
     if let table = filter.table, table.rawValue >= 256 { message.put(UInt16(RTA_TABLE.rawValue), table.rawValue) }
+    if let index = filter.outputInterface { message.put(UInt16(RTA_OIF.rawValue), index) }
 }
 
 // MARK: - Decoding

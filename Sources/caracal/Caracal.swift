@@ -11,6 +11,7 @@ struct Caracal: ParsableCommand {
         subcommands: [
             BGPCommand.self,
             IPAMCommand.self,
+            RoutesCommand.self,
         ]
     )
 }

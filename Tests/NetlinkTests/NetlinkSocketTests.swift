@@ -128,3 +128,57 @@ struct NetlinkSocketTests {
         }
     }
 }
+
+/// The same socket type speaks NETLINK_NETFILTER: nftables transactions.
+@Suite("NetlinkSocket with NETLINK_NETFILTER")
+struct NetfilterSocketTests {
+    static let subsystem = UInt16(NFNL_SUBSYS_NFTABLES)
+    static let inet = UInt8(1)  // NFPROTO_INET
+
+    func appendTable(_ batch: NetlinkBatch, _ message: UInt16, _ name: String) {
+        batch.append(type: Self.subsystem << 8 | message, flags: UInt16(NLM_F_CREATE)) { writer in
+            var header = nfgenmsg()
+            header.nfgen_family = Self.inet
+            writer.put(header: header)
+            writer.put(1, string: name)  // NFTA_TABLE_NAME
+        }
+    }
+
+    func tables(_ socket: NetlinkSocket) throws -> [String] {
+        var names: [String] = []
+        try socket.dump(type: Self.subsystem << 8 | 1, request: { writer in  // NFT_MSG_GETTABLE
+            var header = nfgenmsg()
+            header.nfgen_family = Self.inet
+            writer.put(header: header)
+        }) { message in
+            try message.attributes(after: MemoryLayout<nfgenmsg>.size).forEach { attribute in
+                if attribute.type == 1 { names.append(attribute.string) }
+            }
+        }
+        return names.sorted()
+    }
+
+    @Test func transactionsAreAllOrNothingWithAttributedFailures() throws {
+        try withTestNetwork { net in
+            let ns = try net.namespace("nft")
+            let socket = try NetlinkSocket(.netfilter, namespace: ns.namespace)
+            let good = NetlinkBatch()
+            appendTable(good, 0, "caracal_a")  // NFT_MSG_NEWTABLE
+            appendTable(good, 0, "caracal_b")
+            #expect(try socket.executeTransaction(good, subsystem: Self.subsystem).succeeded)
+            #expect(try tables(socket) == ["caracal_a", "caracal_b"])
+            #expect(try ns.check(["nft", "list", "tables"]).stdout.contains("table inet caracal_a"))
+
+            for acknowledgement in [NetlinkAcknowledgement.everyMessage, .errorsAndLast] {
+                let bad = NetlinkBatch()
+                appendTable(bad, 0, "caracal_c")
+                appendTable(bad, 2, "caracal_missing")  // NFT_MSG_DELTABLE of a table that does not exist
+                appendTable(bad, 0, "caracal_d")
+                let result = try socket.executeTransaction(bad, subsystem: Self.subsystem, acknowledgement: acknowledgement)
+                #expect(result.failures.map(\.messageIndex) == [1])
+                #expect(result.failures.first?.errno == ENOENT)
+                #expect(try tables(socket) == ["caracal_a", "caracal_b"])  // nothing of the failed transaction applied
+            }
+        }
+    }
+}

@@ -90,12 +90,18 @@ struct RouteTests {
             let afterReplace = try pair.rt.routes(RouteFilter(family: filterFamily, table: .main, protocol: .caracal))
             #expect(afterReplace.contains(moved.normalized))
             #expect(!afterReplace.contains(gateway.normalized))
+            // Replacing an ECMP route swaps its whole next-hop set (IPv6 too).
+            var rebalanced = ecmp
+            rebalanced.nextHops = [NextHop(gateway: gw1, interfaceIndex: pair.va, weight: 5),
+                                   NextHop(gateway: address(v4 ? "10.1.0.4" : "fd00:1::4"), interfaceIndex: pair.va)]
+            try pair.rt.replaceRoute(rebalanced)
+            #expect(try pair.rt.routes(RouteFilter(family: filterFamily, table: RouteTable(100), protocol: .caracal)) == [rebalanced.normalized])
 
             // Delete carries our protocol: it cannot remove the foreign route.
             var foreignKey = Route.device(prefix(v4 ? "10.9.0.0/16" : "fd00:9::/32"), interfaceIndex: pair.va)
             foreignKey.protocol = .caracal
             #expect { try pair.rt.deleteRoute(foreignKey) } throws: { ($0 as? NetlinkError)?.errno == ESRCH }
-            for route in [device, moved, ecmp, blackhole] { try pair.rt.deleteRoute(route) }
+            for route in [device, moved, rebalanced, blackhole] { try pair.rt.deleteRoute(route) }
             #expect(try pair.rt.routes(RouteFilter(family: filterFamily, protocol: .caracal)).isEmpty)
             #expect(try pair.rt.routes(RouteFilter(family: filterFamily, protocol: .static)).count == 1)
         }
@@ -232,6 +238,14 @@ struct LinkTests {
             try pair.rt.deleteNeighbor(n6)
             let after = try pair.rt.neighbors(interfaceIndex: pair.va)
             #expect(!after.contains(n4) && !after.contains(n6))
+
+            // Proxy entries (answer ARP/NDP for an address on another link).
+            let proxy6 = Neighbor(interfaceIndex: pair.va, address: address("fd00:1::99"), linkAddress: nil, state: 0, flags: Neighbor.proxy)
+            try pair.rt.setNeighbor(proxy6)
+            #expect(try pair.a.check(["ip", "-6", "neigh", "show", "proxy"]).stdout.contains("fd00:1::99 dev va proxy"))
+            #expect(try pair.rt.neighbors(family: .ipv6, proxy: true).contains { $0.address == proxy6.address })
+            try pair.rt.deleteNeighbor(proxy6)
+            #expect(try !pair.a.check(["ip", "-6", "neigh", "show", "proxy"]).stdout.contains("fd00:1::99"))
         }
     }
 

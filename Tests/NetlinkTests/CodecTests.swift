@@ -1,0 +1,97 @@
+import CMnl
+import IPAddressing
+import Testing
+@testable import Netlink
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Pure encoder/decoder tests: no sockets, no root.
+@Suite("Netlink codec")
+struct CodecTests {
+    func roundTrip(_ route: Route) throws -> Route? {
+        let batch = NetlinkBatch(capacity: 64)  // small: forces growth
+        batch.appendRoute(route, .replace)
+        var decoded: Route?
+        try NetlinkMessage.forEach(in: batch.messageBytes(at: 0)) { decoded = try Route.decode($0) }
+        return decoded
+    }
+
+    @Test func routesRoundTrip() throws {
+        let routes: [Route] = [
+            .device(prefix("10.0.0.1/32"), interfaceIndex: 7),
+            .blackhole(prefix("fd00:8::/48"), table: RouteTable(1000), metric: 5),
+            Route(destination: prefix("0.0.0.0/0"), protocol: .bird, nextHops: [NextHop(gateway: address("10.0.0.254"), interfaceIndex: 2, onLink: true)]),
+            Route(destination: prefix("fd00:9::/64"), table: RouteTable(100), metric: 20,
+                  nextHops: [NextHop(gateway: address("fd00::1"), interfaceIndex: 2, weight: 256),
+                             NextHop(gateway: address("fd00::2"), interfaceIndex: 3, weight: 1, onLink: true)]),
+            Route(destination: prefix("10.7.0.0/24"), nextHops: [NextHop(gateway: address("fd00:1::2"), interfaceIndex: 2)]),
+        ]
+        for route in routes { #expect(try roundTrip(route) == route) }
+    }
+
+    @Test func requestLayout() {
+        let batch = NetlinkBatch()
+        batch.appendRoute(.device(prefix("10.0.0.1/32"), interfaceIndex: 3), .add)
+        let bytes = Array(batch.messageBytes(at: 0))
+        // nlmsghdr(16) + rtmsg(12) + RTA_DST(8) + RTA_OIF(8), as `ip route add` sends it.
+        #expect(bytes.count == 44)
+        #expect(bytes[0] == 44 && bytes[4] == UInt8(RTM_NEWROUTE))
+        let flags = UInt16(bytes[6]) | UInt16(bytes[7]) << 8
+        #expect(flags == UInt16(NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL))
+        #expect(Array(bytes[32..<36]) == [10, 0, 0, 1])
+        batch.stamp(index: 0, sequence: 9, acknowledge: true)
+        #expect(batch.messageBytes(at: 0)[8] == 9)
+    }
+
+    @Test func errorWithExtendedAck() throws {
+        // NLMSG_ERROR, capped, with NLMSGERR_ATTR_MSG and NLMSGERR_ATTR_OFFS.
+        var payload: [UInt8] = []
+        withUnsafeBytes(of: Int32(-ENETDOWN)) { payload += $0 }
+        payload += [44, 0, 0, 0, 24, 0, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+        let text = Array("Nexthop device is not up".utf8) + [0]
+        payload += [UInt8(4 + text.count), 0, 1, 0] + text
+        while payload.count % 4 != 0 { payload.append(0) }
+        payload += [8, 0, 2, 0, 32, 0, 0, 0]
+        var message: [UInt8] = []
+        withUnsafeBytes(of: UInt32(16 + payload.count)) { message += $0 }
+        message += [2, 0, 0, 3, 1, 0, 0, 0, 0, 0, 0, 0] + payload
+        var error: NetlinkError?
+        try message.withUnsafeBytes { buffer in
+            try NetlinkMessage.forEach(in: buffer) { error = try NetlinkSocket.parseError($0, operation: "RTM_NEWROUTE") }
+        }
+        #expect(error?.errno == ENETDOWN)
+        #expect(error?.kernelMessage == "Nexthop device is not up")
+        #expect(error?.attributeOffset == 32)
+    }
+
+    @Test func malformedInputThrows() {
+        let cases: [[UInt8]] = [
+            [40, 0, 0, 0, 24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],  // length beyond buffer
+            [8, 0, 0, 0, 24, 0, 0, 0],                          // shorter than a header
+            [16, 0, 0, 0, 24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2],  // trailing bytes
+        ]
+        for bytes in cases {
+            #expect(throws: NetlinkError.self) {
+                try bytes.withUnsafeBytes { try NetlinkMessage.forEach(in: $0) { _ = try Route.decode($0) } }
+            }
+        }
+        // An attribute claiming more bytes than it has.
+        let attributes: [UInt8] = [12, 0, 1, 0, 10, 0]
+        #expect(throws: NetlinkError.self) {
+            try attributes.withUnsafeBytes { try NetlinkAttributes($0).forEach { _ in } }
+        }
+    }
+
+    @Test func macAddressText() {
+        #expect(MACAddress("02:AA:bb:0c:dd:0e")?.description == "02:aa:bb:0c:dd:0e")
+        #expect(MACAddress("02:aa:bb") == nil)
+        #expect(MACAddress("zz:aa:bb:0c:dd:0e") == nil)
+    }
+
+    @Test func interfaceNamesForSysctlPaths() {
+        #expect(InterfaceSysctl.isValidInterfaceName("eth0"))
+        #expect(InterfaceSysctl.isValidInterfaceName("all"))
+        for bad in ["", ".", "..", "a/b", "sixteen-chars-xx", "a b"] { #expect(!InterfaceSysctl.isValidInterfaceName(bad)) }
+    }
+}
