@@ -50,6 +50,11 @@ let package = Package(
             dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]
         ),
 
+        .target(
+            name: "Netlink",
+            dependencies: ["CMnl", "NetNS", "IPAddressing"]
+        ),
+
         // MARK: CNI plugin and IPAM (issue 5)
         .target(name: "CNI", dependencies: ["IPAddressing"]),
         .target(name: "IPAM", dependencies: ["IPAddressing"]),
@@ -62,6 +67,13 @@ let package = Package(
         .executableTarget(
             name: "FuzzCNIConfig", dependencies: ["CNI", "CFuzzDriver"],
             path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
+        .target(
+            name: "CNIPlugin",
+            dependencies: [
+                "CNI", "IPAM", "IPAddressing", "Datastore", "Netlink", "NetNS",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "IPAM", "IPAddressing", "Datastore", "TestSupport", "NetNS"]),
 
         // MARK: Executables
         .executableTarget(
@@ -74,7 +86,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "caracal-cni",
-            dependencies: []
+            dependencies: ["CNIPlugin", .product(name: "Logging", package: "swift-log")]
         ),
 
         // MARK: Test support and tests
@@ -84,5 +96,6 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
     ]
 )

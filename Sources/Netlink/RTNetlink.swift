@@ -1,0 +1,255 @@
+import CMnl
+import IPAddressing
+import NetNS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Typed rtnetlink operations (routes, links, addresses, neighbours) over one
+/// `NETLINK_ROUTE` socket, bound to the namespace it was opened for.
+public final class RTNetlink: Sendable {
+    public let socket: NetlinkSocket
+
+    /// Opens a route socket in `namespace` (nil: the caller's namespace).
+    public init(namespace: NetworkNamespace? = nil, receiveTimeout: Duration = .seconds(5)) throws {
+        socket = try NetlinkSocket(.route, namespace: namespace, receiveTimeout: receiveTimeout)
+    }
+
+    public init(socket: NetlinkSocket) { self.socket = socket }
+
+    // MARK: Routes
+
+    public func addRoute(_ route: Route) throws { try single { $0.appendRoute(route, .add) } }
+    public func replaceRoute(_ route: Route) throws { try single { $0.appendRoute(route, .replace) } }
+    public func deleteRoute(_ route: Route) throws { try single { $0.appendRoute(route, .delete) } }
+
+    /// Applies many route changes in batched sends. Each failure comes back
+    /// with `messageIndex` equal to its position in `changes`.
+    public func apply(
+        _ changes: [(Route, RouteOperation)], acknowledgement: NetlinkAcknowledgement = .everyMessage
+    ) throws -> NetlinkBatchResult {
+        let batch = NetlinkBatch(capacity: max(4096, changes.count * 64))
+        for (route, operation) in changes { batch.appendRoute(route, operation) }
+        return try socket.execute(batch, acknowledgement: acknowledgement)
+    }
+
+    /// Dumps routes matching `filter`; the kernel does the filtering.
+    public func routes(_ filter: RouteFilter) throws -> [Route] {
+        var routes: [Route] = []
+        try forEachRoute(filter) { routes.append($0) }
+        return routes
+    }
+
+    /// Streams a filtered route dump without collecting it.
+    public func forEachRoute(_ filter: RouteFilter, _ body: (Route) throws -> Void) throws {
+        try socket.dump(type: UInt16(RTM_GETROUTE), request: { writeRouteDumpRequest($0, filter) }) { message in
+            guard message.type == UInt16(RTM_NEWROUTE), let route = try Route.decode(message) else { return }
+            // Old kernels ignore some filters; enforce them here too.
+            if let table = filter.table, route.table != table { return }
+            if let proto = filter.protocol, route.protocol != proto { return }
+            if let type = filter.type, route.type != type { return }
+            try body(route)
+        }
+    }
+
+    // MARK: Links
+
+    /// Creates a veth pair `name` ↔ `peer.name`. The peer is created directly
+    /// in `peer.namespace` (`IFLA_NET_NS_FD`), so it never appears here. Both
+    /// ends start down: the kernel rejects `IFF_UP` on the peer at creation,
+    /// so bring each end up with `setLink` afterwards.
+    public func createVeth(name: String, peer: VethPeer, mtu: UInt32? = nil, macAddress: MACAddress? = nil) throws {
+        try withNamespaceDescriptor(peer.namespace) { namespaceFD in
+            try single { batch in
+                batch.append(type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_CREATE | NLM_F_EXCL)) { message in
+                    message.put(header: ifinfomsg())
+                    message.put(UInt16(IFLA_IFNAME), string: name)
+                    if let mtu { message.put(UInt16(IFLA_MTU), mtu) }
+                    if let macAddress { macAddress.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
+                    message.nested(UInt16(IFLA_LINKINFO)) {
+                        message.put(UInt16(IFLA_INFO_KIND), string: "veth")
+                        message.nested(UInt16(IFLA_INFO_DATA)) {
+                            message.nested(UInt16(VETH_INFO_PEER)) {
+                                // The peer's own ifinfomsg, then its attributes.
+                                message.put(header: ifinfomsg())
+                                message.put(UInt16(IFLA_IFNAME), string: peer.name)
+                                if let mtu { message.put(UInt16(IFLA_MTU), mtu) }
+                                if let mac = peer.macAddress { mac.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
+                                if let namespaceFD { message.put(UInt16(IFLA_NET_NS_FD), UInt32(bitPattern: namespaceFD)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Changes flags, MTU, MAC address, name or namespace of link `index` in one request.
+    public func setLink(index: UInt32, _ change: LinkChange) throws {
+        try withNamespaceDescriptor(change.namespace) { namespaceFD in
+            try single { batch in
+                batch.append(type: UInt16(RTM_NEWLINK)) { message in
+                    var header = ifinfomsg()
+                    header.ifi_index = Int32(bitPattern: index)
+                    if let up = change.up {
+                        header.ifi_change = UInt32(IFF_UP)
+                        header.ifi_flags = up ? UInt32(IFF_UP) : 0
+                    }
+                    message.put(header: header)
+                    if let name = change.name { message.put(UInt16(IFLA_IFNAME), string: name) }
+                    if let mtu = change.mtu { message.put(UInt16(IFLA_MTU), mtu) }
+                    if let mac = change.macAddress { mac.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
+                    if let namespaceFD { message.put(UInt16(IFLA_NET_NS_FD), UInt32(bitPattern: namespaceFD)) }
+                }
+            }
+        }
+    }
+
+    public func setLinkUp(index: UInt32, _ up: Bool = true) throws { try setLink(index: index, LinkChange(up: up)) }
+
+    /// Deletes link `index` (for a veth, both ends go).
+    public func deleteLink(index: UInt32) throws {
+        try single { batch in
+            batch.append(type: UInt16(RTM_DELLINK)) { message in
+                var header = ifinfomsg()
+                header.ifi_index = Int32(bitPattern: index)
+                message.put(header: header)
+            }
+        }
+    }
+
+    /// The link called `name`, or nil when there is none.
+    public func link(named name: String) throws -> Link? {
+        try getLink { message in
+            message.put(header: ifinfomsg())
+            message.put(UInt16(IFLA_IFNAME), string: name)
+        }
+    }
+
+    /// The link with index `index`, or nil when there is none.
+    public func link(index: UInt32) throws -> Link? {
+        try getLink { message in
+            var header = ifinfomsg()
+            header.ifi_index = Int32(bitPattern: index)
+            message.put(header: header)
+        }
+    }
+
+    /// All links of the namespace.
+    public func links() throws -> [Link] {
+        var links: [Link] = []
+        try socket.dump(type: UInt16(RTM_GETLINK), request: { $0.put(header: ifinfomsg()) }) { message in
+            guard message.type == UInt16(RTM_NEWLINK) else { return }
+            links.append(try Link.decode(message))
+        }
+        return links
+    }
+
+    private func getLink(_ request: (NetlinkMessageWriter) -> Void) throws -> Link? {
+        do {
+            var found: Link? = nil
+            try socket.query(type: UInt16(RTM_GETLINK), request: request) { message in
+                if message.type == UInt16(RTM_NEWLINK) { found = try Link.decode(message) }
+            }
+            return found
+        } catch let error as NetlinkError where error.errno == ENODEV {
+            return nil
+        }
+    }
+
+    // MARK: Addresses
+
+    public func addAddress(_ address: InterfaceAddress) throws {
+        try addressRequest(address, type: RTM_NEWADDR, flags: NLM_F_CREATE | NLM_F_EXCL)
+    }
+
+    public func deleteAddress(_ address: InterfaceAddress) throws {
+        try addressRequest(address, type: RTM_DELADDR, flags: 0)
+    }
+
+    /// Addresses of one family, optionally of one interface (filtered in the kernel).
+    public func addresses(family: RouteFilter.Family? = nil, interfaceIndex: UInt32? = nil) throws -> [InterfaceAddress] {
+        var result: [InterfaceAddress] = []
+        try socket.dump(type: UInt16(RTM_GETADDR), request: { message in
+            var header = ifaddrmsg()
+            header.ifa_family = family.map { $0 == .ipv4 ? UInt8(AF_INET) : UInt8(AF_INET6) } ?? 0
+            header.ifa_index = interfaceIndex ?? 0
+            message.put(header: header)
+        }) { message in
+            guard message.type == UInt16(RTM_NEWADDR), let address = try InterfaceAddress.decode(message) else { return }
+            if let interfaceIndex, address.interfaceIndex != interfaceIndex { return }
+            result.append(address)
+        }
+        return result
+    }
+
+    private func addressRequest(_ address: InterfaceAddress, type: Int, flags: Int32) throws {
+        try single { batch in
+            batch.append(type: UInt16(type), flags: UInt16(flags)) { message in
+                var header = ifaddrmsg()
+                header.ifa_family = family(of: address.address)
+                header.ifa_prefixlen = address.prefixLength
+                header.ifa_scope = address.scope.rawValue
+                header.ifa_index = address.interfaceIndex
+                header.ifa_flags = UInt8(truncatingIfNeeded: address.flags)
+                message.put(header: header)
+                putAddress(message, UInt16(IFA_LOCAL), address.address)
+                putAddress(message, UInt16(IFA_ADDRESS), address.address)
+                if address.flags > 0xff { message.put(UInt16(IFA_FLAGS), address.flags) }
+            }
+        }
+    }
+
+    // MARK: Neighbours
+
+    /// Adds or replaces a neighbour entry.
+    public func setNeighbor(_ neighbor: Neighbor) throws {
+        try neighborRequest(neighbor, type: RTM_NEWNEIGH, flags: NLM_F_CREATE | NLM_F_REPLACE)
+    }
+
+    public func deleteNeighbor(_ neighbor: Neighbor) throws {
+        try neighborRequest(neighbor, type: RTM_DELNEIGH, flags: 0)
+    }
+
+    /// Neighbour entries, optionally of one family and interface (filtered in the kernel).
+    public func neighbors(family: RouteFilter.Family? = nil, interfaceIndex: UInt32? = nil, proxy: Bool = false) throws -> [Neighbor] {
+        var result: [Neighbor] = []
+        try socket.dump(type: UInt16(RTM_GETNEIGH), request: { message in
+            var header = ndmsg()
+            header.ndm_family = family.map { $0 == .ipv4 ? UInt8(AF_INET) : UInt8(AF_INET6) } ?? 0
+            header.ndm_flags = proxy ? UInt8(NTF_PROXY) : 0
+            message.put(header: header)
+            if let interfaceIndex { message.put(UInt16(NDA_IFINDEX), interfaceIndex) }
+        }) { message in
+            guard message.type == UInt16(RTM_NEWNEIGH), let neighbor = try Neighbor.decode(message) else { return }
+            if let interfaceIndex, neighbor.interfaceIndex != interfaceIndex { return }
+            result.append(neighbor)
+        }
+        return result
+    }
+
+    private func neighborRequest(_ neighbor: Neighbor, type: Int, flags: Int32) throws {
+        try single { batch in
+            batch.append(type: UInt16(type), flags: UInt16(flags)) { message in
+                var header = ndmsg()
+                header.ndm_family = family(of: neighbor.address)
+                header.ndm_ifindex = Int32(bitPattern: neighbor.interfaceIndex)
+                header.ndm_state = neighbor.state
+                header.ndm_flags = neighbor.flags
+                message.put(header: header)
+                putAddress(message, UInt16(NDA_DST), neighbor.address)
+                if let mac = neighbor.linkAddress, type != RTM_DELNEIGH {
+                    mac.bytes.withUnsafeBytes { message.put(UInt16(NDA_LLADDR), bytes: $0) }
+                }
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    private func single(_ build: (NetlinkBatch) throws -> Void) throws {
+        let batch = NetlinkBatch(capacity: 512)
+        try build(batch)
+        try socket.perform(batch)
+    }
+}
