@@ -131,6 +131,9 @@ public struct CNIPlugin {
                 claim: claim, state: .wiring, created: now), tx)
             return (a, leftover)
         }
+        // Fault injection for the crash tests (docs/cni.md): stop right after
+        // the allocation committed, so a test can kill -9 the plugin there.
+        if ProcessInfo.processInfo.environment["CARACAL_CNI_FAULT"] == "stop-after-allocation" { raise(SIGSTOP) }
         if let leftover, leftover.hostVeth != hostVeth {
             try? wiring.unwire(netns: nil, ifName: c.ifName, hostVeth: leftover.hostVeth)
         }
