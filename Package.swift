@@ -75,6 +75,10 @@ let package = Package(
             ]),
         .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "IPAM", "IPAddressing", "Datastore", "TestSupport", "NetNS"]),
 
+        .executableTarget(
+            name: "bench-datastore", dependencies: ["Datastore", "IPAM", "IPAddressing"],
+            exclude: ["reference"]),
+
         // MARK: Executables
         .executableTarget(
             name: "caracal",

@@ -16,6 +16,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     private let queue: DatabaseQueue
 
     public static let defaultPath = "/var/lib/caracal/caracal.db"
+    static let schemaVersion = 1
 
     public struct OpenError: Error, CustomStringConvertible {
         public var path: String
@@ -41,6 +42,10 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
             let dir = (path as NSString).deletingLastPathComponent
             if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
             queue = try DatabaseQueue(path: path, configuration: config)
+            // The schema exists once user_version is set: skip the write
+            // transaction on every later open (each plugin run opens).
+            let version = try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0 }
+            if version >= SQLiteStore.schemaVersion { return }
             try queue.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     try db.execute(sql: """
@@ -55,6 +60,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
                         ) WITHOUT ROWID;
                         INSERT OR IGNORE INTO meta(name, value) VALUES ('revision', 0);
                         """)
+                    try db.execute(sql: "PRAGMA user_version = \(SQLiteStore.schemaVersion)")
                     return .commit
                 }
             }

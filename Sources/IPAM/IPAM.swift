@@ -386,22 +386,8 @@ public struct IPAM: Sendable {
         let now = clock()
         let id = HandleRecord.id(containerID: containerID, ifName: ifName)
         guard let handle = try IPAM.load(HandleRecord.self, tx, Keys.handle(id)) else { return nil }
-        let allPools = try pools(tx)
-        for ip in handle.ips {
-            guard let pool = allPools.first(where: { $0.cidr.contains(ip) }),
-                let cidr = IPPrefix(address: ip, length: pool.blockSize)
-            else { continue }
-            let key = Keys.block(pool: pool.name, cidr: cidr)
-            guard var block = try IPAM.load(Block.self, tx, key), let o = cidr.ordinal(of: ip), let i = block.slotIndex(o),
-                block.slots[i].handle == id
-            else { continue }
-            if block.slots[i].claim != nil {
-                block.slots[i].handle = nil
-            } else {
-                try freeSlot(at: i, in: &block, pool: pool, now: now, tx)
-            }
-            try IPAM.save(block, tx, key)
-        }
+        // A claimed address stays with its claim; others are freed.
+        try unbind(handle.ips, now: now, tx, owned: { $0.handle == id }, keep: { $0.claim != nil }, drop: { $0.handle = nil })
         for key in handle.historyKeys {
             guard var h = try IPAM.load(HistoryRecord.self, tx, key), h.end == nil else { continue }
             h.end = now
@@ -414,6 +400,29 @@ public struct IPAM: Sendable {
         }
         try tx.delete(Keys.handle(id))
         return handle
+    }
+
+    /// For each address whose slot `owned` matches: when `keep` says another
+    /// owner remains, only `drop` this owner; otherwise free the slot.
+    private func unbind(
+        _ ips: [IPAddress], now: Date, _ tx: KVTransaction, owned: (Slot) -> Bool, keep: (Slot) -> Bool, drop: (inout Slot) -> Void
+    ) throws {
+        let allPools = try pools(tx)
+        for ip in ips {
+            guard let pool = allPools.first(where: { $0.cidr.contains(ip) }),
+                let cidr = IPPrefix(address: ip, length: pool.blockSize)
+            else { continue }
+            let key = Keys.block(pool: pool.name, cidr: cidr)
+            guard var block = try IPAM.load(Block.self, tx, key), let o = cidr.ordinal(of: ip), let i = block.slotIndex(o),
+                owned(block.slots[i])
+            else { continue }
+            if keep(block.slots[i]) {
+                drop(&block.slots[i])
+            } else {
+                try freeSlot(at: i, in: &block, pool: pool, now: now, tx)
+            }
+            try IPAM.save(block, tx, key)
+        }
     }
 
     private func freeSlot(at i: Int, in block: inout Block, pool: Pool, now: Date, _ tx: KVTransaction) throws {
@@ -432,22 +441,8 @@ public struct IPAM: Sendable {
     public func releaseClaim(_ name: String, _ tx: KVTransaction) throws -> ClaimRecord {
         let now = clock()
         guard let claim = try IPAM.load(ClaimRecord.self, tx, Keys.claim(name)) else { throw IPAMError.unknownClaim(name) }
-        let allPools = try pools(tx)
-        for ip in claim.ips {
-            guard let pool = allPools.first(where: { $0.cidr.contains(ip) }),
-                let cidr = IPPrefix(address: ip, length: pool.blockSize)
-            else { continue }
-            let key = Keys.block(pool: pool.name, cidr: cidr)
-            guard var block = try IPAM.load(Block.self, tx, key), let o = cidr.ordinal(of: ip), let i = block.slotIndex(o),
-                block.slots[i].claim == name
-            else { continue }
-            if block.slots[i].handle != nil {
-                block.slots[i].claim = nil
-            } else {
-                try freeSlot(at: i, in: &block, pool: pool, now: now, tx)
-            }
-            try IPAM.save(block, tx, key)
-        }
+        // An address a pod still holds stays with the pod until its DEL.
+        try unbind(claim.ips, now: now, tx, owned: { $0.claim == name }, keep: { $0.handle != nil }, drop: { $0.claim = nil })
         try tx.delete(Keys.claim(name))
         return claim
     }

@@ -72,6 +72,21 @@ struct PluginHarness {
         return Outcome(status: r.status, stdout: r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), stderr: r.stderr)
     }
 
+    /// Starts the plugin in the background (for kill tests) with `env` and
+    /// the default config on stdin.
+    func start(_ env: [String]) throws -> Process {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/usr/bin/ip")
+        child.arguments = ["netns", "exec", host.name, "env", "-i"] + env + [binary]
+        let input = Pipe()
+        child.standardInput = input
+        child.standardOutput = FileHandle.nullDevice
+        try child.run()
+        input.fileHandleForWriting.write(config().encoded())
+        try input.fileHandleForWriting.close()
+        return child
+    }
+
     func add(_ id: String, pod: TestNamespace, args: String? = nil, config: JSONValue? = nil) throws -> Outcome {
         try run("ADD", containerID: id, netns: "/run/netns/\(pod.name)", args: args ?? "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=\(id)", config: config ?? self.config())
     }

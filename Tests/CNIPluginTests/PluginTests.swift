@@ -314,15 +314,7 @@ struct PluginConcurrencyTests {
             let pod = try net.namespace("pod")
             let env = ["CNI_COMMAND=ADD", "CNI_CONTAINERID=victim", "CNI_NETNS=/run/netns/\(pod.name)", "CNI_IFNAME=eth0",
                        "CNI_PATH=/x", "CARACAL_CNI_FAULT=stop-after-allocation"]
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: "/usr/bin/ip")
-            child.arguments = ["netns", "exec", p.host.name, "env", "-i"] + env + [p.binary]
-            let input = Pipe()
-            child.standardInput = input
-            child.standardOutput = FileHandle.nullDevice
-            try child.run()
-            input.fileHandleForWriting.write(p.config().encoded())
-            try input.fileHandleForWriting.close()
+            let child = try p.start(env)
             // Wait until the allocation is visible, then kill -9.
             var seen = false
             for _ in 0..<200 where !seen {
@@ -335,16 +327,7 @@ struct PluginConcurrencyTests {
             // Random timing: kill at arbitrary points of further ADDs.
             for i in 0..<6 {
                 let podI = try net.namespace("r\(i)")
-                let c = Process()
-                c.executableURL = URL(fileURLWithPath: "/usr/bin/ip")
-                c.arguments = ["netns", "exec", p.host.name, "env", "-i", "CNI_COMMAND=ADD", "CNI_CONTAINERID=r\(i)",
-                               "CNI_NETNS=/run/netns/\(podI.name)", "CNI_IFNAME=eth0", p.binary]
-                let pipe = Pipe()
-                c.standardInput = pipe
-                c.standardOutput = FileHandle.nullDevice
-                try c.run()
-                pipe.fileHandleForWriting.write(p.config().encoded())
-                try pipe.fileHandleForWriting.close()
+                let c = try p.start(["CNI_COMMAND=ADD", "CNI_CONTAINERID=r\(i)", "CNI_NETNS=/run/netns/\(podI.name)", "CNI_IFNAME=eth0"])
                 usleep(UInt32(2_000 + i * 6_000))
                 kill(c.processIdentifier, SIGKILL)
                 c.waitUntilExit()
