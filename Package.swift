@@ -59,9 +59,10 @@ let package = Package(
         .target(name: "CNI", dependencies: ["IPAddressing"]),
         .target(name: "IPAM", dependencies: ["IPAddressing"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing"]),
+        .target(name: "CSQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "Datastore",
-            dependencies: ["IPAM", "IPAddressing", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["IPAM", "IPAddressing", "CSQLiteTuning", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "IPAM", "IPAddressing", "TestSupport"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "IPAddressing"]),
         .executableTarget(

@@ -63,16 +63,24 @@ public struct PodWiring: Sendable {
         let podNS = NetworkNamespace(path: netns)
         let host = try RTNetlink(namespace: hostNamespace)
         let pod = try RTNetlink(namespace: podNS)
-        if try pod.link(named: ifName) != nil {
-            throw CNIError(.alreadyExists, "interface \(ifName) already exists in \(netns)")
+        func create() throws {
+            try host.createVeth(
+                name: hostVeth, peer: VethPeer(name: ifName, namespace: podNS, macAddress: podMAC), mtu: UInt32(mtu),
+                macAddress: PodWiring.hostMAC)
         }
-        // A host veth of the same name belongs to an earlier sandbox of this
-        // pod that was never deleted (the name is derived from the pod).
-        if let stale = try host.link(named: hostVeth) { try host.deleteLink(index: stale.index) }
-
-        try host.createVeth(
-            name: hostVeth, peer: VethPeer(name: ifName, namespace: podNS, macAddress: podMAC), mtu: UInt32(mtu),
-            macAddress: PodWiring.hostMAC)
+        do {
+            try create()
+        } catch let e as NetlinkError where e.errno == EEXIST {
+            // Either the pod already has the interface (ADD must fail), or a
+            // host veth of this name is left from an earlier sandbox of the
+            // same pod that was never deleted (the name derives from the pod).
+            if try pod.link(named: ifName) != nil {
+                throw CNIError(.alreadyExists, "interface \(ifName) already exists in \(netns)")
+            }
+            guard let stale = try host.link(named: hostVeth) else { throw e }
+            try host.deleteLink(index: stale.index)
+            try create()
+        }
         progress.hostVethCreated = true
         guard let hostLink = try host.link(named: hostVeth), let podLink = try pod.link(named: ifName) else {
             throw CNIError(.kernelFailure, "veth \(hostVeth) / \(ifName) vanished after creation")
@@ -137,15 +145,20 @@ public struct PodWiring: Sendable {
     /// Deletes the pod interface (which takes its veth peer with it) and the
     /// host veth. Missing namespaces and links are not errors.
     public func unwire(netns: String?, ifName: String, hostVeth: String?) throws {
+        // Deleting the host end removes the pod end too, and needs no thread
+        // inside the pod's namespace.
+        if let hostVeth {
+            let host = try RTNetlink(namespace: hostNamespace)
+            if let link = try host.link(named: hostVeth) {
+                try ignoringMissing { try host.deleteLink(index: link.index) }
+                return
+            }
+        }
         if let netns {
             let podNS = NetworkNamespace(path: netns)
             if podNS.exists, let pod = try? RTNetlink(namespace: podNS), let link = try pod.link(named: ifName) {
                 try ignoringMissing { try pod.deleteLink(index: link.index) }
             }
-        }
-        if let hostVeth {
-            let host = try RTNetlink(namespace: hostNamespace)
-            if let link = try host.link(named: hostVeth) { try ignoringMissing { try host.deleteLink(index: link.index) } }
         }
     }
 

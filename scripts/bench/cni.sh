@@ -12,9 +12,12 @@ pods="${1:-100}"
 ref_dir=/usr/lib/cni
 [ -x "$ref_dir/ptp" ] && [ -x "$ref_dir/host-local" ] || { echo "bench-cni: needs containernetworking-plugins" >&2; exit 1; }
 
-# Release build with the Swift runtime linked statically (faster exec).
-swift build -c release --product caracal-cni --static-swift-stdlib --scratch-path .build-bench 2>&1 | grep -E "error|Compiling caracal|Build complete" | tail -2
-bin="$(swift build -c release --product caracal-cni --static-swift-stdlib --scratch-path .build-bench --show-bin-path)/caracal-cni"
+# Release build as shipped: the Swift runtime linked statically and a
+# non-PIE executable (no 80k load-time relocations), which halves the
+# process start of a binary that runs once per pod.
+flags=(-c release --product caracal-cni --static-swift-stdlib --scratch-path .build-bench -Xswiftc -Xclang-linker -Xswiftc -no-pie)
+swift build "${flags[@]}" 2>&1 | { grep -E "error|complete" || true; } | tail -2
+bin="$(swift build "${flags[@]}" --show-bin-path)/caracal-cni"
 
 work="$(mktemp -d)"
 prefix="crcbench-$$"

@@ -8,8 +8,10 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$bench_root"
 count="${1:-5000}"
-swift build -c release --product bench-datastore --scratch-path .build-bench 2>&1 | grep -E "error|Build complete" | tail -1
-bin="$(swift build -c release --product bench-datastore --scratch-path .build-bench --show-bin-path)/bench-datastore"
+# Same flags as bench-cni, so both share one build cache.
+flags=(-c release --product bench-datastore --static-swift-stdlib --scratch-path .build-bench -Xswiftc -Xclang-linker -Xswiftc -no-pie)
+swift build "${flags[@]}" 2>&1 | { grep -E "error|complete" || true; } | tail -1
+bin="$(swift build "${flags[@]}" --show-bin-path)/bench-datastore"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/hostlocal_store" Sources/bench-datastore/reference/hostlocal_store.c
