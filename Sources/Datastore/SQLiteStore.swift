@@ -31,7 +31,15 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     public init(path: String, busyTimeout: TimeInterval = 10) throws {
         self.path = path
         var config = Configuration()
-        config.busyMode = .timeout(busyTimeout)
+        // SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries,
+        // so a plugin that arrives while another holds the write lock for
+        // 1 ms waits 3+ ms. Transactions here are short: poll every 200 µs.
+        let maxTries = max(1, Int(busyTimeout / 0.0002))
+        config.busyMode = .callback { tries in
+            guard tries < maxTries else { return false }
+            usleep(200)
+            return true
+        }
         config.label = "caracal"
         config.prepareDatabase { db in
             // WAL + NORMAL: commits are atomic and survive a killed process;

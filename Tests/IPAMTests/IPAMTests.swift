@@ -254,6 +254,19 @@ struct FixedAddressTests {
         #expect(try f.add("c4", requested: ["10.0.0.0"])[0].ip == ip("10.0.0.0"))
     }
 
+    @Test func aFullBlockIsUsedAgainWhenItsCooldownEnds() throws {
+        let f = try Fixture([Pool(name: "p", cidr: prefix("10.0.0.0/30"), blockSize: 30, strict: true, cooldownSeconds: 60)])
+        for i in 0..<4 { _ = try f.add("c\(i)") }
+        _ = try f.del("c2")
+        #expect(f.error { try f.add("x1") } == .exhausted(family: "IPv4", pools: ["p"]))
+        #expect(f.error { try f.add("x2") } == .exhausted(family: "IPv4", pools: ["p"]), "still cooling")
+        f.clock.advance(61)
+        #expect(try f.add("x3")[0].ip == ip("10.0.0.2"))
+        _ = try f.del("c0")
+        f.clock.advance(61)
+        #expect(try f.add("x4")[0].ip == ip("10.0.0.0"), "a release makes the block usable again")
+    }
+
     @Test func releaseIsIdempotent() throws {
         let f = try Fixture()
         _ = try f.add("c1")
