@@ -127,7 +127,8 @@ public struct CNIPlugin {
                 requested: requested, ipv4: section.assignIPv4, ipv6: section.assignIPv6, pools: section.poolNames), tx)
             try Endpoints.put(EndpointRecord(
                 containerID: c.containerID, ifName: c.ifName, namespace: c.namespace, pod: c.pod, podUID: c.env.args.podUID,
-                network: c.config.name, netns: netns, ips: a.map(\.ip), hostVeth: hostVeth, labels: labels, node: c.node,
+                network: c.config.name, netns: netns, ips: a.map(\.ip),
+                borrowedIPs: a.filter(\.borrowed).map(\.ip), hostVeth: hostVeth, labels: labels, node: c.node,
                 claim: claim, state: .wiring, created: now), tx)
             return (a, leftover)
         }

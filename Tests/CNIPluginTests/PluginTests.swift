@@ -272,11 +272,16 @@ struct PluginCommandTests {
             // Meanwhile others never get it.
             let other = try net.namespace("other")
             #expect(try p.add("x", pod: other).json?.firstIP != ip)
+            // Recreated on another node: same address, recorded as one the
+            // node must advertise as a host route.
             let second = try net.namespace("second")
-            let r2 = try p.add("db-b", pod: second, args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=data;K8S_POD_NAME=db-0", config: claimed)
+            let onNode2 = p.config(top: ["args": ["cni": ["claim": "data/db/0"]], "nodeName": "node2"])
+            let r2 = try p.add("db-b", pod: second, args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=data;K8S_POD_NAME=db-0", config: onNode2)
             #expect(r2.json?.firstIP == ip)
+            let row = try Command.check(["sqlite3", p.db, "SELECT value FROM kv WHERE key = 'endpoints/db-b/eth0';"]).stdout
+            #expect(row.contains("\"borrowedIPs\":[\"\(ip)\"]") && row.contains("\"node\":\"node2\""), "\(row)")
             // The same claim via CNI_ARGS.
-            #expect(try p.del("db-b", pod: second, args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=data;K8S_POD_NAME=db-0").status == 0)
+            #expect(try p.del("db-b", pod: second, args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=data;K8S_POD_NAME=db-0", config: onNode2).status == 0)
             let third = try net.namespace("third")
             let r3 = try p.add("db-c", pod: third, args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=data;K8S_POD_NAME=db-0;CARACAL_CLAIM=data/db/0")
             #expect(r3.json?.firstIP == ip)

@@ -7,7 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$bench_root"
-count="${1:-5000}"
+count="${1:-3000}"
 # Same flags as bench-cni, so both share one build cache.
 flags=(-c release --product bench-datastore --static-swift-stdlib --scratch-path .build-bench -Xswiftc -Xclang-linker -Xswiftc -no-pie)
 swift build "${flags[@]}" 2>&1 | { grep -E "error|complete" || true; } | tail -1
