@@ -135,8 +135,10 @@ public struct CNIPlugin {
         // Fault injection for the crash tests (docs/cni.md): stop right after
         // the allocation committed, so a test can kill -9 the plugin there.
         if ProcessInfo.processInfo.environment["CARACAL_CNI_FAULT"] == "stop-after-allocation" { raise(SIGSTOP) }
-        if let leftover, leftover.hostVeth != hostVeth {
-            try? wiring.unwire(netns: nil, ifName: c.ifName, hostVeth: leftover.hostVeth)
+        if let leftover {
+            // The interrupted ADD may have made the pair already: remove it
+            // (deleting the host end removes the pod end).
+            try? wiring.unwire(netns: leftover.netns, ifName: c.ifName, hostVeth: leftover.hostVeth)
         }
         let ips = allocations.map(\.ip)
         logger.info("allocated", metadata: ["container": "\(c.containerID)", "ips": "\(ips)", "node": "\(c.node)"])
@@ -299,15 +301,18 @@ public struct CNIPlugin {
         do { store = try c.openStore() } catch let e as CNIError {
             throw CNIError(.pluginNotAvailable, "datastore unavailable", details: e.details)
         }
-        let reason = try store.read { tx in
-            try ipam.canServe(
+        let definitions = try section.map { try poolDefinitions($0) } ?? []
+        let reason = try store.read { tx -> String? in
+            // A pool the config defines that the datastore does not hold yet
+            // is created, empty, by the next ADD: it can serve.
+            for p in definitions where try ipam.pool(named: p.name, tx) == nil && !p.disabled {
+                if p.cidr.address.isIPv4 || !(section?.assignIPv4 ?? true) { return nil }
+            }
+            return try ipam.canServe(
                 node: c.node, ipv4: section?.assignIPv4 ?? true, ipv6: section?.assignIPv6 ?? false,
                 pools: section?.poolNames ?? [], tx)
         }
-        // Pools defined in the config are created on the first ADD.
-        if let reason, (section?.poolDefinitions.isEmpty ?? true) {
-            throw CNIError(.pluginNotAvailable, "no pool can serve a new pod", details: reason)
-        }
+        if let reason { throw CNIError(.pluginNotAvailable, "no pool can serve a new pod", details: reason) }
     }
 
     // MARK: Errors

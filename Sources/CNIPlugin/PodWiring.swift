@@ -82,6 +82,8 @@ public struct PodWiring: Sendable {
             try create()
         }
         progress.hostVethCreated = true
+        // Fault injection for the crash tests (docs/cni.md).
+        if getenv("CARACAL_CNI_FAULT").map({ String(cString: $0) }) == "stop-after-veth" { raise(SIGSTOP) }
         guard let hostLink = try host.link(named: hostVeth), let podLink = try pod.link(named: ifName) else {
             throw CNIError(.kernelFailure, "veth \(hostVeth) / \(ifName) vanished after creation")
         }

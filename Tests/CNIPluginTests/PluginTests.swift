@@ -226,6 +226,7 @@ struct PluginCommandTests {
             #expect(try add(4).code == 104, "exhausted pool")
             let status = try p.run("STATUS", ifName: nil, config: p.config(pools: ["tiny"]))
             #expect(status.code == 50, "\(status.stdout)")
+            #expect(try p.run("STATUS", ifName: nil, config: config).code == 50, "with the pool defined inline too")
             #expect(try p.add("c0", pod: pods[0], config: config).code == 106, "second ADD of the same container")
         }
     }
@@ -233,6 +234,7 @@ struct PluginCommandTests {
     @Test func statusReportsWhetherAPoolCanServe() throws {
         try withNode { net, p in
             #expect(try p.run("STATUS", ifName: nil, config: p.config(pools: ["nothing-defined"])).code == 50)
+            #expect(try p.run("STATUS", ifName: nil, config: p.config()).status == 0, "an inline pool not created yet can serve")
             let pod = try net.namespace("pod")
             #expect(try p.add("c1", pod: pod).status == 0)
             let ok = try p.run("STATUS", ifName: nil, config: p.config(pools: ["default"]))
@@ -329,6 +331,25 @@ struct PluginConcurrencyTests {
             #expect(seen, "the plugin reached the fault point")
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
+            // The runtime may retry the ADD: the leftover is cleaned up first.
+            let retry = try p.run("ADD", containerID: "victim", netns: "/run/netns/\(pod.name)", config: p.config())
+            #expect(retry.status == 0, "\(retry.stdout)")
+            #expect(try p.keys("ipam/handles/victim").count == 1)
+            // Killed after the veth pair exists: a retried ADD replaces it.
+            let pod2 = try net.namespace("pod2")
+            let second = try p.start(["CNI_COMMAND=ADD", "CNI_CONTAINERID=victim2", "CNI_NETNS=/run/netns/\(pod2.name)",
+                                      "CNI_IFNAME=eth0", "CARACAL_CNI_FAULT=stop-after-veth"])
+            var paired = false
+            for _ in 0..<200 where !paired {
+                paired = (try? pod2.run(["ip", "link", "show", "eth0"]))?.succeeded == true
+                if !paired { usleep(20_000) }
+            }
+            #expect(paired, "the plugin reached the fault point")
+            kill(second.processIdentifier, SIGKILL)
+            second.waitUntilExit()
+            let retry2 = try p.run("ADD", containerID: "victim2", netns: "/run/netns/\(pod2.name)", config: p.config())
+            #expect(retry2.status == 0, "\(retry2.stdout)")
+            #expect(try pod2.check(["ip", "route"]).stdout.contains("default via 169.254.1.1"))
             // Random timing: kill at arbitrary points of further ADDs.
             for i in 0..<6 {
                 let podI = try net.namespace("r\(i)")
