@@ -112,6 +112,15 @@ struct PluginHarness {
     }
 }
 
+/// Polls `condition` every 20 ms for up to 4 s.
+func waitUntil(_ condition: () -> Bool) -> Bool {
+    for _ in 0..<200 {
+        if condition() { return true }
+        usleep(20_000)
+    }
+    return false
+}
+
 extension JSONValue {
     /// The first IP of a result, without the prefix length.
     var firstIP: String? { self["ips"]?.arrayValue?.first?["address"]?.stringValue?.split(separator: "/").first.map(String.init) }

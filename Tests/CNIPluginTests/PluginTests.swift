@@ -323,12 +323,7 @@ struct PluginConcurrencyTests {
                        "CNI_PATH=/x", "CARACAL_CNI_FAULT=stop-after-allocation"]
             let child = try p.start(env)
             // Wait until the allocation is visible, then kill -9.
-            var seen = false
-            for _ in 0..<200 where !seen {
-                seen = (try? p.keys("ipam/handles/victim"))?.isEmpty == false
-                if !seen { usleep(20_000) }
-            }
-            #expect(seen, "the plugin reached the fault point")
+            #expect(waitUntil { (try? p.keys("ipam/handles/victim"))?.isEmpty == false }, "the plugin reached the fault point")
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
             // The runtime may retry the ADD: the leftover is cleaned up first.
@@ -339,12 +334,7 @@ struct PluginConcurrencyTests {
             let pod2 = try net.namespace("pod2")
             let second = try p.start(["CNI_COMMAND=ADD", "CNI_CONTAINERID=victim2", "CNI_NETNS=/run/netns/\(pod2.name)",
                                       "CNI_IFNAME=eth0", "CARACAL_CNI_FAULT=stop-after-veth"])
-            var paired = false
-            for _ in 0..<200 where !paired {
-                paired = (try? pod2.run(["ip", "link", "show", "eth0"]))?.succeeded == true
-                if !paired { usleep(20_000) }
-            }
-            #expect(paired, "the plugin reached the fault point")
+            #expect(waitUntil { (try? pod2.run(["ip", "link", "show", "eth0"]))?.succeeded == true }, "the plugin reached the fault point")
             kill(second.processIdentifier, SIGKILL)
             second.waitUntilExit()
             let retry2 = try p.run("ADD", containerID: "victim2", netns: "/run/netns/\(pod2.name)", config: p.config())
