@@ -97,6 +97,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
         return e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED
     }
 
+    @discardableResult
     public func transaction<T>(_ body: (KVTransaction) throws -> T) throws -> T {
         try queue.writeWithoutTransaction { db in
             var result: T?
