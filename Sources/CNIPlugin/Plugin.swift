@@ -73,10 +73,19 @@ public struct CNIPlugin {
         init(env: CNIEnvironment, config: NetworkConfig, logger: Logger) throws {
             self.env = env
             self.config = config
-            node = config.nodeName ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
+            node = config.nodeName ?? Context.shortHostName()
             datastorePath = config.datastorePath ?? SQLiteStore.defaultPath
             namespace = env.args.podNamespace ?? "default"
             pod = env.args.podName ?? ""
+        }
+
+        /// gethostname(2) up to the first dot (no resolver lookups, unlike
+        /// ProcessInfo.hostName).
+        static func shortHostName() -> String {
+            var buf = [CChar](repeating: 0, count: 256)
+            guard gethostname(&buf, buf.count - 1) == 0 else { return "localhost" }
+            let name = String(cString: buf)
+            return name.split(separator: ".").first.map(String.init) ?? "localhost"
         }
 
         var containerID: String { env.containerID ?? "" }
@@ -122,6 +131,13 @@ public struct CNIPlugin {
                 try Endpoints.delete(containerID: c.containerID, ifName: c.ifName, tx)
             }
             for p in definitions { try ipam.createPool(p, ifAbsent: true, tx) }
+            // Pools the config names must exist; with none named, some must.
+            for (i, name) in section.poolNames.enumerated() where try ipam.pool(named: name, tx) == nil {
+                throw CNIError.invalidField("ipam.pools[\(i)]", "no pool named \(name) (create it with `caracal ipam pool create` or define it here)")
+            }
+            if section.poolNames.isEmpty, try ipam.pools(tx).isEmpty {
+                throw CNIError.invalidField("ipam.pools", "no pool is defined (create one with `caracal ipam pool create` or define it here)")
+            }
             let a = try ipam.allocate(AllocationRequest(
                 containerID: c.containerID, ifName: c.ifName, namespace: c.namespace, pod: c.pod, node: c.node, claim: claim,
                 requested: requested, ipv4: section.assignIPv4, ipv6: section.assignIPv6, pools: section.poolNames), tx)

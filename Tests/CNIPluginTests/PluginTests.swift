@@ -201,6 +201,10 @@ struct PluginCommandTests {
             #expect(try p.run("ADD", containerID: "c", netns: ns, config: noType).msg.hasPrefix("ipam.type"))
             let badPool = try p.run("ADD", containerID: "c", netns: ns, config: p.config(pools: [["name": "x", "cidr": "10.0.0.0/8", "blockSize": 4]]))
             #expect(badPool.code == 7 && badPool.msg.hasPrefix("ipam.pools[0].blockSize"), "\(badPool.msg)")
+            let unknown = try p.run("ADD", containerID: "c", netns: ns, config: p.config(pools: [["name": "default", "cidr": "10.244.0.0/16"], "nope"]))
+            #expect(unknown.code == 7 && unknown.msg.hasPrefix("ipam.pools[1]"), "\(unknown.msg)")
+            let nonePools = try p.run("ADD", containerID: "c", netns: ns, config: p.config(pools: []))
+            #expect(nonePools.code == 7 && nonePools.msg.hasPrefix("ipam.pools"), "\(nonePools.msg)")
             #expect(try p.keys("ipam/handles/").isEmpty, "no error allocated anything")
         }
     }
@@ -261,6 +265,18 @@ struct PluginCommandTests {
             #expect(r.json?["dns"]?["nameservers"] == ["10.96.0.10"])
             let row = try Command.check(["sqlite3", p.db, "SELECT value FROM kv WHERE key = 'endpoints/c1/eth0';"]).stdout
             #expect(row.contains("\"app\":\"shop\"") && row.contains("\"state\":\"ready\"") && row.contains("\"node\":\"node1\""))
+        }
+    }
+
+    @Test func nodeNameDefaultsToTheShortHostName() throws {
+        try withNode { net, p in
+            let pod = try net.namespace("pod")
+            var config = p.config()
+            if case .object(var o) = config { o["nodeName"] = nil; config = .object(o) }
+            #expect(try p.add("c1", pod: pod, config: config).status == 0)
+            let host = try Command.check(["hostname", "-s"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let row = try Command.check(["sqlite3", p.db, "SELECT value FROM kv WHERE key = 'endpoints/c1/eth0';"]).stdout
+            #expect(row.contains("\"node\":\"\(host)\""), "\(row)")
         }
     }
 
