@@ -41,7 +41,7 @@ public struct CNIPlugin {
             }
             let config = try NetworkConfig(parsing: stdin)
             replyVersion = config.cniVersion
-            let context = try Context(env: env, config: config, logger: logger)
+            let context = try Context(env: env, config: config, fault: environment["CARACAL_CNI_FAULT"])
             switch env.command {
             case .add: return PluginOutcome(stdout: try add(context).json(version: config.cniVersion).encodedString, exitCode: 0)
             case .del: try del(context)
@@ -69,8 +69,11 @@ public struct CNIPlugin {
         var datastorePath: String
         var namespace: String
         var pod: String
+        /// `CARACAL_CNI_FAULT` (crash tests, docs/cni.md).
+        var fault: String?
 
-        init(env: CNIEnvironment, config: NetworkConfig, logger: Logger) throws {
+        init(env: CNIEnvironment, config: NetworkConfig, fault: String?) throws {
+            self.fault = fault
             self.env = env
             self.config = config
             node = config.nodeName ?? Context.shortHostName()
@@ -150,7 +153,7 @@ public struct CNIPlugin {
         }
         // Fault injection for the crash tests (docs/cni.md): stop right after
         // the allocation committed, so a test can kill -9 the plugin there.
-        if ProcessInfo.processInfo.environment["CARACAL_CNI_FAULT"] == "stop-after-allocation" { raise(SIGSTOP) }
+        if c.fault == "stop-after-allocation" { raise(SIGSTOP) }
         if let leftover {
             // The interrupted ADD may have made the pair already: remove it
             // (deleting the host end removes the pod end).

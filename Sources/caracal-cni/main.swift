@@ -5,14 +5,24 @@ import CNIPlugin
 import Foundation
 import Logging
 
+// The environment, read once (ProcessInfo.environment rebuilds it per call).
+var environment: [String: String] = [:]
+var entry = environ
+while let pointer = entry.pointee {
+    let pair = String(cString: pointer)
+    if let eq = pair.firstIndex(of: "=") {
+        environment[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+    }
+    entry += 1
+}
+let level = environment["CARACAL_CNI_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
 LoggingSystem.bootstrap { label in
     var h = StreamLogHandler.standardError(label: label)
-    h.logLevel = ProcessInfo.processInfo.environment["CARACAL_CNI_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+    h.logLevel = level
     return h
 }
 let input = FileHandle.standardInput.readDataToEndOfFile()
-let outcome = CNIPlugin(logger: Logger(label: "caracal-cni"))
-    .run(environment: ProcessInfo.processInfo.environment, stdin: Array(input))
+let outcome = CNIPlugin(logger: Logger(label: "caracal-cni")).run(environment: environment, stdin: Array(input))
 if !outcome.stdout.isEmpty {
     FileHandle.standardOutput.write(Data((outcome.stdout + "\n").utf8))
 }
