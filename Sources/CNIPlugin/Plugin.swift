@@ -232,17 +232,21 @@ public struct CNIPlugin {
     func del(_ c: Context) throws {
         let store = try c.openStore()
         let endpoint = try store.read { try Endpoints.get(containerID: c.containerID, ifName: c.ifName, $0) }
-        do {
-            try wiring.unwire(netns: c.env.netns, ifName: c.ifName, hostVeth: endpoint?.hostVeth)
-        } catch {
-            // The addresses are released regardless; GC sweeps leftover links.
-            logger.warning("DEL: could not remove links", metadata: ["container": "\(c.containerID)", "error": "\(error)"])
+        // The kernel takes ~15 ms to delete a veth (synchronize_net); the
+        // release transaction runs meanwhile. Released addresses cool down
+        // before reuse, so releasing before the link is gone is safe.
+        let unwiring = UnwireTask { [wiring, netns = c.env.netns, ifName = c.ifName, hostVeth = endpoint?.hostVeth] in
+            try wiring.unwire(netns: netns, ifName: ifName, hostVeth: hostVeth)
         }
         let released = try store.transaction { tx -> HandleRecord? in
             let h = try ipam.release(containerID: c.containerID, ifName: c.ifName, reason: "DEL", tx)
             try Endpoints.delete(containerID: c.containerID, ifName: c.ifName, tx)
             try ipam.releaseEmptyBlocks(node: c.node, tx)
             return h
+        }
+        if let error = unwiring.wait() {
+            // The addresses are released regardless; GC sweeps leftover links.
+            logger.warning("DEL: could not remove links", metadata: ["container": "\(c.containerID)", "error": "\(error)"])
         }
         logger.info("released", metadata: ["container": "\(c.containerID)", "ips": "\(released?.ips ?? [])"])
     }
@@ -364,5 +368,25 @@ public struct CNIPlugin {
             }
             return CNIError(.datastoreFailure, "datastore operation failed", details: "\(error)")
         }
+    }
+}
+
+/// Runs blocking link removal on its own thread while the caller does other
+/// work; `wait` joins it and returns its error, if any.
+final class UnwireTask: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var error: Error?
+
+    init(_ body: @escaping @Sendable () throws -> Void) {
+        let thread = Thread { [self] in
+            do { try body() } catch { self.error = error }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    func wait() -> Error? {
+        done.wait()
+        return error
     }
 }
