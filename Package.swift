@@ -71,13 +71,15 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+
         // MARK: CNI plugin and IPAM (issue 5)
         .target(name: "CNI", dependencies: ["IPAddressing"]),
         .target(name: "IPAM", dependencies: ["IPAddressing"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing"]),
+        .target(name: "CSQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "Datastore",
-            dependencies: ["IPAM", "IPAddressing", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["IPAM", "IPAddressing", "CSQLiteTuning", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "IPAM", "IPAddressing", "TestSupport"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "IPAddressing"]),
         .executableTarget(
@@ -88,6 +90,16 @@ let package = Package(
             name: "Policy",
             dependencies: [.product(name: "Yams", package: "Yams")]
         ),
+            name: "CNIPlugin",
+            dependencies: [
+                "CNI", "IPAM", "IPAddressing", "Datastore", "Netlink", "NetNS",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "IPAM", "IPAddressing", "Datastore", "TestSupport", "NetNS"]),
+
+        .executableTarget(
+            name: "bench-datastore", dependencies: ["Datastore", "IPAM", "IPAddressing"],
+            exclude: ["reference"]),
 
         // MARK: Executables
         .executableTarget(
@@ -107,7 +119,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "caracal-cni",
-            dependencies: []
+            dependencies: ["CNIPlugin", .product(name: "Logging", package: "swift-log")]
         ),
 
         // MARK: Benchmarks (scripts/bench/*.sh)

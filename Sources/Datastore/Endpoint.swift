@@ -21,6 +21,9 @@ public struct EndpointRecord: Codable, Hashable, Sendable {
     public var network: String
     public var netns: String?
     public var ips: [IPAddress]
+    /// Addresses outside this node's own blocks (fixed IPs, sticky claims,
+    /// borrowed addresses): the node must advertise each as a host route.
+    public var borrowedIPs: [IPAddress]?
     public var mac: String?
     public var hostVeth: String
     public var labels: [String: String]
@@ -31,7 +34,7 @@ public struct EndpointRecord: Codable, Hashable, Sendable {
 
     public init(
         containerID: String, ifName: String, namespace: String, pod: String, podUID: String? = nil, network: String,
-        netns: String?, ips: [IPAddress], mac: String? = nil, hostVeth: String, labels: [String: String] = [:],
+        netns: String?, ips: [IPAddress], borrowedIPs: [IPAddress]? = nil, mac: String? = nil, hostVeth: String, labels: [String: String] = [:],
         node: String, claim: String? = nil, state: State = .wiring, created: Date
     ) {
         self.containerID = containerID
@@ -42,6 +45,7 @@ public struct EndpointRecord: Codable, Hashable, Sendable {
         self.network = network
         self.netns = netns
         self.ips = ips
+        self.borrowedIPs = borrowedIPs
         self.mac = mac
         self.hostVeth = hostVeth
         self.labels = labels

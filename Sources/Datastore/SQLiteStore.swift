@@ -1,3 +1,4 @@
+import CSQLiteTuning
 import Foundation
 import GRDB
 import IPAM
@@ -16,6 +17,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     private let queue: DatabaseQueue
 
     public static let defaultPath = "/var/lib/caracal/caracal.db"
+    static let schemaVersion = 1
 
     public struct OpenError: Error, CustomStringConvertible {
         public var path: String
@@ -29,18 +31,43 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     public init(path: String, busyTimeout: TimeInterval = 10) throws {
         self.path = path
         var config = Configuration()
-        config.busyMode = .timeout(busyTimeout)
-        config.journalMode = .wal
+        // SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries,
+        // so a plugin that arrives while another holds the write lock for
+        // 1 ms waits 3+ ms. Transactions here are short: poll every 200 µs.
+        let maxTries = max(1, Int(busyTimeout / 0.0002))
+        config.busyMode = .callback { tries in
+            guard tries < maxTries else { return false }
+            usleep(200)
+            return true
+        }
         config.label = "caracal"
         config.prepareDatabase { db in
             // WAL + NORMAL: commits are atomic and survive a killed process;
             // only an OS crash can lose the last commits (never corrupt).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            if let connection = db.sqliteConnection {
+                let rc = caracal_sqlite_keep_wal(UnsafeMutableRawPointer(connection))
+                if rc != 0 { throw DatabaseError(resultCode: ResultCode(rawValue: rc)) }
+            }
         }
         do {
             let dir = (path as NSString).deletingLastPathComponent
-            if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            if !dir.isEmpty, access(dir, F_OK) != 0 {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            }
             queue = try DatabaseQueue(path: path, configuration: config)
+            // The schema exists once user_version is set: skip the write
+            // transaction on every later open (each plugin run opens).
+            let version = try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0 }
+            if version >= SQLiteStore.schemaVersion { return }
+            // WAL is a property of the file: set once, at creation (it
+            // cannot change inside a transaction).
+            try queue.writeWithoutTransaction { db in
+                let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                guard mode?.lowercased() == "wal" else {
+                    throw OpenError(path: path, underlying: "cannot switch to WAL mode (journal_mode is \(mode ?? "?"))")
+                }
+            }
             try queue.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     try db.execute(sql: """
@@ -55,6 +82,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
                         ) WITHOUT ROWID;
                         INSERT OR IGNORE INTO meta(name, value) VALUES ('revision', 0);
                         """)
+                    try db.execute(sql: "PRAGMA user_version = \(SQLiteStore.schemaVersion)")
                     return .commit
                 }
             }
@@ -69,6 +97,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
         return e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED
     }
 
+    @discardableResult
     public func transaction<T>(_ body: (KVTransaction) throws -> T) throws -> T {
         try queue.writeWithoutTransaction { db in
             var result: T?
@@ -113,14 +142,15 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
             self.readOnly = readOnly
         }
 
+        // Cached statements: compiled once per connection.
         func get(_ key: String) throws -> Data? {
-            try Data.fetchOne(db, sql: "SELECT value FROM kv WHERE key = ?", arguments: [key])
+            try Data.fetchOne(try db.cachedStatement(sql: "SELECT value FROM kv WHERE key = ?"), arguments: [key])
         }
 
         func list(prefix: String) throws -> [(key: String, value: Data)] {
             // A range scan on the primary key: [prefix, prefix + U+FFFF).
             let rows = try Row.fetchAll(
-                db, sql: "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key",
+                try db.cachedStatement(sql: "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key"),
                 arguments: [prefix, prefix + "\u{FFFF}"])
             return rows.map { ($0["key"], $0["value"]) }
         }
@@ -128,15 +158,15 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
         func put(_ key: String, _ value: Data) throws {
             if readOnly { throw ReadOnlyViolation() }
             wrote = true
-            try db.execute(
-                sql: "INSERT INTO kv(key, value, revision) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, revision = excluded.revision",
-                arguments: [key, value, revision])
+            try db.cachedStatement(
+                sql: "INSERT INTO kv(key, value, revision) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, revision = excluded.revision"
+            ).execute(arguments: [key, value, revision])
         }
 
         func delete(_ key: String) throws {
             if readOnly { throw ReadOnlyViolation() }
             wrote = true
-            try db.execute(sql: "DELETE FROM kv WHERE key = ?", arguments: [key])
+            try db.cachedStatement(sql: "DELETE FROM kv WHERE key = ?").execute(arguments: [key])
         }
     }
 }

@@ -255,8 +255,8 @@ public struct IPAM: Sendable {
         } else {
             // The block is unclaimed: claim it for this node (compare-and-swap:
             // the transaction read it as absent).
+            // (`saveBlock` writes the node's affinity key.)
             block = Block(cidr: cidr, pool: pool.name, node: req.node, claimedAt: now, slots: [], cooling: [], emptySince: nil)
-            try tx.put(Keys.affinity(node: req.node, pool: pool.name, cidr: cidr), Data())
         }
         let ordinal = cidr.ordinal(of: ip)!
         if let i = block.slotIndex(ordinal) {
@@ -272,7 +272,7 @@ public struct IPAM: Sendable {
             block.cooling.removeAll { $0.ordinal == ordinal || $0.until <= now }
             block.insert(Slot(ordinal: ordinal, handle: req.handleID, claim: claimName, namespace: req.namespace))
         }
-        try IPAM.save(block, tx, key)
+        try saveBlock(block, key: key, pool: pool, now: now, tx)
         return Allocation(ip: ip, pool: pool.name, block: cidr, borrowed: block.node != req.node)
     }
 
@@ -327,17 +327,20 @@ public struct IPAM: Sendable {
         }
         if candidates.isEmpty, let quotaHit { throw quotaHit }
 
-        // 1. The node's own blocks.
-        let own = try tx.list(prefix: Keys.affinities(node: req.node)).map { $0.key }
+        // 1. The node's own blocks, skipping those whose affinity hint says
+        //    they are full until some time (see `saveBlock`).
+        let own = try tx.list(prefix: Keys.affinities(node: req.node))
         for pool in candidates {
             let prefix = Keys.affinities(node: req.node) + pool.name + "/"
-            for key in own where key.hasPrefix(prefix) {
+            for (key, hint) in own where key.hasPrefix(prefix) {
+                if let full = IPAM.fullUntil(hint), full > now { continue }
                 guard let cidr = IPPrefix(String(key.dropFirst(prefix.count))) else { continue }
                 let blockKey = Keys.block(pool: pool.name, cidr: cidr)
                 guard var block = try IPAM.load(Block.self, tx, blockKey) else { continue }
                 if let o = block.firstFree(pool: pool, now: now) {
                     return try assign(o, in: &block, key: blockKey, pool: pool, req: req, now: now, tx)
                 }
+                try saveBlock(block, key: blockKey, pool: pool, now: now, tx)
             }
         }
         // 2. Claim a new block; 3. borrow from another node's block.
@@ -352,7 +355,6 @@ public struct IPAM: Sendable {
                 if taken.contains(cidr) { continue }
                 var block = Block(cidr: cidr, pool: pool.name, node: req.node, claimedAt: now, slots: [], cooling: [], emptySince: nil)
                 guard let o = block.firstFree(pool: pool, now: now) else { continue }  // wholly excluded
-                try tx.put(Keys.affinity(node: req.node, pool: pool.name, cidr: cidr), Data())
                 return try assign(o, in: &block, key: Keys.block(pool: pool.name, cidr: cidr), pool: pool, req: req, now: now, tx)
             }
             if pool.strict { continue }
@@ -372,7 +374,7 @@ public struct IPAM: Sendable {
         try chargeQuota(pool: pool, namespace: req.namespace, tx)
         block.cooling.removeAll { $0.until <= now }
         block.insert(Slot(ordinal: ordinal, handle: req.handleID, claim: req.claim, namespace: req.namespace))
-        try IPAM.save(block, tx, key)
+        try saveBlock(block, key: key, pool: pool, now: now, tx)
         return Allocation(ip: block.cidr.address(at: ordinal)!, pool: pool.name, block: block.cidr, borrowed: block.node != req.node)
     }
 
@@ -386,22 +388,8 @@ public struct IPAM: Sendable {
         let now = clock()
         let id = HandleRecord.id(containerID: containerID, ifName: ifName)
         guard let handle = try IPAM.load(HandleRecord.self, tx, Keys.handle(id)) else { return nil }
-        let allPools = try pools(tx)
-        for ip in handle.ips {
-            guard let pool = allPools.first(where: { $0.cidr.contains(ip) }),
-                let cidr = IPPrefix(address: ip, length: pool.blockSize)
-            else { continue }
-            let key = Keys.block(pool: pool.name, cidr: cidr)
-            guard var block = try IPAM.load(Block.self, tx, key), let o = cidr.ordinal(of: ip), let i = block.slotIndex(o),
-                block.slots[i].handle == id
-            else { continue }
-            if block.slots[i].claim != nil {
-                block.slots[i].handle = nil
-            } else {
-                try freeSlot(at: i, in: &block, pool: pool, now: now, tx)
-            }
-            try IPAM.save(block, tx, key)
-        }
+        // A claimed address stays with its claim; others are freed.
+        try unbind(handle.ips, now: now, tx, owned: { $0.handle == id }, keep: { $0.claim != nil }, drop: { $0.handle = nil })
         for key in handle.historyKeys {
             guard var h = try IPAM.load(HistoryRecord.self, tx, key), h.end == nil else { continue }
             h.end = now
@@ -414,6 +402,53 @@ public struct IPAM: Sendable {
         }
         try tx.delete(Keys.handle(id))
         return handle
+    }
+
+    /// For each address whose slot `owned` matches: when `keep` says another
+    /// owner remains, only `drop` this owner; otherwise free the slot.
+    private func unbind(
+        _ ips: [IPAddress], now: Date, _ tx: KVTransaction, owned: (Slot) -> Bool, keep: (Slot) -> Bool, drop: (inout Slot) -> Void
+    ) throws {
+        let allPools = try pools(tx)
+        for ip in ips {
+            guard let pool = allPools.first(where: { $0.cidr.contains(ip) }),
+                let cidr = IPPrefix(address: ip, length: pool.blockSize)
+            else { continue }
+            let key = Keys.block(pool: pool.name, cidr: cidr)
+            guard var block = try IPAM.load(Block.self, tx, key), let o = cidr.ordinal(of: ip), let i = block.slotIndex(o),
+                owned(block.slots[i])
+            else { continue }
+            if keep(block.slots[i]) {
+                drop(&block.slots[i])
+            } else {
+                try freeSlot(at: i, in: &block, pool: pool, now: now, tx)
+            }
+            try saveBlock(block, key: key, pool: pool, now: now, tx)
+        }
+    }
+
+    /// Saves a block and, when a node owns it, refreshes the hint stored as
+    /// the value of the node's affinity key: empty when the block has a free
+    /// address now, else the time the first cooling address frees up
+    /// ("inf" when none does). Allocation skips hinted-full blocks without
+    /// reading them, so it stays O(1) in the number of full blocks a node
+    /// holds.
+    func saveBlock(_ block: Block, key: String, pool: Pool, now: Date, _ tx: KVTransaction) throws {
+        try IPAM.save(block, tx, key)
+        guard let node = block.node else { return }
+        var hint = Data()
+        if block.firstFree(pool: pool, now: now) == nil {
+            let next = block.cooling.filter { $0.until > now }.map(\.until).min()
+            hint = Data((next.map { String($0.timeIntervalSince1970) } ?? "inf").utf8)
+        }
+        try tx.put(Keys.affinity(node: node, pool: pool.name, cidr: block.cidr), hint)
+    }
+
+    static func fullUntil(_ hint: Data) -> Date? {
+        if hint.isEmpty { return nil }
+        let text = String(decoding: hint, as: UTF8.self)
+        if text == "inf" { return .distantFuture }
+        return Double(text).map { Date(timeIntervalSince1970: $0) }
     }
 
     private func freeSlot(at i: Int, in block: inout Block, pool: Pool, now: Date, _ tx: KVTransaction) throws {
@@ -432,22 +467,8 @@ public struct IPAM: Sendable {
     public func releaseClaim(_ name: String, _ tx: KVTransaction) throws -> ClaimRecord {
         let now = clock()
         guard let claim = try IPAM.load(ClaimRecord.self, tx, Keys.claim(name)) else { throw IPAMError.unknownClaim(name) }
-        let allPools = try pools(tx)
-        for ip in claim.ips {
-            guard let pool = allPools.first(where: { $0.cidr.contains(ip) }),
-                let cidr = IPPrefix(address: ip, length: pool.blockSize)
-            else { continue }
-            let key = Keys.block(pool: pool.name, cidr: cidr)
-            guard var block = try IPAM.load(Block.self, tx, key), let o = cidr.ordinal(of: ip), let i = block.slotIndex(o),
-                block.slots[i].claim == name
-            else { continue }
-            if block.slots[i].handle != nil {
-                block.slots[i].claim = nil
-            } else {
-                try freeSlot(at: i, in: &block, pool: pool, now: now, tx)
-            }
-            try IPAM.save(block, tx, key)
-        }
+        // An address a pod still holds stays with the pod until its DEL.
+        try unbind(claim.ips, now: now, tx, owned: { $0.claim == name }, keep: { $0.handle != nil }, drop: { $0.claim = nil })
         try tx.delete(Keys.claim(name))
         return claim
     }

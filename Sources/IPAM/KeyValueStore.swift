@@ -34,6 +34,7 @@ public final class InMemoryKVStore: KVStore, @unchecked Sendable {
 
     public init() {}
 
+    @discardableResult
     public func transaction<T>(_ body: (KVTransaction) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }

@@ -1,16 +1,29 @@
-// caracal-cni: the CNI plugin. The runtime passes CNI_COMMAND and friends in
-// the environment and the network config on stdin (CNI spec 1.1.0).
-#if canImport(Glibc)
-import Glibc
-#endif
+// caracal-cni: the CNI plugin (CNI spec 1.1.0, also 0.3.x-1.0.0). A thin
+// main over CNIPlugin: environment and stdin in, result or error JSON out,
+// logs on stderr only.
+import CNIPlugin
+import Foundation
+import Logging
 
-let supported = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
-let command = getenv("CNI_COMMAND").map { String(cString: $0) } ?? ""
-switch command {
-case "VERSION":
-    let list = supported.map { "\"\($0)\"" }.joined(separator: ",")
-    print("{\"cniVersion\":\"1.1.0\",\"supportedVersions\":[\(list)]}")
-default:
-    print("{\"cniVersion\":\"1.1.0\",\"code\":4,\"msg\":\"unknown CNI_COMMAND\",\"details\":\"\(command)\"}")
-    exit(1)
+// The environment, read once (ProcessInfo.environment rebuilds it per call).
+var environment: [String: String] = [:]
+var entry = environ
+while let pointer = entry.pointee {
+    let pair = String(cString: pointer)
+    if let eq = pair.firstIndex(of: "=") {
+        environment[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+    }
+    entry += 1
 }
+let level = environment["CARACAL_CNI_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+LoggingSystem.bootstrap { label in
+    var h = StreamLogHandler.standardError(label: label)
+    h.logLevel = level
+    return h
+}
+let input = FileHandle.standardInput.readDataToEndOfFile()
+let outcome = CNIPlugin(logger: Logger(label: "caracal-cni")).run(environment: environment, stdin: Array(input))
+if !outcome.stdout.isEmpty {
+    FileHandle.standardOutput.write(Data((outcome.stdout + "\n").utf8))
+}
+exit(outcome.exitCode)

@@ -254,6 +254,19 @@ struct FixedAddressTests {
         #expect(try f.add("c4", requested: ["10.0.0.0"])[0].ip == ip("10.0.0.0"))
     }
 
+    @Test func aFullBlockIsUsedAgainWhenItsCooldownEnds() throws {
+        let f = try Fixture([Pool(name: "p", cidr: prefix("10.0.0.0/30"), blockSize: 30, strict: true, cooldownSeconds: 60)])
+        for i in 0..<4 { _ = try f.add("c\(i)") }
+        _ = try f.del("c2")
+        #expect(f.error { try f.add("x1") } == .exhausted(family: "IPv4", pools: ["p"]))
+        #expect(f.error { try f.add("x2") } == .exhausted(family: "IPv4", pools: ["p"]), "still cooling")
+        f.clock.advance(61)
+        #expect(try f.add("x3")[0].ip == ip("10.0.0.2"))
+        _ = try f.del("c0")
+        f.clock.advance(61)
+        #expect(try f.add("x4")[0].ip == ip("10.0.0.0"), "a release makes the block usable again")
+    }
+
     @Test func releaseIsIdempotent() throws {
         let f = try Fixture()
         _ = try f.add("c1")
@@ -309,5 +322,37 @@ struct FixedAddressTests {
             return all
         }
         #expect(results.count == 100 && Set(results).count == 100)
+    }
+}
+
+@Suite("IPAM address arithmetic")
+struct ArithmeticTests {
+    @Test func ordinalsAndSubnets() {
+        let b4 = prefix("10.1.2.64/26")
+        #expect(b4.address(at: 0) == ip("10.1.2.64") && b4.address(at: 63) == ip("10.1.2.127") && b4.address(at: 64) == nil)
+        #expect(b4.ordinal(of: ip("10.1.2.100")) == 36 && b4.ordinal(of: ip("10.1.2.128")) == nil)
+        let pool6 = prefix("fd00:1:2:3::/64")
+        #expect(pool6.subnet(length: 122, index: 0) == prefix("fd00:1:2:3::/122"))
+        #expect(pool6.subnet(length: 122, index: 1) == prefix("fd00:1:2:3::40/122"))
+        #expect(pool6.subnet(length: 122, index: 1025) == prefix("fd00:1:2:3::1:40/122"))
+        #expect(pool6.subnetCount(length: 122) == UInt64(1) << 58)
+        let b6 = prefix("fd00:1:2:3::40/122")
+        #expect(b6.ordinal(of: ip("fd00:1:2:3::7f")) == 63 && b6.address(at: 63) == ip("fd00:1:2:3::7f"))
+        // Carry across the 64-bit halves.
+        #expect(IPAddress("fd00::ffff:ffff:ffff:ffff")!.adding(1) == ip("fd00:0:0:1::"))
+        #expect(IPAddress("255.255.255.255")!.adding(1) == nil)
+        #expect(ip("fd00:0:0:1::").offset(from: ip("fd00::ffff:ffff:ffff:ffff")) == 1)
+        #expect(ip("10.0.0.1").offset(from: ip("fd00::")) == nil)
+        // A large IPv6 pool: the first block is found without enumerating.
+        #expect(prefix("fd00::/48").subnet(length: 122, index: 3) == prefix("fd00::c0/122"))
+    }
+
+    @Test func ipv6PoolAllocatesBlockByBlock() throws {
+        let f = try Fixture([Pool(name: "v6", cidr: prefix("fd00:9::/120"), blockSize: 124)])
+        var ips: [IPAddress] = []
+        for i in 0..<17 { ips += try f.add("c\(i)", v4: false, v6: true).map(\.ip) }
+        #expect(ips.first == ip("fd00:9::") && ips[15] == ip("fd00:9::f") && ips[16] == ip("fd00:9::10"))
+        #expect(Set(ips).count == 17)
+        #expect(try f.store.read { try f.ipam.blocks(pool: "v6", $0) }.map(\.cidr) == [prefix("fd00:9::/124"), prefix("fd00:9::10/124")])
     }
 }

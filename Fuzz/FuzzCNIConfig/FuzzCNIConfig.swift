@@ -35,16 +35,21 @@ public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePo
     }
 }
 #else
-// Corpus replayer: every file under the given directories goes through the
-// same entry point.
-var count = 0
-for dir in CommandLine.arguments.dropFirst() {
-    let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-    for f in files.sorted() {
-        guard let data = FileManager.default.contents(atPath: "\(dir)/\(f)") else { continue }
-        data.withUnsafeBytes { fuzzOne($0) }
-        count += 1
+/// Corpus replayer: every file under the given directories goes through the
+/// same entry point.
+@main
+enum CorpusReplayer {
+    static func main() {
+        var count = 0
+        for dir in CommandLine.arguments.dropFirst() {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+            for f in files.sorted() {
+                guard let data = FileManager.default.contents(atPath: "\(dir)/\(f)") else { continue }
+                data.withUnsafeBytes { fuzzOne($0) }
+                count += 1
+            }
+        }
+        print("FuzzCNIConfig: replayed \(count) inputs")
     }
 }
-print("FuzzCNIConfig: replayed \(count) inputs")
 #endif

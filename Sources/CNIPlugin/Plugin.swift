@@ -1,0 +1,392 @@
+import CNI
+import Datastore
+import Foundation
+import IPAM
+import IPAddressing
+import Logging
+import NetNS
+import Netlink
+
+/// What the plugin prints and how it exits.
+public struct PluginOutcome: Sendable {
+    public var stdout: String
+    public var exitCode: Int32
+}
+
+/// caracal-cni: one CNI invocation (SPEC.md "Execution Protocol"). The
+/// runtime passes `CNI_*` in the environment and the network config on
+/// stdin; the answer is a result or an error JSON on stdout, logs go to
+/// stderr (swift-log), and the exit code is non-zero on error.
+public struct CNIPlugin {
+    public var logger: Logger
+    public var wiring: PodWiring
+    public var ipam: IPAM
+
+    public init(logger: Logger, wiring: PodWiring = PodWiring(), ipam: IPAM = IPAM()) {
+        self.logger = logger
+        self.wiring = wiring
+        self.ipam = ipam
+    }
+
+    public func run(environment: [String: String], stdin: [UInt8]) -> PluginOutcome {
+        // The version errors are reported in: the config's when we can read it.
+        var replyVersion = CNIVersion.current
+        if let v = (try? JSONValue.parse(stdin))?["cniVersion"]?.stringValue.flatMap(CNIVersion.init), v.isSupported {
+            replyVersion = v
+        }
+        do {
+            let env = try CNIEnvironment(environment)
+            if env.command == .version {
+                return PluginOutcome(stdout: CNIVersion.versionInfo().encodedString, exitCode: 0)
+            }
+            let config = try NetworkConfig(parsing: stdin)
+            replyVersion = config.cniVersion
+            let context = try Context(env: env, config: config, fault: environment["CARACAL_CNI_FAULT"])
+            switch env.command {
+            case .add: return PluginOutcome(stdout: try add(context).json(version: config.cniVersion).encodedString, exitCode: 0)
+            case .del: try del(context)
+            case .check: try check(context)
+            case .gc: try gc(context)
+            case .status: try status(context)
+            case .version: break
+            }
+            return PluginOutcome(stdout: "", exitCode: 0)
+        } catch {
+            let e = CNIPlugin.cniError(error)
+            logger.error("\(environment["CNI_COMMAND"] ?? "?") failed", metadata: [
+                "code": "\(e.code.rawValue)", "msg": "\(e.msg)", "details": "\(e.details)",
+                "container": "\(environment["CNI_CONTAINERID"] ?? "")",
+            ])
+            return PluginOutcome(stdout: e.json(cniVersion: replyVersion).encodedString, exitCode: 1)
+        }
+    }
+
+    /// Everything derived from one invocation.
+    struct Context {
+        var env: CNIEnvironment
+        var config: NetworkConfig
+        var node: String
+        var datastorePath: String
+        var namespace: String
+        var pod: String
+        /// `CARACAL_CNI_FAULT` (crash tests, docs/cni.md).
+        var fault: String?
+
+        init(env: CNIEnvironment, config: NetworkConfig, fault: String?) throws {
+            self.fault = fault
+            self.env = env
+            self.config = config
+            node = config.nodeName ?? Context.shortHostName()
+            datastorePath = config.datastorePath ?? SQLiteStore.defaultPath
+            namespace = env.args.podNamespace ?? "default"
+            pod = env.args.podName ?? ""
+        }
+
+        /// gethostname(2) up to the first dot (no resolver lookups, unlike
+        /// ProcessInfo.hostName).
+        static func shortHostName() -> String {
+            var buf = [CChar](repeating: 0, count: 256)
+            guard gethostname(&buf, buf.count - 1) == 0 else { return "localhost" }
+            let name = String(cString: buf)
+            return name.split(separator: ".").first.map(String.init) ?? "localhost"
+        }
+
+        var containerID: String { env.containerID ?? "" }
+        var ifName: String { env.ifName ?? "eth0" }
+        var hostVeth: String {
+            PodWiring.hostVethName(namespace: env.args.podNamespace, pod: env.args.podName, containerID: containerID)
+        }
+
+        func openStore() throws -> SQLiteStore {
+            do { return try SQLiteStore(path: datastorePath) } catch {
+                throw CNIError(.ioFailure, "cannot open datastore \(datastorePath)", details: "\(error)")
+            }
+        }
+    }
+
+    // MARK: ADD
+
+    func add(_ c: Context) throws -> CNIResult {
+        guard let section = c.config.ipam else { throw CNIError.invalidField("ipam", "missing") }
+        guard let netns = c.env.netns else { throw CNIError(.invalidEnvironment, "required env variables [CNI_NETNS] missing") }
+        guard NetworkNamespace(path: netns).exists else {
+            throw CNIError(.invalidEnvironment, "CNI_NETNS: \(netns) is not a network namespace")
+        }
+        let definitions = try poolDefinitions(section)
+        let requested = c.config.requestedIPs + c.env.args.requestedIPs.filter { !c.config.requestedIPs.contains($0) }
+        let claim = c.config.argsClaim ?? c.env.args.claim
+        let store = try c.openStore()
+        let hostVeth = c.hostVeth
+        let now = ipam.clock()
+        var labels: [String: String] = [:]
+        for l in c.config.labels { labels[l.key] = l.value }
+
+        // 1. One transaction: leftovers of a crashed ADD go, addresses are
+        //    allocated, and the endpoint is recorded as "wiring".
+        let (allocations, leftover) = try store.transaction { tx -> ([Allocation], EndpointRecord?) in
+            var leftover: EndpointRecord?
+            if let existing = try Endpoints.get(containerID: c.containerID, ifName: c.ifName, tx) {
+                guard existing.state == .wiring else {
+                    throw CNIError(.alreadyExists, "container \(c.containerID) already has interface \(c.ifName) on network \(existing.network)")
+                }
+                leftover = existing
+                try ipam.release(containerID: c.containerID, ifName: c.ifName, reason: "ADD retried after an interrupted ADD", tx)
+                try Endpoints.delete(containerID: c.containerID, ifName: c.ifName, tx)
+            }
+            for p in definitions { try ipam.createPool(p, ifAbsent: true, tx) }
+            // Pools the config names must exist; with none named, some must.
+            for (i, name) in section.poolNames.enumerated() where try ipam.pool(named: name, tx) == nil {
+                throw CNIError.invalidField("ipam.pools[\(i)]", "no pool named \(name) (create it with `caracal ipam pool create` or define it here)")
+            }
+            if section.poolNames.isEmpty, try ipam.pools(tx).isEmpty {
+                throw CNIError.invalidField("ipam.pools", "no pool is defined (create one with `caracal ipam pool create` or define it here)")
+            }
+            let a = try ipam.allocate(AllocationRequest(
+                containerID: c.containerID, ifName: c.ifName, namespace: c.namespace, pod: c.pod, node: c.node, claim: claim,
+                requested: requested, ipv4: section.assignIPv4, ipv6: section.assignIPv6, pools: section.poolNames), tx)
+            try Endpoints.put(EndpointRecord(
+                containerID: c.containerID, ifName: c.ifName, namespace: c.namespace, pod: c.pod, podUID: c.env.args.podUID,
+                network: c.config.name, netns: netns, ips: a.map(\.ip),
+                borrowedIPs: a.filter(\.borrowed).map(\.ip), hostVeth: hostVeth, labels: labels, node: c.node,
+                claim: claim, state: .wiring, created: now), tx)
+            return (a, leftover)
+        }
+        // Fault injection for the crash tests (docs/cni.md): stop right after
+        // the allocation committed, so a test can kill -9 the plugin there.
+        if c.fault == "stop-after-allocation" { raise(SIGSTOP) }
+        if let leftover {
+            // The interrupted ADD may have made the pair already: remove it
+            // (deleting the host end removes the pod end).
+            try? wiring.unwire(netns: leftover.netns, ifName: c.ifName, hostVeth: leftover.hostVeth)
+        }
+        let ips = allocations.map(\.ip)
+        logger.info("allocated", metadata: ["container": "\(c.containerID)", "ips": "\(ips)", "node": "\(c.node)"])
+
+        // 2. Wire the pod; on any failure undo the wiring and the allocation.
+        let progress = PodWiring.Progress()
+        let wired: PodWiring.Wired
+        do {
+            wired = try wiring.wire(
+                netns: netns, ifName: c.ifName, hostVeth: hostVeth, ips: ips, mtu: c.config.mtu,
+                podMAC: c.config.runtimeMAC.flatMap(MACAddress.init), progress: progress)
+            // 3. The endpoint is ready.
+            try store.transaction { tx in
+                guard var e = try Endpoints.get(containerID: c.containerID, ifName: c.ifName, tx) else { return }
+                e.state = .ready
+                e.mac = wired.podMAC
+                try Endpoints.put(e, tx)
+            }
+        } catch {
+            logger.warning("ADD failed, undoing", metadata: ["container": "\(c.containerID)", "error": "\(error)"])
+            if progress.hostVethCreated { try? wiring.unwire(netns: netns, ifName: c.ifName, hostVeth: hostVeth) }
+            _ = try? store.transaction { tx in
+                try ipam.release(containerID: c.containerID, ifName: c.ifName, reason: "ADD failed", tx)
+                try Endpoints.delete(containerID: c.containerID, ifName: c.ifName, tx)
+            }
+            throw error
+        }
+
+        var result = CNIResult(
+            interfaces: [
+                .init(name: hostVeth, mac: wired.hostMAC, mtu: c.config.mtu),
+                .init(name: c.ifName, mac: wired.podMAC, mtu: c.config.mtu, sandbox: netns),
+            ],
+            ips: ips.map { ip in
+                .init(address: "\(ip)/\(ip.isIPv4 ? 32 : 128)", gateway: ip.isIPv4 ? PodWiring.gateway4.description : PodWiring.gateway6.description, interface: 1)
+            },
+            routes: [],
+            dns: c.config.runtimeDNS ?? c.config.dns ?? DNSConfig())
+        if ips.contains(where: \.isIPv4) { result.routes.append(.init(dst: "0.0.0.0/0", gw: PodWiring.gateway4.description)) }
+        if ips.contains(where: \.isIPv6) { result.routes.append(.init(dst: "::/0", gw: PodWiring.gateway6.description)) }
+        if let prev = c.config.prevResult { result = prev.appending(result) }
+        return result
+    }
+
+    /// Pool objects in `ipam.pools`, decoded and validated (errors name the field).
+    func poolDefinitions(_ section: IPAMSection) throws -> [Pool] {
+        try section.poolDefinitions.map { path, json in
+            let pool: Pool
+            do {
+                pool = try JSONDecoder().decode(Pool.self, from: json.encoded())
+            } catch let DecodingError.keyNotFound(key, ctx) {
+                throw CNIError.invalidField((["\(path)"] + (ctx.codingPath + [key]).map(\.stringValue)).joined(separator: "."), "missing")
+            } catch let DecodingError.typeMismatch(_, ctx) {
+                throw CNIError.invalidField(([path] + ctx.codingPath.map(\.stringValue)).joined(separator: "."), "wrong type: \(ctx.debugDescription)")
+            } catch let DecodingError.dataCorrupted(ctx) {
+                throw CNIError.invalidField(([path] + ctx.codingPath.map(\.stringValue)).joined(separator: "."), ctx.debugDescription)
+            } catch {
+                throw CNIError.invalidField(path, "\(error)")
+            }
+            do { try pool.validate() } catch let e as IPAMError {
+                if case .invalidPool(let field, let problem) = e { throw CNIError.invalidField("\(path).\(field)", problem) }
+                throw e
+            }
+            return pool
+        }
+    }
+
+    // MARK: DEL
+
+    /// Best effort and idempotent: succeeds when called twice, when the
+    /// namespace is gone and after a failed ADD, and always releases the IP.
+    func del(_ c: Context) throws {
+        let store = try c.openStore()
+        let endpoint = try store.read { try Endpoints.get(containerID: c.containerID, ifName: c.ifName, $0) }
+        // The kernel takes ~15 ms to delete a veth (synchronize_net); the
+        // release transaction runs meanwhile. Released addresses cool down
+        // before reuse, so releasing before the link is gone is safe.
+        let unwiring = UnwireTask { [wiring, netns = c.env.netns, ifName = c.ifName, hostVeth = endpoint?.hostVeth] in
+            try wiring.unwire(netns: netns, ifName: ifName, hostVeth: hostVeth)
+        }
+        let released = try store.transaction { tx -> HandleRecord? in
+            let h = try ipam.release(containerID: c.containerID, ifName: c.ifName, reason: "DEL", tx)
+            try Endpoints.delete(containerID: c.containerID, ifName: c.ifName, tx)
+            try ipam.releaseEmptyBlocks(node: c.node, tx)
+            return h
+        }
+        if let error = unwiring.wait() {
+            // The addresses are released regardless; GC sweeps leftover links.
+            logger.warning("DEL: could not remove links", metadata: ["container": "\(c.containerID)", "error": "\(error)"])
+        }
+        logger.info("released", metadata: ["container": "\(c.containerID)", "ips": "\(released?.ips ?? [])"])
+    }
+
+    // MARK: CHECK
+
+    func check(_ c: Context) throws {
+        guard let prev = c.config.prevResult else { throw CNIError.invalidField("prevResult", "missing (CHECK needs ADD's result)") }
+        guard let netns = c.env.netns else { throw CNIError(.invalidEnvironment, "required env variables [CNI_NETNS] missing") }
+        let store = try c.openStore()
+        let (endpoint, handle) = try store.read { tx in
+            (try Endpoints.get(containerID: c.containerID, ifName: c.ifName, tx),
+             try ipam.handle(containerID: c.containerID, ifName: c.ifName, tx))
+        }
+        guard let endpoint else { throw CNIError(.drift, "no endpoint recorded for container \(c.containerID) \(c.ifName)") }
+        guard endpoint.state == .ready else { throw CNIError(.drift, "ADD never finished for container \(c.containerID)") }
+        guard let handle, Set(handle.ips) == Set(endpoint.ips) else {
+            throw CNIError(.drift, "IPAM holds no allocation matching the endpoint's addresses \(endpoint.ips)")
+        }
+        // The pod interface's addresses in prevResult must be ours.
+        if let idx = prev.interfaces.firstIndex(where: { $0.name == c.ifName && $0.sandbox == netns }) {
+            let prevIPs = Set(prev.ips.filter { $0.interface == idx }.compactMap { NetworkConfig.address($0.address) })
+            if prevIPs != Set(handle.ips) {
+                throw CNIError(.drift, "prevResult addresses \(prevIPs.sorted()) differ from the allocation \(handle.ips)")
+            }
+        }
+        let drift = try wiring.verify(netns: netns, ifName: c.ifName, hostVeth: endpoint.hostVeth, ips: handle.ips)
+        if !drift.isEmpty { throw CNIError(.drift, drift.joined(separator: "; ")) }
+    }
+
+    // MARK: GC
+
+    /// Releases every allocation and host veth of this node and network
+    /// whose attachment is not in `cni.dev/valid-attachments`.
+    func gc(_ c: Context) throws {
+        guard let valid = c.config.validAttachments else {
+            throw CNIError.invalidField("cni.dev/valid-attachments", "missing (GC needs the list of valid attachments)")
+        }
+        let keep = Set(valid.map { HandleRecord.id(containerID: $0.containerID, ifName: $0.ifName) })
+        let store = try c.openStore()
+        let (endpoints, handles) = try store.read { tx in (try Endpoints.all(tx), try ipam.handles(tx)) }
+        let stale = endpoints.filter { $0.node == c.node && $0.network == c.config.name && !keep.contains($0.id) }
+        let staleIDs = Set(stale.map(\.id))
+        let endpointIDs = Set(endpoints.map(\.id))
+        // Allocations without any endpoint record on this node are orphans.
+        let orphans = handles.filter { $0.node == c.node && !keep.contains($0.id) && !endpointIDs.contains($0.id) }
+        for e in stale {
+            do { try wiring.unwire(netns: e.netns, ifName: e.ifName, hostVeth: e.hostVeth) } catch {
+                logger.warning("GC: could not remove links", metadata: ["container": "\(e.containerID)", "error": "\(error)"])
+            }
+        }
+        try store.transaction { tx in
+            for e in stale {
+                try ipam.release(containerID: e.containerID, ifName: e.ifName, reason: "GC", tx)
+                try Endpoints.delete(containerID: e.containerID, ifName: e.ifName, tx)
+            }
+            for h in orphans where !staleIDs.contains(h.id) {
+                try ipam.release(containerID: h.containerID, ifName: h.ifName, reason: "GC (no endpoint)", tx)
+            }
+            try ipam.releaseEmptyBlocks(node: c.node, tx)
+        }
+        // Host veths no endpoint claims (left by a crash or a failed DEL).
+        let remaining = Set(try store.read { try Endpoints.all($0) }.filter { $0.node == c.node }.map(\.hostVeth))
+        for name in try wiring.hostVeths() where !remaining.contains(name) {
+            try? wiring.unwire(netns: nil, ifName: "", hostVeth: name)
+        }
+        logger.info("GC", metadata: ["released": "\(stale.count + orphans.count)"])
+    }
+
+    // MARK: STATUS
+
+    func status(_ c: Context) throws {
+        let section = c.config.ipam
+        let store: SQLiteStore
+        do { store = try c.openStore() } catch let e as CNIError {
+            throw CNIError(.pluginNotAvailable, "datastore unavailable", details: e.details)
+        }
+        let definitions = try section.map { try poolDefinitions($0) } ?? []
+        let reason = try store.read { tx -> String? in
+            // A pool the config defines that the datastore does not hold yet
+            // is created, empty, by the next ADD: it can serve.
+            for p in definitions where try ipam.pool(named: p.name, tx) == nil && !p.disabled {
+                if p.cidr.address.isIPv4 || !(section?.assignIPv4 ?? true) { return nil }
+            }
+            return try ipam.canServe(
+                node: c.node, ipv4: section?.assignIPv4 ?? true, ipv6: section?.assignIPv6 ?? false,
+                pools: section?.poolNames ?? [], tx)
+        }
+        if let reason { throw CNIError(.pluginNotAvailable, "no pool can serve a new pod", details: reason) }
+    }
+
+    // MARK: Errors
+
+    /// Maps any failure to the spec's error JSON codes (docs/cni.md).
+    public static func cniError(_ error: Error) -> CNIError {
+        switch error {
+        case let e as CNIError:
+            return e
+        case let e as IPAMError:
+            switch e {
+            case .requestedIPNotInPool: return CNIError(.requestedIPNotInPool, e.description)
+            case .ipHeld, .claimInUse: return CNIError(.ipHeldByAnotherWorkload, e.description)
+            case .quotaExceeded: return CNIError(.quotaExceeded, e.description)
+            case .requestedIPReserved: return CNIError(.requestedIPReserved, e.description)
+            case .exhausted, .noEligiblePool: return CNIError(.poolExhausted, e.description)
+            case .namespaceNotAllowed: return CNIError(.namespaceNotAllowed, e.description)
+            case .alreadyAllocated: return CNIError(.alreadyExists, e.description)
+            case .invalidPool(let field, let problem): return CNIError.invalidField(field, problem)
+            case .poolOverlaps, .poolInUse, .unknownPool, .unknownClaim: return CNIError(.invalidNetworkConfig, e.description)
+            case .corruptRecord: return CNIError(.datastoreFailure, e.description)
+            }
+        case let e as NetlinkError:
+            return CNIError(.kernelFailure, "kernel refused a network change", details: e.description)
+        case let e as NetNSError:
+            return CNIError(.kernelFailure, "network namespace operation failed", details: e.description)
+        default:
+            if SQLiteStore.isBusy(error) {
+                return CNIError(.tryAgainLater, "datastore is busy", details: "\(error)")
+            }
+            return CNIError(.datastoreFailure, "datastore operation failed", details: "\(error)")
+        }
+    }
+}
+
+/// Runs blocking link removal on its own thread while the caller does other
+/// work; `wait` joins it and returns its error, if any.
+final class UnwireTask: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var error: Error?
+
+    init(_ body: @escaping @Sendable () throws -> Void) {
+        let thread = Thread { [self] in
+            do { try body() } catch { self.error = error }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    func wait() -> Error? {
+        done.wait()
+        return error
+    }
+}

@@ -1,0 +1,227 @@
+import CNI
+import IPAddressing
+import NetNS
+import Netlink
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// ptp-style wiring of one pod: a veth pair, no bridge, no encapsulation.
+///
+/// - Host side: a deterministic name (`crc` + 11 hex digits of a hash of the
+///   pod's namespace/name, or of the container ID), a fixed MAC, no IP,
+///   `proxy_arp` on, and a host route `IP/32 dev crcX` per pod address.
+/// - Pod side (`CNI_IFNAME`): the pod's IP as /32 (/128), the routes
+///   `169.254.1.1 dev eth0 scope link` and `default via 169.254.1.1`, and for
+///   IPv6 `default via fe80::ecee:eeff:feee:eeee` (the host side's
+///   link-local, derived from its fixed MAC). A permanent neighbour entry for
+///   169.254.1.1 means the pod never waits on ARP for its gateway.
+public struct PodWiring: Sendable {
+    public static let hostVethPrefix = "crc"
+    public static let hostMAC = MACAddress("ee:ee:ee:ee:ee:ee")!
+    public static let gateway4 = IPAddress("169.254.1.1")!
+    /// EUI-64 link-local of `hostMAC` (RFC 4291 appendix A).
+    public static let gateway6 = IPAddress("fe80::ecee:eeff:feee:eeee")!
+
+    /// Where the plugin runs: the node's namespace (nil: the process's own).
+    public var hostNamespace: NetworkNamespace?
+
+    public init(hostNamespace: NetworkNamespace? = nil) { self.hostNamespace = hostNamespace }
+
+    /// `crc` + the first 11 hex digits of FNV-1a-64 over "namespace/pod"
+    /// (or the container ID when the pod is unnamed): stable across
+    /// restarts of the same pod, 14 characters (the kernel allows 15).
+    public static func hostVethName(namespace: String?, pod: String?, containerID: String) -> String {
+        let key: String
+        if let namespace, let pod, !namespace.isEmpty, !pod.isEmpty { key = "\(namespace)/\(pod)" } else { key = containerID }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in key.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        let hex = String(h, radix: 16)
+        let padded = String(repeating: "0", count: 16 - hex.count) + hex
+        return hostVethPrefix + padded.prefix(11)
+    }
+
+    public struct Wired: Sendable {
+        public var hostMAC: String
+        public var podMAC: String
+    }
+
+    /// What `wire` managed to create, so a failure can be undone.
+    public final class Progress: @unchecked Sendable {
+        public var hostVethCreated = false
+        public init() {}
+    }
+
+    /// Creates and configures the pair. Throws `CNIError` on any failure;
+    /// `progress` says what to undo.
+    public func wire(
+        netns: String, ifName: String, hostVeth: String, ips: [IPAddress], mtu: Int, podMAC: MACAddress?, progress: Progress
+    ) throws -> Wired {
+        let podNS = NetworkNamespace(path: netns)
+        let host = try RTNetlink(namespace: hostNamespace)
+        let pod = try RTNetlink(namespace: podNS)
+        func create() throws {
+            try host.createVeth(
+                name: hostVeth, peer: VethPeer(name: ifName, namespace: podNS, macAddress: podMAC), mtu: UInt32(mtu),
+                macAddress: PodWiring.hostMAC)
+        }
+        do {
+            try create()
+        } catch let e as NetlinkError where e.errno == EEXIST {
+            // Either the pod already has the interface (ADD must fail), or a
+            // host veth of this name is left from an earlier sandbox of the
+            // same pod that was never deleted (the name derives from the pod).
+            if try pod.link(named: ifName) != nil {
+                throw CNIError(.alreadyExists, "interface \(ifName) already exists in \(netns)")
+            }
+            guard let stale = try host.link(named: hostVeth) else { throw e }
+            try host.deleteLink(index: stale.index)
+            try create()
+        }
+        progress.hostVethCreated = true
+        // Fault injection for the crash tests (docs/cni.md).
+        if getenv("CARACAL_CNI_FAULT").map({ String(cString: $0) }) == "stop-after-veth" { raise(SIGSTOP) }
+        guard let hostLink = try host.link(named: hostVeth), let podLink = try pod.link(named: ifName) else {
+            throw CNIError(.kernelFailure, "veth \(hostVeth) / \(ifName) vanished after creation")
+        }
+        let has4 = ips.contains { $0.isIPv4 }
+        let has6 = ips.contains { $0.isIPv6 }
+
+        // Host side.
+        if has4 {
+            try InterfaceSysctl.ipv4ProxyARP.write("1", interface: hostVeth, namespace: hostNamespace)
+            try enableForwarding(.ipv4Forwarding)
+        }
+        if has6 {
+            try enableForwarding(.ipv6Forwarding)
+            try ignoringExists {
+                try host.addAddress(InterfaceAddress(
+                    interfaceIndex: hostLink.index, address: PodWiring.gateway6, prefixLength: 64, scope: .link,
+                    flags: InterfaceAddress.noDAD))
+            }
+        }
+        try host.setLinkUp(index: hostLink.index)
+
+        // Pod side.
+        for ip in ips {
+            try pod.addAddress(InterfaceAddress(
+                interfaceIndex: podLink.index, address: ip, prefixLength: ip.isIPv4 ? 32 : 128,
+                flags: ip.isIPv6 ? InterfaceAddress.noDAD : 0))
+        }
+        try pod.setLinkUp(index: podLink.index)
+        if has4 {
+            try pod.setNeighbor(Neighbor(interfaceIndex: podLink.index, address: PodWiring.gateway4, linkAddress: PodWiring.hostMAC))
+            try pod.addRoute(Route(
+                destination: IPPrefix(address: PodWiring.gateway4, length: 32)!, protocol: .boot, scope: .link,
+                nextHops: NextHops(NextHop(interfaceIndex: podLink.index))))
+            try pod.addRoute(Route(
+                destination: IPPrefix("0.0.0.0/0")!, protocol: .boot,
+                nextHops: NextHops(NextHop(gateway: PodWiring.gateway4, interfaceIndex: podLink.index))))
+        }
+        if has6 {
+            try pod.setNeighbor(Neighbor(interfaceIndex: podLink.index, address: PodWiring.gateway6, linkAddress: PodWiring.hostMAC))
+            try pod.addRoute(Route(
+                destination: IPPrefix("::/0")!, protocol: .boot,
+                nextHops: NextHops(NextHop(gateway: PodWiring.gateway6, interfaceIndex: podLink.index))))
+        }
+        // Host routes to the pod.
+        for ip in ips {
+            try host.replaceRoute(Route.device(IPPrefix(address: ip, length: ip.isIPv4 ? 32 : 128)!, interfaceIndex: hostLink.index))
+        }
+        return Wired(hostMAC: PodWiring.hostMAC.description, podMAC: podLink.macAddress?.description ?? "")
+    }
+
+    private func enableForwarding(_ sysctl: InterfaceSysctl) throws {
+        if try sysctl.read(interface: "all", namespace: hostNamespace) != "1" {
+            try sysctl.write("1", interface: "all", namespace: hostNamespace)
+        }
+    }
+
+    private func ignoringExists(_ body: () throws -> Void) throws {
+        do { try body() } catch let e as NetlinkError where e.errno == EEXIST {}
+    }
+
+    /// Deletes the pod interface (which takes its veth peer with it) and the
+    /// host veth. Missing namespaces and links are not errors.
+    public func unwire(netns: String?, ifName: String, hostVeth: String?) throws {
+        // Deleting the host end removes the pod end too, and needs no thread
+        // inside the pod's namespace.
+        if let hostVeth {
+            let host = try RTNetlink(namespace: hostNamespace)
+            if let link = try host.link(named: hostVeth) {
+                try ignoringMissing { try host.deleteLink(index: link.index) }
+                return
+            }
+        }
+        if let netns {
+            let podNS = NetworkNamespace(path: netns)
+            if podNS.exists, let pod = try? RTNetlink(namespace: podNS), let link = try pod.link(named: ifName) {
+                try ignoringMissing { try pod.deleteLink(index: link.index) }
+            }
+        }
+    }
+
+    private func ignoringMissing(_ body: () throws -> Void) throws {
+        do { try body() } catch let e as NetlinkError where e.errno == ENODEV || e.errno == ENOENT {}
+    }
+
+    /// Host links that look like Caracal's host veths.
+    public func hostVeths() throws -> [String] {
+        try RTNetlink(namespace: hostNamespace).links()
+            .filter { $0.name.hasPrefix(PodWiring.hostVethPrefix) && $0.name.count == 14 && $0.kind == "veth" }
+            .map(\.name)
+    }
+
+    /// Verifies everything `wire` set up; returns the differences found.
+    public func verify(netns: String, ifName: String, hostVeth: String, ips: [IPAddress]) throws -> [String] {
+        var drift: [String] = []
+        let podNS = NetworkNamespace(path: netns)
+        guard podNS.exists else { return ["network namespace \(netns) is gone"] }
+        let pod = try RTNetlink(namespace: podNS)
+        let host = try RTNetlink(namespace: hostNamespace)
+        guard let podLink = try pod.link(named: ifName) else { return ["interface \(ifName) is missing in \(netns)"] }
+        if !podLink.isUp { drift.append("interface \(ifName) is down") }
+        let addresses = try pod.addresses(interfaceIndex: podLink.index)
+        for ip in ips where !addresses.contains(where: { $0.address == ip && Int($0.prefixLength) == (ip.isIPv4 ? 32 : 128) }) {
+            drift.append("address \(ip)/\(ip.isIPv4 ? 32 : 128) is missing on \(ifName)")
+        }
+        if ips.contains(where: \.isIPv4) {
+            let routes = try pod.routes(RouteFilter(family: .ipv4, table: .main))
+            if !routes.contains(where: { $0.destination == IPPrefix(address: PodWiring.gateway4, length: 32)! && $0.nextHops.contains { $0.interfaceIndex == podLink.index && $0.gateway == nil } }) {
+                drift.append("route 169.254.1.1 dev \(ifName) scope link is missing")
+            }
+            if !routes.contains(where: { $0.destination == IPPrefix("0.0.0.0/0")! && $0.nextHops.contains { $0.gateway == PodWiring.gateway4 } }) {
+                drift.append("route default via 169.254.1.1 is missing")
+            }
+        }
+        if ips.contains(where: \.isIPv6) {
+            let routes = try pod.routes(RouteFilter(family: .ipv6, table: .main))
+            if !routes.contains(where: { $0.destination == IPPrefix("::/0")! && $0.nextHops.contains { $0.gateway == PodWiring.gateway6 } }) {
+                drift.append("route default via \(PodWiring.gateway6) is missing")
+            }
+        }
+        guard let hostLink = try host.link(named: hostVeth) else {
+            drift.append("host veth \(hostVeth) is missing")
+            return drift
+        }
+        if !hostLink.isUp { drift.append("host veth \(hostVeth) is down") }
+        if ips.contains(where: \.isIPv4), try InterfaceSysctl.ipv4ProxyARP.read(interface: hostVeth, namespace: hostNamespace) != "1" {
+            drift.append("proxy_arp is off on \(hostVeth)")
+        }
+        for fam in [RouteFilter.Family.ipv4, .ipv6] {
+            let mine = ips.filter { $0.isIPv4 == (fam == .ipv4) }
+            if mine.isEmpty { continue }
+            let routes = try host.routes(RouteFilter(family: fam, table: .main))
+            for ip in mine {
+                let dst = IPPrefix(address: ip, length: ip.isIPv4 ? 32 : 128)!
+                if !routes.contains(where: { $0.destination == dst && $0.nextHops.contains { $0.interfaceIndex == hostLink.index } }) {
+                    drift.append("host route \(dst) dev \(hostVeth) is missing")
+                }
+            }
+        }
+        return drift
+    }
+}

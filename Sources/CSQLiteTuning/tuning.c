@@ -1,0 +1,10 @@
+#include "CSQLiteTuning.h"
+#include <sqlite3.h>
+
+int caracal_sqlite_keep_wal(void *connection) {
+    sqlite3 *db = (sqlite3 *)connection;
+    int on = 1;
+    int rc = sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &on);
+    if (rc != SQLITE_OK) return rc;
+    return sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
+}
