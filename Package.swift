@@ -51,6 +51,10 @@ let package = Package(
             name: "Policy",
             dependencies: [.product(name: "Yams", package: "Yams")]
         ),
+        .target(
+            name: "NFTables",
+            dependencies: ["CNftnl", "NetNS", "Policy", .product(name: "Logging", package: "swift-log")]
+        ),
 
         // MARK: Executables
         .executableTarget(
@@ -73,5 +77,6 @@ let package = Package(
         ),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        .testTarget(name: "NFTablesTests", dependencies: ["NFTables", "Policy", "TestSupport", "NetNS"]),
     ]
 )
