@@ -57,6 +57,7 @@ final class PodTopology {
                 tcpListeners.append(try Self.listener(SOCK_STREAM, port))
                 udpServers.append(try Self.listener(SOCK_DGRAM, port))
             }
+            udpServers.append(try Self.listener(SOCK_DGRAM, 53))
         }
     }
 
@@ -87,22 +88,27 @@ final class PodTopology {
 
     /// Runs all probes at once and returns the ones that got through
     /// (TCP: the handshake completed; UDP: the server's reply arrived).
-    func run(_ probes: [Probe], timeout: Double = 0.8) throws -> Set<Probe> {
+    func run(_ probes: [Probe], timeout: Double = 0.5) throws -> Set<Probe> {
         drainAccepts()
         var clients: [(Int32, Probe)] = []
         defer { for (fd, _) in clients { close(fd) } }
-        for probe in probes {
-            let ns = pods[probe.from]!
-            let fd: Int32 = try ns.perform {
-                let type = probe.proto == .tcp ? SOCK_STREAM : SOCK_DGRAM
-                let fd = socket(AF_INET, Int32(type.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-                guard fd >= 0 else { throw NetNSError(operation: "socket", errno: errno) }
-                return fd
+        for (source, group) in Dictionary(grouping: probes, by: \.from).sorted(by: { $0.key < $1.key }) {
+            let ns = source == "node" ? node : pods[source]!
+            // One thread inside the namespace opens all of this source's sockets.
+            let fds: [Int32] = try ns.perform {
+                try group.map { probe in
+                    let type = probe.proto == .tcp ? SOCK_STREAM : SOCK_DGRAM
+                    let fd = socket(AF_INET, Int32(type.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                    guard fd >= 0 else { throw NetNSError(operation: "socket", errno: errno) }
+                    return fd
+                }
             }
-            var sa = Self.sockaddr(addresses[probe.to]!, probe.port)
-            _ = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            if probe.proto == .udp { _ = send(fd, "probe", 5, 0) }
-            clients.append((fd, probe))
+            for (fd, probe) in zip(fds, group) {
+                var sa = Self.sockaddr(addresses[probe.to]!, probe.port)
+                _ = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                if probe.proto == .udp { _ = send(fd, "probe", 5, 0) }
+                clients.append((fd, probe))
+            }
         }
         var passed = Set<Probe>()
         var waiting = Dictionary(uniqueKeysWithValues: clients.map { ($0.0, $0.1) })
