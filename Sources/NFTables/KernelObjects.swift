@@ -196,7 +196,7 @@ enum KernelObjects {
         nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_LEN), 16)
         nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_TYPE), NFT_DATA_VERDICT.rawValue)
         nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_LEN), 0)
-        let u = [UInt8(NFTNL_UDATA_SET_KEYBYTEORDER.rawValue), 4] + le32(2)
+        let u = [UInt8(NFTNL_UDATA_SET_KEYBYTEORDER.rawValue), 4] + le32(1)  // ifname: host order, as nft has it
         u.withUnsafeBytes { _ = nftnl_set_set_data(s, attr(NFTNL_SET_USERDATA), $0.baseAddress, UInt32($0.count)) }
         b.add(msg(NFT_MSG_NEWSET.rawValue), flags: NLM_F_CREATE, label: "add map \(name)") { nftnl_set_nlmsg_build_payload($0, s) }
     }

@@ -280,7 +280,8 @@ struct CompileState {
             }
             for (pj, port) in r.ports.enumerated() {
                 var m = common
-                m.append(.proto(port.proto))
+                // A named port's tuple set carries the protocol itself.
+                if case .named? = port.port {} else { m.append(.proto(port.proto)) }
                 switch port.port {
                 case nil: break
                 case let .range(a, b)?: m.append(.port(.destination, a, b))
@@ -364,7 +365,7 @@ struct CompileState {
                     common.append(.addressInSet(.destination, addressSet("\(base)-dst-\(Self.familyTag(f))", f, dst, origin.description + " destination"), f))
                 }
             }
-            if let p = r.proto { common.append(.proto(p)) }
+            if let p = r.proto, !(hasNamed && r.destination.ports.count == 1) { common.append(.proto(p)) }
             if let icmp = r.icmp, let f { common.append(.icmp(f, icmp.type, icmp.code)) }
             for sp in sports {
                 for (pj, dp) in dports.enumerated() {
