@@ -62,6 +62,7 @@ let package = Package(
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                "Policy", "NFTables", "NetNS",
             ]
         ),
         .executableTarget(

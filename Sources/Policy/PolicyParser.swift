@@ -11,19 +11,24 @@ public enum PolicyParser {
         for doc in try yamlDocuments(text) where !doc.isNull {
             try parseObject(doc, into: &set)
         }
-        var seen = Set<String>()
-        for p in set.networkPolicies {
-            let key = "NetworkPolicy \(p.namespace)/\(p.name)"
-            guard seen.insert(key).inserted else { throw PolicyInputError(document: 0, path: "", message: "duplicate \(key)") }
-        }
-        for p in set.globalPolicies {
-            let key = "GlobalNetworkPolicy \(p.name)"
-            guard seen.insert(key).inserted else { throw PolicyInputError(document: 0, path: "", message: "duplicate \(key)") }
-        }
         return set
     }
 
     static func parseObject(_ doc: YField, into set: inout PolicySet) throws(PolicyInputError) {
+        let before = (set.networkPolicies.count, set.globalPolicies.count)
+        try parseOne(doc, into: &set)
+        // Duplicates are reported at the document that repeats a name.
+        if set.networkPolicies.count > before.0, let p = set.networkPolicies.last,
+           set.networkPolicies.dropLast().contains(where: { $0.namespace == p.namespace && $0.name == p.name }) {
+            throw doc.error("duplicate NetworkPolicy \(p.namespace)/\(p.name)")
+        }
+        if set.globalPolicies.count > before.1, let p = set.globalPolicies.last,
+           set.globalPolicies.dropLast().contains(where: { $0.name == p.name }) {
+            throw doc.error("duplicate GlobalNetworkPolicy \(p.name)")
+        }
+    }
+
+    static func parseOne(_ doc: YField, into set: inout PolicySet) throws(PolicyInputError) {
         let top = try doc.mapping(allowed: ["apiVersion", "kind", "metadata", "spec", "items", "status"])
         guard let kindField = top["kind"] else { throw doc.error("missing field 'kind'") }
         let kind = try kindField.string()

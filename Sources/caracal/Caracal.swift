@@ -8,7 +8,9 @@ struct Caracal: ParsableCommand {
         commandName: "caracal",
         abstract: "Caracal: an L3 routed container network.",
         version: CaracalVersion.string,
-        subcommands: []
+        subcommands: [
+            PolicyCommand.self,
+        ]
     )
 }
 
