@@ -70,6 +70,10 @@ let package = Package(
             dependencies: []
         ),
 
+        // MARK: Fuzz targets (see Fuzz/README.md)
+        .executableTarget(name: "FuzzSelector", dependencies: ["Policy", "CFuzzDriver"], path: "Fuzz/FuzzSelector", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzPolicyYAML", dependencies: ["Policy", "CFuzzDriver"], path: "Fuzz/FuzzPolicyYAML", exclude: ["corpus"]),
+
         // MARK: Test support and tests
         .target(
             name: "TestSupport",
