@@ -70,6 +70,11 @@ let package = Package(
             dependencies: []
         ),
 
+        .executableTarget(
+            name: "bench-policy",
+            dependencies: ["Policy", "NFTables", "NetNS"]
+        ),
+
         // MARK: Fuzz targets (see Fuzz/README.md)
         .executableTarget(name: "FuzzSelector", dependencies: ["Policy", "CFuzzDriver"], path: "Fuzz/FuzzSelector", exclude: ["corpus"]),
         .executableTarget(name: "FuzzPolicyYAML", dependencies: ["Policy", "CFuzzDriver"], path: "Fuzz/FuzzPolicyYAML", exclude: ["corpus"]),
