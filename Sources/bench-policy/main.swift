@@ -62,12 +62,23 @@ func synthetic(pods: Int, policyCount: Int) -> (PolicySet, EndpointInventory) {
         }
         set.networkPolicies.append(p)
     }
+    for t in 0..<40 {
+        set.globalPolicies.append(GlobalNetworkPolicy(
+            name: "canary\(t)", order: Double(t), selector: .has("canary\(t)"), types: [.egress],
+            egress: [GlobalRule(action: .deny, destination: EntityRule(nets: [CIDR("192.0.2.0/24")!])), GlobalRule(action: .pass)]))
+    }
     return (set, inv)
 }
 
-func endpoint(_ i: Int, app: Int? = nil) -> Endpoint {
+/// Pod i; `like` copies the namespace and labels of pod `like` (same
+/// profile); `canary` adds a label only a dedicated global policy selects
+/// (a profile no pod has yet).
+func endpoint(_ i: Int, like: Int? = nil, canary: Int? = nil) -> Endpoint {
     let v = UInt128(0x0A80_0000 + i)
-    return Endpoint(namespace: "ns\(i % 100)", name: "pod\(i)", labels: ["app": "a\(app ?? (i % 200))", "tier": "t\(i % 3)"],
+    let j = like ?? i
+    var labels = ["app": "a\(j % 200)", "tier": "t\(j % 3)"]
+    if let canary { labels["canary\(canary)"] = "yes" }
+    return Endpoint(namespace: "ns\(j % 100)", name: "pod\(i)", labels: labels,
                     addresses: [IPAddress(family: .ipv4, value: v)], interface: "crc\(String(i, radix: 16))")
 }
 
@@ -152,18 +163,18 @@ for pods in [100, 1000, 10000] {
     var current = PolicyCompiler().compile(set, inv)
     try programmer.replace(current)
     var next = pods
-    func addPod(app: Int?) -> (RulesetDiff, Ruleset) {
-        inv.endpoints.append(endpoint(next, app: app))
+    func addPod(canary: Int?) -> (RulesetDiff, Ruleset) {
+        inv.endpoints.append(endpoint(next, like: next % pods, canary: canary))
         next += 1
         let desired = PolicyCompiler().compile(set, inv)
         return (RulesetDiff(from: current, to: desired), desired)
     }
-    for (label, appFor) in [("existing", { (i: Int) -> Int? in nil }), ("new", { (i: Int) -> Int? in 100_000 + i })] {
+    for (label, canaryFor) in [("existing", { (_: Int) -> Int? in nil }), ("new", { (i: Int) -> Int? in i })] {
         var commit: [Double] = [], reference: [Double] = [], compile: [Double] = [], chainsAdded = 0
         for trial in 0..<5 {
             // Caracal: diff against the in-memory state, one libnftnl batch.
             let c0 = now()
-            var (diff, desired) = addPod(app: appFor(trial))
+            var (diff, desired) = addPod(canary: canaryFor(trial))
             let c1 = now()
             try programmer.apply(desired, current: .some(current))
             commit.append(now() - c1)
@@ -171,7 +182,7 @@ for pods in [100, 1000, 10000] {
             chainsAdded = diff.addedChains.count
             current = desired
             // Reference: the same kind of change through nft -f.
-            (diff, desired) = addPod(app: appFor(trial).map { $0 + 50 })
+            (diff, desired) = addPod(canary: canaryFor(trial).map { $0 + 20 })
             reference.append(nftFile(nftCommands(diff)))
             current = desired
         }
