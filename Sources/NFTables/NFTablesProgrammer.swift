@@ -31,6 +31,10 @@ public final class NFTablesProgrammer {
         public var fullReplace: Bool
         public var messages: Int
         public var diff: RulesetDiff?
+        /// Time spent diffing against the current state.
+        public var diffSeconds: Double = 0
+        /// Time spent building the batch and committing it in the kernel.
+        public var commitSeconds: Double = 0
         public var description: String {
             if messages == 0 { return "no changes" }
             return (fullReplace ? "replaced table" : "incremental update") + " in one transaction of \(messages) messages"
@@ -44,15 +48,18 @@ public final class NFTablesProgrammer {
     public func apply(_ desired: Ruleset, current: Ruleset?? = nil) throws -> ApplyReport {
         let existing: Ruleset? = try current ?? read()
         guard let existing else { return try replace(desired) }
+        let t0 = monotonicSeconds()
         let diff = RulesetDiff(from: existing, to: desired)
+        let t1 = monotonicSeconds()
         if diff.needsFullReplace { return try replace(desired) }
-        if diff.isEmpty { return ApplyReport(fullReplace: false, messages: 0, diff: diff) }
+        if diff.isEmpty { return ApplyReport(fullReplace: false, messages: 0, diff: diff, diffSeconds: t1 - t0) }
         let b = BatchBuffer(socket: socket)
         encode(diff, desired, into: b)
         b.finish()
         try socket.sendBatch(b)
         logger.debug("incremental nftables update", metadata: ["messages": "\(b.messageCount)"])
-        return ApplyReport(fullReplace: false, messages: b.messageCount, diff: diff)
+        return ApplyReport(fullReplace: false, messages: b.messageCount, diff: diff, diffSeconds: t1 - t0,
+                           commitSeconds: monotonicSeconds() - t1)
     }
 
     /// Replaces the whole table atomically.
@@ -344,4 +351,10 @@ public final class NFTablesProgrammer {
         }
         return .unknown(name)
     }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -82,7 +82,9 @@ final class NetfilterSocket {
     /// the message that failed; the kernel then aborts the whole batch.
     func sendBatch(_ batch: BatchBuffer) throws {
         try batch.bytes.withUnsafeBytes { try send($0) }
-        var pending = Set(batch.ackedSeqs)
+        // Only the last message asks for an ACK; the kernel reports every
+        // failing message regardless, before that ACK.
+        var pending = Set(batch.ackedSeqs.suffix(1))
         var firstError: NFTablesError?
         while !pending.isEmpty {
             let n = mnl_socket_recvfrom(nl, receiveBuffer.baseAddress, receiveBuffer.count)
@@ -205,15 +207,27 @@ final class BatchBuffer {
     func add(_ type: UInt32, flags: Int32, label: String, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) {
         let seq = socket.allocateSeq()
         appendRaw { buf in
-            let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(type), UInt16(NFPROTO_INET), UInt16(flags | NLM_F_ACK), seq)!
+            let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(type), UInt16(NFPROTO_INET), UInt16(flags), seq)!
             payload(nlh)
         }
+        lastMessageOffset = bytes.count - Int(caracal_nlmsg_align(UInt32(lastLength)))
         ackedSeqs.append(seq)
         labels[seq] = label
         messageCount += 1
     }
 
+    private var lastMessageOffset = -1
+    private var lastLength: UInt32 { scratch.baseAddress!.assumingMemoryBound(to: nlmsghdr.self).pointee.nlmsg_len }
+
+    /// Sets NLM_F_ACK on the last message and appends the batch end.
     func finish() {
+        if lastMessageOffset >= 0 {
+            // nlmsg_flags is at offset 6 of the header (host order).
+            let flagsOffset = lastMessageOffset + 6
+            let flags = UInt16(bytes[flagsOffset]) | UInt16(bytes[flagsOffset + 1]) << 8 | UInt16(NLM_F_ACK)
+            bytes[flagsOffset] = UInt8(flags & 0xFF)
+            bytes[flagsOffset + 1] = UInt8(flags >> 8)
+        }
         let seq = socket.allocateSeq()
         appendRaw { buf in _ = nftnl_batch_end(buf, seq) }
     }

@@ -63,9 +63,20 @@ public struct RulesetDiff: Hashable, Sendable {
         removedChains = old.chains.filter { newChains[$0.name] == nil }.map(\.name)
         if old.chains.contains(where: { $0.hook != nil && newChains[$0.name] == nil }) { needsFullReplace = true }
         for map in [Ruleset.fromPodMap, Ruleset.toPodMap] {
-            let o = Set(old.map(map)), n = Set(new.map(map))
-            removedMapElements[map] = old.map(map).filter { !n.contains($0) }
-            addedMapElements[map] = new.map(map).filter { !o.contains($0) }
+            // Both lists are sorted by interface: one merge walk, no hashing.
+            let o = old.map(map), n = new.map(map)
+            var i = 0, j = 0
+            var removed: [MapElement] = [], added: [MapElement] = []
+            while i < o.count || j < n.count {
+                if j == n.count || (i < o.count && o[i].interface < n[j].interface) { removed.append(o[i]); i += 1 }
+                else if i == o.count || n[j].interface < o[i].interface { added.append(n[j]); j += 1 }
+                else {
+                    if o[i].verdict != n[j].verdict { removed.append(o[i]); added.append(n[j]) }
+                    i += 1; j += 1
+                }
+            }
+            removedMapElements[map] = removed
+            addedMapElements[map] = added
         }
     }
 
