@@ -80,21 +80,23 @@ public enum PolicyParser {
         guard let specField = top["spec"] else { throw doc.error("missing field 'spec'") }
         let spec = try specField.mapping(allowed: ["podSelector", "policyTypes", "ingress", "egress"])
         let podSelector = try spec["podSelector"].map { f throws(PolicyInputError) in try labelSelector(f) } ?? LabelSelector()
-        var types: Set<Direction>?
-        if let t = spec["policyTypes"] {
-            var s = Set<Direction>()
-            for f in try t.sequence() {
-                guard let d = Direction(rawValue: try f.string()) else { throw f.error("policyTypes entries are Ingress or Egress") }
-                s.insert(d)
-            }
-            types = s
-        }
+        let types = try spec["policyTypes"].map { f throws(PolicyInputError) in try directions(f) }
         var ingress: [NetworkPolicyRule] = []
         for f in try spec["ingress"]?.sequence() ?? [] { ingress.append(try k8sRule(f, peersKey: "from")) }
         var egress: [NetworkPolicyRule] = []
         for f in try spec["egress"]?.sequence() ?? [] { egress.append(try k8sRule(f, peersKey: "to")) }
         return NetworkPolicy(namespace: meta.namespace ?? "default", name: meta.name, podSelector: podSelector,
                              policyTypes: types, ingress: ingress, egress: egress)
+    }
+
+    /// A list of Ingress/Egress (policyTypes, types).
+    static func directions(_ field: YField) throws(PolicyInputError) -> Set<Direction> {
+        var s = Set<Direction>()
+        for f in try field.sequence() {
+            guard let d = Direction(rawValue: try f.string()) else { throw f.error("entries are Ingress or Egress") }
+            s.insert(d)
+        }
+        return s
     }
 
     static func k8sRule(_ f: YField, peersKey: String) throws(PolicyInputError) -> NetworkPolicyRule {
@@ -218,15 +220,7 @@ public enum PolicyParser {
         let order = try spec["order"]?.double()
         let selector = try spec["selector"].map { f throws(PolicyInputError) in try selectorValue(f) } ?? .all
         let nsSelector = try spec["namespaceSelector"].map { f throws(PolicyInputError) in try selectorValue(f) }
-        var types: Set<Direction>?
-        if let t = spec["types"] {
-            var s = Set<Direction>()
-            for f in try t.sequence() {
-                guard let d = Direction(rawValue: try f.string()) else { throw f.error("types entries are Ingress or Egress") }
-                s.insert(d)
-            }
-            types = s
-        }
+        let types = try spec["types"].map { f throws(PolicyInputError) in try directions(f) }
         var ingress: [GlobalRule] = []
         for f in try spec["ingress"]?.sequence() ?? [] { ingress.append(try globalRule(f)) }
         var egress: [GlobalRule] = []
