@@ -86,7 +86,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Golden"]),
         .testTarget(name: "NFTablesTests", dependencies: ["NFTables", "Policy", "TestSupport", "NetNS"]),
     ]
 )
