@@ -33,6 +33,8 @@ public final class NFTablesProgrammer {
         public var diff: RulesetDiff?
         /// Time spent diffing against the current state.
         public var diffSeconds: Double = 0
+        /// Time spent building the batch (libnftnl objects into bytes).
+        public var encodeSeconds: Double = 0
         /// Time spent building the batch and committing it in the kernel.
         public var commitSeconds: Double = 0
         public var description: String {
@@ -59,20 +61,23 @@ public final class NFTablesProgrammer {
         try socket.sendBatch(b)
         logger.debug("incremental nftables update", metadata: ["messages": "\(b.messageCount)"])
         return ApplyReport(fullReplace: false, messages: b.messageCount, diff: diff, diffSeconds: t1 - t0,
-                           commitSeconds: monotonicSeconds() - t1)
+                           encodeSeconds: 0, commitSeconds: monotonicSeconds() - t1)
     }
 
     /// Replaces the whole table atomically.
     @discardableResult
     public func replace(_ desired: Ruleset) throws -> ApplyReport {
+        let t0 = monotonicSeconds()
         let b = BatchBuffer(socket: socket)
         KernelObjects.addTable(b)
         KernelObjects.addTable(b, delete: true)
         KernelObjects.addTable(b)
         encodeAll(desired, into: b)
         b.finish()
+        let t1 = monotonicSeconds()
         try socket.sendBatch(b)
-        return ApplyReport(fullReplace: true, messages: b.messageCount, diff: nil)
+        return ApplyReport(fullReplace: true, messages: b.messageCount, diff: nil, encodeSeconds: t1 - t0,
+                           commitSeconds: monotonicSeconds() - t0)
     }
 
     /// Removes Caracal's table (nothing else). No error when absent.

@@ -113,6 +113,9 @@ struct CompileState {
     var sets: [String: NamedSet] = [:]
     var chains: [String: Chain] = [:]
     var profileByKey: [String: String] = [:]
+    /// Cheap identity of a profile (indices, no strings) for the per-endpoint lookup.
+    struct ProfileKey: Hashable { var direction: Direction; var globals: [Int]; var k8s: [Int] }
+    var chainByProfile: [ProfileKey: String] = [:]
     var nsLabelCache: [String: [String: String]] = [:]
     /// Indexes so that compiling stays near-linear in pods × policies that
     /// can select them, not all pods × all policies.
@@ -135,7 +138,10 @@ struct CompileState {
             endpointsByNamespace[e.namespace, default: []].append(i)
             for name in Set(e.ports.map(\.name)) { endpointsByPortName[name, default: []].append(i) }
         }
-        for (i, p) in policies.networkPolicies.enumerated() { policiesByNamespace[p.namespace, default: []].append(i) }
+        // Sorted by name within a namespace, so selections come out in a canonical order.
+        for i in policies.networkPolicies.indices.sorted(by: { policies.networkPolicies[$0].name < policies.networkPolicies[$1].name }) {
+            policiesByNamespace[policies.networkPolicies[i].namespace, default: []].append(i)
+        }
     }
 
     /// Endpoints whose labels match `pods`, in namespaces matching
@@ -172,9 +178,16 @@ struct CompileState {
     mutating func profileChain(for ep: Endpoint, direction d: Direction) -> String {
         let gs = globals.indices.filter { globals[$0].types.contains(d) && globalSelects(globals[$0], ep) }
         let ks = (policiesByNamespace[ep.namespace] ?? []).filter {
-            let p = policies.networkPolicies[$0]
-            return p.namespace == ep.namespace && p.policyTypes.contains(d) && podSelectors[$0].matches(ep.labels)
-        }.sorted { policyID($0) < policyID($1) }
+            policies.networkPolicies[$0].policyTypes.contains(d) && podSelectors[$0].matches(ep.labels)
+        }
+        let key = ProfileKey(direction: d, globals: gs, k8s: ks)
+        if let chain = chainByProfile[key] { return chain }
+        let chain = profileChainUncached(d, gs, ks)
+        chainByProfile[key] = chain
+        return chain
+    }
+
+    mutating func profileChainUncached(_ d: Direction, _ gs: [Int], _ ks: [Int]) -> String {
         if gs.isEmpty { return k8sChain(d, ks) }
         // The global chain depends on the Kubernetes policies only through
         // Pass; without Pass it is shared by every Kubernetes profile.
