@@ -4,6 +4,10 @@
 // compiler, CNI types) are kept apart from the thin I/O adapters.
 import PackageDescription
 
+let log = Target.Dependency.product(name: "Logging", package: "swift-log")
+let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+
 let package = Package(
     name: "Caracal",
     platforms: [.macOS(.v14)],
@@ -23,146 +27,73 @@ let package = Package(
     ],
     targets: [
         // MARK: C interop, each behind one small Swift module.
-        .target(
-            name: "CSystemShim",
-            cSettings: [.define("_GNU_SOURCE")]
-        ),
-        .systemLibrary(
-            name: "CMnl",
-            pkgConfig: "libmnl",
-            providers: [.apt(["libmnl-dev"])]
-        ),
-        .systemLibrary(
-            name: "CNftnl",
-            pkgConfig: "libnftnl",
-            providers: [.apt(["libnftnl-dev"])]
-        ),
+        .target(name: "CSystemShim", cSettings: [.define("_GNU_SOURCE")]),
+        .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
+        .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
+        .target(name: "CSQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
         // Header-only declaration of libFuzzer's driver (see Fuzz/README.md).
         .target(name: "CFuzzDriver"),
 
         // MARK: Pure modules
         .target(name: "IPAddressing"),
-        .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
-        .target(
-            name: "BGP",
-            dependencies: ["IPAddressing", .product(name: "NIOCore", package: "swift-nio")]
-        ),
-        .testTarget(
-            name: "BGPTests",
-            dependencies: ["BGP", "IPAddressing", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
-            exclude: ["Vectors"]
-        ),
-
-        // MARK: I/O foundations
-        .target(
-            name: "NetNS",
-            dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]
-        ),
-
-        .target(
-            name: "Netlink",
-            dependencies: ["CMnl", "NetNS", "IPAddressing"]
-        ),
-        .target(
-            name: "Routing",
-            dependencies: [
-                "Netlink", "NetNS",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-            ]
-        ),
-
-        // MARK: CNI plugin and IPAM (issue 5)
+        .target(name: "BGP", dependencies: ["IPAddressing", nioCore]),
         .target(name: "CNI", dependencies: ["IPAddressing"]),
         .target(name: "IPAM", dependencies: ["IPAddressing"]),
-        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing"]),
-        .target(name: "CSQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
+        .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),
+
+        // MARK: Adapters (I/O)
+        .target(name: "NetNS", dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "Netlink", dependencies: ["CMnl", "NetNS", "IPAddressing"]),
+        .target(name: "Routing", dependencies: ["Netlink", "NetNS", log, metrics]),
+        .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Policy", log]),
         .target(
             name: "Datastore",
             dependencies: ["IPAM", "IPAddressing", "CSQLiteTuning", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "IPAM", "IPAddressing", "TestSupport"]),
-        .testTarget(name: "CNITests", dependencies: ["CNI", "IPAddressing"]),
-        .executableTarget(
-            name: "FuzzCNIConfig", dependencies: ["CNI", "CFuzzDriver"],
-            path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
-        // MARK: Policy (pure) and its nftables adapter
-        .target(
-            name: "Policy",
-            dependencies: [.product(name: "Yams", package: "Yams")]
-        ),
-            name: "CNIPlugin",
-            dependencies: [
-                "CNI", "IPAM", "IPAddressing", "Datastore", "Netlink", "NetNS",
-                .product(name: "Logging", package: "swift-log"),
-            ]),
-        .testTarget(name: "CNIPluginTests", dependencies: ["CNIPlugin", "CNI", "IPAM", "IPAddressing", "Datastore", "TestSupport", "NetNS"]),
-
-        .executableTarget(
-            name: "bench-datastore", dependencies: ["Datastore", "IPAM", "IPAddressing"],
-            exclude: ["reference"]),
+        .target(name: "CNIPlugin", dependencies: ["CNI", "IPAM", "IPAddressing", "Datastore", "Netlink", "NetNS", log]),
 
         // MARK: Executables
         .executableTarget(
             name: "caracal",
             dependencies: [
-                "BGP",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                "IPAM", "IPAddressing", "Datastore",
-                "Netlink", "Routing", "NetNS",
-            ]
-        ),
-        .executableTarget(
-            name: "bench-routes",
-            dependencies: ["Netlink", "Routing", "IPAddressing"],
-            exclude: ["reference"]
-        ),
-        .executableTarget(
-            name: "caracal-cni",
-            dependencies: ["CNIPlugin", .product(name: "Logging", package: "swift-log")]
-        ),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), log,
+                "BGP", "IPAddressing", "IPAM", "Datastore", "Netlink", "Routing", "NetNS", "Policy", "NFTables",
+            ]),
+        .executableTarget(name: "caracal-cni", dependencies: ["CNIPlugin", log]),
 
-        // MARK: Benchmarks (scripts/bench/*.sh)
-        .executableTarget(
-            name: "bench-bgp-codec",
-            dependencies: ["BGP", "IPAddressing", .product(name: "NIOCore", package: "swift-nio")],
-            exclude: ["reference"]
-        ),
+        // MARK: Benchmarks (scripts/bench/<name>.sh; C references in reference/)
+        .executableTarget(name: "bench-bgp-codec", dependencies: ["BGP", "IPAddressing", nioCore], exclude: ["reference"]),
+        .executableTarget(name: "bench-routes", dependencies: ["Netlink", "Routing", "IPAddressing"], exclude: ["reference"]),
+        .executableTarget(name: "bench-datastore", dependencies: ["Datastore", "IPAM", "IPAddressing"], exclude: ["reference"]),
+        .executableTarget(name: "bench-policy", dependencies: ["Policy", "NFTables", "NetNS"]),
 
         // MARK: Fuzz targets (see Fuzz/README.md)
         .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"]),
-        .executableTarget(
-            name: "FuzzNetlink",
-            dependencies: ["Netlink", "CFuzzDriver"],
-            path: "Fuzz/FuzzNetlink",
-            exclude: ["corpus"]
-        ),
-        .executableTarget(
-            name: "FuzzBGPMessage",
-            dependencies: ["BGP", "FuzzSupport", .product(name: "NIOCore", package: "swift-nio")],
-            path: "Fuzz/FuzzBGPMessage",
-            exclude: ["corpus"]
-        ),
-        .executableTarget(
-            name: "FuzzBGPFSM",
-            dependencies: ["BGP", "IPAddressing", "FuzzSupport"],
-            path: "Fuzz/FuzzBGPFSM",
-            exclude: ["corpus"]
-        ),
+        .executableTarget(name: "FuzzBGPMessage", dependencies: ["BGP", "FuzzSupport", nioCore], path: "Fuzz/FuzzBGPMessage", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzBGPFSM", dependencies: ["BGP", "IPAddressing", "FuzzSupport"], path: "Fuzz/FuzzBGPFSM", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzNetlink", dependencies: ["Netlink", "CFuzzDriver"], path: "Fuzz/FuzzNetlink", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzCNIConfig", dependencies: ["CNI", "CFuzzDriver"], path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzSelector", dependencies: ["Policy", "CFuzzDriver"], path: "Fuzz/FuzzSelector", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzPolicyYAML", dependencies: ["Policy", "CFuzzDriver"], path: "Fuzz/FuzzPolicyYAML", exclude: ["corpus"]),
 
         // MARK: Test support and tests
-        .target(
-            name: "TestSupport",
-            dependencies: ["NetNS"],
-            path: "Tests/TestSupport"
-        ),
+        .target(name: "TestSupport", dependencies: ["NetNS"], path: "Tests/TestSupport"),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
+        .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
+        .testTarget(name: "BGPTests", dependencies: ["BGP", "IPAddressing", "TestSupport", nioCore], exclude: ["Vectors"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
-        .testTarget(name: "RoutingTests", dependencies: [
-            "Routing", "Netlink", "TestSupport", "IPAddressing", "NetNS",
-            .product(name: "Metrics", package: "swift-metrics"),
-            .product(name: "MetricsTestKit", package: "swift-metrics"),
-        ]),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        .testTarget(
+            name: "RoutingTests",
+            dependencies: [
+                "Routing", "Netlink", "TestSupport", "IPAddressing", "NetNS", metrics,
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]),
+        .testTarget(name: "CNITests", dependencies: ["CNI", "IPAddressing"]),
+        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing"]),
+        .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "IPAM", "IPAddressing", "TestSupport"]),
+        .testTarget(
+            name: "CNIPluginTests",
+            dependencies: ["CNIPlugin", "CNI", "IPAM", "IPAddressing", "Datastore", "TestSupport", "NetNS"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Golden"]),
+        .testTarget(name: "NFTablesTests", dependencies: ["NFTables", "Policy", "TestSupport", "NetNS"]),
     ]
 )

@@ -15,4 +15,11 @@
 #include <libnftnl/batch.h>
 #include <libnftnl/common.h>
 #include <libnftnl/gen.h>
+#include <libnftnl/udata.h>
+#include <linux/netlink.h>
+#include <linux/netfilter/nfnetlink.h>
+
+/* Macros Swift cannot import. */
+static inline uint32_t caracal_nlmsg_align(uint32_t len) { return NLMSG_ALIGN(len); }
+static inline uint32_t caracal_nft_msg(uint16_t type) { return (NFNL_SUBSYS_NFTABLES << 8) | type; }
 #endif

@@ -113,16 +113,58 @@ struct CompileState {
     var sets: [String: NamedSet] = [:]
     var chains: [String: Chain] = [:]
     var profileByKey: [String: String] = [:]
+    /// Cheap identity of a profile (indices, no strings) for the per-endpoint lookup.
+    struct ProfileKey: Hashable { var direction: Direction; var globals: [Int]; var k8s: [Int] }
+    var chainByProfile: [ProfileKey: String] = [:]
     var nsLabelCache: [String: [String: String]] = [:]
+    /// Indexes so that compiling stays near-linear in pods × policies that
+    /// can select them, not all pods × all policies.
+    let allNamespaces: [String]
+    var endpointsByNamespace: [String: [Int]] = [:]
+    var policiesByNamespace: [String: [Int]] = [:]
+    var endpointsByPortName: [String: [Int]] = [:]
+    struct SelectionKey: Hashable { var pods: Selector; var namespaces: Selector?; var own: String? }
+    var selectionCache: [SelectionKey: [Int]] = [:]
 
     init(policies: PolicySet, inventory: EndpointInventory) {
         self.policies = policies
         self.inventory = inventory
         globals = policies.globalPolicies.sorted(by: GlobalNetworkPolicy.precedes)
         podSelectors = policies.networkPolicies.map { $0.podSelector.selector }
-        for ns in Set(inventory.endpoints.map(\.namespace)).union(inventory.namespaces.keys) {
-            nsLabelCache[ns] = inventory.namespaceLabels(ns)
+        let names = Set(inventory.endpoints.map(\.namespace)).union(inventory.namespaces.keys)
+        allNamespaces = names.sorted()
+        for ns in names { nsLabelCache[ns] = inventory.namespaceLabels(ns) }
+        for (i, e) in inventory.endpoints.enumerated() {
+            endpointsByNamespace[e.namespace, default: []].append(i)
+            for name in Set(e.ports.map(\.name)) { endpointsByPortName[name, default: []].append(i) }
         }
+        // Sorted by name within a namespace, so selections come out in a canonical order.
+        for i in policies.networkPolicies.indices.sorted(by: { policies.networkPolicies[$0].name < policies.networkPolicies[$1].name }) {
+            policiesByNamespace[policies.networkPolicies[i].namespace, default: []].append(i)
+        }
+    }
+
+    /// Endpoints whose labels match `pods`, in namespaces matching
+    /// `namespaces` (or in `own` when no namespace selector; everywhere when
+    /// neither). Cached: many rules share selectors.
+    mutating func select(_ pods: Selector, namespaces: Selector?, own: String?) -> [Int] {
+        let key = SelectionKey(pods: pods, namespaces: namespaces, own: own)
+        if let hit = selectionCache[key] { return hit }
+        let spaces: [String]
+        if let namespaces { spaces = allNamespaces.filter { namespaces.matches(nsLabels($0)) } }
+        else if let own { spaces = [own] }
+        else { spaces = allNamespaces }
+        var out: [Int] = []
+        for ns in spaces {
+            for i in endpointsByNamespace[ns] ?? [] where pods.matches(inventory.endpoints[i].labels) { out.append(i) }
+        }
+        out.sort()
+        selectionCache[key] = out
+        return out
+    }
+
+    func addresses(ofIndices idx: [Int]) -> AddressSet {
+        AddressSet(addresses: idx.flatMap { inventory.endpoints[$0].addresses })
     }
 
     func nsLabels(_ ns: String) -> [String: String] { nsLabelCache[ns] ?? inventory.namespaceLabels(ns) }
@@ -135,10 +177,17 @@ struct CompileState {
 
     mutating func profileChain(for ep: Endpoint, direction d: Direction) -> String {
         let gs = globals.indices.filter { globals[$0].types.contains(d) && globalSelects(globals[$0], ep) }
-        let ks = policies.networkPolicies.indices.filter {
-            let p = policies.networkPolicies[$0]
-            return p.namespace == ep.namespace && p.policyTypes.contains(d) && podSelectors[$0].matches(ep.labels)
-        }.sorted { policyID($0) < policyID($1) }
+        let ks = (policiesByNamespace[ep.namespace] ?? []).filter {
+            policies.networkPolicies[$0].policyTypes.contains(d) && podSelectors[$0].matches(ep.labels)
+        }
+        let key = ProfileKey(direction: d, globals: gs, k8s: ks)
+        if let chain = chainByProfile[key] { return chain }
+        let chain = profileChainUncached(d, gs, ks)
+        chainByProfile[key] = chain
+        return chain
+    }
+
+    mutating func profileChainUncached(_ d: Direction, _ gs: [Int], _ ks: [Int]) -> String {
         if gs.isEmpty { return k8sChain(d, ks) }
         // The global chain depends on the Kubernetes policies only through
         // Pass; without Pass it is shared by every Kubernetes profile.
@@ -212,11 +261,6 @@ struct CompileState {
 
     static func familyTag(_ f: IPFamily) -> String { f == .ipv4 ? "v4" : "v6" }
 
-    func addresses(of eps: [Endpoint]) -> AddressSet {
-        var s = AddressSet()
-        for e in eps { for a in e.addresses { s.insert(a) } }
-        return s
-    }
 
     func namedPortTuples(_ eps: [Endpoint], _ name: String, _ proto: L4Protocol, within peers: AddressSet?) -> [AddressProtoPort] {
         var out: [AddressProtoPort] = []
@@ -232,13 +276,8 @@ struct CompileState {
 
     // MARK: Kubernetes rules
 
-    func peerEndpoints(_ p: NetworkPolicy, _ podSel: LabelSelector?, _ nsSel: LabelSelector?) -> [Endpoint] {
-        let ps = podSel?.selector ?? .all
-        if let nsSel {
-            let ns = nsSel.selector
-            return inventory.endpoints.filter { ns.matches(nsLabels($0.namespace)) && ps.matches($0.labels) }
-        }
-        return inventory.endpoints.filter { $0.namespace == p.namespace && ps.matches($0.labels) }
+    mutating func peerEndpoints(_ p: NetworkPolicy, _ podSel: LabelSelector?, _ nsSel: LabelSelector?) -> [Int] {
+        select(podSel?.selector ?? .all, namespaces: nsSel?.selector, own: nsSel == nil ? p.namespace : nil)
     }
 
     mutating func k8sRule(_ p: NetworkPolicy, _ pi: Int, _ d: Direction, _ ri: Int, _ r: NetworkPolicyRule) -> [Rule] {
@@ -253,7 +292,7 @@ struct CompileState {
             for peer in r.peers {
                 switch peer {
                 case let .pods(podSel, nsSel):
-                    s = s.union(addresses(of: peerEndpoints(p, podSel, nsSel)))
+                    s = s.union(addresses(ofIndices: peerEndpoints(p, podSel, nsSel)))
                     fams.formUnion(IPFamily.allCases)
                 case let .ipBlock(cidr, except):
                     s = s.union(AddressSet([cidr]).subtracting(AddressSet(except)))
@@ -280,7 +319,8 @@ struct CompileState {
             }
             for (pj, port) in r.ports.enumerated() {
                 var m = common
-                m.append(.proto(port.proto))
+                // A named port's tuple set carries the protocol itself.
+                if case .named? = port.port {} else { m.append(.proto(port.proto)) }
                 switch port.port {
                 case nil: break
                 case let .range(a, b)?: m.append(.port(.destination, a, b))
@@ -290,10 +330,11 @@ struct CompileState {
                     // pods; egress: on the peers.
                     let tuples: [AddressProtoPort]
                     if d == .ingress {
-                        let selected = inventory.endpoints.filter { $0.namespace == p.namespace && podSelectors[pi].matches($0.labels) }
+                        let selected = select(podSelectors[pi], namespaces: nil, own: p.namespace).map { inventory.endpoints[$0] }
                         tuples = namedPortTuples(selected, name, port.proto, within: nil)
                     } else {
-                        tuples = namedPortTuples(inventory.endpoints, name, port.proto, within: peerAddrs)
+                        let named = (endpointsByPortName[name] ?? []).map { inventory.endpoints[$0] }
+                        tuples = namedPortTuples(named, name, port.proto, within: peerAddrs)
                     }
                     let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", f, tuples, origin.description + " port \(name)")
                     m.append(.destinationInTupleSet(set, f))
@@ -306,13 +347,11 @@ struct CompileState {
 
     // MARK: Global rules
 
-    func entityAddresses(_ e: EntityRule) -> AddressSet? {
+    mutating func entityAddresses(_ e: EntityRule) -> AddressSet? {
         guard e.constrainsAddresses else { return nil }
         var s: AddressSet
         if e.selector != nil || e.namespaceSelector != nil {
-            let sel = e.selector ?? .all
-            let nsSel = e.namespaceSelector ?? .all
-            s = addresses(of: inventory.endpoints.filter { sel.matches($0.labels) && nsSel.matches(nsLabels($0.namespace)) })
+            s = addresses(ofIndices: select(e.selector ?? .all, namespaces: e.namespaceSelector, own: nil))
         } else {
             s = AddressSet.everything(.ipv4).union(.everything(.ipv6))
         }
@@ -364,7 +403,7 @@ struct CompileState {
                     common.append(.addressInSet(.destination, addressSet("\(base)-dst-\(Self.familyTag(f))", f, dst, origin.description + " destination"), f))
                 }
             }
-            if let p = r.proto { common.append(.proto(p)) }
+            if let p = r.proto, !(hasNamed && r.destination.ports.count == 1) { common.append(.proto(p)) }
             if let icmp = r.icmp, let f { common.append(.icmp(f, icmp.type, icmp.code)) }
             for sp in sports {
                 for (pj, dp) in dports.enumerated() {
@@ -375,9 +414,8 @@ struct CompileState {
                     case let .range(a, b)?: m.append(.port(.destination, a, b))
                     case let .named(name)?:
                         guard let f, let p = r.proto else { continue }
-                        let sel = r.destination.selector ?? .all
-                        let nsSel = r.destination.namespaceSelector ?? .all
-                        let eps = inventory.endpoints.filter { sel.matches($0.labels) && nsSel.matches(nsLabels($0.namespace)) }
+                        let eps = select(r.destination.selector ?? .all, namespaces: r.destination.namespaceSelector, own: nil)
+                            .map { inventory.endpoints[$0] }
                         let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", f,
                                            namedPortTuples(eps, name, p, within: dst), origin.description + " port \(name)")
                         m.append(.destinationInTupleSet(set, f))

@@ -37,6 +37,8 @@ public struct Explanation: Hashable, Sendable, CustomStringConvertible {
     /// established accepts), in evaluation order.
     public var steps: [Step]
     public var summary: String
+    /// Rules the packet was compared against: constant in the pod count.
+    public var evaluatedRules = 0
 
     public var description: String {
         var s = (allowed ? "ALLOW" : "DENY") + ": " + summary + "\n"
@@ -75,18 +77,25 @@ public struct RulesetEvaluator: Sendable {
         var index = 0
         let dispatchChains: Set<String> = [PolicyCompiler.egressDispatch, PolicyCompiler.ingressDispatch]
         var budget = 10_000
+        var evaluated = 0
+        func done(_ e: Explanation) -> Explanation {
+            var e = e
+            e.evaluatedRules = evaluated
+            return e
+        }
         while budget > 0 {
             budget -= 1
             guard let chain = chainsByName[current] else {
                 steps.append(.init(chain: current, ruleIndex: nil, verdict: "drop", comment: "missing chain"))
-                return Explanation(allowed: false, steps: steps, summary: "reference to a missing chain \(current)")
+                return done(Explanation(allowed: false, steps: steps, summary: "reference to a missing chain \(current)"))
             }
             if index >= chain.rules.count {
                 // Implicit return (or base chain policy).
                 if let (c, i) = stack.popLast() { current = c; index = i; continue }
-                return Explanation(allowed: true, steps: steps, summary: "allowed by the policies of both ends")
+                return done(Explanation(allowed: true, steps: steps, summary: "allowed by the policies of both ends"))
             }
             let rule = chain.rules[index]
+            evaluated += 1
             let here = index
             index += 1
             guard rule.matches.allSatisfy({ matches($0, p) }) else { continue }
@@ -104,12 +113,12 @@ public struct RulesetEvaluator: Sendable {
             }
             switch v {
             case .accept:
-                return Explanation(allowed: true, steps: steps, summary: rule.comment)
+                return done(Explanation(allowed: true, steps: steps, summary: rule.comment))
             case .drop:
-                return Explanation(allowed: false, steps: steps, summary: rule.comment)
+                return done(Explanation(allowed: false, steps: steps, summary: rule.comment))
             case .return:
                 guard let (c, i) = stack.popLast() else {
-                    return Explanation(allowed: true, steps: steps, summary: "allowed by the policies of both ends")
+                    return done(Explanation(allowed: true, steps: steps, summary: "allowed by the policies of both ends"))
                 }
                 current = c; index = i
             case .jump(let target):
@@ -119,7 +128,7 @@ public struct RulesetEvaluator: Sendable {
                 current = target; index = 0
             }
         }
-        return Explanation(allowed: false, steps: steps, summary: "evaluation did not terminate")
+        return done(Explanation(allowed: false, steps: steps, summary: "evaluation did not terminate"))
     }
 
     func matches(_ m: Match, _ p: PacketProbe) -> Bool {

@@ -11,19 +11,24 @@ public enum PolicyParser {
         for doc in try yamlDocuments(text) where !doc.isNull {
             try parseObject(doc, into: &set)
         }
-        var seen = Set<String>()
-        for p in set.networkPolicies {
-            let key = "NetworkPolicy \(p.namespace)/\(p.name)"
-            guard seen.insert(key).inserted else { throw PolicyInputError(document: 0, path: "", message: "duplicate \(key)") }
-        }
-        for p in set.globalPolicies {
-            let key = "GlobalNetworkPolicy \(p.name)"
-            guard seen.insert(key).inserted else { throw PolicyInputError(document: 0, path: "", message: "duplicate \(key)") }
-        }
         return set
     }
 
     static func parseObject(_ doc: YField, into set: inout PolicySet) throws(PolicyInputError) {
+        let before = (set.networkPolicies.count, set.globalPolicies.count)
+        try parseOne(doc, into: &set)
+        // Duplicates are reported at the document that repeats a name.
+        if set.networkPolicies.count > before.0, let p = set.networkPolicies.last,
+           set.networkPolicies.dropLast().contains(where: { $0.namespace == p.namespace && $0.name == p.name }) {
+            throw doc.error("duplicate NetworkPolicy \(p.namespace)/\(p.name)")
+        }
+        if set.globalPolicies.count > before.1, let p = set.globalPolicies.last,
+           set.globalPolicies.dropLast().contains(where: { $0.name == p.name }) {
+            throw doc.error("duplicate GlobalNetworkPolicy \(p.name)")
+        }
+    }
+
+    static func parseOne(_ doc: YField, into set: inout PolicySet) throws(PolicyInputError) {
         let top = try doc.mapping(allowed: ["apiVersion", "kind", "metadata", "spec", "items", "status"])
         guard let kindField = top["kind"] else { throw doc.error("missing field 'kind'") }
         let kind = try kindField.string()
@@ -75,21 +80,23 @@ public enum PolicyParser {
         guard let specField = top["spec"] else { throw doc.error("missing field 'spec'") }
         let spec = try specField.mapping(allowed: ["podSelector", "policyTypes", "ingress", "egress"])
         let podSelector = try spec["podSelector"].map { f throws(PolicyInputError) in try labelSelector(f) } ?? LabelSelector()
-        var types: Set<Direction>?
-        if let t = spec["policyTypes"] {
-            var s = Set<Direction>()
-            for f in try t.sequence() {
-                guard let d = Direction(rawValue: try f.string()) else { throw f.error("policyTypes entries are Ingress or Egress") }
-                s.insert(d)
-            }
-            types = s
-        }
+        let types = try spec["policyTypes"].map { f throws(PolicyInputError) in try directions(f) }
         var ingress: [NetworkPolicyRule] = []
         for f in try spec["ingress"]?.sequence() ?? [] { ingress.append(try k8sRule(f, peersKey: "from")) }
         var egress: [NetworkPolicyRule] = []
         for f in try spec["egress"]?.sequence() ?? [] { egress.append(try k8sRule(f, peersKey: "to")) }
         return NetworkPolicy(namespace: meta.namespace ?? "default", name: meta.name, podSelector: podSelector,
                              policyTypes: types, ingress: ingress, egress: egress)
+    }
+
+    /// A list of Ingress/Egress (policyTypes, types).
+    static func directions(_ field: YField) throws(PolicyInputError) -> Set<Direction> {
+        var s = Set<Direction>()
+        for f in try field.sequence() {
+            guard let d = Direction(rawValue: try f.string()) else { throw f.error("entries are Ingress or Egress") }
+            s.insert(d)
+        }
+        return s
     }
 
     static func k8sRule(_ f: YField, peersKey: String) throws(PolicyInputError) -> NetworkPolicyRule {
@@ -213,15 +220,7 @@ public enum PolicyParser {
         let order = try spec["order"]?.double()
         let selector = try spec["selector"].map { f throws(PolicyInputError) in try selectorValue(f) } ?? .all
         let nsSelector = try spec["namespaceSelector"].map { f throws(PolicyInputError) in try selectorValue(f) }
-        var types: Set<Direction>?
-        if let t = spec["types"] {
-            var s = Set<Direction>()
-            for f in try t.sequence() {
-                guard let d = Direction(rawValue: try f.string()) else { throw f.error("types entries are Ingress or Egress") }
-                s.insert(d)
-            }
-            types = s
-        }
+        let types = try spec["types"].map { f throws(PolicyInputError) in try directions(f) }
         var ingress: [GlobalRule] = []
         for f in try spec["ingress"]?.sequence() ?? [] { ingress.append(try globalRule(f)) }
         var egress: [GlobalRule] = []

@@ -12,6 +12,7 @@ struct Caracal: ParsableCommand {
             BGPCommand.self,
             IPAMCommand.self,
             RoutesCommand.self,
+            PolicyCommand.self,
         ]
     )
 }

@@ -1,0 +1,278 @@
+import CNftnl
+import Policy
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Turns intermediate-ruleset pieces into nf_tables messages (through
+/// libnftnl objects) and kernel dump replies back into them.
+enum KernelObjects {
+    static let table = Ruleset.tableName
+    static let family = UInt32(NFPROTO_INET)
+
+    // nft's datatype numbers (so `nft list` shows the types).
+    static let typeIPv4: UInt32 = 7, typeIPv6: UInt32 = 8, typeProto: UInt32 = 12, typeService: UInt32 = 13, typeIfname: UInt32 = 41
+
+    static func msg(_ t: UInt32) -> UInt32 { caracal_nft_msg(UInt16(t)) }
+
+    // MARK: Userdata (comments)
+
+    static func udata(_ type: UInt8, _ s: String) -> [UInt8] {
+        var bytes = Array(s.utf8.prefix(126))
+        bytes.append(0)
+        return [type, UInt8(bytes.count)] + bytes
+    }
+
+    static func udataString(_ data: [UInt8], _ type: UInt8) -> String? {
+        var i = 0
+        while i + 2 <= data.count {
+            let t = data[i], l = Int(data[i + 1])
+            guard i + 2 + l <= data.count else { return nil }
+            if t == type { return String(decoding: data[(i + 2)..<(i + 2 + l)].prefix { $0 != 0 }, as: UTF8.self) }
+            i += 2 + l
+        }
+        return nil
+    }
+
+    // MARK: Building
+
+    static func addTable(_ b: BatchBuffer, delete: Bool = false) {
+        let t = nftnl_table_alloc()!
+        defer { nftnl_table_free(t) }
+        nftnl_table_set_str(t, attr(NFTNL_TABLE_NAME), table)
+        nftnl_table_set_u32(t, attr(NFTNL_TABLE_FAMILY), family)
+        b.add(msg(delete ? NFT_MSG_DELTABLE.rawValue : NFT_MSG_NEWTABLE.rawValue), flags: delete ? 0 : NLM_F_CREATE,
+              label: delete ? "delete table" : "add table") { nftnl_table_nlmsg_build_payload($0, t) }
+    }
+
+    static func chainObject(_ name: String, hook: Chain.Hook?) -> OpaquePointer {
+        let c = nftnl_chain_alloc()!
+        nftnl_chain_set_str(c, attr(NFTNL_CHAIN_TABLE), table)
+        nftnl_chain_set_str(c, attr(NFTNL_CHAIN_NAME), name)
+        nftnl_chain_set_u32(c, attr(NFTNL_CHAIN_FAMILY), family)
+        if let hook {
+            nftnl_chain_set_str(c, attr(NFTNL_CHAIN_TYPE), "filter")
+            nftnl_chain_set_u32(c, attr(NFTNL_CHAIN_HOOKNUM), UInt32(hook == .forward ? NF_INET_FORWARD.rawValue : NF_INET_LOCAL_IN.rawValue))
+            nftnl_chain_set_s32(c, attr(NFTNL_CHAIN_PRIO), 0)
+            nftnl_chain_set_u32(c, attr(NFTNL_CHAIN_POLICY), UInt32(NF_ACCEPT))
+        }
+        return c
+    }
+
+    static func addChain(_ b: BatchBuffer, _ name: String, hook: Chain.Hook?) {
+        let c = chainObject(name, hook: hook)
+        defer { nftnl_chain_free(c) }
+        b.add(msg(NFT_MSG_NEWCHAIN.rawValue), flags: NLM_F_CREATE, label: "add chain \(name)") { nftnl_chain_nlmsg_build_payload($0, c) }
+    }
+
+    static func deleteChain(_ b: BatchBuffer, _ name: String) {
+        let c = chainObject(name, hook: nil)
+        defer { nftnl_chain_free(c) }
+        b.add(msg(NFT_MSG_DELCHAIN.rawValue), flags: 0, label: "delete chain \(name)") { nftnl_chain_nlmsg_build_payload($0, c) }
+    }
+
+    /// Deletes every rule of a chain (a flush), inside the transaction.
+    static func flushChain(_ b: BatchBuffer, _ name: String) {
+        let r = nftnl_rule_alloc()!
+        defer { nftnl_rule_free(r) }
+        nftnl_rule_set_str(r, attr(NFTNL_RULE_TABLE), table)
+        nftnl_rule_set_str(r, attr(NFTNL_RULE_CHAIN), name)
+        nftnl_rule_set_u32(r, attr(NFTNL_RULE_FAMILY), family)
+        b.add(msg(NFT_MSG_DELRULE.rawValue), flags: 0, label: "flush chain \(name)") { nftnl_rule_nlmsg_build_payload($0, r) }
+    }
+
+    static func addRule(_ b: BatchBuffer, chain: String, _ rule: Rule, index: Int) {
+        let r = nftnl_rule_alloc()!
+        defer { nftnl_rule_free(r) }
+        nftnl_rule_set_str(r, attr(NFTNL_RULE_TABLE), table)
+        nftnl_rule_set_str(r, attr(NFTNL_RULE_CHAIN), chain)
+        nftnl_rule_set_u32(r, attr(NFTNL_RULE_FAMILY), family)
+        for e in Lowering.lower(rule) { nftnl_rule_add_expr(r, expression(e)) }
+        if !rule.comment.isEmpty {
+            let u = udata(UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue), rule.comment)
+            u.withUnsafeBytes { _ = nftnl_rule_set_data(r, attr(NFTNL_RULE_USERDATA), $0.baseAddress, UInt32($0.count)) }
+        }
+        b.add(msg(NFT_MSG_NEWRULE.rawValue), flags: NLM_F_CREATE | NLM_F_APPEND,
+              label: "add rule \(chain)[\(index)] \"\(rule.comment)\"") { nftnl_rule_nlmsg_build_payload($0, r) }
+    }
+
+    static func expression(_ e: KExpr) -> OpaquePointer {
+        func make(_ name: String) -> OpaquePointer { nftnl_expr_alloc(name)! }
+        func setData(_ x: OpaquePointer, _ attr: Int32, _ bytes: [UInt8]) {
+            bytes.withUnsafeBytes { _ = nftnl_expr_set(x, UInt16(attr), $0.baseAddress, UInt32($0.count)) }
+        }
+        switch e {
+        case let .meta(key, dreg):
+            let x = make("meta")
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_META_KEY), key.rawValue)
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_META_DREG), dreg)
+            return x
+        case let .cmp(sreg, op, data):
+            let x = make("cmp")
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_CMP_SREG), sreg)
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_CMP_OP), op.rawValue)
+            setData(x, Int32(attr(NFTNL_EXPR_CMP_DATA)), data)
+            return x
+        case let .payload(base, offset, length, dreg):
+            let x = make("payload")
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_PAYLOAD_BASE), base.rawValue)
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_PAYLOAD_OFFSET), offset)
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_PAYLOAD_LEN), length)
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_PAYLOAD_DREG), dreg)
+            return x
+        case let .lookup(sreg, set, dreg):
+            let x = make("lookup")
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_LOOKUP_SREG), sreg)
+            nftnl_expr_set_str(x, attr(NFTNL_EXPR_LOOKUP_SET), set)
+            if let dreg { nftnl_expr_set_u32(x, attr(NFTNL_EXPR_LOOKUP_DREG), dreg) }
+            return x
+        case let .ctState(dreg):
+            let x = make("ct")
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_CT_KEY), UInt32(NFT_CT_STATE.rawValue))
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_CT_DREG), dreg)
+            return x
+        case let .bitwise(sreg, dreg, mask, xor):
+            let x = make("bitwise")
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_BITWISE_SREG), sreg)
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_BITWISE_DREG), dreg)
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_BITWISE_LEN), UInt32(mask.count))
+            setData(x, Int32(attr(NFTNL_EXPR_BITWISE_MASK)), mask)
+            setData(x, Int32(attr(NFTNL_EXPR_BITWISE_XOR)), xor)
+            return x
+        case let .log(prefix):
+            let x = make("log")
+            nftnl_expr_set_str(x, attr(NFTNL_EXPR_LOG_PREFIX), prefix)
+            return x
+        case let .verdict(code, chain):
+            let x = make("immediate")
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_IMM_DREG), 0)
+            nftnl_expr_set_u32(x, attr(NFTNL_EXPR_IMM_VERDICT), UInt32(bitPattern: code))
+            if let chain { nftnl_expr_set_str(x, attr(NFTNL_EXPR_IMM_CHAIN), chain) }
+            return x
+        case .unknown:
+            preconditionFailure("unknown expressions are only produced by decoding")
+        }
+    }
+
+    // MARK: Sets
+
+    static func setObject(_ name: String) -> OpaquePointer {
+        let s = nftnl_set_alloc()!
+        nftnl_set_set_str(s, attr(NFTNL_SET_TABLE), table)
+        nftnl_set_set_str(s, attr(NFTNL_SET_NAME), name)
+        nftnl_set_set_u32(s, attr(NFTNL_SET_FAMILY), family)
+        return s
+    }
+
+    static func addSet(_ b: BatchBuffer, _ set: NamedSet) {
+        let s = setObject(set.name)
+        nftnl_set_set_u32(s, attr(NFTNL_SET_ID), b.nextSetID())
+        defer { nftnl_set_free(s) }
+        let f = set.kind.family
+        let addrType = f == .ipv4 ? typeIPv4 : typeIPv6
+        let addrLen: UInt32 = f == .ipv4 ? 4 : 16
+        switch set.kind {
+        case .addresses:
+            nftnl_set_set_u32(s, attr(NFTNL_SET_FLAGS), UInt32(NFT_SET_INTERVAL.rawValue))
+            nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_TYPE), addrType)
+            nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_LEN), addrLen)
+        case .addressProtoPort:
+            nftnl_set_set_u32(s, attr(NFTNL_SET_FLAGS), 0)
+            nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_TYPE), addrType << 12 | typeProto << 6 | typeService)
+            nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_LEN), addrLen + 8)
+        }
+        var u = [UInt8(NFTNL_UDATA_SET_KEYBYTEORDER.rawValue), 4] + le32(2)  // big endian
+        if !set.comment.isEmpty { u += udata(UInt8(NFTNL_UDATA_SET_COMMENT.rawValue), set.comment) }
+        u.withUnsafeBytes { _ = nftnl_set_set_data(s, attr(NFTNL_SET_USERDATA), $0.baseAddress, UInt32($0.count)) }
+        b.add(msg(NFT_MSG_NEWSET.rawValue), flags: NLM_F_CREATE, label: "add set \(set.name)") { nftnl_set_nlmsg_build_payload($0, s) }
+    }
+
+    static func addMap(_ b: BatchBuffer, _ name: String) {
+        let s = setObject(name)
+        nftnl_set_set_u32(s, attr(NFTNL_SET_ID), b.nextSetID())
+        defer { nftnl_set_free(s) }
+        nftnl_set_set_u32(s, attr(NFTNL_SET_FLAGS), UInt32(NFT_SET_MAP.rawValue))
+        nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_TYPE), typeIfname)
+        nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_LEN), 16)
+        nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_TYPE), NFT_DATA_VERDICT.rawValue)
+        nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_LEN), 0)
+        let u = [UInt8(NFTNL_UDATA_SET_KEYBYTEORDER.rawValue), 4] + le32(1)  // ifname: host order, as nft has it
+        u.withUnsafeBytes { _ = nftnl_set_set_data(s, attr(NFTNL_SET_USERDATA), $0.baseAddress, UInt32($0.count)) }
+        b.add(msg(NFT_MSG_NEWSET.rawValue), flags: NLM_F_CREATE, label: "add map \(name)") { nftnl_set_nlmsg_build_payload($0, s) }
+    }
+
+    static func deleteSet(_ b: BatchBuffer, _ name: String) {
+        let s = setObject(name)
+        defer { nftnl_set_free(s) }
+        b.add(msg(NFT_MSG_DELSET.rawValue), flags: 0, label: "delete set \(name)") { nftnl_set_nlmsg_build_payload($0, s) }
+    }
+
+    /// One kernel element: key, optional flags and verdict.
+    struct Element {
+        var key: [UInt8]
+        var intervalEnd = false
+        var verdict: Verdict?
+    }
+
+    static func elements(for set: NamedSet) -> [Element] {
+        switch set.kind {
+        case .addresses(let f):
+            return set.ranges.flatMap { rangeElements(f, $0) }
+        case .addressProtoPort(let f):
+            return set.tuples.map { tupleKey($0, f) }
+        }
+    }
+
+    /// An interval is a start element and an end element holding end+1,
+    /// flagged as the interval's end (none when the range reaches the top).
+    static func rangeElements(_ f: IPFamily, _ r: ClosedRange<UInt128>) -> [Element] {
+        var out = [Element(key: IPAddress(family: f, value: r.lowerBound).bytes)]
+        if r.upperBound != f.maxValue {
+            out.append(Element(key: IPAddress(family: f, value: r.upperBound + 1).bytes, intervalEnd: true))
+        }
+        return out
+    }
+
+    static func tupleKey(_ t: AddressProtoPort, _ f: IPFamily) -> Element {
+        Element(key: t.address.bytes + [t.proto.number, 0, 0, 0] + be16(t.port) + [0, 0])
+    }
+
+    static func ifnameKey(_ s: String) -> [UInt8] {
+        var k = Array(s.utf8.prefix(15))
+        k += Array(repeating: 0, count: 16 - k.count)
+        return k
+    }
+
+    /// NEWSETELEM/DELSETELEM in chunks (a message stays well below 64 KiB
+    /// per nft's own practice).
+    static func elementMessages(_ b: BatchBuffer, set: String, _ elems: [Element], delete: Bool) {
+        var start = 0
+        while start < elems.count {
+            let chunk = elems[start..<min(elems.count, start + 512)]
+            start += chunk.count
+            let s = setObject(set)
+            defer { nftnl_set_free(s) }
+            for el in chunk {
+                let e = nftnl_set_elem_alloc()!
+                el.key.withUnsafeBytes { _ = nftnl_set_elem_set(e, attr(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
+                if el.intervalEnd { nftnl_set_elem_set_u32(e, attr(NFTNL_SET_ELEM_FLAGS), UInt32(NFT_SET_ELEM_INTERVAL_END.rawValue)) }
+                if let v = el.verdict {
+                    let (code, chain) = KVerdict.code(v)
+                    nftnl_set_elem_set_u32(e, attr(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: code))
+                    if let chain { nftnl_set_elem_set_str(e, attr(NFTNL_SET_ELEM_CHAIN), chain) }
+                }
+                nftnl_set_elem_add(s, e)
+            }
+            b.add(msg(delete ? NFT_MSG_DELSETELEM.rawValue : NFT_MSG_NEWSETELEM.rawValue), flags: delete ? 0 : NLM_F_CREATE,
+                  label: "\(delete ? "delete" : "add") \(chunk.count) elements of \(set)") { nftnl_set_elems_nlmsg_build_payload($0, s) }
+        }
+    }
+
+    static func mapElements(_ elems: [MapElement]) -> [Element] {
+        elems.map { Element(key: ifnameKey($0.interface), verdict: $0.verdict) }
+    }
+}
+
+/// libnftnl attribute numbers come in as named enums or plain Ints.
+@inline(__always) func attr<T: RawRepresentable>(_ x: T) -> UInt16 where T.RawValue: BinaryInteger { UInt16(x.rawValue) }
+@inline(__always) func attr(_ x: Int) -> UInt16 { UInt16(x) }

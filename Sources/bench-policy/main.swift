@@ -1,0 +1,212 @@
+// bench-policy: full compile+apply and incremental add-one-pod through
+// libnftnl, against `nft -f` of Caracal's own rendered text for the same
+// state, in a namespace given by scripts/bench/policy.sh. Prints one JSON
+// object with all figures on its last line.
+import Foundation
+import NetNS
+import NFTables
+import Policy
+
+let args = CommandLine.arguments
+guard let nsIndex = args.firstIndex(of: "--netns"), nsIndex + 1 < args.count else {
+    print("usage: bench-policy --netns NAME [--work DIR]")
+    exit(2)
+}
+let netnsName = args[nsIndex + 1]
+let namespace = NetworkNamespace.named(netnsName)
+let work = args.firstIndex(of: "--work").map { args[$0 + 1] } ?? NSTemporaryDirectory()
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+
+func maxRSSMiB() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_maxrss) / 1024
+}
+
+@discardableResult
+func sh(_ command: String) -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    try! p.run()
+    p.waitUntilExit()
+    return p.terminationStatus
+}
+
+/// Synthetic cluster: 100 namespaces, pods spread over 200 app labels,
+/// `policyCount` NetworkPolicies selecting by app with namespace+pod peers,
+/// ports and port ranges, every fourth with an egress ipBlock rule.
+func synthetic(pods: Int, policyCount: Int) -> (PolicySet, EndpointInventory) {
+    var inv = EndpointInventory()
+    for n in 0..<100 { inv.namespaces["ns\(n)"] = ["team": "t\(n % 10)"] }
+    for i in 0..<pods { inv.endpoints.append(endpoint(i)) }
+    var set = PolicySet()
+    for k in 0..<policyCount {
+        var p = NetworkPolicy(namespace: "ns\(k % 100)", name: "p\(k)",
+                              podSelector: LabelSelector(matchLabels: ["app": "a\(k % 200)"]),
+                              ingress: [NetworkPolicyRule(
+                                  peers: [.pods(podSelector: LabelSelector(matchLabels: ["app": "a\((k + 1) % 200)"]),
+                                                namespaceSelector: LabelSelector(matchLabels: ["team": "t\(k % 10)"]))],
+                                  ports: [NetworkPolicyPort(proto: .tcp, port: .range(80, 80)), NetworkPolicyPort(proto: .tcp, port: .range(8080, 8090))])])
+        if k % 4 == 0 {
+            p.egress = [NetworkPolicyRule(peers: [.ipBlock(cidr: CIDR("10.0.0.0/8")!, except: [CIDR("10.1.0.0/16")!])],
+                                          ports: [NetworkPolicyPort(proto: .udp, port: .range(53, 53))])]
+            p.policyTypes = [.ingress, .egress]
+        }
+        set.networkPolicies.append(p)
+    }
+    for t in 0..<40 {
+        set.globalPolicies.append(GlobalNetworkPolicy(
+            name: "canary\(t)", order: Double(t), selector: .has("canary\(t)"), types: [.egress],
+            egress: [GlobalRule(action: .deny, destination: EntityRule(nets: [CIDR("192.0.2.0/24")!])), GlobalRule(action: .pass)]))
+    }
+    return (set, inv)
+}
+
+/// Pod i; `like` copies the namespace and labels of pod `like` (same
+/// profile); `canary` adds a label only a dedicated global policy selects
+/// (a profile no pod has yet).
+func endpoint(_ i: Int, like: Int? = nil, canary: Int? = nil) -> Endpoint {
+    let v = UInt128(0x0A80_0000 + i)
+    let j = like ?? i
+    var labels = ["app": "a\(j % 200)", "tier": "t\(j % 3)"]
+    if let canary { labels["canary\(canary)"] = "yes" }
+    return Endpoint(namespace: "ns\(j % 100)", name: "pod\(i)", labels: labels,
+                    addresses: [IPAddress(family: .ipv4, value: v)], interface: "crc\(String(i, radix: 16))")
+}
+
+/// nft commands for an incremental change (the reference for incremental).
+func nftCommands(_ d: RulesetDiff) -> String {
+    var out = ""
+    let t = "inet \(Ruleset.tableName)"
+    // New sets and chains as a table block (nft adds to the existing table).
+    if !d.addedSets.isEmpty || !d.addedChains.isEmpty {
+        out += "table \(t) {\n" + d.addedSets.map(NftRenderer.renderSet).joined() + d.addedChains.map(NftRenderer.renderChain).joined() + "}\n"
+    }
+    for c in d.changedChains {
+        out += "flush chain \(t) \(c.name)\n"
+        for r in c.rules { out += "add rule \(t) \(c.name) \(NftRenderer.renderRule(r))\n" }
+    }
+    for c in d.changedSets {
+        let f = c.kind.family
+        if !c.removedRanges.isEmpty { out += "delete element \(t) \(c.name) { \(c.removedRanges.map { AddressSet.elementText(f, $0) }.joined(separator: ", ")) }\n" }
+        if !c.addedRanges.isEmpty { out += "add element \(t) \(c.name) { \(c.addedRanges.map { AddressSet.elementText(f, $0) }.joined(separator: ", ")) }\n" }
+    }
+    for map in [Ruleset.fromPodMap, Ruleset.toPodMap] {
+        let removed = d.removedMapElements[map] ?? [], added = d.addedMapElements[map] ?? []
+        if !removed.isEmpty { out += "delete element \(t) \(map) { \(removed.map { "\"\($0.interface)\"" }.joined(separator: ", ")) }\n" }
+        if !added.isEmpty { out += "add element \(t) \(map) { \(added.map { "\"\($0.interface)\" : \($0.verdict)" }.joined(separator: ", ")) }\n" }
+    }
+    return out
+}
+
+func nftFile(_ text: String) -> Double {
+    let path = "\(work)/bench-policy.nft"
+    try! text.write(toFile: path, atomically: true, encoding: .utf8)
+    let start = now()
+    let rc = sh("ip netns exec \(netnsName) nft -f \(path)")
+    if rc != 0 { print(text) }
+    let t = now() - start
+    precondition(rc == 0, "nft -f failed")
+    return t
+}
+
+let programmer = try NFTablesProgrammer(namespace: namespace)
+var results: [String: Any] = [:]
+var table: [String] = []
+
+// MARK: Full compile + apply vs nft -f of the dumped text
+
+for pods in [1000, 10000] {
+    let (set, inv) = synthetic(pods: pods, policyCount: 1000)
+    var caracal: [Double] = [], compileOnly: [Double] = [], reference: [Double] = [], encodeTimes: [Double] = []
+    var ruleset = Ruleset(interfacePrefix: "crc")
+    for _ in 0..<3 {
+        try programmer.deleteTable()
+        let start = now()
+        ruleset = PolicyCompiler().compile(set, inv)
+        let compiled = now()
+        let report = try programmer.replace(ruleset)
+        encodeTimes.append(report.encodeSeconds)
+        caracal.append(now() - start)
+        compileOnly.append(compiled - start)
+    }
+    let dumped = NftRenderer.render(try programmer.read()!)
+    for _ in 0..<3 {
+        try programmer.deleteTable()
+        reference.append(nftFile(dumped))
+    }
+    try programmer.deleteTable()
+    let c = median(caracal), r = median(reference)
+    results["full_\(pods)_caracal_s"] = c
+    results["full_\(pods)_compile_s"] = median(compileOnly)
+    results["full_\(pods)_encode_s"] = median(encodeTimes)
+    results["full_\(pods)_nft_f_s"] = r
+    results["full_\(pods)_ratio"] = c / r
+    results["full_\(pods)_chains"] = ruleset.chains.count
+    results["full_\(pods)_sets"] = ruleset.sets.count
+    results["full_\(pods)_rules"] = ruleset.chains.map(\.rules.count).reduce(0, +)
+    table.append("| full apply, \(pods) pods, 1000 policies (\(ruleset.chains.count) chains, \(ruleset.sets.count) sets) | \(String(format: "%.3f s", c)) (compile \(String(format: "%.3f", median(compileOnly))) s, batch encode \(String(format: "%.3f", median(encodeTimes))) s) | \(String(format: "%.3f s", r)) | \(String(format: "%.2f", c / r)) |")
+}
+results["max_rss_mib"] = maxRSSMiB()
+
+// MARK: Incremental add-one-pod
+
+for pods in [100, 1000, 10000] {
+    let (set, baseInv) = synthetic(pods: pods, policyCount: 1000)
+    var inv = baseInv
+    var current = PolicyCompiler().compile(set, inv)
+    try programmer.replace(current)
+    var next = pods
+    func addPod(canary: Int?) -> (RulesetDiff, Ruleset) {
+        inv.endpoints.append(endpoint(next, like: next % pods, canary: canary))
+        next += 1
+        let desired = PolicyCompiler().compile(set, inv)
+        return (RulesetDiff(from: current, to: desired), desired)
+    }
+    for (label, canaryFor) in [("existing", { (_: Int) -> Int? in nil }), ("new", { (i: Int) -> Int? in i })] {
+        var commit: [Double] = [], reference: [Double] = [], compile: [Double] = [], diffTimes: [Double] = [], chainsAdded = 0
+        for trial in 0..<5 {
+            // Caracal: diff against the in-memory state, one libnftnl batch.
+            let c0 = now()
+            var (diff, desired) = addPod(canary: canaryFor(trial))
+            let c1 = now()
+            let report = try programmer.apply(desired, current: .some(current))
+            commit.append(report.commitSeconds)
+            diffTimes.append(report.diffSeconds)
+            compile.append(c1 - c0)
+            chainsAdded = diff.addedChains.count
+            current = desired
+            // Reference: the same kind of change through nft -f.
+            (diff, desired) = addPod(canary: canaryFor(trial).map { $0 + 20 })
+            reference.append(nftFile(nftCommands(diff)))
+            current = desired
+        }
+        let c = median(commit), r = median(reference)
+        results["incr_\(pods)_\(label)_commit_ms"] = c * 1000
+        results["incr_\(pods)_\(label)_compile_ms"] = median(compile) * 1000
+        results["incr_\(pods)_\(label)_diff_ms"] = median(diffTimes) * 1000
+        results["incr_\(pods)_\(label)_nft_f_ms"] = r * 1000
+        results["incr_\(pods)_\(label)_ratio"] = c / r
+        table.append("| add one pod, \(pods) pods, \(label) profile (+\(chainsAdded) chains) | \(String(format: "%.3f ms", c * 1000)) (+ diff \(String(format: "%.2f", median(diffTimes) * 1000)) ms, recompile \(String(format: "%.1f", median(compile) * 1000)) ms) | \(String(format: "%.2f ms", r * 1000)) | \(String(format: "%.3f", c / r)) |")
+    }
+    // Rules a packet meets, evaluated over the ruleset read back from the kernel.
+    let kernel = try programmer.read()!
+    let explainer = PolicyExplainer(ruleset: kernel, inventory: inv)
+    let a = inv.endpoints[1], b = inv.endpoints[2]
+    let e = try explainer.explain(from: .endpoint(a), to: .endpoint(b), proto: .tcp, port: 80)
+    results["rules_per_packet_\(pods)"] = e.evaluatedRules
+    table.append("| rules evaluated per packet, \(pods) pods (\(a.id) → \(b.id), \(e.allowed ? "allowed" : "denied")) | \(e.evaluatedRules) | | |")
+    try programmer.deleteTable()
+}
+
+for line in table { print(line) }
+let json = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])
+print(String(decoding: json, as: UTF8.self))

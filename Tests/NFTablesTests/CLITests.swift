@@ -1,0 +1,66 @@
+import Foundation
+import NFTables
+import Policy
+import TestSupport
+import Testing
+
+/// `caracal policy …` end to end: the real binary, a test namespace, files
+/// in a temporary directory.
+@Suite(.serialized) struct CLITests {
+    static var caracal: String {
+        // The test runner lives in the same bin directory as the products.
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = runner.deletingLastPathComponent()
+        while !dir.path.hasSuffix("/debug") && !dir.path.hasSuffix("/release") && dir.path != "/" { dir = dir.deletingLastPathComponent() }
+        return dir.appendingPathComponent("caracal").path
+    }
+
+    @Test func applyDumpDiffExplainAndRejectBadInput() throws {
+        try TemporaryDirectory.with { dir in
+            try withTestNetwork { net in
+                let node = try net.namespace("node")
+                let policies = dir.appendingPathComponent("p.yaml").path, endpoints = dir.appendingPathComponent("e.yaml").path
+                let state = dir.appendingPathComponent("state").path
+                try (k8s("x", "web", "podSelector: {matchLabels: {pod: a}}\ningress: [{from: [{namespaceSelector: {matchLabels: {ns: y}}}], ports: [{port: 80}]}]"))
+                    .write(toFile: policies, atomically: true, encoding: .utf8)
+                try """
+                namespaces: [{name: x, labels: {ns: x}}, {name: y, labels: {ns: y}}]
+                endpoints:
+                  - {namespace: x, name: a, labels: {pod: a}, ips: [10.99.1.1], interface: crcxa}
+                  - {namespace: y, name: b, labels: {pod: b}, ips: [10.99.2.2], interface: crcyb}
+                """.write(toFile: endpoints, atomically: true, encoding: .utf8)
+                func run(_ args: [String]) throws -> CommandResult { try Command.run([Self.caracal, "policy"] + args) }
+
+                // Offline explain: no kernel involved.
+                let allow = try run(["explain", "--policies", policies, "--endpoints", endpoints, "--from", "y/b", "--to", "x/a", "--port", "80/TCP"])
+                #expect(allow.status == 0 && allow.stdout.contains("NetworkPolicy x/web ingress rule 0"), "\(allow)")
+                let deny = try run(["explain", "--policies", policies, "--endpoints", endpoints, "--from", "10.99.2.2", "--to", "x/a", "--port", "81/TCP", "--json"])
+                #expect(deny.status == 1 && deny.stdout.contains("\"allowed\" : false"))
+
+                let dry = try run(["apply", "-f", policies, "--endpoints", endpoints, "--netns", node.name, "--state-dir", state, "--dry-run"])
+                #expect(dry.status == 0 && dry.stdout.contains("table inet caracal"))
+                #expect(try NFTablesProgrammer(namespace: node.namespace).read() == nil, "dry run changes nothing")
+
+                let apply = try run(["apply", "-f", policies, "--endpoints", endpoints, "--netns", node.name, "--state-dir", state, "--json"])
+                #expect(apply.status == 0 && apply.stdout.contains("\"applied\" : true"), "\(apply)")
+                let clean = try run(["dump", "--diff", "--netns", node.name, "--state-dir", state])
+                #expect(clean.status == 0 && clean.stdout.contains("no drift"))
+                let dump = try run(["dump", "--netns", node.name])
+                #expect(dump.stdout.contains("comment \"NetworkPolicy x/web ingress rule 0\""))
+
+                // Drift made behind Caracal's back shows up.
+                try node.check(["nft", "add", "element", "inet", "caracal", "to-pod", "{ \"crcevil\" : accept }"])
+                let drift = try run(["dump", "--diff", "--netns", node.name, "--state-dir", state])
+                #expect(drift.status == 2 && drift.stdout.contains("crcevil"))
+
+                // Bad input: error names the document and field; nothing applied.
+                let before = try NFTablesProgrammer(namespace: node.namespace).read()
+                try (k8s("x", "web", "podSelector: {}\npolicyTypes: [Ingress]") + k8s("x", "bad", "podSelector: {}\ningres: []"))
+                    .write(toFile: policies, atomically: true, encoding: .utf8)
+                let bad = try run(["apply", "-f", policies, "--endpoints", endpoints, "--netns", node.name, "--state-dir", state])
+                #expect(bad.status != 0 && bad.stderr.contains("document 2") && bad.stderr.contains("spec.ingres"), "\(bad)")
+                #expect(try NFTablesProgrammer(namespace: node.namespace).read() == before)
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import NetNS
+import NFTables
+import Policy
+import TestSupport
+import Testing
+
+@Suite(.serialized) struct UpdateTests {
+    func probesTo(_ target: String, from sources: [String], port: UInt16 = 80) -> [PodTopology.Probe] {
+        sources.map { PodTopology.Probe(from: $0, to: target, port: port, proto: .tcp) }
+    }
+
+    @Test func updateDeleteAndLabelChangeTakeEffect() throws {
+        try withTestNetwork { net in
+            let topo = try PodTopology(net)
+            let programmer = try NFTablesProgrammer(namespace: topo.node.namespace)
+            var inventory = topo.inventory()
+            let sources = ["x/b", "y/b", "z/c"]
+            func reachable(_ yaml: String) throws -> [String] {
+                let ruleset = PolicyCompiler().compile(try PolicyParser.parse(yaml), inventory)
+                try programmer.apply(ruleset)
+                return try topo.run(probesTo("x/a", from: sources)).map(\.from).sorted()
+            }
+            // Only pods labelled pod=b (any namespace) may reach x/a.
+            let onlyB = k8s("x", "p", "podSelector: {matchLabels: {pod: a}}\ningress: [{from: [{namespaceSelector: {}, podSelector: {matchLabels: {pod: b}}}]}]")
+            #expect(try reachable(onlyB) == ["x/b", "y/b"])
+            // Update the same policy: now only namespace z.
+            let onlyZ = k8s("x", "p", "podSelector: {matchLabels: {pod: a}}\ningress: [{from: [{namespaceSelector: {matchLabels: {ns: z}}}]}]")
+            #expect(try reachable(onlyZ) == ["z/c"])
+            // Label change: z/c becomes pod=b; with the first policy it now
+            // gets in, and the change costs set elements only.
+            let before = PolicyCompiler().compile(try PolicyParser.parse(onlyB), inventory)
+            try programmer.apply(before)
+            let i = inventory.endpoints.firstIndex { $0.id == "z/c" }!
+            inventory.endpoints[i].labels["pod"] = "b"
+            let after = PolicyCompiler().compile(try PolicyParser.parse(onlyB), inventory)
+            let report = try programmer.apply(after)
+            let diff = try #require(report.diff)
+            #expect(!report.fullReplace && diff.addedChains.isEmpty && diff.changedChains.isEmpty && !diff.changedSets.isEmpty)
+            #expect(try topo.run(probesTo("x/a", from: sources)).map(\.from).sorted() == ["x/b", "y/b", "z/c"])
+            // Delete every policy.
+            #expect(try reachable("") == ["x/b", "y/b", "z/c"])
+            try programmer.deleteTable()
+        }
+    }
+
+    @Test func newPodIsDeniedUntilItsChainExistsAndCostsOnlyElements() throws {
+        try withTestNetwork { net in
+            let topo = try PodTopology(net)
+            let programmer = try NFTablesProgrammer(namespace: topo.node.namespace)
+            let policies = try PolicyParser.parse(k8s("x", "same", "podSelector: {}\ningress: [{from: [{podSelector: {}}]}]"))
+            var inventory = topo.inventory()
+            try programmer.apply(PolicyCompiler().compile(policies, inventory))
+            // The pod's veth exists, the agent has not programmed it yet.
+            try topo.addPod("x", "d", address: "10.99.1.4")
+            let both = [PodTopology.Probe(from: "x/d", to: "x/a", port: 80, proto: .tcp),
+                        PodTopology.Probe(from: "x/b", to: "x/d", port: 80, proto: .tcp),
+                        PodTopology.Probe(from: "x/b", to: "x/a", port: 80, proto: .tcp)]
+            #expect(try topo.run(both).map(\.description) == ["x/b->x/a:80/TCP"])
+            let explain = PolicyExplainer(ruleset: PolicyCompiler().compile(policies, inventory), inventory: inventory)
+            let e = explain.evaluator.evaluate(PacketProbe(hook: .forward, inputInterface: "crcxd", outputInterface: "crcxa",
+                                                           source: IPAddress("10.99.1.4")!, destination: IPAddress("10.99.1.1")!,
+                                                           proto: .tcp, destinationPort: 80))
+            #expect(!e.allowed && e.summary.contains("fail closed"))
+            inventory.endpoints.append(Endpoint(namespace: "x", name: "d", labels: ["pod": "d"], addresses: [IPAddress("10.99.1.4")!], interface: "crcxd"))
+            let report = try programmer.apply(PolicyCompiler().compile(policies, inventory))
+            let diff = try #require(report.diff)
+            #expect(!report.fullReplace && diff.addedChains.isEmpty && diff.changedChains.isEmpty && diff.addedSets.isEmpty)
+            #expect(diff.addedMapElements.values.map(\.count).reduce(0, +) == 2)
+            #expect(try topo.run(both).count == 3)
+            try programmer.deleteTable()
+        }
+    }
+
+    @Test func hostToPodIsAllowedUnderDefaultDeny() throws {
+        try withTestNetwork { net in
+            let topo = try PodTopology(net)
+            let programmer = try NFTablesProgrammer(namespace: topo.node.namespace)
+            let policies = try PolicyParser.parse(k8s("x", "deny", "podSelector: {}\npolicyTypes: [Ingress, Egress]"))
+            try programmer.apply(PolicyCompiler().compile(policies, topo.inventory()))
+            let passed = try topo.run([PodTopology.Probe(from: "node", to: "x/a", port: 80, proto: .tcp),
+                                       PodTopology.Probe(from: "y/a", to: "x/a", port: 80, proto: .tcp)])
+            #expect(passed.map(\.description) == ["node->x/a:80/TCP"])
+            try programmer.deleteTable()
+        }
+    }
+
+    @Test func failedApplyLeavesThePreviousRulesetInForce() throws {
+        try withTestNetwork { net in
+            let topo = try PodTopology(net)
+            let programmer = try NFTablesProgrammer(namespace: topo.node.namespace)
+            let inventory = topo.inventory()
+            let old = PolicyCompiler().compile(try PolicyParser.parse(k8s("x", "deny", "podSelector: {}\npolicyTypes: [Ingress]")), inventory)
+            try programmer.apply(old)
+            // A new state whose last rule references a set that does not
+            // exist: the kernel rejects the transaction at that message, after
+            // accepting everything before it.
+            var broken = PolicyCompiler().compile(try PolicyParser.parse(""), inventory)
+            let last = broken.chains.count - 1
+            broken.chains[last].rules.append(Rule(matches: [.addressInSet(.source, "no-such-set", .ipv4)], verdict: .drop, comment: "injected failure"))
+            for full in [true, false] {
+                #expect(throws: NFTablesError.self) {
+                    if full { try programmer.replace(broken) } else { try programmer.apply(broken) }
+                }
+                #expect(try programmer.read() == old)
+                let passed = try topo.run([PodTopology.Probe(from: "y/a", to: "x/a", port: 80, proto: .tcp),
+                                           PodTopology.Probe(from: "x/a", to: "y/a", port: 80, proto: .tcp)])
+                #expect(passed.map(\.description) == ["x/a->y/a:80/TCP"])
+            }
+            do { try programmer.apply(broken) } catch {
+                #expect("\(error)".contains("add rule"), "the error names the failing message: \(error)")
+            }
+            try programmer.deleteTable()
+        }
+    }
+}
