@@ -11,7 +11,7 @@ struct RoutesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "routes",
         abstract: "Show the routes Caracal programmed and whether they match the desired state.",
-        subcommands: [Show.self, RegisterProtocol.self],
+        subcommands: [Show.self, Sync.self, RegisterProtocol.self],
         defaultSubcommand: Show.self
     )
 
@@ -102,6 +102,67 @@ struct RoutesCommand: ParsableCommand {
             if route.scope != .universe { line += " scope \(route.scope)" }
             if route.metric != 0 { line += " metric \(route.metric)" }
             return line
+        }
+    }
+
+    /// One reconcile pass of `RouteProgrammer`: the routes of Caracal's
+    /// protocol become exactly the desired set. Routes of other protocols are
+    /// never touched, even where they overlap.
+    struct Sync: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sync",
+            abstract: "Make the kernel's routes of Caracal's protocol exactly the desired set (one reconcile pass)."
+        )
+
+        @Flag(name: .long, help: "Print the report as JSON.")
+        var json = false
+
+        @Option(name: .long, help: "Network namespace name (as in `ip netns`); default: the current one.")
+        var netns: String?
+
+        @Option(name: .long, help: "Route protocol number that marks Caracal's routes.")
+        var `protocol`: UInt8 = RouteProtocol.caracal.rawValue
+
+        @Option(name: .long, help: "Desired routes: a JSON array of route specs (as for `routes show --desired`).")
+        var desired: String
+
+        func run() throws {
+            let namespace = netns.map(NetworkNamespace.named)
+            if let namespace, !namespace.exists { throw ValidationError("no network namespace \(namespace.path)") }
+            let specs: [RouteSpec]
+            do {
+                specs = try JSONDecoder().decode([RouteSpec].self, from: Data(contentsOf: URL(fileURLWithPath: desired)))
+            } catch {
+                throw ValidationError("\(desired): \(error)")
+            }
+            let proto = RouteProtocol(`protocol`)
+            let links = try RTNetlink(namespace: namespace).links()
+            let indexes = Dictionary(links.map { ($0.name, $0.index) }, uniquingKeysWith: { a, _ in a })
+            // Resolve everything before touching the kernel: a bad file changes nothing.
+            let routes = try specs.map { spec in
+                try spec.resolve(protocol: proto) { name in
+                    guard let index = indexes[name] else { throw RouteSpecError.unknownDevice(name) }
+                    return index
+                }
+            }
+            let programmer = try RouteProgrammer(configuration: RouteProgrammerConfiguration(
+                protocol: proto, keepRoutesUntilFirstDesiredSet: true, namespace: namespace))
+            try programmer.start()
+            let report = try programmer.setDesired(routes)
+            if json {
+                struct Output: Encodable {
+                    var added: Int, replaced: Int, deleted: Int, failures: [String], desired: Int
+                }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                let output = Output(added: report.added, replaced: report.replaced, deleted: report.deleted,
+                                    failures: report.failures.map(\.description), desired: routes.count)
+                print(String(decoding: try encoder.encode(output), as: UTF8.self))
+            } else {
+                print("\(routes.count) desired: \(report.added) added, \(report.replaced) replaced, \(report.deleted) deleted, \(report.failures.count) failed")
+                for failure in report.failures { print("  " + failure.description) }
+            }
+            if !report.succeeded { throw ExitCode(1) }
         }
     }
 
