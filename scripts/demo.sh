@@ -69,10 +69,25 @@ echo "web $web_ip   db $db_ip   client $client_ip"
 echo "-- node1 routes (a /32 per local pod, on its host veth):"; ip -n "$p-node1" route
 echo "-- pod web:"; ip -n "$p-web" -br addr show eth0; ip -n "$p-web" route
 
-step "Cross-node routes through RouteProgrammer (the agent will learn these over BGP)"
+host_if() { # node ip: the host veth that routes to the pod
+  ip -n "$p-$1" route show proto 201 | awk -v ip="$2" '$1 == ip {print $3}'
+}
+web_if="$(host_if node1 "$web_ip")"; db_if="$(host_if node1 "$db_ip")"; client_if="$(host_if node2 "$client_ip")"
+
+step "Each node's desired routes through RouteProgrammer: its pods' /32s plus the other node's block"
+# The agent will build this set from the datastore and BGP; the routes carry
+# protocol 201 ("caracal"), and only routes of that protocol are reconciled.
 block() { python3 -c "import ipaddress,sys; print(ipaddress.ip_network(sys.argv[1]+'/26', strict=False))" "$1"; }
-echo "[{\"destination\":\"$(block "$client_ip")\",\"via\":\"10.99.0.2\",\"dev\":\"u0\"}]" > "$work/node1-routes.json"
-echo "[{\"destination\":\"$(block "$web_ip")\",\"via\":\"10.99.0.1\",\"dev\":\"u0\"}]" > "$work/node2-routes.json"
+pod_route() { echo "{\"destination\":\"$1/32\",\"dev\":\"$2\",\"scope\":\"link\"}"; }
+cat > "$work/node1-routes.json" <<JSON
+[$(pod_route "$web_ip" "$web_if"), $(pod_route "$db_ip" "$db_if"),
+ {"destination":"$(block "$client_ip")","via":"10.99.0.2","dev":"u0"}]
+JSON
+cat > "$work/node2-routes.json" <<JSON
+[$(pod_route "$client_ip" "$client_if"),
+ {"destination":"$(block "$web_ip")","via":"10.99.0.1","dev":"u0"}]
+JSON
+cat "$work/node1-routes.json"
 "$caracal" routes sync --netns "$p-node1" --desired "$work/node1-routes.json"
 "$caracal" routes sync --netns "$p-node2" --desired "$work/node2-routes.json"
 "$caracal" routes show --netns "$p-node1" --desired "$work/node1-routes.json"
@@ -82,10 +97,6 @@ in_ns client ping -c 2 -W 1 "$web_ip" | tail -2
 in_ns web ping -c 1 -W 1 "$db_ip" | tail -2
 
 step "Network policy: db accepts only web on TCP 5432"
-web_if="$(ip -n "$p-node1" -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^crc' | while read -r i; do
-  ip -n "$p-node1" route show dev "$i" | grep -q "^$web_ip " && echo "$i"; done)"
-db_if="$(ip -n "$p-node1" -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^crc' | while read -r i; do
-  ip -n "$p-node1" route show dev "$i" | grep -q "^$db_ip " && echo "$i"; done)"
 cat > "$work/endpoints.yaml" <<YAML
 namespaces:
   - {name: demo, labels: {team: demo}}
@@ -127,7 +138,7 @@ del_pod node1 web
 "$caracal" ipam check || true
 
 step "The BGP codec on a captured BIRD UPDATE"
-vector="$(ls Tests/BGPTests/Vectors/*.hex 2>/dev/null | head -1 || true)"
-if [ -n "$vector" ]; then grep -v '^#' "$vector" | head -1 | "$caracal" bgp decode | head -20; fi
+# Captured from BIRD by scripts/capture-bgp-vectors.sh (four-octet AS, ADD-PATH for IPv4).
+grep -v '^#' Tests/BGPTests/Vectors/bird-v4-1-update.hex | "$caracal" bgp decode --add-path ipv4
 
 step "Done: namespaces are removed on exit"
