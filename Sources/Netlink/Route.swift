@@ -424,6 +424,10 @@ extension Route {
                                     onLink: flags & UInt8(RTNH_F_ONLINK) != 0))
                 offset += netlinkAlign(length)
             }
+            // A one-hop RTA_MULTIPATH is a plain route to the kernel (it is
+            // dumped without RTA_MULTIPATH): its weight means nothing and is
+            // not kept, so it is not kept here either.
+            if list.count == 1 { list[0].weight = 1 }
             hops = NextHops(list)
         } else if header.rtm_type != RouteType.unicast.rawValue {
             // Blackhole and similar routes have no way out; IPv6 reports `lo`.
