@@ -53,6 +53,19 @@ import Testing
         }
     }
 
+    /// A connects actively, B listens; the TCP connection comes up on both
+    /// sides and the OPEN exchange runs to the end.
+    func connect(_ left: SessionConfiguration, _ right: SessionConfiguration) throws -> (Speaker, Speaker) {
+        var a = Speaker(fsm: SessionFSM(configuration: left, random: SplitMix64(seed: 1)))
+        var b = Speaker(fsm: SessionFSM(configuration: right, random: SplitMix64(seed: 2)))
+        apply(a.fsm.handle(.manualStart(passive: false)), from: &a, to: &b)
+        apply(b.fsm.handle(.manualStart(passive: true)), from: &b, to: &a)
+        apply(a.fsm.handle(.tcpConnectionAcknowledged), from: &a, to: &b)
+        apply(b.fsm.handle(.tcpConnectionConfirmed), from: &b, to: &a)
+        try pump(&a, &b)
+        return (a, b)
+    }
+
     @Test func establishExchangeRoutesAndShutDown() throws {
         let left = SessionConfiguration(localAS: 65001, peerAS: 4_200_000_002, bgpIdentifier: IPv4Address(10, 0, 0, 1), holdTime: 9,
                                         addPath: [AddPathFamily(.ipv4Unicast, .both)],
@@ -60,14 +73,7 @@ import Testing
                                         hostname: "left")
         let right = SessionConfiguration(localAS: 4_200_000_002, peerAS: 65001, bgpIdentifier: IPv4Address(10, 0, 0, 2), holdTime: 30, passive: true,
                                          addPath: [AddPathFamily(.ipv4Unicast, .receive)])
-        var a = Speaker(fsm: SessionFSM(configuration: left, random: SplitMix64(seed: 1)))
-        var b = Speaker(fsm: SessionFSM(configuration: right, random: SplitMix64(seed: 2)))
-        apply(a.fsm.handle(.manualStart(passive: false)), from: &a, to: &b)
-        apply(b.fsm.handle(.manualStart(passive: true)), from: &b, to: &a)
-        // The TCP connection: A's connect is acknowledged, B accepts it.
-        apply(a.fsm.handle(.tcpConnectionAcknowledged), from: &a, to: &b)
-        apply(b.fsm.handle(.tcpConnectionConfirmed), from: &b, to: &a)
-        try pump(&a, &b)
+        var (a, b) = try connect(left, right)
         #expect(a.fsm.state == .established && b.fsm.state == .established)
         let na = try #require(a.up), nb = try #require(b.up)
         #expect(na.holdTime == 9 && nb.holdTime == 9)
@@ -103,13 +109,7 @@ import Testing
     @Test func openRefusedWithTheRightNotification() throws {
         let left = SessionConfiguration(localAS: 65001, peerAS: 65099, bgpIdentifier: IPv4Address(10, 0, 0, 1))
         let right = SessionConfiguration(localAS: 65002, peerAS: 65001, bgpIdentifier: IPv4Address(10, 0, 0, 2), passive: true)
-        var a = Speaker(fsm: SessionFSM(configuration: left, random: SplitMix64(seed: 1)))
-        var b = Speaker(fsm: SessionFSM(configuration: right, random: SplitMix64(seed: 2)))
-        apply(a.fsm.handle(.manualStart(passive: false)), from: &a, to: &b)
-        apply(b.fsm.handle(.manualStart(passive: true)), from: &b, to: &a)
-        apply(a.fsm.handle(.tcpConnectionAcknowledged), from: &a, to: &b)
-        apply(b.fsm.handle(.tcpConnectionConfirmed), from: &b, to: &a)
-        try pump(&a, &b)
+        let (a, b) = try connect(left, right)
         // A expected AS 65099 and refuses B's OPEN with Bad Peer AS; B hears it.
         #expect(a.fsm.state == .idle && b.fsm.state == .idle)
         let notes = b.received.compactMap { d -> NotificationMessage? in if case .notification(let n) = d.message { n } else { nil } }
