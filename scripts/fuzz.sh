@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds one libFuzzer target from Fuzz/<Target> and runs it for a bounded
 # time over its checked-in corpus. Usage: fuzz.sh TARGET SECONDS
+# (FUZZ_EXTRA_ARGS adds libFuzzer flags, e.g. -rss_limit_mb=1 to see a failure.)
 # The fuzz build uses its own scratch path so -sanitize=fuzzer never touches
 # the normal build (SwiftPM links executables with --defsym main=..., which
 # is why each target defines <Target>_main itself under -DFUZZING).
@@ -27,7 +28,7 @@ mkdir -p "$root/fuzz-artifacts"
 status=0
 SWIFT_BACKTRACE=enable=no "$bin" "$work" "$corpus" \
   -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-  -artifact_prefix="$root/fuzz-artifacts/$target-" -print_final_stats=1 >"$work.log" 2>&1 || status=$?
+  -artifact_prefix="$root/fuzz-artifacts/$target-" -print_final_stats=1 ${FUZZ_EXTRA_ARGS:-} >"$work.log" 2>&1 || status=$?
 grep -E "^(#[0-9]+ +DONE|Done|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written|Fatal error|.*error: )" "$work.log" || true
 rm -f "$work.log"
 if [ "$status" -ne 0 ]; then echo "fuzz $target: FAILED (status $status)"; exit 1; fi
