@@ -121,9 +121,23 @@ public struct CNIPlugin {
         var labels: [String: String] = [:]
         for l in c.config.labels { labels[l.key] = l.value }
 
+        // The veth pair needs no address: the kernel makes it on another
+        // thread while the allocation transaction runs. A pair left by a
+        // process killed here has no endpoint record; DEL (through the pod's
+        // namespace) or GC (unclaimed host veths) removes it.
+        let progress = PodWiring.Progress()
+        let podMAC = c.config.runtimeMAC.flatMap(MACAddress.init)
+        let wantsIPv6 = section.assignIPv6 || requested.contains(where: \.isIPv6)
+        let createPair = { @Sendable [wiring, ifName = c.ifName] in
+            try wiring.createPair(
+                netns: netns, ifName: ifName, hostVeth: hostVeth, mtu: c.config.mtu, podMAC: podMAC, ipv6: wantsIPv6,
+                progress: progress)
+        }
+        let pairing = BackgroundTask(createPair)
+
         // 1. One transaction: leftovers of a crashed ADD go, addresses are
         //    allocated, and the endpoint is recorded as "wiring".
-        let (allocations, leftover) = try store.transaction { tx -> ([Allocation], EndpointRecord?) in
+        let allocated = Result { try store.transaction { tx -> ([Allocation], EndpointRecord?) in
             var leftover: EndpointRecord?
             if let existing = try Endpoints.get(containerID: c.containerID, ifName: c.ifName, tx) {
                 guard existing.state == .wiring else {
@@ -150,25 +164,35 @@ public struct CNIPlugin {
                 borrowedIPs: a.filter(\.borrowed).map(\.ip), hostVeth: hostVeth, labels: labels, node: c.node,
                 claim: claim, state: .wiring, created: now), tx)
             return (a, leftover)
+        } }
+        var paired = pairing.wait()
+        guard case .success(let (allocations, leftover)) = allocated else {
+            if progress.hostVethCreated { try? wiring.unwire(netns: netns, ifName: c.ifName, hostVeth: hostVeth) }
+            _ = try allocated.get()
+            fatalError("unreachable")
         }
         // Fault injection for the crash tests (docs/cni.md): stop right after
         // the allocation committed, so a test can kill -9 the plugin there.
         if c.fault == "stop-after-allocation" { raise(SIGSTOP) }
-        if let leftover {
-            // The interrupted ADD may have made the pair already: remove it
-            // (deleting the host end removes the pod end).
-            try? wiring.unwire(netns: leftover.netns, ifName: c.ifName, hostVeth: leftover.hostVeth)
+        // An interrupted ADD of this container may have made its pair (with
+        // or without recording the endpoint). The transaction above proved
+        // no finished endpoint exists, so replace that pair and try again
+        // (deleting the host end removes the pod end).
+        if case .failure(let e as CNIError) = paired, e.code == .alreadyExists,
+            leftover != nil || wiring.isOwnPair(netns: netns, ifName: c.ifName, hostVeth: hostVeth)
+        {
+            try? wiring.unwire(netns: netns, ifName: c.ifName, hostVeth: leftover?.hostVeth ?? hostVeth)
+            paired = Result { try createPair() }
+        } else if let leftover, leftover.hostVeth != hostVeth {
+            try? wiring.unwire(netns: nil, ifName: c.ifName, hostVeth: leftover.hostVeth)
         }
         let ips = allocations.map(\.ip)
         logger.info("allocated", metadata: ["container": "\(c.containerID)", "ips": "\(ips)", "node": "\(c.node)"])
 
         // 2. Wire the pod; on any failure undo the wiring and the allocation.
-        let progress = PodWiring.Progress()
         let wired: PodWiring.Wired
         do {
-            wired = try wiring.wire(
-                netns: netns, ifName: c.ifName, hostVeth: hostVeth, ips: ips, mtu: c.config.mtu,
-                podMAC: c.config.runtimeMAC.flatMap(MACAddress.init), progress: progress)
+            wired = try wiring.configure(try paired.get(), netns: netns, ips: ips)
             // 3. The endpoint is ready.
             try store.transaction { tx in
                 guard var e = try Endpoints.get(containerID: c.containerID, ifName: c.ifName, tx) else { return }
@@ -235,7 +259,7 @@ public struct CNIPlugin {
         // The kernel takes ~15 ms to delete a veth (synchronize_net); the
         // release transaction runs meanwhile. Released addresses cool down
         // before reuse, so releasing before the link is gone is safe.
-        let unwiring = UnwireTask { [wiring, netns = c.env.netns, ifName = c.ifName, hostVeth = endpoint?.hostVeth] in
+        let unwiring = BackgroundTask { [wiring, netns = c.env.netns, ifName = c.ifName, hostVeth = endpoint?.hostVeth] in
             try wiring.unwire(netns: netns, ifName: ifName, hostVeth: hostVeth)
         }
         let released = try store.transaction { tx -> HandleRecord? in
@@ -244,7 +268,7 @@ public struct CNIPlugin {
             try ipam.releaseEmptyBlocks(node: c.node, tx)
             return h
         }
-        if let error = unwiring.wait() {
+        if case .failure(let error) = unwiring.wait() {
             // The addresses are released regardless; GC sweeps leftover links.
             logger.warning("DEL: could not remove links", metadata: ["container": "\(c.containerID)", "error": "\(error)"])
         }
@@ -371,22 +395,22 @@ public struct CNIPlugin {
     }
 }
 
-/// Runs blocking link removal on its own thread while the caller does other
-/// work; `wait` joins it and returns its error, if any.
-final class UnwireTask: @unchecked Sendable {
+/// Runs blocking kernel work (veth creation or deletion) on its own thread
+/// while the caller works on the datastore; `wait` joins it.
+final class BackgroundTask<T>: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
-    private var error: Error?
+    private var result: Result<T, Error>?
 
-    init(_ body: @escaping @Sendable () throws -> Void) {
+    init(_ body: @escaping @Sendable () throws -> T) {
         let thread = Thread { [self] in
-            do { try body() } catch { self.error = error }
+            result = Result { try body() }
             done.signal()
         }
         thread.start()
     }
 
-    func wait() -> Error? {
+    func wait() -> Result<T, Error> {
         done.wait()
-        return error
+        return result!
     }
 }

@@ -55,11 +55,21 @@ public struct PodWiring: Sendable {
         public init() {}
     }
 
-    /// Creates and configures the pair. Throws `CNIError` on any failure;
-    /// `progress` says what to undo.
-    public func wire(
-        netns: String, ifName: String, hostVeth: String, ips: [IPAddress], mtu: Int, podMAC: MACAddress?, progress: Progress
-    ) throws -> Wired {
+    /// The pair, once created: the indexes later steps need.
+    public struct Pair: Sendable {
+        public var hostIndex: UInt32
+        public var podIndex: UInt32
+        public var podMAC: String
+    }
+
+    /// Step 1 (needs no address, so it runs while IPAM allocates): creates
+    /// the pair, sets the host side up with `proxy_arp` (and, for IPv6, its
+    /// fixed link-local address, added before the link is up so that it
+    /// skips DAD). Throws `CNIError` 106 when the pod already has `ifName`;
+    /// `progress` says whether there is a pair to undo.
+    public func createPair(
+        netns: String, ifName: String, hostVeth: String, mtu: Int, podMAC: MACAddress?, ipv6: Bool, progress: Progress
+    ) throws -> Pair {
         let podNS = NetworkNamespace(path: netns)
         let host = try RTNetlink(namespace: hostNamespace)
         let pod = try RTNetlink(namespace: podNS)
@@ -87,16 +97,8 @@ public struct PodWiring: Sendable {
         guard let hostLink = try host.link(named: hostVeth), let podLink = try pod.link(named: ifName) else {
             throw CNIError(.kernelFailure, "veth \(hostVeth) / \(ifName) vanished after creation")
         }
-        let has4 = ips.contains { $0.isIPv4 }
-        let has6 = ips.contains { $0.isIPv6 }
-
-        // Host side.
-        if has4 {
-            try InterfaceSysctl.ipv4ProxyARP.write("1", interface: hostVeth, namespace: hostNamespace)
-            try enableForwarding(.ipv4Forwarding)
-        }
-        if has6 {
-            try enableForwarding(.ipv6Forwarding)
+        try InterfaceSysctl.ipv4ProxyARP.write("1", interface: hostVeth, namespace: hostNamespace)
+        if ipv6 {
             try ignoringExists {
                 try host.addAddress(InterfaceAddress(
                     interfaceIndex: hostLink.index, address: PodWiring.gateway6, prefixLength: 64, scope: .link,
@@ -104,34 +106,53 @@ public struct PodWiring: Sendable {
             }
         }
         try host.setLinkUp(index: hostLink.index)
+        return Pair(hostIndex: hostLink.index, podIndex: podLink.index, podMAC: podLink.macAddress?.description ?? "")
+    }
 
-        // Pod side.
+    /// Whether the pod's `ifName` is the peer of the host veth `hostVeth`:
+    /// a pair this plugin made (for an ADD that was interrupted).
+    public func isOwnPair(netns: String, ifName: String, hostVeth: String) -> Bool {
+        let podNS = NetworkNamespace(path: netns)
+        guard let host = try? RTNetlink(namespace: hostNamespace), let pod = try? RTNetlink(namespace: podNS),
+            let hostLink = (try? host.link(named: hostVeth)) ?? nil, let podLink = (try? pod.link(named: ifName)) ?? nil
+        else { return false }
+        return hostLink.kind == "veth" && hostLink.peerIndex == podLink.index && podLink.peerIndex == hostLink.index
+    }
+
+    /// Step 2: the pod's addresses, routes and gateway neighbour, and the
+    /// host routes to the pod.
+    public func configure(_ pair: Pair, netns: String, ips: [IPAddress]) throws -> Wired {
+        let host = try RTNetlink(namespace: hostNamespace)
+        let pod = try RTNetlink(namespace: NetworkNamespace(path: netns))
+        let has4 = ips.contains { $0.isIPv4 }
+        let has6 = ips.contains { $0.isIPv6 }
+        if has4 { try enableForwarding(.ipv4Forwarding) }
+        if has6 { try enableForwarding(.ipv6Forwarding) }
         for ip in ips {
             try pod.addAddress(InterfaceAddress(
-                interfaceIndex: podLink.index, address: ip, prefixLength: ip.isIPv4 ? 32 : 128,
+                interfaceIndex: pair.podIndex, address: ip, prefixLength: ip.isIPv4 ? 32 : 128,
                 flags: ip.isIPv6 ? InterfaceAddress.noDAD : 0))
         }
-        try pod.setLinkUp(index: podLink.index)
+        try pod.setLinkUp(index: pair.podIndex)
         if has4 {
-            try pod.setNeighbor(Neighbor(interfaceIndex: podLink.index, address: PodWiring.gateway4, linkAddress: PodWiring.hostMAC))
+            try pod.setNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway4, linkAddress: PodWiring.hostMAC))
             try pod.addRoute(Route(
                 destination: IPPrefix(address: PodWiring.gateway4, length: 32)!, protocol: .boot, scope: .link,
-                nextHops: NextHops(NextHop(interfaceIndex: podLink.index))))
+                nextHops: NextHops(NextHop(interfaceIndex: pair.podIndex))))
             try pod.addRoute(Route(
                 destination: IPPrefix("0.0.0.0/0")!, protocol: .boot,
-                nextHops: NextHops(NextHop(gateway: PodWiring.gateway4, interfaceIndex: podLink.index))))
+                nextHops: NextHops(NextHop(gateway: PodWiring.gateway4, interfaceIndex: pair.podIndex))))
         }
         if has6 {
-            try pod.setNeighbor(Neighbor(interfaceIndex: podLink.index, address: PodWiring.gateway6, linkAddress: PodWiring.hostMAC))
+            try pod.setNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway6, linkAddress: PodWiring.hostMAC))
             try pod.addRoute(Route(
                 destination: IPPrefix("::/0")!, protocol: .boot,
-                nextHops: NextHops(NextHop(gateway: PodWiring.gateway6, interfaceIndex: podLink.index))))
+                nextHops: NextHops(NextHop(gateway: PodWiring.gateway6, interfaceIndex: pair.podIndex))))
         }
-        // Host routes to the pod.
         for ip in ips {
-            try host.replaceRoute(Route.device(IPPrefix(address: ip, length: ip.isIPv4 ? 32 : 128)!, interfaceIndex: hostLink.index))
+            try host.replaceRoute(Route.device(IPPrefix(address: ip, length: ip.isIPv4 ? 32 : 128)!, interfaceIndex: pair.hostIndex))
         }
-        return Wired(hostMAC: PodWiring.hostMAC.description, podMAC: podLink.macAddress?.description ?? "")
+        return Wired(hostMAC: PodWiring.hostMAC.description, podMAC: pair.podMAC)
     }
 
     private func enableForwarding(_ sysctl: InterfaceSysctl) throws {
