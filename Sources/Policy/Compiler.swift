@@ -101,7 +101,7 @@ enum Naming {
     static func identifier(_ s: String) -> String {
         let clean = String(s.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_") ? $0 : "_" })
         if clean.utf8.count <= 64 { return clean }
-        return String(clean.prefix(50)) + "~" + hex(s, 12)
+        return String(clean.prefix(50)) + "_" + hex(s, 12)
     }
 }
 

@@ -156,6 +156,7 @@ for pods in [1000, 10000] {
     table.append("| full apply, \(pods) pods, 1000 policies (\(ruleset.chains.count) chains, \(ruleset.sets.count) sets) | \(String(format: "%.3f s", c)) (compile \(String(format: "%.3f", median(compileOnly))) s, batch encode \(String(format: "%.3f", median(encodeTimes))) s) | \(String(format: "%.3f s", r)) | \(String(format: "%.2f", c / r)) |")
 }
 results["max_rss_mib"] = maxRSSMiB()
+table.append("| peak memory (RSS) of the bench process after the 10000-pod full apply | \(String(format: "%.1f MiB", maxRSSMiB())) | | |")
 
 // MARK: Incremental add-one-pod
 

@@ -127,3 +127,23 @@ func np(_ ns: String, _ name: String, _ spec: String) -> String {
         }
     }
 }
+
+@Suite struct NamingTests {
+    /// nft's scanner: identifiers start with a letter, '_' or '.', then
+    /// letters, digits, '/', '-', '_', '.'.
+    static func isNftIdentifier(_ s: String) -> Bool {
+        guard let first = s.first, first.isASCII, first.isLetter || first == "_" || first == "." else { return false }
+        return s.utf8.count <= 64 && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "/-_.".contains($0)) }
+    }
+
+    @Test func longNamesStayValidAndDistinct() throws {
+        let long = String(repeating: "very-long-policy-name-", count: 10) + "end"
+        let yaml = np("x", long + "1", "podSelector: {}\ningress: [{from: [{podSelector: {}}]}]")
+            + np("x", long + "2", "podSelector: {}\ningress: [{from: [{podSelector: {}}]}]")
+        let r = PolicyCompiler().compile(try PolicyParser.parse(yaml), Fixtures.inventory)
+        let names = r.sets.map(\.name) + r.chains.map(\.name)
+        for n in names { #expect(Self.isNftIdentifier(n), "\(n)") }
+        #expect(Set(r.sets.map(\.name)).count == r.sets.count)
+        #expect(r.sets.count == 4)
+    }
+}
