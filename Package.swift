@@ -70,10 +70,10 @@ let package = Package(
         .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"]),
         .executableTarget(name: "FuzzBGPMessage", dependencies: ["BGP", "FuzzSupport", nioCore], path: "Fuzz/FuzzBGPMessage", exclude: ["corpus"]),
         .executableTarget(name: "FuzzBGPFSM", dependencies: ["BGP", "IPAddressing", "FuzzSupport"], path: "Fuzz/FuzzBGPFSM", exclude: ["corpus"]),
-        .executableTarget(name: "FuzzNetlink", dependencies: ["Netlink", "CFuzzDriver"], path: "Fuzz/FuzzNetlink", exclude: ["corpus"]),
-        .executableTarget(name: "FuzzCNIConfig", dependencies: ["CNI", "CFuzzDriver"], path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
-        .executableTarget(name: "FuzzSelector", dependencies: ["Policy", "CFuzzDriver"], path: "Fuzz/FuzzSelector", exclude: ["corpus"]),
-        .executableTarget(name: "FuzzPolicyYAML", dependencies: ["Policy", "CFuzzDriver"], path: "Fuzz/FuzzPolicyYAML", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzNetlink", dependencies: ["Netlink", "FuzzSupport"], path: "Fuzz/FuzzNetlink", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzCNIConfig", dependencies: ["CNI", "FuzzSupport"], path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzSelector", dependencies: ["Policy", "FuzzSupport"], path: "Fuzz/FuzzSelector", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzPolicyYAML", dependencies: ["Policy", "FuzzSupport"], path: "Fuzz/FuzzPolicyYAML", exclude: ["corpus"]),
 
         // MARK: Test support and tests
         .target(name: "TestSupport", dependencies: ["NetNS"], path: "Tests/TestSupport"),

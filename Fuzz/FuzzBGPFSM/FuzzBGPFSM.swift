@@ -68,12 +68,6 @@ func fuzzFSM(_ input: [UInt8]) {
 }
 
 #if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
-    fuzzFSM(Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
-}
-
 @_cdecl("FuzzBGPFSM_main")
 public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
     FuzzTarget.runLibFuzzer(argc, argv, fuzzFSM)

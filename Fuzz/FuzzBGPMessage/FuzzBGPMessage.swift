@@ -34,12 +34,6 @@ func fuzzMessage(_ input: [UInt8]) {
 }
 
 #if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
-    fuzzMessage(Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
-}
-
 @_cdecl("FuzzBGPMessage_main")
 public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
     FuzzTarget.runLibFuzzer(argc, argv, fuzzMessage)

@@ -2,6 +2,7 @@
 // prevResult, and CNI_ARGS): any input must give a config or a CNIError,
 // never a trap. See Fuzz/README.md for the two build modes.
 import CNI
+import FuzzSupport
 import Foundation
 
 func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
@@ -17,39 +18,13 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
 }
 
 #if FUZZING
-import CFuzzDriver
-
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
-
 @_cdecl("FuzzCNIConfig_main")
-public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
-    var argc = argc
-    var argv = Optional(argv)
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-        fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
-        return 0
-    }
+public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    FuzzTarget.runLibFuzzer(argc, argv, { $0.withUnsafeBytes(fuzzOne) })
 }
 #else
-/// Corpus replayer: every file under the given directories goes through the
-/// same entry point.
 @main
-enum CorpusReplayer {
-    static func main() {
-        var count = 0
-        for dir in CommandLine.arguments.dropFirst() {
-            let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-            for f in files.sorted() {
-                guard let data = FileManager.default.contents(atPath: "\(dir)/\(f)") else { continue }
-                data.withUnsafeBytes { fuzzOne($0) }
-                count += 1
-            }
-        }
-        print("FuzzCNIConfig: replayed \(count) inputs")
-    }
+struct Replay {
+    static func main() { FuzzTarget.replay(name: "FuzzCNIConfig", { $0.withUnsafeBytes(fuzzOne) }) }
 }
 #endif

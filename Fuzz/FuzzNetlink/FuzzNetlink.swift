@@ -1,10 +1,7 @@
 import Netlink
+import FuzzSupport
 
-#if FUZZING
-import CFuzzDriver
-#else
 import Foundation
-#endif
 
 /// One input is a datagram as the kernel would deliver it: netlink messages
 /// back to back. Properties: parsing never traps or reads out of bounds;
@@ -31,42 +28,13 @@ func fuzzNetlink(_ input: [UInt8]) {
 }
 
 #if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
-    fuzzNetlink(Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
-}
-
 @_cdecl("FuzzNetlink_main")
 public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
-    var argc = argc
-    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-        fuzzNetlink(Array(UnsafeBufferPointer(start: data!, count: size)))
-        return 0
-    }
+    FuzzTarget.runLibFuzzer(argc, argv, fuzzNetlink)
 }
 #else
-/// Corpus replayer: `FuzzNetlink DIR|FILE...` runs every input once.
 @main
 struct Replay {
-    static func main() throws {
-        var count = 0
-        for argument in CommandLine.arguments.dropFirst() {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory) else {
-                FileHandle.standardError.write(Data("FuzzNetlink: no such file \(argument)\n".utf8))
-                exit(1)
-            }
-            let files = isDirectory.boolValue
-                ? try FileManager.default.contentsOfDirectory(atPath: argument).sorted().map { "\(argument)/\($0)" }
-                : [argument]
-            for file in files {
-                fuzzNetlink(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
-                count += 1
-            }
-        }
-        print("FuzzNetlink: replayed \(count) inputs")
-    }
+    static func main() { FuzzTarget.replay(name: "FuzzNetlink", fuzzNetlink) }
 }
 #endif

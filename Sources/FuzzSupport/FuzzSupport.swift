@@ -8,7 +8,7 @@ import Foundation
 /// target defines only its property check and calls `FuzzTarget.main`.
 public enum FuzzTarget {
     #if FUZZING
-    nonisolated(unsafe) private static var body: (([UInt8]) -> Void)?
+    nonisolated(unsafe) fileprivate static var body: (([UInt8]) -> Void)?
 
     /// Runs libFuzzer's driver over `body` (called from the target's
     /// `@_cdecl("<Target>_main")`).
@@ -48,3 +48,13 @@ public enum FuzzTarget {
     }
     #endif
 }
+
+#if FUZZING
+/// libFuzzer's per-input entry point, for runtimes that reference it even
+/// when the driver is started through `LLVMFuzzerRunDriver`.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzSupportTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    FuzzTarget.body?(size == 0 || data == nil ? [] : Array(UnsafeBufferPointer(start: data!, count: size)))
+    return 0
+}
+#endif
