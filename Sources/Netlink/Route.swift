@@ -122,7 +122,7 @@ public struct NextHops: RandomAccessCollection, Hashable, Sendable, ExpressibleB
     public init(_ hops: some Sequence<NextHop>) {
         var all = Array(hops)
         if all.count <= 1 {
-            single = all.first
+            single = all.first.map(Self.alone)
             many = []
         } else {
             all.sort()
@@ -131,7 +131,15 @@ public struct NextHops: RandomAccessCollection, Hashable, Sendable, ExpressibleB
         }
     }
     public init(arrayLiteral elements: NextHop...) { self.init(elements) }
-    public init(_ hop: NextHop) { single = hop; many = [] }
+    public init(_ hop: NextHop) { single = Self.alone(hop); many = [] }
+
+    /// A weight means nothing without other paths (the kernel keeps none for
+    /// a single next hop), so a lone hop always has weight 1.
+    private static func alone(_ hop: NextHop) -> NextHop {
+        var hop = hop
+        hop.weight = 1
+        return hop
+    }
     public static let none = NextHops([])
 
     public var startIndex: Int { 0 }
@@ -404,7 +412,9 @@ extension Route {
         }
         let onLink = header.rtm_flags & UInt32(RTNH_F_ONLINK) != 0
         var hops = NextHops.none
-        if let multipath {
+        if header.rtm_type != RouteType.unicast.rawValue {
+            // Blackhole and similar routes have no way out; IPv6 reports `lo`.
+        } else if let multipath {
             var list: [NextHop] = []
             var offset = 0
             while multipath.count - offset >= 8 {
@@ -424,13 +434,8 @@ extension Route {
                                     onLink: flags & UInt8(RTNH_F_ONLINK) != 0))
                 offset += netlinkAlign(length)
             }
-            // A one-hop RTA_MULTIPATH is a plain route to the kernel (it is
-            // dumped without RTA_MULTIPATH): its weight means nothing and is
-            // not kept, so it is not kept here either.
-            if list.count == 1 { list[0].weight = 1 }
-            hops = NextHops(list)
-        } else if header.rtm_type != RouteType.unicast.rawValue {
-            // Blackhole and similar routes have no way out; IPv6 reports `lo`.
+            // A hop with neither gateway nor device leads nowhere; drop it.
+            hops = NextHops(list.filter { $0.gateway != nil || $0.interfaceIndex != 0 })
         } else if gateway != nil || interfaceIndex != 0 {
             hops = NextHops(NextHop(gateway: gateway, interfaceIndex: interfaceIndex, onLink: onLink))
         }

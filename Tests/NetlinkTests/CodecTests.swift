@@ -30,6 +30,13 @@ struct CodecTests {
         for route in routes { #expect(try roundTrip(route) == route) }
     }
 
+    @Test func loneNextHopIsCanonical() throws {
+        let lone = NextHops([NextHop(gateway: address("10.0.0.1"), interfaceIndex: 2, weight: 7)])
+        #expect(lone.first?.weight == 1)
+        let route = Route(destination: prefix("10.1.0.0/16"), nextHops: lone)
+        #expect(try roundTrip(route) == route)
+    }
+
     @Test func requestLayout() {
         let batch = NetlinkBatch()
         batch.appendRoute(.device(prefix("10.0.0.1/32"), interfaceIndex: 3), .add)
