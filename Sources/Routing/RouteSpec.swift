@@ -103,6 +103,21 @@ public struct RouteSpec: Codable, Hashable, Sendable {
     }
 }
 
+extension RouteSpec {
+    /// Builds every route of a desired-state file, with device names looked
+    /// up in `interfaces` (name → index). Throws on the first bad spec, so a
+    /// bad file changes nothing.
+    public static func resolve(_ specs: [RouteSpec], protocol: RouteProtocol,
+                               interfaces: [String: UInt32]) throws -> [Route] {
+        try specs.map { spec in
+            try spec.resolve(protocol: `protocol`) { name in
+                guard let index = interfaces[name] else { throw RouteSpecError.unknownDevice(name) }
+                return index
+            }
+        }
+    }
+}
+
 public enum RouteSpecError: Error, Equatable, CustomStringConvertible {
     case invalidField(String, String, IPPrefix)
     case unknownDevice(String)
@@ -151,13 +166,7 @@ public struct KernelRouteReport: Sendable {
         let indexes = Dictionary(links.map { ($0.name, $0.index) }, uniquingKeysWith: { a, _ in a })
         var drift: RouteDrift? = nil
         if let desired {
-            let wanted = try desired.map { spec in
-                try spec.resolve(protocol: `protocol`) { name in
-                    guard let index = indexes[name] else { throw RouteSpecError.unknownDevice(name) }
-                    return index
-                }
-            }
-            drift = RouteDrift(desired: wanted, kernel: routes)
+            drift = RouteDrift(desired: try RouteSpec.resolve(desired, protocol: `protocol`, interfaces: indexes), kernel: routes)
         }
         return KernelRouteReport(protocol: `protocol`, routes: routes, deviceNames: names, drift: drift)
     }

@@ -21,36 +21,22 @@ struct RoutesCommand: ParsableCommand {
             abstract: "Dump the kernel's routes of Caracal's protocol (filtered in the kernel); with --desired, show drift."
         )
 
-        @Flag(name: .long, help: "Print JSON.")
-        var json = false
-
-        @Option(name: .long, help: "Network namespace name (as in `ip netns`); default: the current one.")
-        var netns: String?
-
-        @Option(name: .long, help: "Route protocol number that marks Caracal's routes.")
-        var `protocol`: UInt8 = RouteProtocol.caracal.rawValue
+        @OptionGroup var target: RouteTargetOptions
 
         @Option(name: .long, help: "Desired routes: a JSON array of route specs, e.g. [{\"destination\":\"10.0.0.0/24\",\"via\":\"10.1.0.2\",\"dev\":\"eth0\"}].")
         var desired: String?
 
         func run() throws {
-            let namespace = netns.map(NetworkNamespace.named)
-            if let namespace, !namespace.exists { throw ValidationError("no network namespace \(namespace.path)") }
-            var specs: [RouteSpec]? = nil
-            if let desired {
-                let data = try Data(contentsOf: URL(fileURLWithPath: desired))
-                do { specs = try JSONDecoder().decode([RouteSpec].self, from: data) } catch {
-                    throw ValidationError("\(desired): \(error)")
-                }
-            }
-            let report = try KernelRouteReport.collect(namespace: namespace, protocol: RouteProtocol(`protocol`), desired: specs)
+            let namespace = try target.namespace()
+            let specs = try desired.map(RouteTargetOptions.loadSpecs)
+            let report = try KernelRouteReport.collect(namespace: namespace, protocol: target.routeProtocol, desired: specs)
             let proto = report.protocol
             let kernel = report.routes
             let names = report.deviceNames
             let drift = report.drift
             let spec = report.spec
 
-            if json {
+            if target.json {
                 struct Different: Encodable { var desired: RouteSpec; var kernel: RouteSpec }
                 struct Drift: Encodable {
                     var inSync: Bool
@@ -65,7 +51,7 @@ struct RoutesCommand: ParsableCommand {
                     var drift: Drift?
                 }
                 let output = Output(
-                    protocol: proto.rawValue, namespace: netns, routes: kernel.map(spec),
+                    protocol: proto.rawValue, namespace: target.netns, routes: kernel.map(spec),
                     drift: drift.map { d in
                         Drift(inSync: d.inSync, missing: d.missing.map(spec), unexpected: d.unexpected.map(spec),
                               different: d.different.map { Different(desired: spec($0.desired), kernel: spec($0.kernel)) })
@@ -74,7 +60,7 @@ struct RoutesCommand: ParsableCommand {
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 print(String(decoding: try encoder.encode(output), as: UTF8.self))
             } else {
-                print("\(kernel.count) routes with protocol \(proto)" + (netns.map { " in namespace \($0)" } ?? ""))
+                print("\(kernel.count) routes with protocol \(proto)" + (target.netns.map { " in namespace \($0)" } ?? ""))
                 for route in kernel { print("  " + text(route, names)) }
                 if let drift {
                     print(drift.inSync ? "kernel matches the desired state" : "drift from the desired state:")
@@ -114,42 +100,24 @@ struct RoutesCommand: ParsableCommand {
             abstract: "Make the kernel's routes of Caracal's protocol exactly the desired set (one reconcile pass)."
         )
 
-        @Flag(name: .long, help: "Print the report as JSON.")
-        var json = false
-
-        @Option(name: .long, help: "Network namespace name (as in `ip netns`); default: the current one.")
-        var netns: String?
-
-        @Option(name: .long, help: "Route protocol number that marks Caracal's routes.")
-        var `protocol`: UInt8 = RouteProtocol.caracal.rawValue
+        @OptionGroup var target: RouteTargetOptions
 
         @Option(name: .long, help: "Desired routes: a JSON array of route specs (as for `routes show --desired`).")
         var desired: String
 
         func run() throws {
-            let namespace = netns.map(NetworkNamespace.named)
-            if let namespace, !namespace.exists { throw ValidationError("no network namespace \(namespace.path)") }
-            let specs: [RouteSpec]
-            do {
-                specs = try JSONDecoder().decode([RouteSpec].self, from: Data(contentsOf: URL(fileURLWithPath: desired)))
-            } catch {
-                throw ValidationError("\(desired): \(error)")
-            }
-            let proto = RouteProtocol(`protocol`)
+            let namespace = try target.namespace()
+            let specs = try RouteTargetOptions.loadSpecs(desired)
+            let proto = target.routeProtocol
             let links = try RTNetlink(namespace: namespace).links()
-            let indexes = Dictionary(links.map { ($0.name, $0.index) }, uniquingKeysWith: { a, _ in a })
             // Resolve everything before touching the kernel: a bad file changes nothing.
-            let routes = try specs.map { spec in
-                try spec.resolve(protocol: proto) { name in
-                    guard let index = indexes[name] else { throw RouteSpecError.unknownDevice(name) }
-                    return index
-                }
-            }
+            let routes = try RouteSpec.resolve(specs, protocol: proto,
+                interfaces: Dictionary(links.map { ($0.name, $0.index) }, uniquingKeysWith: { a, _ in a }))
             let programmer = try RouteProgrammer(configuration: RouteProgrammerConfiguration(
                 protocol: proto, keepRoutesUntilFirstDesiredSet: true, namespace: namespace))
             try programmer.start()
             let report = try programmer.setDesired(routes)
-            if json {
+            if target.json {
                 struct Output: Encodable {
                     var added: Int, replaced: Int, deleted: Int, failures: [String], desired: Int
                 }
@@ -184,6 +152,35 @@ struct RoutesCommand: ParsableCommand {
         func run() throws {
             let path = try RouteProtocolRegistration.install(protocol: RouteProtocol(`protocol`), name: name, directory: directory)
             print("wrote \(path)")
+        }
+    }
+}
+
+/// What both `routes show` and `routes sync` act on.
+struct RouteTargetOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    @Option(name: .long, help: "Network namespace name (as in `ip netns`); default: the current one.")
+    var netns: String?
+
+    @Option(name: .long, help: "Route protocol number that marks Caracal's routes.")
+    var `protocol`: UInt8 = RouteProtocol.caracal.rawValue
+
+    var routeProtocol: RouteProtocol { RouteProtocol(`protocol`) }
+
+    func namespace() throws -> NetworkNamespace? {
+        let namespace = netns.map(NetworkNamespace.named)
+        if let namespace, !namespace.exists { throw ValidationError("no network namespace \(namespace.path)") }
+        return namespace
+    }
+
+    /// A desired-state file: a JSON array of `RouteSpec`.
+    static func loadSpecs(_ path: String) throws -> [RouteSpec] {
+        do {
+            return try JSONDecoder().decode([RouteSpec].self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw ValidationError("\(path): \(error)")
         }
     }
 }

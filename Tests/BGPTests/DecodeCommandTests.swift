@@ -1,5 +1,6 @@
 import BGP
 import Foundation
+import TestSupport
 import Testing
 
 /// `caracal bgp decode`, run as the built binary (next to the test bundle).
@@ -10,9 +11,7 @@ import Testing
         var stderr: String
     }
 
-    static var binary: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("caracal")
-    }
+    static var binary: URL { URL(fileURLWithPath: BuiltProduct.path("caracal")) }
 
     func caracal(_ args: [String], stdin: String? = nil) throws -> Run {
         let p = Process()

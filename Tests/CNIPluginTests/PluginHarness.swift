@@ -14,17 +14,7 @@ struct PluginHarness {
     let host: TestNamespace
     let db: String
 
-    static var binaryPath: String {
-        // The test bundle lives in the build directory next to the products.
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var dir = exe.deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = dir.appendingPathComponent("caracal-cni").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/caracal-cni").path
-    }
+    static var binaryPath: String { BuiltProduct.path("caracal-cni") }
 
     init(host: TestNamespace, dir: URL) {
         binary = PluginHarness.binaryPath

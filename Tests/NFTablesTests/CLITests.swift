@@ -7,13 +7,7 @@ import Testing
 /// `caracal policy …` end to end: the real binary, a test namespace, files
 /// in a temporary directory.
 @Suite(.serialized) struct CLITests {
-    static var caracal: String {
-        // The test runner lives in the same bin directory as the products.
-        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var dir = runner.deletingLastPathComponent()
-        while !dir.path.hasSuffix("/debug") && !dir.path.hasSuffix("/release") && dir.path != "/" { dir = dir.deletingLastPathComponent() }
-        return dir.appendingPathComponent("caracal").path
-    }
+    static var caracal: String { BuiltProduct.path("caracal") }
 
     @Test func applyDumpDiffExplainAndRejectBadInput() throws {
         try TemporaryDirectory.with { dir in
