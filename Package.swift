@@ -74,6 +74,7 @@ let package = Package(
         .executableTarget(name: "FuzzCNIConfig", dependencies: ["CNI", "FuzzSupport"], path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
         .executableTarget(name: "FuzzSelector", dependencies: ["Policy", "FuzzSupport"], path: "Fuzz/FuzzSelector", exclude: ["corpus"]),
         .executableTarget(name: "FuzzPolicyYAML", dependencies: ["Policy", "FuzzSupport"], path: "Fuzz/FuzzPolicyYAML", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzRouteSpec", dependencies: ["Routing", "Netlink", "FuzzSupport"], path: "Fuzz/FuzzRouteSpec", exclude: ["corpus"]),
 
         // MARK: Test support and tests
         .target(name: "TestSupport", dependencies: ["NetNS"], path: "Tests/TestSupport"),

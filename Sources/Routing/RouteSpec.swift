@@ -1,3 +1,4 @@
+import Foundation
 import IPAddressing
 import NetNS
 import Netlink
@@ -118,13 +119,49 @@ extension RouteSpec {
     }
 }
 
+extension RouteSpec {
+    /// Parses a desired-state file: a JSON array of `RouteSpec`. An error
+    /// names the element and field (`[3].via`), so a bad file is rejected
+    /// before anything is programmed.
+    public static func parseList(_ bytes: [UInt8]) throws(RouteSpecError) -> [RouteSpec] {
+        do {
+            return try JSONDecoder().decode([RouteSpec].self, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw .undecodable(Self.describe(error))
+        } catch {
+            throw .undecodable("\(error)")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            let text = keys.map { key in key.intValue.map { "[\($0)]" } ?? ".\(key.stringValue)" }.joined()
+            return text.hasPrefix(".") ? String(text.dropFirst()) : (text.isEmpty ? "top level" : text)
+        }
+        switch error {
+        case let .typeMismatch(type, context):
+            return "\(path(context.codingPath)): expected \(type): \(context.debugDescription)"
+        case let .valueNotFound(type, context):
+            return "\(path(context.codingPath)): missing \(type) value"
+        case let .keyNotFound(key, context):
+            return "\(path(context.codingPath + [key])): required field missing"
+        case let .dataCorrupted(context):
+            return "\(path(context.codingPath)): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
 public enum RouteSpecError: Error, Equatable, CustomStringConvertible {
     case invalidField(String, String, IPPrefix)
     case unknownDevice(String)
+    case undecodable(String)
     public var description: String {
         switch self {
         case let .invalidField(field, value, destination): "route \(destination): invalid \(field): \(value)"
         case let .unknownDevice(name): "no device named \"\(name)\""
+        case let .undecodable(reason): "desired routes: \(reason)"
         }
     }
 }

@@ -178,7 +178,7 @@ struct RouteTargetOptions: ParsableArguments {
     /// A desired-state file: a JSON array of `RouteSpec`.
     static func loadSpecs(_ path: String) throws -> [RouteSpec] {
         do {
-            return try JSONDecoder().decode([RouteSpec].self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+            return try RouteSpec.parseList(Array(Data(contentsOf: URL(fileURLWithPath: path))))
         } catch {
             throw ValidationError("\(path): \(error)")
         }

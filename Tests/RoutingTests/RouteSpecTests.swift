@@ -20,7 +20,7 @@ struct RouteSpecTests {
          {"destination": "fd00::/64", "nexthops": [{"via": "fd00:1::2", "dev": "eth0", "weight": 2}, {"via": "fd00:1::3", "dev": "eth1"}]},
          {"destination": "10.3.0.5/32", "dev": "eth1"}]
         """
-        let specs = try JSONDecoder().decode([RouteSpec].self, from: Data(json.utf8))
+        let specs = try RouteSpec.parseList(Array(json.utf8))
         let routes = try specs.map { try $0.resolve(protocol: .caracal, interfaceIndex: index) }
         #expect(routes[0] == Route(destination: IPPrefix("10.0.0.0/24")!, metric: 20,
                                    nextHops: [NextHop(gateway: IPAddress("10.1.0.2")!, interfaceIndex: 2)]))
@@ -41,8 +41,25 @@ struct RouteSpecTests {
         #expect(throws: RouteSpecError.self) {
             try RouteSpec(destination: IPPrefix("10.0.0.0/8")!, type: "anycast").resolve(protocol: .caracal, interfaceIndex: index)
         }
-        let invalid = Data(#"[{"destination": "10.0.0.1/8"}]"#.utf8)  // host bits set
-        #expect(throws: (any Error).self) { try JSONDecoder().decode([RouteSpec].self, from: invalid) }
+    }
+
+    /// A bad file is rejected with the element and field named.
+    @Test(arguments: [
+        (#"[{"destination": "10.0.0.0/24"}, {"destination": "10.0.0.1/8"}]"#, "[1].destination"),  // host bits set
+        (#"[{"via": "10.1.0.2"}]"#, "[0].destination"),
+        (#"[{"destination": "10.0.0.0/24", "metric": "low"}]"#, "[0].metric"),
+        (#"[{"destination": "fd00::/64", "nexthops": [{"via": "fd00::1"}, {"via": "10.0.0.300"}]}]"#, "[0].nexthops[1].via"),
+        (#"{"destination": "10.0.0.0/24"}"#, "top level"),
+        (#"[{"destination": "10.0.0.0/24""#, ""),
+    ])
+    func parseErrorsNameTheField(json: String, field: String) throws {
+        do {
+            _ = try RouteSpec.parseList(Array(json.utf8))
+            Issue.record("accepted \(json)")
+        } catch {
+            guard case let .undecodable(reason) = error else { Issue.record("wrong error \(error)"); return }
+            #expect(reason.hasPrefix(field), "\(reason)")
+        }
     }
 
     @Test func driftNamesMissingUnexpectedAndDifferent() {
