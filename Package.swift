@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "NetNS", dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Netlink", dependencies: ["CMnl", "NetNS", "IPAddressing"]),
         .target(name: "Routing", dependencies: ["Netlink", "NetNS", log, metrics]),
-        .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Policy", log]),
+        .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Netlink", "Policy", log]),
         .target(
             name: "Datastore",
             dependencies: ["IPAM", "IPAddressing", "CSQLiteTuning", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -31,21 +31,28 @@ public struct PolicyCompiler: Sendable {
 
     public func compile(_ policies: PolicySet, _ inventory: EndpointInventory) -> Ruleset {
         var state = CompileState(policies: policies, inventory: inventory)
-        var fromPod: [MapElement] = [], toPod: [MapElement] = []
+        // Each endpoint's profile: its (egress chain, ingress chain) pair.
+        var profileOf: [(String, ProfileGroups.Profile)] = []
         for ep in inventory.endpoints {
             guard let iface = ep.interface else { continue }
-            for d in Direction.allCases {
-                let chain = state.profileChain(for: ep, direction: d)
-                let element = MapElement(interface: iface, verdict: .goto(chain))
-                if d == .egress { fromPod.append(element) } else { toPod.append(element) }
-            }
+            let profile = ProfileGroups.Profile(egress: state.profileChain(for: ep, direction: .egress),
+                                                ingress: state.profileChain(for: ep, direction: .ingress))
+            profileOf.append((iface, profile))
         }
+        let groups = ProfileGroups.assign(Set(profileOf.map(\.1)))
+        var fromProfile: [GroupElement] = [], toProfile: [GroupElement] = []
+        for (profile, group) in groups {
+            fromProfile.append(GroupElement(group: group, verdict: .goto(profile.egress)))
+            toProfile.append(GroupElement(group: group, verdict: .goto(profile.ingress)))
+        }
+        let interfaceGroups = profileOf.map { InterfaceGroup(interface: $0.0, group: groups[$0.1]!) }
         var chains = baseChains()
         chains += state.chains.values.sorted { $0.name < $1.name }
         return Ruleset(interfacePrefix: interfacePrefix,
                        sets: state.sets.values.sorted { $0.name < $1.name },
                        chains: chains,
-                       fromPod: fromPod.sorted(), toPod: toPod.sorted())
+                       fromProfile: fromProfile.sorted(), toProfile: toProfile.sorted(),
+                       interfaceGroups: interfaceGroups.sorted())
     }
 
     func baseChains() -> [Chain] {
@@ -68,19 +75,54 @@ public struct PolicyCompiler: Sendable {
             Rule(verdict: .jump(Self.egressDispatch), comment: RuleOrigin.builtin("pod to host: sender egress policy").description),
         ])
         let egress = Chain(name: Self.egressDispatch, rules: [
-            .dispatch(.input, Ruleset.fromPodMap, comment: RuleOrigin.builtin("dispatch by sending pod veth").description),
+            .dispatch(.input, Ruleset.fromProfileMap, prefix: p, comment: RuleOrigin.builtin("dispatch by the sending pod's profile group").description),
             Rule(matches: [.interfacePrefix(.input, p)], verdict: .drop,
-                 comment: RuleOrigin.builtin("fail closed: pod interface without endpoint chain").description),
+                 comment: RuleOrigin.builtin("fail closed: pod interface whose group has no profile").description),
         ])
         let ingress = Chain(name: Self.ingressDispatch, rules: [
-            .dispatch(.output, Ruleset.toPodMap, comment: RuleOrigin.builtin("dispatch by receiving pod veth").description),
+            .dispatch(.output, Ruleset.toProfileMap, prefix: p, comment: RuleOrigin.builtin("dispatch by the receiving pod's profile group").description),
             Rule(matches: [.interfacePrefix(.output, p)], verdict: .drop,
-                 comment: RuleOrigin.builtin("fail closed: pod interface without endpoint chain").description),
+                 comment: RuleOrigin.builtin("fail closed: pod interface whose group has no profile").description),
         ])
         let noPolicy = Chain(name: Self.noPolicyChain, rules: [
             Rule(verdict: .return, comment: RuleOrigin.builtin("no policy selects this endpoint in this direction").description),
         ])
         return [forward, input, egress, ingress, noPolicy]
+    }
+}
+
+/// Interface group numbers of profiles. A profile's number is a hash of
+/// its chain names (which derive from policy identities), so the same
+/// profile keeps its number across recompiles and agent restarts without
+/// any stored allocation. When two hashes collide, the profile first in
+/// sorted order keeps the number and the other probes on to the next free
+/// one (rare: about n²/2³² for n profiles). Numbers stay in 1...0x7fffffff: 0 is the kernel's default group
+/// (a fresh veth), and iproute2 reads groups as signed integers.
+public enum ProfileGroups {
+    public struct Profile: Hashable, Sendable, Comparable {
+        public var egress: String
+        public var ingress: String
+        public init(egress: String, ingress: String) { self.egress = egress; self.ingress = ingress }
+        public static func < (a: Profile, b: Profile) -> Bool { (a.egress, a.ingress) < (b.egress, b.ingress) }
+    }
+
+    public static let maxGroup: UInt32 = 0x7fff_ffff
+
+    public static func preferred(_ p: Profile) -> UInt32 {
+        UInt32(Naming.fnv1a(p.egress + "|" + p.ingress) % UInt64(maxGroup)) + 1
+    }
+
+    /// `hash` is the preferred number (a parameter so tests can force collisions).
+    public static func assign(_ profiles: Set<Profile>, hash: (Profile) -> UInt32 = preferred) -> [Profile: UInt32] {
+        var used = Set<UInt32>()
+        var out: [Profile: UInt32] = [:]
+        for p in profiles.sorted() {
+            var g = hash(p)
+            while used.contains(g) { g = g == maxGroup ? 1 : g + 1 }
+            used.insert(g)
+            out[p] = g
+        }
+        return out
     }
 }
 

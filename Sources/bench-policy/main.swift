@@ -99,10 +99,10 @@ func nftCommands(_ d: RulesetDiff) -> String {
         if !c.removedRanges.isEmpty { out += "delete element \(t) \(c.name) { \(c.removedRanges.map { AddressSet.elementText(f, $0) }.joined(separator: ", ")) }\n" }
         if !c.addedRanges.isEmpty { out += "add element \(t) \(c.name) { \(c.addedRanges.map { AddressSet.elementText(f, $0) }.joined(separator: ", ")) }\n" }
     }
-    for map in [Ruleset.fromPodMap, Ruleset.toPodMap] {
+    for map in Ruleset.profileMaps {
         let removed = d.removedMapElements[map] ?? [], added = d.addedMapElements[map] ?? []
-        if !removed.isEmpty { out += "delete element \(t) \(map) { \(removed.map { "\"\($0.interface)\"" }.joined(separator: ", ")) }\n" }
-        if !added.isEmpty { out += "add element \(t) \(map) { \(added.map { "\"\($0.interface)\" : \($0.verdict)" }.joined(separator: ", ")) }\n" }
+        if !removed.isEmpty { out += "delete element \(t) \(map) { \(removed.map { "\($0.group)" }.joined(separator: ", ")) }\n" }
+        if !added.isEmpty { out += "add element \(t) \(map) { \(added.map { "\($0.group) : \($0.verdict)" }.joined(separator: ", ")) }\n" }
     }
     return out
 }

@@ -37,6 +37,7 @@ import Testing
             let report = try programmer.apply(after)
             let diff = try #require(report.diff)
             #expect(!report.fullReplace && diff.addedChains.isEmpty && diff.changedChains.isEmpty && !diff.changedSets.isEmpty)
+            #expect(try programmer.read() == after)
             #expect(try topo.run(probesTo("x/a", from: sources)).map(\.from).sorted() == ["x/b", "y/b", "z/c"])
             // Delete every policy.
             #expect(try reachable("") == ["x/b", "y/b", "z/c"])
@@ -66,7 +67,15 @@ import Testing
             let report = try programmer.apply(PolicyCompiler().compile(policies, inventory))
             let diff = try #require(report.diff)
             #expect(!report.fullReplace && diff.addedChains.isEmpty && diff.changedChains.isEmpty && diff.addedSets.isEmpty)
-            #expect(diff.addedMapElements.values.map(\.count).reduce(0, +) == 2)
+            // No verdict element: set elements plus the veth's group.
+            #expect(diff.addedMapElements.values.allSatisfy(\.isEmpty) && diff.removedMapElements.values.allSatisfy(\.isEmpty))
+            #expect(report.linkChanges == 1 && report.pendingInterfaces.isEmpty)
+            #expect(try topo.run(both).count == 3)
+            // An operator (or anything else) resetting the group drops the
+            // pod again: fail closed, and the next apply repairs it.
+            try topo.node.ip("link", "set", "dev", "crcxd", "group", "0")
+            #expect(try topo.run(both).map(\.description) == ["x/b->x/a:80/TCP"])
+            #expect(try programmer.apply(PolicyCompiler().compile(policies, inventory)).linkChanges == 1)
             #expect(try topo.run(both).count == 3)
             try programmer.deleteTable()
         }
