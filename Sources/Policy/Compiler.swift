@@ -167,6 +167,7 @@ struct CompileState {
     var endpointsByPortName: [String: [Int]] = [:]
     struct SelectionKey: Hashable { var pods: Selector; var namespaces: Selector?; var own: String? }
     var selectionCache: [SelectionKey: [Int]] = [:]
+    var peerAddresses: [String: AddressSet] = [:]
 
     init(policies: PolicySet, inventory: EndpointInventory) {
         self.policies = policies
@@ -284,12 +285,43 @@ struct CompileState {
 
     // MARK: Sets
 
-    mutating func addressSet(_ name: String, _ f: IPFamily, _ addrs: AddressSet, _ comment: String) -> String {
-        let n = Naming.identifier(name)
+    /// The address set of one peer definition (`key`: its canonical text),
+    /// shared by every rule with the same peers: named by the peers, not by
+    /// the rule, so its name and comment stay stable while pods come and go,
+    /// and identical selections cost one set. (Few sets matter: the kernel
+    /// finds a set by name with a linear walk, for every set, element
+    /// message and lookup expression of a transaction.) `addrs` runs once
+    /// per key.
+    mutating func peerSet(_ key: String, _ f: IPFamily, _ addrs: () -> AddressSet) -> String {
+        let n = "peers-\(Naming.hex(key))-\(Self.familyTag(f))"
         if sets[n] == nil {
-            sets[n] = NamedSet(name: n, kind: .addresses(f), ranges: addrs.ranges(f), comment: comment)
+            let all: AddressSet
+            if let hit = peerAddresses[key] { all = hit } else { all = addrs(); peerAddresses[key] = all }
+            var comment = "peers: " + key
+            if comment.utf8.count > 120 { comment = String(decoding: Array(comment.utf8.prefix(117)), as: UTF8.self) + "..." }
+            sets[n] = NamedSet(name: n, kind: .addresses(f), ranges: all.ranges(f), comment: comment)
         }
         return n
+    }
+
+    static func peerText(_ p: NetworkPolicy, _ peer: NetworkPolicyPeer) -> String {
+        switch peer {
+        case let .pods(podSel, nsSel):
+            let pods = podSel.map { "\($0.selector)" } ?? "all()"
+            return nsSel.map { "pods \(pods) in namespaces \($0.selector)" } ?? "pods \(pods) in namespace \(p.namespace)"
+        case let .ipBlock(cidr, except):
+            return "ipBlock \(cidr)" + (except.isEmpty ? "" : " except " + except.map(\.description).joined(separator: ","))
+        }
+    }
+
+    static func entityText(_ e: EntityRule) -> String {
+        var parts: [String] = []
+        if e.selector != nil || e.namespaceSelector != nil {
+            parts.append("selector \(e.selector ?? .all) in namespaces \(e.namespaceSelector ?? .all)")
+        }
+        if !e.nets.isEmpty { parts.append("nets " + e.nets.map(\.description).joined(separator: ",")) }
+        if !e.notNets.isEmpty { parts.append("notNets " + e.notNets.map(\.description).joined(separator: ",")) }
+        return "global " + parts.joined(separator: " ")
     }
 
     mutating func tupleSet(_ name: String, _ f: IPFamily, _ tuples: [AddressProtoPort], _ comment: String) -> String {
@@ -327,21 +359,30 @@ struct CompileState {
         let base = "k8s-\(p.namespace)-\(p.name)-\(d.short)\(ri)"
         let peerSide: AddressSide = d == .ingress ? .source : .destination
         var peerAddrs: AddressSet?
+        var peerKey = ""
         var families: [IPFamily?] = [nil]
         if !r.peers.isEmpty {
-            var s = AddressSet()
             var fams = Set<IPFamily>()
             for peer in r.peers {
                 switch peer {
-                case let .pods(podSel, nsSel):
-                    s = s.union(addresses(ofIndices: peerEndpoints(p, podSel, nsSel)))
-                    fams.formUnion(IPFamily.allCases)
-                case let .ipBlock(cidr, except):
-                    s = s.union(AddressSet([cidr]).subtracting(AddressSet(except)))
-                    fams.insert(cidr.family)
+                case .pods: fams.formUnion(IPFamily.allCases)
+                case let .ipBlock(cidr, _): fams.insert(cidr.family)
                 }
             }
-            peerAddrs = s
+            peerKey = r.peers.map { Self.peerText(p, $0) }.joined(separator: "; ")
+            if let hit = peerAddresses[peerKey] { peerAddrs = hit } else {
+                var s = AddressSet()
+                for peer in r.peers {
+                    switch peer {
+                    case let .pods(podSel, nsSel):
+                        s = s.union(addresses(ofIndices: peerEndpoints(p, podSel, nsSel)))
+                    case let .ipBlock(cidr, except):
+                        s = s.union(AddressSet([cidr]).subtracting(AddressSet(except)))
+                    }
+                }
+                peerAddresses[peerKey] = s
+                peerAddrs = s
+            }
             families = fams.sorted()
         } else if r.ports.contains(where: { if case .named = $0.port { true } else { false } }) {
             families = IPFamily.allCases
@@ -352,8 +393,7 @@ struct CompileState {
             if let f {
                 common.append(.family(f))
                 if let peerAddrs {
-                    let set = addressSet("\(base)-\(Self.familyTag(f))", f, peerAddrs, origin.description + " peers")
-                    common.append(.addressInSet(peerSide, set, f))
+                    common.append(.addressInSet(peerSide, peerSet(peerKey, f) { peerAddrs }, f))
                 }
             }
             if r.ports.isEmpty {
@@ -439,10 +479,10 @@ struct CompileState {
             if let f {
                 common.append(.family(f))
                 if let src {
-                    common.append(.addressInSet(.source, addressSet("\(base)-src-\(Self.familyTag(f))", f, src, origin.description + " source"), f))
+                    common.append(.addressInSet(.source, peerSet(Self.entityText(r.source), f) { src }, f))
                 }
                 if let dst {
-                    common.append(.addressInSet(.destination, addressSet("\(base)-dst-\(Self.familyTag(f))", f, dst, origin.description + " destination"), f))
+                    common.append(.addressInSet(.destination, peerSet(Self.entityText(r.destination), f) { dst }, f))
                 }
             }
             if let p = r.proto, !(hasNamed && r.destination.ports.count == 1) { common.append(.proto(p)) }

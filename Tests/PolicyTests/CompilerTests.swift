@@ -190,6 +190,12 @@ func np(_ ns: String, _ name: String, _ spec: String) -> String {
         let names = r.sets.map(\.name) + r.chains.map(\.name)
         for n in names { #expect(Self.isNftIdentifier(n), "\(n)") }
         #expect(Set(r.sets.map(\.name)).count == r.sets.count)
-        #expect(r.sets.count == 4)
+        // Both policies have the same peers: they share one set per family.
+        #expect(r.sets.count == 2)
+        let setNames = Set(r.sets.map(\.name))
+        let users = r.chains.flatMap(\.rules).filter { rule in
+            rule.matches.contains { if case .addressInSet(_, let n, _) = $0 { setNames.contains(n) } else { false } }
+        }
+        #expect(users.count == 4)  // two policies × two families
     }
 }
