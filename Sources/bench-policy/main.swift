@@ -110,12 +110,14 @@ func kernelTrace(from a: Endpoint, to b: Endpoint, podNS: String) -> (Int, Int, 
     }
     for l in lines where l.hasPrefix("trace id \(id) inet caracal ") {
         let words = l.split(separator: " ").map(String.init)
-        let chain = words[4]
+        // trace id ID inet caracal CHAIN rule … # handle N (verdict …) | policy …
+        guard words.count > 6 else { continue }
+        let chain = words[5]
         if !order.contains(chain) { order.append(chain) }
-        if words[5] == "rule", let h = words.firstIndex(of: "handle").map({ words[$0 + 1] }) {
+        if words[6] == "rule", let h = words.firstIndex(of: "handle").map({ words[$0 + 1] }) {
             events += 1
             evaluated[chain] = max(evaluated[chain] ?? 0, position(chain, h))
-        } else if words[5] == "policy" {
+        } else if words[6] == "policy" {
             _ = position(chain, "")
             evaluated[chain] = handles[chain]!.count
         }
@@ -205,6 +207,7 @@ let programmer = try NFTablesProgrammer(namespace: namespace)
 // Pods 1 and 2 are real at every scale (the same endpoints in every
 // synthetic state): the packet-path trace probes between them.
 let probePods = ["\(netnsName)-p1", "\(netnsName)-p2"]
+precondition(sh("ip netns exec \(netnsName) sysctl -qw net.ipv4.ip_forward=1") == 0)
 wirePod(endpoint(1), probePods[0])
 wirePod(endpoint(2), probePods[1])
 defer { for p in probePods { sh("ip netns delete \(p) 2>/dev/null") } }
