@@ -32,11 +32,20 @@ public struct PolicyCompiler: Sendable {
     public func compile(_ policies: PolicySet, _ inventory: EndpointInventory) -> Ruleset {
         var state = CompileState(policies: policies, inventory: inventory)
         // Each endpoint's profile: its (egress chain, ingress chain) pair.
+        // Policies select by namespace and labels only, so endpoints of one
+        // class (replicas of one workload) share a profile: it is worked out
+        // once per class.
+        // (Only local endpoints, those with a host interface, get profiles.)
+        var profileOfClass = [ProfileGroups.Profile?](repeating: nil, count: state.classes.count)
         var profileOf: [(String, ProfileGroups.Profile)] = []
-        for ep in inventory.endpoints {
+        profileOf.reserveCapacity(inventory.endpoints.count)
+        for (i, ep) in inventory.endpoints.enumerated() {
             guard let iface = ep.interface else { continue }
+            let c = state.classOfEndpoint[i]
+            if let known = profileOfClass[c] { profileOf.append((iface, known)); continue }
             let profile = ProfileGroups.Profile(egress: state.profileChain(for: ep, direction: .egress),
                                                 ingress: state.profileChain(for: ep, direction: .ingress))
+            profileOfClass[c] = profile
             profileOf.append((iface, profile))
         }
         let groups = ProfileGroups.assign(Set(profileOf.map(\.1)))
@@ -162,12 +171,19 @@ struct CompileState {
     /// Indexes so that compiling stays near-linear in pods × policies that
     /// can select them, not all pods × all policies.
     let allNamespaces: [String]
-    var endpointsByNamespace: [String: [Int]] = [:]
+    /// Endpoints with the same namespace and labels: selectors are
+    /// evaluated once per class, not once per endpoint.
+    struct EndpointClass { var namespace: String; var labels: [String: String]; var members: [Int] }
+    var classes: [EndpointClass] = []
+    var classOfEndpoint: [Int] = []
+    var classesByNamespace: [String: [Int]] = [:]
     var policiesByNamespace: [String: [Int]] = [:]
     var endpointsByPortName: [String: [Int]] = [:]
     struct SelectionKey: Hashable { var pods: Selector; var namespaces: Selector?; var own: String? }
     var selectionCache: [SelectionKey: [Int]] = [:]
     var peerAddresses: [String: AddressSet] = [:]
+    struct PeerIdentity: Hashable { var peers: [NetworkPolicyPeer]; var namespace: String }
+    var peerTextCache: [PeerIdentity: String] = [:]
 
     init(policies: PolicySet, inventory: EndpointInventory) {
         self.policies = policies
@@ -177,8 +193,20 @@ struct CompileState {
         let names = Set(inventory.endpoints.map(\.namespace)).union(inventory.namespaces.keys)
         allNamespaces = names.sorted()
         for ns in names { nsLabelCache[ns] = inventory.namespaceLabels(ns) }
+        struct ClassKey: Hashable { var namespace: String; var labels: [String: String] }
+        var classIndex: [ClassKey: Int] = [:]
+        classOfEndpoint.reserveCapacity(inventory.endpoints.count)
         for (i, e) in inventory.endpoints.enumerated() {
-            endpointsByNamespace[e.namespace, default: []].append(i)
+            let key = ClassKey(namespace: e.namespace, labels: e.labels)
+            if let c = classIndex[key] {
+                classes[c].members.append(i)
+                classOfEndpoint.append(c)
+            } else {
+                classIndex[key] = classes.count
+                classesByNamespace[e.namespace, default: []].append(classes.count)
+                classOfEndpoint.append(classes.count)
+                classes.append(EndpointClass(namespace: e.namespace, labels: e.labels, members: [i]))
+            }
             for name in Set(e.ports.map(\.name)) { endpointsByPortName[name, default: []].append(i) }
         }
         // Sorted by name within a namespace, so selections come out in a canonical order.
@@ -199,7 +227,7 @@ struct CompileState {
         else { spaces = allNamespaces }
         var out: [Int] = []
         for ns in spaces {
-            for i in endpointsByNamespace[ns] ?? [] where pods.matches(inventory.endpoints[i].labels) { out.append(i) }
+            for c in classesByNamespace[ns] ?? [] where pods.matches(classes[c].labels) { out += classes[c].members }
         }
         out.sort()
         selectionCache[key] = out
@@ -356,7 +384,8 @@ struct CompileState {
 
     mutating func k8sRule(_ p: NetworkPolicy, _ pi: Int, _ d: Direction, _ ri: Int, _ r: NetworkPolicyRule) -> [Rule] {
         let origin = RuleOrigin(kind: .networkPolicy, namespace: p.namespace, name: p.name, direction: d, ruleIndex: ri)
-        let base = "k8s-\(p.namespace)-\(p.name)-\(d.short)\(ri)"
+        let comment = origin.description
+        var base: String { "k8s-\(p.namespace)-\(p.name)-\(d.short)\(ri)" }
         let peerSide: AddressSide = d == .ingress ? .source : .destination
         var peerAddrs: AddressSet?
         var peerKey = ""
@@ -369,7 +398,12 @@ struct CompileState {
                 case let .ipBlock(cidr, _): fams.insert(cidr.family)
                 }
             }
-            peerKey = r.peers.map { Self.peerText(p, $0) }.joined(separator: "; ")
+            // The text is rendered once per distinct peer list.
+            let identity = PeerIdentity(peers: r.peers, namespace: p.namespace)
+            if let known = peerTextCache[identity] { peerKey = known } else {
+                peerKey = r.peers.map { Self.peerText(p, $0) }.joined(separator: "; ")
+                peerTextCache[identity] = peerKey
+            }
             if let hit = peerAddresses[peerKey] { peerAddrs = hit } else {
                 var s = AddressSet()
                 for peer in r.peers {
@@ -397,7 +431,7 @@ struct CompileState {
                 }
             }
             if r.ports.isEmpty {
-                rules.append(Rule(matches: common, verdict: .return, comment: origin.description))
+                rules.append(Rule(matches: common, verdict: .return, comment: comment))
             }
             for (pj, port) in r.ports.enumerated() {
                 var m = common
@@ -418,10 +452,10 @@ struct CompileState {
                         let named = (endpointsByPortName[name] ?? []).map { inventory.endpoints[$0] }
                         tuples = namedPortTuples(named, name, port.proto, within: peerAddrs)
                     }
-                    let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", f, tuples, origin.description + " port \(name)")
+                    let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", f, tuples, comment + " port \(name)")
                     m.append(.destinationInTupleSet(set, f))
                 }
-                rules.append(Rule(matches: m, verdict: .return, comment: origin.description))
+                rules.append(Rule(matches: m, verdict: .return, comment: comment))
             }
         }
         return rules
@@ -449,6 +483,7 @@ struct CompileState {
 
     mutating func globalRule(_ g: GlobalNetworkPolicy, _ d: Direction, _ ri: Int, _ r: GlobalRule, passTarget: String) -> [Rule] {
         let origin = RuleOrigin(kind: .globalNetworkPolicy, name: g.name, direction: d, ruleIndex: ri, detail: r.action.rawValue)
+        let comment = origin.description
         let base = "gnp-\(g.name)-\(d.short)\(ri)"
         let src = entityAddresses(r.source), dst = entityAddresses(r.destination)
         var families: [IPFamily?]
@@ -499,10 +534,10 @@ struct CompileState {
                         let eps = select(r.destination.selector ?? .all, namespaces: r.destination.namespaceSelector, own: nil)
                             .map { inventory.endpoints[$0] }
                         let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", f,
-                                           namedPortTuples(eps, name, p, within: dst), origin.description + " port \(name)")
+                                           namedPortTuples(eps, name, p, within: dst), comment + " port \(name)")
                         m.append(.destinationInTupleSet(set, f))
                     }
-                    rules.append(Rule(matches: m, logPrefix: logPrefix, verdict: verdict, comment: origin.description))
+                    rules.append(Rule(matches: m, logPrefix: logPrefix, verdict: verdict, comment: comment))
                 }
             }
         }

@@ -203,6 +203,21 @@ func nftFile(_ text: String, then extra: String? = nil) -> Double {
     return t
 }
 
+// `--compile-only`: compile times alone (no kernel), for profiling.
+if args.contains("--compile-only") {
+    for pods in [1000, 10000] {
+        let (set, inv) = synthetic(pods: pods, policyCount: 1000)
+        var times: [Double] = []
+        for _ in 0..<5 {
+            let t0 = now()
+            _ = PolicyCompiler().compile(set, inv)
+            times.append(now() - t0)
+        }
+        print("compile \(pods) pods: \(String(format: "%.4f", median(times))) s")
+    }
+    exit(0)
+}
+
 let programmer = try NFTablesProgrammer(namespace: namespace)
 // Pods 1 and 2 are real at every scale (the same endpoints in every
 // synthetic state): the packet-path trace probes between them.
