@@ -1,4 +1,5 @@
 import CNftnl
+import Dispatch
 import Logging
 import Netlink
 import NetNS
@@ -184,19 +185,38 @@ public final class NFTablesProgrammer {
         return out
     }
 
+    /// The whole ruleset, encoded as parts on the cores there are (sets and
+    /// their elements; chains and maps; the rules in two halves) and
+    /// appended in that order, which is the order the kernel needs: encoding
+    /// is a good share of a full apply, and libnftnl objects are independent.
     func encodeAll(_ r: Ruleset, into b: BatchBuffer) {
-        for s in r.sets {
-            KernelObjects.addSet(b, s)
-            KernelObjects.elementMessages(b, set: s.name, KernelObjects.elements(for: s), delete: false)
+        // Split the chains where half of the rules are behind.
+        let total = r.chains.reduce(0) { $0 + $1.rules.count }
+        var split = 0, seen = 0
+        while split < r.chains.count && seen < total / 2 { seen += r.chains[split].rules.count; split += 1 }
+        let halves = [r.chains[..<split], r.chains[split...]]
+        let parts = (0..<4).map { BatchBuffer(partWithSetIDsAbove: $0 == 1 ? UInt32(r.sets.count) + 1 : 0) }
+        DispatchQueue.concurrentPerform(iterations: parts.count) { i in
+            let part = parts[i]
+            switch i {
+            case 0:
+                for s in r.sets {
+                    KernelObjects.addSet(part, s)
+                    KernelObjects.elementMessages(part, set: s.name, KernelObjects.elements(for: s), delete: false)
+                }
+            case 1:
+                for c in r.chains { KernelObjects.addChain(part, c.name, hook: c.hook) }
+                KernelObjects.addMap(part, Ruleset.fromProfileMap)
+                KernelObjects.addMap(part, Ruleset.toProfileMap)
+                KernelObjects.elementMessages(part, set: Ruleset.fromProfileMap, KernelObjects.mapElements(r.fromProfile), delete: false)
+                KernelObjects.elementMessages(part, set: Ruleset.toProfileMap, KernelObjects.mapElements(r.toProfile), delete: false)
+            default:
+                for c in halves[i - 2] {
+                    for (j, rule) in c.rules.enumerated() { KernelObjects.addRule(part, chain: c.name, rule, index: j) }
+                }
+            }
         }
-        for c in r.chains { KernelObjects.addChain(b, c.name, hook: c.hook) }
-        KernelObjects.addMap(b, Ruleset.fromProfileMap)
-        KernelObjects.addMap(b, Ruleset.toProfileMap)
-        KernelObjects.elementMessages(b, set: Ruleset.fromProfileMap, KernelObjects.mapElements(r.fromProfile), delete: false)
-        KernelObjects.elementMessages(b, set: Ruleset.toProfileMap, KernelObjects.mapElements(r.toProfile), delete: false)
-        for c in r.chains {
-            for (i, rule) in c.rules.enumerated() { KernelObjects.addRule(b, chain: c.name, rule, index: i) }
-        }
+        for part in parts { b.append(part) }
     }
 
     /// Step 1 of an incremental update: everything but the removal of

@@ -95,7 +95,7 @@ final class NetfilterSocket {
                 let code = payload.load(as: Int32.self)
                 if code != 0, firstError == nil {
                     firstError = NFTablesError(operation: "nf_tables transaction", errno: -code,
-                                               detail: (batch.labels[seq] ?? "message \(seq)") + (extAckMessage(payload).map { " (\($0))" } ?? ""))
+                                               detail: (batch.label(ofSeq: seq) ?? "message \(seq)") + (extAckMessage(payload).map { " (\($0))" } ?? ""))
                 }
             }
         }
@@ -171,13 +171,23 @@ final class NetfilterSocket {
 }
 
 /// Bytes of one nf_tables batch, built message by message with libnftnl.
-final class BatchBuffer {
+/// Unchecked Sendable: a buffer is filled by one thread at a time (parts
+/// are encoded concurrently, each by its own thread, then appended).
+final class BatchBuffer: @unchecked Sendable {
     private(set) var bytes: [UInt8] = []
     private(set) var ackedSeqs: [UInt32] = []
-    /// What each message does, to name the failing one in errors.
-    private(set) var labels: [UInt32: String] = [:]
+    /// What each message does, to name the failing one in errors: built
+    /// only when a message fails (a batch holds thousands).
+    private var labels: [() -> String] = []
+    private var firstSeq: UInt32 = 0
+
+    func label(ofSeq seq: UInt32) -> String? {
+        let i = Int(seq &- firstSeq)
+        return labels.indices.contains(i) ? labels[i]() : nil
+    }
     private var scratch: UnsafeMutableRawBufferPointer
-    private let socket: NetfilterSocket
+    /// nil for a part: messages get sequence numbers when appended to a batch.
+    private let socket: NetfilterSocket?
     private(set) var messageCount = 0
     private var setIDs: UInt32 = 0
 
@@ -187,13 +197,46 @@ final class BatchBuffer {
         return setIDs
     }
 
+    /// A batch: begin message now, `finish()` adds the end.
     init(socket: NetfilterSocket) {
         self.socket = socket
         scratch = .allocate(byteCount: 4 << 20, alignment: 8)
+        bytes.reserveCapacity(1 << 20)
         let seq = socket.allocateSeq()
         appendRaw { buf in _ = nftnl_batch_begin(buf, seq) }
     }
 
+    /// A part of a batch, encoded on its own (on another thread), then
+    /// appended with `append(_:)`. Set IDs start above `setIDBase` so that
+    /// parts never share one.
+    init(partWithSetIDsAbove setIDBase: UInt32) {
+        socket = nil
+        setIDs = setIDBase
+        scratch = .allocate(byteCount: 4 << 20, alignment: 8)
+        bytes.reserveCapacity(1 << 20)
+    }
+
+    /// Appends every message of `part`, numbering them in this batch.
+    func append(_ part: BatchBuffer) {
+        guard let socket, part.messageCount > 0 else { return }
+        let start = bytes.count
+        bytes.append(contentsOf: part.bytes)
+        var offset = start
+        var seq = socket.allocateSeq(part.messageCount)
+        if labels.isEmpty { firstSeq = seq }
+        bytes.withUnsafeMutableBytes { raw in
+            while offset < raw.count {
+                let len = Int(caracal_nlmsg_align(raw.load(fromByteOffset: offset, as: UInt32.self)))
+                raw.storeBytes(of: seq, toByteOffset: offset + 8, as: UInt32.self)
+                lastMessageOffset = offset
+                ackedSeqs.append(seq)
+                seq &+= 1
+                offset += len
+            }
+        }
+        labels += part.labels
+        messageCount += part.messageCount
+    }
     deinit { scratch.deallocate() }
 
     private func appendRaw(_ build: (UnsafeMutablePointer<CChar>) -> Void) {
@@ -204,15 +247,16 @@ final class BatchBuffer {
     }
 
     /// Adds one message: `payload` fills the libnftnl object into it.
-    func add(_ type: UInt32, flags: Int32, label: String, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) {
-        let seq = socket.allocateSeq()
+    func add(_ type: UInt32, flags: Int32, label: @escaping @autoclosure () -> String, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) {
+        let seq = socket?.allocateSeq() ?? 0
+        if labels.isEmpty { firstSeq = seq }
         appendRaw { buf in
             let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(type), UInt16(NFPROTO_INET), UInt16(flags), seq)!
             payload(nlh)
         }
         lastMessageOffset = bytes.count - Int(caracal_nlmsg_align(UInt32(lastLength)))
         ackedSeqs.append(seq)
-        labels[seq] = label
+        labels.append(label)
         messageCount += 1
     }
 
@@ -228,7 +272,7 @@ final class BatchBuffer {
             bytes[flagsOffset] = UInt8(flags & 0xFF)
             bytes[flagsOffset + 1] = UInt8(flags >> 8)
         }
-        let seq = socket.allocateSeq()
+        let seq = socket?.allocateSeq() ?? 0
         appendRaw { buf in _ = nftnl_batch_end(buf, seq) }
     }
 }

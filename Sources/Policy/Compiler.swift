@@ -37,24 +37,25 @@ public struct PolicyCompiler: Sendable {
         // once per class.
         // (Only local endpoints, those with a host interface, get profiles.)
         var profileOfClass = [ProfileGroups.Profile?](repeating: nil, count: state.classes.count)
-        var profileOf: [(String, ProfileGroups.Profile)] = []
-        profileOf.reserveCapacity(inventory.endpoints.count)
-        for (i, ep) in inventory.endpoints.enumerated() {
-            guard let iface = ep.interface else { continue }
+        for (i, ep) in inventory.endpoints.enumerated() where ep.interface != nil {
             let c = state.classOfEndpoint[i]
-            if let known = profileOfClass[c] { profileOf.append((iface, known)); continue }
-            let profile = ProfileGroups.Profile(egress: state.profileChain(for: ep, direction: .egress),
-                                                ingress: state.profileChain(for: ep, direction: .ingress))
-            profileOfClass[c] = profile
-            profileOf.append((iface, profile))
+            if profileOfClass[c] != nil { continue }
+            profileOfClass[c] = ProfileGroups.Profile(egress: state.profileChain(for: ep, direction: .egress),
+                                                      ingress: state.profileChain(for: ep, direction: .ingress))
         }
-        let groups = ProfileGroups.assign(Set(profileOf.map(\.1)))
+        let groups = ProfileGroups.assign(Set(profileOfClass.compactMap { $0 }))
         var fromProfile: [GroupElement] = [], toProfile: [GroupElement] = []
         for (profile, group) in groups {
             fromProfile.append(GroupElement(group: group, verdict: .goto(profile.egress)))
             toProfile.append(GroupElement(group: group, verdict: .goto(profile.ingress)))
         }
-        let interfaceGroups = profileOf.map { InterfaceGroup(interface: $0.0, group: groups[$0.1]!) }
+        let groupOfClass = profileOfClass.map { $0.map { groups[$0]! } ?? 0 }
+        var interfaceGroups: [InterfaceGroup] = []
+        interfaceGroups.reserveCapacity(inventory.endpoints.count)
+        for (i, ep) in inventory.endpoints.enumerated() {
+            guard let iface = ep.interface else { continue }
+            interfaceGroups.append(InterfaceGroup(interface: iface, group: groupOfClass[state.classOfEndpoint[i]]))
+        }
         var chains = baseChains()
         chains += state.chains.values.sorted { $0.name < $1.name }
         return Ruleset(interfacePrefix: interfacePrefix,
@@ -161,6 +162,9 @@ struct CompileState {
     let inventory: EndpointInventory
     let globals: [GlobalNetworkPolicy]
     let podSelectors: [Selector]
+    /// Which policies apply to a direction, precomputed (asked per endpoint class).
+    let ingressGlobals: [Int], egressGlobals: [Int]
+    let policyIsIngress: [Bool], policyIsEgress: [Bool]
     var sets: [String: NamedSet] = [:]
     var chains: [String: Chain] = [:]
     var profileByKey: [String: String] = [:]
@@ -181,6 +185,9 @@ struct CompileState {
     var endpointsByPortName: [String: [Int]] = [:]
     struct SelectionKey: Hashable { var pods: Selector; var namespaces: Selector?; var own: String? }
     var selectionCache: [SelectionKey: [Int]] = [:]
+    /// Namespaces by namespace selector (few distinct ones, asked per peer).
+    var namespaceSelection: [Selector: [String]] = [:]
+    let allNamespaceLabels: [[String: String]]
     var peerAddresses: [String: AddressSet] = [:]
     struct PeerIdentity: Hashable { var peers: [NetworkPolicyPeer]; var namespace: String }
     var peerTextCache: [PeerIdentity: String] = [:]
@@ -190,9 +197,15 @@ struct CompileState {
         self.inventory = inventory
         globals = policies.globalPolicies.sorted(by: GlobalNetworkPolicy.precedes)
         podSelectors = policies.networkPolicies.map { $0.podSelector.selector }
+        let gs = policies.globalPolicies.sorted(by: GlobalNetworkPolicy.precedes)
+        ingressGlobals = gs.indices.filter { gs[$0].types.contains(.ingress) }
+        egressGlobals = gs.indices.filter { gs[$0].types.contains(.egress) }
+        policyIsIngress = policies.networkPolicies.map { $0.policyTypes.contains(.ingress) }
+        policyIsEgress = policies.networkPolicies.map { $0.policyTypes.contains(.egress) }
         let names = Set(inventory.endpoints.map(\.namespace)).union(inventory.namespaces.keys)
         allNamespaces = names.sorted()
-        for ns in names { nsLabelCache[ns] = inventory.namespaceLabels(ns) }
+        allNamespaceLabels = allNamespaces.map { inventory.namespaceLabels($0) }
+        for (ns, labels) in zip(allNamespaces, allNamespaceLabels) { nsLabelCache[ns] = labels }
         struct ClassKey: Hashable { var namespace: String; var labels: [String: String] }
         var classIndex: [ClassKey: Int] = [:]
         classOfEndpoint.reserveCapacity(inventory.endpoints.count)
@@ -207,7 +220,9 @@ struct CompileState {
                 classOfEndpoint.append(classes.count)
                 classes.append(EndpointClass(namespace: e.namespace, labels: e.labels, members: [i]))
             }
-            for name in Set(e.ports.map(\.name)) { endpointsByPortName[name, default: []].append(i) }
+            if !e.ports.isEmpty {
+                for name in Set(e.ports.map(\.name)) { endpointsByPortName[name, default: []].append(i) }
+            }
         }
         // Sorted by name within a namespace, so selections come out in a canonical order.
         for i in policies.networkPolicies.indices.sorted(by: { policies.networkPolicies[$0].name < policies.networkPolicies[$1].name }) {
@@ -222,7 +237,12 @@ struct CompileState {
         let key = SelectionKey(pods: pods, namespaces: namespaces, own: own)
         if let hit = selectionCache[key] { return hit }
         let spaces: [String]
-        if let namespaces { spaces = allNamespaces.filter { namespaces.matches(nsLabels($0)) } }
+        if let namespaces {
+            if let hit = namespaceSelection[namespaces] { spaces = hit } else {
+                spaces = allNamespaces.indices.filter { namespaces.matches(allNamespaceLabels[$0]) }.map { allNamespaces[$0] }
+                namespaceSelection[namespaces] = spaces
+            }
+        }
         else if let own { spaces = [own] }
         else { spaces = allNamespaces }
         var out: [Int] = []
@@ -247,9 +267,12 @@ struct CompileState {
     // MARK: Profiles
 
     mutating func profileChain(for ep: Endpoint, direction d: Direction) -> String {
-        let gs = globals.indices.filter { globals[$0].types.contains(d) && globalSelects(globals[$0], ep) }
+        let nsLabels = nsLabels(ep.namespace)
+        let gs = (d == .ingress ? ingressGlobals : egressGlobals).filter {
+            globals[$0].selector.matches(ep.labels) && (globals[$0].namespaceSelector?.matches(nsLabels) ?? true)
+        }
         let ks = (policiesByNamespace[ep.namespace] ?? []).filter {
-            policies.networkPolicies[$0].policyTypes.contains(d) && podSelectors[$0].matches(ep.labels)
+            (d == .ingress ? policyIsIngress[$0] : policyIsEgress[$0]) && podSelectors[$0].matches(ep.labels)
         }
         let key = ProfileKey(direction: d, globals: gs, k8s: ks)
         if let chain = chainByProfile[key] { return chain }
