@@ -58,8 +58,21 @@ public struct PolicyCompiler: Sendable {
         }
         var chains = baseChains()
         chains += state.chains.values.sorted { $0.name < $1.name }
+        // Only sets some rule looks up (a rule can be left out after its
+        // set was made, e.g. a named port without a protocol).
+        var used = Set<String>()
+        for c in state.chains.values {
+            for rule in c.rules {
+                for m in rule.matches {
+                    switch m {
+                    case .addressInSet(_, let s, _), .destinationInTupleSet(let s, _): used.insert(s)
+                    default: break
+                    }
+                }
+            }
+        }
         return Ruleset(interfacePrefix: interfacePrefix,
-                       sets: state.sets.values.sorted { $0.name < $1.name },
+                       sets: state.sets.values.filter { used.contains($0.name) }.sorted { $0.name < $1.name },
                        chains: chains,
                        fromProfile: fromProfile.sorted(), toProfile: toProfile.sorted(),
                        interfaceGroups: interfaceGroups.sorted())
@@ -159,7 +172,9 @@ enum Naming {
 
 struct CompileState {
     let policies: PolicySet
-    let inventory: EndpointInventory
+    /// Endpoint indices are stable: `IncrementalPolicyCompiler` appends new
+    /// endpoints and leaves removed ones in place, dropped from every index.
+    var inventory: EndpointInventory
     let globals: [GlobalNetworkPolicy]
     let podSelectors: [Selector]
     /// Which policies apply to a direction, precomputed (asked per endpoint class).
@@ -189,6 +204,15 @@ struct CompileState {
     var namespaceSelection: [Selector: [String]] = [:]
     let allNamespaceLabels: [[String: String]]
     var peerAddresses: [String: AddressSet] = [:]
+    /// What each peer set and tuple set is made of, so an endpoint event
+    /// can recompute just the sets whose selections it changes.
+    struct PeerDefinition { var selections: [SelectionKey]; var fixed: AddressSet; var intersect: AddressSet?; var subtract: AddressSet? }
+    var peerDefinitions: [String: PeerDefinition] = [:]
+    var peersBySelection: [SelectionKey: [String]] = [:]
+    struct TupleDefinition { var selection: SelectionKey?; var portName: String; var proto: L4Protocol; var family: IPFamily; var within: String? }
+    var tupleDefinitions: [String: TupleDefinition] = [:]
+    struct ClassKey: Hashable { var namespace: String; var labels: [String: String] }
+    var classIndex: [ClassKey: Int] = [:]
     struct PeerIdentity: Hashable { var peers: [NetworkPolicyPeer]; var namespace: String }
     var peerTextCache: [PeerIdentity: String] = [:]
 
@@ -206,8 +230,6 @@ struct CompileState {
         allNamespaces = names.sorted()
         allNamespaceLabels = allNamespaces.map { inventory.namespaceLabels($0) }
         for (ns, labels) in zip(allNamespaces, allNamespaceLabels) { nsLabelCache[ns] = labels }
-        struct ClassKey: Hashable { var namespace: String; var labels: [String: String] }
-        var classIndex: [ClassKey: Int] = [:]
         classOfEndpoint.reserveCapacity(inventory.endpoints.count)
         for (i, e) in inventory.endpoints.enumerated() {
             let key = ClassKey(namespace: e.namespace, labels: e.labels)
@@ -375,11 +397,11 @@ struct CompileState {
         return "global " + parts.joined(separator: " ")
     }
 
-    mutating func tupleSet(_ name: String, _ f: IPFamily, _ tuples: [AddressProtoPort], _ comment: String) -> String {
+    mutating func tupleSet(_ name: String, _ def: TupleDefinition, _ comment: String) -> String {
         let n = Naming.identifier(name)
         if sets[n] == nil {
-            sets[n] = NamedSet(name: n, kind: .addressProtoPort(f),
-                               tuples: Array(Set(tuples.filter { $0.address.family == f })).sorted(), comment: comment)
+            tupleDefinitions[n] = def
+            sets[n] = NamedSet(name: n, kind: .addressProtoPort(def.family), tuples: resolve(def), comment: comment)
         }
         return n
     }
@@ -400,10 +422,6 @@ struct CompileState {
     }
 
     // MARK: Kubernetes rules
-
-    mutating func peerEndpoints(_ p: NetworkPolicy, _ podSel: LabelSelector?, _ nsSel: LabelSelector?) -> [Int] {
-        select(podSel?.selector ?? .all, namespaces: nsSel?.selector, own: nsSel == nil ? p.namespace : nil)
-    }
 
     mutating func k8sRule(_ p: NetworkPolicy, _ pi: Int, _ d: Direction, _ ri: Int, _ r: NetworkPolicyRule) -> [Rule] {
         let origin = RuleOrigin(kind: .networkPolicy, namespace: p.namespace, name: p.name, direction: d, ruleIndex: ri)
@@ -428,17 +446,17 @@ struct CompileState {
                 peerTextCache[identity] = peerKey
             }
             if let hit = peerAddresses[peerKey] { peerAddrs = hit } else {
-                var s = AddressSet()
+                var def = PeerDefinition(selections: [], fixed: AddressSet(), intersect: nil, subtract: nil)
                 for peer in r.peers {
                     switch peer {
                     case let .pods(podSel, nsSel):
-                        s = s.union(addresses(ofIndices: peerEndpoints(p, podSel, nsSel)))
+                        def.selections.append(SelectionKey(pods: podSel?.selector ?? .all, namespaces: nsSel?.selector,
+                                                           own: nsSel == nil ? p.namespace : nil))
                     case let .ipBlock(cidr, except):
-                        s = s.union(AddressSet([cidr]).subtracting(AddressSet(except)))
+                        def.fixed = def.fixed.union(AddressSet([cidr]).subtracting(AddressSet(except)))
                     }
                 }
-                peerAddresses[peerKey] = s
-                peerAddrs = s
+                peerAddrs = define(peerKey, def)
             }
             families = fams.sorted()
         } else if r.ports.contains(where: { if case .named = $0.port { true } else { false } }) {
@@ -467,15 +485,15 @@ struct CompileState {
                     guard let f else { continue }
                     // Ingress: the name is resolved on the selected (receiving)
                     // pods; egress: on the peers.
-                    let tuples: [AddressProtoPort]
+                    let def: TupleDefinition
                     if d == .ingress {
-                        let selected = select(podSelectors[pi], namespaces: nil, own: p.namespace).map { inventory.endpoints[$0] }
-                        tuples = namedPortTuples(selected, name, port.proto, within: nil)
+                        def = TupleDefinition(selection: SelectionKey(pods: podSelectors[pi], namespaces: nil, own: p.namespace),
+                                              portName: name, proto: port.proto, family: f, within: nil)
                     } else {
-                        let named = (endpointsByPortName[name] ?? []).map { inventory.endpoints[$0] }
-                        tuples = namedPortTuples(named, name, port.proto, within: peerAddrs)
+                        def = TupleDefinition(selection: nil, portName: name, proto: port.proto, family: f,
+                                              within: peerAddrs == nil ? nil : peerKey)
                     }
-                    let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", f, tuples, comment + " port \(name)")
+                    let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", def, comment + " port \(name)")
                     m.append(.destinationInTupleSet(set, f))
                 }
                 rules.append(Rule(matches: m, verdict: .return, comment: comment))
@@ -488,14 +506,43 @@ struct CompileState {
 
     mutating func entityAddresses(_ e: EntityRule) -> AddressSet? {
         guard e.constrainsAddresses else { return nil }
-        var s: AddressSet
+        let key = Self.entityText(e)
+        if let hit = peerAddresses[key] { return hit }
+        var def = PeerDefinition(selections: [], fixed: AddressSet(), intersect: nil, subtract: AddressSet(e.notNets))
         if e.selector != nil || e.namespaceSelector != nil {
-            s = addresses(ofIndices: select(e.selector ?? .all, namespaces: e.namespaceSelector, own: nil))
+            def.selections = [SelectionKey(pods: e.selector ?? .all, namespaces: e.namespaceSelector, own: nil)]
         } else {
-            s = AddressSet.everything(.ipv4).union(.everything(.ipv6))
+            def.fixed = AddressSet.everything(.ipv4).union(.everything(.ipv6))
         }
-        if !e.nets.isEmpty { s = s.intersection(AddressSet(e.nets)) }
-        return s.subtracting(AddressSet(e.notNets))
+        if !e.nets.isEmpty { def.intersect = AddressSet(e.nets) }
+        return define(key, def)
+    }
+
+    /// Records a peer definition and returns its addresses.
+    mutating func define(_ key: String, _ def: PeerDefinition) -> AddressSet {
+        for k in def.selections {
+            _ = select(k.pods, namespaces: k.namespaces, own: k.own)
+            peersBySelection[k, default: []].append(key)
+        }
+        peerDefinitions[key] = def
+        let s = resolve(def)
+        peerAddresses[key] = s
+        return s
+    }
+
+    func resolve(_ d: PeerDefinition) -> AddressSet {
+        var s = d.fixed
+        for k in d.selections { s = s.union(addresses(ofIndices: selectionCache[k] ?? [])) }
+        if let i = d.intersect { s = s.intersection(i) }
+        if let x = d.subtract { s = s.subtracting(x) }
+        return s
+    }
+
+    /// The tuples of a named-port set, from its definition.
+    mutating func resolve(_ t: TupleDefinition) -> [AddressProtoPort] {
+        let indices = t.selection.map { select($0.pods, namespaces: $0.namespaces, own: $0.own) } ?? (endpointsByPortName[t.portName] ?? [])
+        let tuples = namedPortTuples(indices.map { inventory.endpoints[$0] }, t.portName, t.proto, within: t.within.flatMap { peerAddresses[$0] })
+        return Array(Set(tuples.filter { $0.address.family == t.family })).sorted()
     }
 
     static func entityFamilies(_ e: EntityRule) -> Set<IPFamily>? {
@@ -554,10 +601,11 @@ struct CompileState {
                     case let .range(a, b)?: m.append(.port(.destination, a, b))
                     case let .named(name)?:
                         guard let f, let p = r.proto else { continue }
-                        let eps = select(r.destination.selector ?? .all, namespaces: r.destination.namespaceSelector, own: nil)
-                            .map { inventory.endpoints[$0] }
-                        let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", f,
-                                           namedPortTuples(eps, name, p, within: dst), comment + " port \(name)")
+                        let def = TupleDefinition(selection: SelectionKey(pods: r.destination.selector ?? .all,
+                                                                          namespaces: r.destination.namespaceSelector, own: nil),
+                                                  portName: name, proto: p, family: f,
+                                                  within: dst == nil ? nil : Self.entityText(r.destination))
+                        let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", def, comment + " port \(name)")
                         m.append(.destinationInTupleSet(set, f))
                     }
                     rules.append(Rule(matches: m, logPrefix: logPrefix, verdict: verdict, comment: comment))

@@ -275,29 +275,36 @@ for pods in [100, 1000, 10000] {
     var current = PolicyCompiler().compile(set, inv)
     try programmer.replace(current)
     var next = pods
+    var incremental = IncrementalPolicyCompiler(policies: set, inventory: inv)
+    var fullTimes: [Double] = [], incrementalTimes: [Double] = []
     func addPod(canary: Int?) -> (RulesetDiff, Ruleset) {
         let e = endpoint(next, like: next % pods, canary: canary)
         // The pod's host veth exists before the agent programs it (CNI ADD).
         precondition(sh("ip -n \(netnsName) link add \(e.interface!) type veth peer name p\(e.interface!.dropFirst(3))") == 0)
         inv.endpoints.append(e)
         next += 1
-        let desired = PolicyCompiler().compile(set, inv)
-        return (RulesetDiff(from: current, to: desired), desired)
+        let t0 = now()
+        incremental.upsert(e)
+        let t1 = now()
+        let full = PolicyCompiler().compile(set, inv)
+        fullTimes.append(now() - t1)
+        incrementalTimes.append(t1 - t0)
+        precondition(incremental.ruleset == full, "incremental compile differs from the full compile")
+        return (RulesetDiff(from: current, to: full), full)
     }
     for (label, canaryFor) in [("existing", { (_: Int) -> Int? in nil }), ("new", { (i: Int) -> Int? in i })] {
         var commit: [Double] = [], reference: [Double] = [], compile: [Double] = [], diffTimes: [Double] = [], chainsAdded = 0, verdictElements = 0
-        var linkTimes: [Double] = []
+        var linkTimes: [Double] = [], recompile: [Double] = []
         for trial in 0..<5 {
             // Caracal: diff against the in-memory state, one libnftnl batch.
-            let c0 = now()
             var (diff, desired) = addPod(canary: canaryFor(trial))
-            let c1 = now()
             let report = try programmer.apply(desired, current: .some(current))
             precondition(report.pendingInterfaces.isEmpty && report.linkChanges == 1)
             commit.append(report.commitSeconds)
             linkTimes.append(report.linkSeconds)
             diffTimes.append(report.diffSeconds)
-            compile.append(c1 - c0)
+            compile.append(incrementalTimes.last!)
+            recompile.append(fullTimes.last!)
             chainsAdded = diff.addedChains.count
             verdictElements = diff.addedMapElements.values.map(\.count).reduce(0, +)
             // The synthetic pods have no veths (20k netdevs would not fit
@@ -315,11 +322,12 @@ for pods in [100, 1000, 10000] {
         let c = median(commit), r = median(reference)
         results["incr_\(pods)_\(label)_commit_ms"] = c * 1000
         results["incr_\(pods)_\(label)_compile_ms"] = median(compile) * 1000
+        results["incr_\(pods)_\(label)_full_recompile_ms"] = median(recompile) * 1000
         results["incr_\(pods)_\(label)_diff_ms"] = median(diffTimes) * 1000
         results["incr_\(pods)_\(label)_nft_f_ms"] = r * 1000
         results["incr_\(pods)_\(label)_ratio"] = c / r
         results["incr_\(pods)_\(label)_link_ms"] = median(linkTimes) * 1000
-        table.append("| add one pod, \(pods) pods, \(label) profile (+\(chainsAdded) chains, +\(verdictElements) verdict elements) | \(String(format: "%.3f ms", c * 1000)) (of which link group \(String(format: "%.3f", median(linkTimes) * 1000)) ms; + diff \(String(format: "%.2f", median(diffTimes) * 1000)) ms, recompile \(String(format: "%.1f", median(compile) * 1000)) ms) | \(String(format: "%.2f ms", r * 1000)) | \(String(format: "%.3f", c / r)) |")
+        table.append("| add one pod, \(pods) pods, \(label) profile (+\(chainsAdded) chains, +\(verdictElements) verdict elements) | \(String(format: "%.3f ms", c * 1000)) (of which link group \(String(format: "%.3f", median(linkTimes) * 1000)) ms; + diff \(String(format: "%.2f", median(diffTimes) * 1000)) ms, incremental compile \(String(format: "%.2f", median(compile) * 1000)) ms, full recompile \(String(format: "%.1f", median(recompile) * 1000)) ms) | \(String(format: "%.2f ms", r * 1000)) | \(String(format: "%.3f", c / r)) |")
     }
     // Rules a packet meets, evaluated over the ruleset read back from the kernel.
     let kernel = try programmer.read()!
