@@ -47,6 +47,10 @@ import Testing
                 let dump = try run(["dump", "--netns", node.name])
                 #expect(dump.stdout.contains("comment \"NetworkPolicy x/web ingress rule 0\""))
                 #expect(dump.stdout.contains("# link crcxa group \(group)"))
+                // The dump, link lines included, is valid nft syntax.
+                let dumpFile = dir.appendingPathComponent("dump.nft")
+                try dump.stdout.write(to: dumpFile, atomically: true, encoding: .utf8)
+                try node.check(["nft", "-c", "-f", dumpFile.path])
                 // The kernel's explain reads the group: x/a's ingress profile
                 // decides; y/b's veth has no group yet, so its packets are dropped.
                 let kernelExplain = try run(["explain", "--kernel", "--netns", node.name, "--state-dir", state, "--from", "10.99.3.3", "--to", "x/a", "--port", "81/TCP"])

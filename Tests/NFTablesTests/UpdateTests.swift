@@ -81,6 +81,40 @@ import Testing
         }
     }
 
+    @Test func aPodMovingToANewProfileRetiresTheOldOne() throws {
+        try withTestNetwork { net in
+            let topo = try PodTopology(net)
+            let programmer = try NFTablesProgrammer(namespace: topo.node.namespace)
+            // x/a alone is selected by "web" (its own profile); x/b and x/c share another.
+            let policies = try PolicyParser.parse(k8s("x", "web", "podSelector: {matchLabels: {app: web}}\ningress: [{from: [{podSelector: {matchLabels: {pod: b}}}]}]")
+                                                   + k8s("x", "api", "podSelector: {matchLabels: {app: api}}\ningress: [{from: [{podSelector: {matchLabels: {pod: c}}}]}]"))
+            var inventory = topo.inventory()
+            func label(_ id: String, _ app: String) {
+                let i = inventory.endpoints.firstIndex { $0.id == id }!
+                inventory.endpoints[i].labels["app"] = app
+            }
+            label("x/a", "web")
+            let before = PolicyCompiler().compile(policies, inventory)
+            try programmer.apply(before)
+            let probes = [PodTopology.Probe(from: "x/b", to: "x/a", port: 80, proto: .tcp),
+                          PodTopology.Probe(from: "x/c", to: "x/a", port: 80, proto: .tcp)]
+            #expect(try topo.run(probes).map(\.from) == ["x/b"])
+            // x/a becomes "api": a new profile; the "web" profile has no pod left.
+            label("x/a", "api")
+            let after = PolicyCompiler().compile(policies, inventory)
+            let report = try programmer.apply(after)
+            let diff = try #require(report.diff)
+            #expect(!report.fullReplace && report.linkChanges == 1)
+            #expect(diff.addedChains.count == 1 && diff.removedChains.count == 1)
+            #expect(diff.addedMapElements.values.map(\.count) == [1, 1] && diff.removedMapElements.values.map(\.count) == [1, 1])
+            // The kernel holds exactly the new state: no stale chain, element or set.
+            #expect(try programmer.read() == after)
+            #expect(try topo.run(probes).map(\.from) == ["x/c"])
+            try programmer.deleteTable()
+            #expect(try programmer.linkGroups(prefix: "crc").values.allSatisfy { $0 == 0 })
+        }
+    }
+
     @Test func hostToPodIsAllowedUnderDefaultDeny() throws {
         try withTestNetwork { net in
             let topo = try PodTopology(net)
