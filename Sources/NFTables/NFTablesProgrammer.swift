@@ -93,16 +93,14 @@ public final class NFTablesProgrammer {
         if diff.needsFullReplace { return try replace(desired, links: knownLinks) }
         var report = ApplyReport(fullReplace: false, messages: 0, diff: diff, enforced: desired, diffSeconds: t1 - t0)
         if diff.isEmpty { return report }
-        let first = BatchBuffer(socket: socket)
+        let first = BatchBuffer()
         encode(diff, desired, into: first)
-        first.finish()
         if first.messageCount > 0 { try socket.sendBatch(first) }
         let t2 = monotonicSeconds()
         try setGroups(diff.groupChanges, knownLinks: knownLinks, into: &report)
         let t3 = monotonicSeconds()
-        let last = BatchBuffer(socket: socket)
+        let last = BatchBuffer()
         encodeRemovals(diff, into: last)
-        last.finish()
         if last.messageCount > 0 { try socket.sendBatch(last) }
         report.messages = first.messageCount + last.messageCount
         report.linkSeconds = t3 - t2
@@ -119,12 +117,11 @@ public final class NFTablesProgrammer {
 
     func replace(_ desired: Ruleset, links known: [String: UInt32]?) throws -> ApplyReport {
         let t0 = monotonicSeconds()
-        let b = BatchBuffer(socket: socket)
+        let b = BatchBuffer()
         KernelObjects.addTable(b)
         KernelObjects.addTable(b, delete: true)
         KernelObjects.addTable(b)
         encodeAll(desired, into: b)
-        b.finish()
         let t1 = monotonicSeconds()
         try socket.sendBatch(b)
         var report = ApplyReport(fullReplace: true, messages: b.messageCount, diff: nil, enforced: desired, encodeSeconds: t1 - t0)
@@ -145,9 +142,8 @@ public final class NFTablesProgrammer {
         guard let prefix = try tablePrefix() else { return }
         let grouped = try linkGroups(prefix: prefix).filter { $0.value != 0 }
         try links.setLinkGroups(grouped.keys.sorted().map { ($0, 0) })
-        let b = BatchBuffer(socket: socket)
+        let b = BatchBuffer()
         KernelObjects.addTable(b, delete: true)
-        b.finish()
         try socket.sendBatch(b)
     }
 
@@ -195,7 +191,7 @@ public final class NFTablesProgrammer {
         var split = 0, seen = 0
         while split < r.chains.count && seen < total / 2 { seen += r.chains[split].rules.count; split += 1 }
         let halves = [r.chains[..<split], r.chains[split...]]
-        let parts = (0..<4).map { BatchBuffer(partWithSetIDsAbove: $0 == 1 ? UInt32(r.sets.count) + 1 : 0) }
+        let parts = (0..<4).map { BatchBuffer(setIDsAbove: $0 == 1 ? UInt32(r.sets.count) + 1 : 0) }
         DispatchQueue.concurrentPerform(iterations: parts.count) { i in
             let part = parts[i]
             switch i {
