@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "BGP", dependencies: ["IPAddressing", nioCore]),
         .target(name: "CNI", dependencies: ["IPAddressing"]),
         .target(name: "IPAM", dependencies: ["IPAddressing"]),
-        .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "Policy", dependencies: ["IPAddressing", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Adapters (I/O)
         .target(name: "NetNS", dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]),
