@@ -115,6 +115,31 @@ import Testing
         }
     }
 
+    @Test func anEndpointWhoseVethIsMissingIsPendingUntilItAppears() throws {
+        try withTestNetwork { net in
+            let topo = try PodTopology(net)
+            let programmer = try NFTablesProgrammer(namespace: topo.node.namespace)
+            let policies = try PolicyParser.parse(k8s("x", "same", "podSelector: {}\ningress: [{from: [{podSelector: {}}]}]"))
+            var inventory = topo.inventory()
+            // The agent learns of x/d before its veth exists.
+            inventory.endpoints.append(Endpoint(namespace: "x", name: "d", labels: ["pod": "d"], addresses: [IPAddress("10.99.1.4")!], interface: "crcxd"))
+            let desired = PolicyCompiler().compile(policies, inventory)
+            let first = try programmer.apply(desired)
+            #expect(first.pendingInterfaces == ["crcxd"])
+            #expect(first.enforced.group(of: "crcxd") == 0 && first.enforced.group(of: "crcxa") != 0)
+            #expect(try programmer.read() == first.enforced)
+            // The veth appears; the next apply from the enforced state sets its group.
+            try topo.addPod("x", "d", address: "10.99.1.4")
+            let probe = [PodTopology.Probe(from: "x/d", to: "x/a", port: 80, proto: .tcp)]
+            #expect(try topo.run(probe).isEmpty)  // group 0: dropped
+            let second = try programmer.apply(desired, current: .some(first.enforced))
+            #expect(second.pendingInterfaces.isEmpty && second.linkChanges == 1 && second.messages == 0)
+            #expect(try programmer.read() == desired)
+            #expect(try topo.run(probe).count == 1)
+            try programmer.deleteTable()
+        }
+    }
+
     @Test func hostToPodIsAllowedUnderDefaultDeny() throws {
         try withTestNetwork { net in
             let topo = try PodTopology(net)
