@@ -39,13 +39,13 @@ let package = Package(
         .target(name: "BGP", dependencies: ["IPAddressing", nioCore]),
         .target(name: "CNI", dependencies: ["IPAddressing"]),
         .target(name: "IPAM", dependencies: ["IPAddressing"]),
-        .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "Policy", dependencies: ["IPAddressing", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Adapters (I/O)
         .target(name: "NetNS", dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Netlink", dependencies: ["CMnl", "NetNS", "IPAddressing"]),
         .target(name: "Routing", dependencies: ["Netlink", "NetNS", log, metrics]),
-        .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Policy", log]),
+        .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Netlink", "Policy", log]),
         .target(
             name: "Datastore",
             dependencies: ["IPAM", "IPAddressing", "CSQLiteTuning", .product(name: "GRDB", package: "GRDB.swift")]),

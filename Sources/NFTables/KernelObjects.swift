@@ -11,7 +11,7 @@ enum KernelObjects {
     static let family = UInt32(NFPROTO_INET)
 
     // nft's datatype numbers (so `nft list` shows the types).
-    static let typeIPv4: UInt32 = 7, typeIPv6: UInt32 = 8, typeProto: UInt32 = 12, typeService: UInt32 = 13, typeIfname: UInt32 = 41
+    static let typeIPv4: UInt32 = 7, typeIPv6: UInt32 = 8, typeProto: UInt32 = 12, typeService: UInt32 = 13, typeDevgroup: UInt32 = 35
 
     static func msg(_ t: UInt32) -> UInt32 { caracal_nft_msg(UInt16(t)) }
 
@@ -192,11 +192,11 @@ enum KernelObjects {
         nftnl_set_set_u32(s, attr(NFTNL_SET_ID), b.nextSetID())
         defer { nftnl_set_free(s) }
         nftnl_set_set_u32(s, attr(NFTNL_SET_FLAGS), UInt32(NFT_SET_MAP.rawValue))
-        nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_TYPE), typeIfname)
-        nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_LEN), 16)
+        nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_TYPE), typeDevgroup)
+        nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_LEN), 4)
         nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_TYPE), NFT_DATA_VERDICT.rawValue)
         nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_LEN), 0)
-        let u = [UInt8(NFTNL_UDATA_SET_KEYBYTEORDER.rawValue), 4] + le32(1)  // ifname: host order, as nft has it
+        let u = [UInt8(NFTNL_UDATA_SET_KEYBYTEORDER.rawValue), 4] + le32(1)  // devgroup: host order, as nft has it
         u.withUnsafeBytes { _ = nftnl_set_set_data(s, attr(NFTNL_SET_USERDATA), $0.baseAddress, UInt32($0.count)) }
         b.add(msg(NFT_MSG_NEWSET.rawValue), flags: NLM_F_CREATE, label: "add map \(name)") { nftnl_set_nlmsg_build_payload($0, s) }
     }
@@ -237,10 +237,12 @@ enum KernelObjects {
         Element(key: t.address.bytes + [t.proto.number, 0, 0, 0] + be16(t.port) + [0, 0])
     }
 
-    static func ifnameKey(_ s: String) -> [UInt8] {
-        var k = Array(s.utf8.prefix(15))
-        k += Array(repeating: 0, count: 16 - k.count)
-        return k
+    /// A devgroup key: the u32 in host byte order (what `meta iifgroup` loads).
+    static func groupKey(_ g: UInt32) -> [UInt8] { withUnsafeBytes(of: g) { Array($0) } }
+
+    static func group(fromKey k: [UInt8]) -> UInt32? {
+        guard k.count == 4 else { return nil }
+        return k.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
     }
 
     /// NEWSETELEM/DELSETELEM in chunks (a message stays well below 64 KiB
@@ -268,8 +270,8 @@ enum KernelObjects {
         }
     }
 
-    static func mapElements(_ elems: [MapElement]) -> [Element] {
-        elems.map { Element(key: ifnameKey($0.interface), verdict: $0.verdict) }
+    static func mapElements(_ elems: [GroupElement]) -> [Element] {
+        elems.map { Element(key: groupKey($0.group), verdict: $0.verdict) }
     }
 }
 

@@ -5,7 +5,7 @@ import Policy
 /// from the kernel is decoded from.
 enum KExpr: Hashable, Sendable {
     enum Register: UInt32 { case verdict = 0, r1 = 1, r2 = 2, r32_01 = 9, r32_02 = 10, r32_05 = 13 }
-    enum MetaKey: UInt32 { case nfproto = 15, l4proto = 16, iifname = 6, oifname = 7 }
+    enum MetaKey: UInt32 { case nfproto = 15, l4proto = 16, iifname = 6, oifname = 7, iifgroup = 21, oifgroup = 22 }
     enum Base: UInt32 { case network = 1, transport = 2 }
     enum CmpOp: UInt32 { case eq = 0, neq = 1, lte = 3, gte = 5 }
 
@@ -95,7 +95,7 @@ enum Lowering {
         var out = rule.matches.flatMap(lower)
         if let p = rule.logPrefix { out.append(.log(prefix: p)) }
         if let (side, map) = rule.dispatch {
-            out += [.meta(side == .input ? .iifname : .oifname, 1), .lookup(sreg: 1, set: map, dreg: 0)]
+            out += [.meta(side == .input ? .iifgroup : .oifgroup, 1), .lookup(sreg: 1, set: map, dreg: 0)]
         }
         if let v = rule.verdict {
             let (code, chain) = KVerdict.code(v)
@@ -117,8 +117,8 @@ enum Lowering {
             case let (.ctState(1)?, .bitwise(1, 1, mask, _)?, .cmp(1, .neq, _)?, _) where mask.count == 4:
                 let v = UInt32(mask[0]) | UInt32(mask[1]) << 8 | UInt32(mask[2]) << 16 | UInt32(mask[3]) << 24
                 rule.matches.append(.ctState(CTStates(rawValue: v))); i += 3
-            case let (.meta(key, 1)?, .lookup(1, map, 0)?, _, _) where key == .iifname || key == .oifname:
-                rule.dispatch = (key == .iifname ? .input : .output, map); i += 2
+            case let (.meta(key, 1)?, .lookup(1, map, 0)?, _, _) where key == .iifgroup || key == .oifgroup:
+                rule.dispatch = (key == .iifgroup ? .input : .output, map); i += 2
             case let (.meta(key, 1)?, .cmp(1, .eq, bytes)?, _, _) where key == .iifname || key == .oifname:
                 let name = String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
                 rule.matches.append(.interfacePrefix(key == .iifname ? .input : .output, name)); i += 2

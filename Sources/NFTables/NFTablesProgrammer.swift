@@ -1,109 +1,222 @@
 import CNftnl
+import Dispatch
 import Logging
+import Netlink
 import NetNS
 import Policy
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Programs an intermediate `Ruleset` into table `inet caracal` and reads
-/// it back. Every change is one nf_tables transaction: the kernel applies
-/// all of it or none of it, so a failure leaves the previous ruleset in
-/// force.
+/// Programs an intermediate `Ruleset` into table `inet caracal` and the
+/// interface groups of the host veths, and reads both back. Every table
+/// change is one nf_tables transaction: the kernel applies all of it or
+/// none of it, so a failure leaves the previous ruleset in force.
 ///
 /// - The first apply (or one after drift in base chains, sets' types or
 ///   the interface prefix) replaces the table: add, delete and re-add it
 ///   in the same batch.
-/// - Otherwise the kernel's current table is read back, diffed against the
-///   desired ruleset, and only the difference is sent: set elements, map
-///   elements, and chains whose rules changed (flushed and refilled inside
-///   the transaction, so re-applying never duplicates rules).
+/// - Otherwise the current state (read back from the kernel, or passed in
+///   by the caller) is diffed against the desired ruleset, and only the
+///   difference is sent, in an order that never leaves a pod interface
+///   pointing at a missing profile:
+///   1. one transaction with new sets, chains and map elements, changed
+///      chains (flushed and refilled, so re-applying never duplicates
+///      rules) and set element changes;
+///   2. the interface groups (RTM_NEWLINK per changed veth; group 0 for a
+///      veth that is no longer an endpoint);
+///   3. one transaction removing profiles no veth uses any more (map
+///      elements, chains, sets).
+/// A veth that does not exist yet is skipped and reported as pending: it
+/// stays dropped (group 0, fail closed) until an apply finds it.
 public final class NFTablesProgrammer {
     private let socket: NetfilterSocket
+    private let links: RTNetlink
     private let logger = Logger(label: "caracal.nftables")
 
-    /// Opens a netfilter socket, inside `namespace` when given.
+    /// Opens a netfilter and a route socket, inside `namespace` when given.
     public init(namespace: NetworkNamespace? = nil) throws {
         socket = try NetfilterSocket(namespace: namespace)
+        links = try RTNetlink(namespace: namespace)
     }
 
     public struct ApplyReport: Sendable, CustomStringConvertible {
         public var fullReplace: Bool
+        /// nf_tables messages sent (both transactions).
         public var messages: Int
         public var diff: RulesetDiff?
+        /// Interface groups set (RTM_NEWLINK requests that took effect).
+        public var linkChanges = 0
+        /// Endpoint veths that do not exist yet: no group set, dropped
+        /// until a later apply finds them.
+        public var pendingInterfaces: [String] = []
+        /// What is in force after this apply: the desired ruleset minus
+        /// the groups of pending interfaces. Pass it as `current` to the
+        /// next apply.
+        public var enforced: Ruleset
         /// Time spent diffing against the current state.
         public var diffSeconds: Double = 0
         /// Time spent building the batch (libnftnl objects into bytes).
         public var encodeSeconds: Double = 0
-        /// Time spent building the batch and committing it in the kernel.
+        /// Time spent on the link groups (part of `commitSeconds`).
+        public var linkSeconds: Double = 0
+        /// Time spent building the batches, committing them in the kernel
+        /// and setting the interface groups.
         public var commitSeconds: Double = 0
         public var description: String {
-            if messages == 0 { return "no changes" }
-            return (fullReplace ? "replaced table" : "incremental update") + " in one transaction of \(messages) messages"
+            var s = messages == 0 && linkChanges == 0 ? "no changes"
+                : (fullReplace ? "replaced table" : "incremental update") + " in \(messages) nftables messages, \(linkChanges) interface groups set"
+            if !pendingInterfaces.isEmpty { s += "; \(pendingInterfaces.count) endpoint interfaces not present yet (dropped until they appear)" }
+            return s
         }
     }
 
-    /// Makes the kernel's table equal to `desired`, changing as little as
-    /// possible. `current` may pass a ruleset already read back (saves the
-    /// dump); by default the kernel is asked.
+    /// Makes the kernel's table and interface groups equal to `desired`,
+    /// changing as little as possible. `current` may pass the state in
+    /// force (an earlier report's `enforced`; saves the dump); by default
+    /// the kernel is asked.
     @discardableResult
     public func apply(_ desired: Ruleset, current: Ruleset?? = nil) throws -> ApplyReport {
-        let existing: Ruleset? = try current ?? read()
-        guard let existing else { return try replace(desired) }
+        var knownLinks: [String: UInt32]?
+        let existing: Ruleset?
+        if let current {
+            existing = current
+        } else {
+            let state = try readState()
+            existing = state.ruleset
+            knownLinks = state.links
+        }
+        guard let existing else { return try replace(desired, links: knownLinks) }
         let t0 = monotonicSeconds()
         let diff = RulesetDiff(from: existing, to: desired)
         let t1 = monotonicSeconds()
-        if diff.needsFullReplace { return try replace(desired) }
-        if diff.isEmpty { return ApplyReport(fullReplace: false, messages: 0, diff: diff, diffSeconds: t1 - t0) }
-        let b = BatchBuffer(socket: socket)
-        encode(diff, desired, into: b)
-        b.finish()
-        try socket.sendBatch(b)
-        logger.debug("incremental nftables update", metadata: ["messages": "\(b.messageCount)"])
-        return ApplyReport(fullReplace: false, messages: b.messageCount, diff: diff, diffSeconds: t1 - t0,
-                           encodeSeconds: 0, commitSeconds: monotonicSeconds() - t1)
+        if diff.needsFullReplace { return try replace(desired, links: knownLinks) }
+        var report = ApplyReport(fullReplace: false, messages: 0, diff: diff, enforced: desired, diffSeconds: t1 - t0)
+        if diff.isEmpty { return report }
+        let first = BatchBuffer()
+        encode(diff, desired, into: first)
+        if first.messageCount > 0 { try socket.sendBatch(first) }
+        let t2 = monotonicSeconds()
+        try setGroups(diff.groupChanges, knownLinks: knownLinks, into: &report)
+        let t3 = monotonicSeconds()
+        let last = BatchBuffer()
+        encodeRemovals(diff, into: last)
+        if last.messageCount > 0 { try socket.sendBatch(last) }
+        report.messages = first.messageCount + last.messageCount
+        report.linkSeconds = t3 - t2
+        report.commitSeconds = monotonicSeconds() - t1
+        logger.debug("incremental nftables update", metadata: ["messages": "\(report.messages)", "links": "\(report.linkChanges)"])
+        return report
     }
 
-    /// Replaces the whole table atomically.
+    /// Replaces the whole table atomically, then sets the interface groups.
     @discardableResult
     public func replace(_ desired: Ruleset) throws -> ApplyReport {
+        try replace(desired, links: nil)
+    }
+
+    func replace(_ desired: Ruleset, links known: [String: UInt32]?) throws -> ApplyReport {
         let t0 = monotonicSeconds()
-        let b = BatchBuffer(socket: socket)
+        let b = BatchBuffer()
         KernelObjects.addTable(b)
         KernelObjects.addTable(b, delete: true)
         KernelObjects.addTable(b)
         encodeAll(desired, into: b)
-        b.finish()
         let t1 = monotonicSeconds()
         try socket.sendBatch(b)
-        return ApplyReport(fullReplace: true, messages: b.messageCount, diff: nil, encodeSeconds: t1 - t0,
-                           commitSeconds: monotonicSeconds() - t0)
+        var report = ApplyReport(fullReplace: true, messages: b.messageCount, diff: nil, enforced: desired, encodeSeconds: t1 - t0)
+        let t2 = monotonicSeconds()
+        // Every Caracal-prefixed link's group, so only real changes are sent
+        // and absent veths cost nothing.
+        let current = try known ?? linkGroups(prefix: desired.interfacePrefix)
+        let actual = current.filter { $0.value != 0 }.map { InterfaceGroup(interface: $0.key, group: $0.value) }.sorted()
+        try setGroups(RulesetDiff.groupChanges(from: actual, to: desired.interfaceGroups), knownLinks: current, into: &report)
+        report.linkSeconds = monotonicSeconds() - t2
+        report.commitSeconds = monotonicSeconds() - t0
+        return report
     }
 
-    /// Removes Caracal's table (nothing else). No error when absent.
+    /// Removes Caracal's table (nothing else) after returning the groups of
+    /// Caracal's veths to 0. No error when absent.
     public func deleteTable() throws {
-        guard try tableExists() else { return }
-        let b = BatchBuffer(socket: socket)
+        guard let prefix = try tablePrefix() else { return }
+        let grouped = try linkGroups(prefix: prefix).filter { $0.value != 0 }
+        try links.setLinkGroups(grouped.keys.sorted().map { ($0, 0) })
+        let b = BatchBuffer()
         KernelObjects.addTable(b, delete: true)
-        b.finish()
         try socket.sendBatch(b)
     }
 
-    func encodeAll(_ r: Ruleset, into b: BatchBuffer) {
-        for s in r.sets {
-            KernelObjects.addSet(b, s)
-            KernelObjects.elementMessages(b, set: s.name, KernelObjects.elements(for: s), delete: false)
+    /// Sets the changed groups. With `knownLinks` (name → group of every
+    /// prefixed link), absent links are not asked for; without, the kernel
+    /// answers ENODEV for them. Either way they are reported as pending and
+    /// left out of `enforced`.
+    func setGroups(_ changes: [InterfaceGroup], knownLinks: [String: UInt32]?, into report: inout ApplyReport) throws {
+        var send: [(name: String, group: UInt32)] = []
+        var pending: [String] = []
+        for c in changes {
+            if let knownLinks {
+                guard let g = knownLinks[c.interface] else {
+                    if c.group != 0 { pending.append(c.interface) }
+                    continue
+                }
+                if g == c.group { continue }
+            }
+            send.append((c.interface, c.group))
         }
-        for c in r.chains { KernelObjects.addChain(b, c.name, hook: c.hook) }
-        KernelObjects.addMap(b, Ruleset.fromPodMap)
-        KernelObjects.addMap(b, Ruleset.toPodMap)
-        KernelObjects.elementMessages(b, set: Ruleset.fromPodMap, KernelObjects.mapElements(r.fromPod), delete: false)
-        KernelObjects.elementMessages(b, set: Ruleset.toPodMap, KernelObjects.mapElements(r.toPod), delete: false)
-        for c in r.chains {
-            for (i, rule) in c.rules.enumerated() { KernelObjects.addRule(b, chain: c.name, rule, index: i) }
-        }
+        let missing = try links.setLinkGroups(send)
+        let missingSet = Set(missing)
+        report.linkChanges += send.count - missing.count
+        pending += send.filter { missingSet.contains($0.name) && $0.group != 0 }.map(\.name)
+        guard !pending.isEmpty else { return }
+        let p = Set(pending)
+        report.pendingInterfaces = pending.sorted()
+        report.enforced.interfaceGroups.removeAll { p.contains($0.interface) }
     }
 
+    /// Name → interface group of every link whose name starts with `prefix`.
+    public func linkGroups(prefix: String) throws -> [String: UInt32] {
+        var out: [String: UInt32] = [:]
+        for l in try links.links() where l.name.hasPrefix(prefix) { out[l.name] = l.group }
+        return out
+    }
+
+    /// The whole ruleset, encoded as parts on the cores there are (sets and
+    /// their elements; chains and maps; the rules in two halves) and
+    /// appended in that order, which is the order the kernel needs: encoding
+    /// is a good share of a full apply, and libnftnl objects are independent.
+    func encodeAll(_ r: Ruleset, into b: BatchBuffer) {
+        // Split the chains where half of the rules are behind.
+        let total = r.chains.reduce(0) { $0 + $1.rules.count }
+        var split = 0, seen = 0
+        while split < r.chains.count && seen < total / 2 { seen += r.chains[split].rules.count; split += 1 }
+        let halves = [r.chains[..<split], r.chains[split...]]
+        let parts = (0..<4).map { BatchBuffer(setIDsAbove: $0 == 1 ? UInt32(r.sets.count) + 1 : 0) }
+        DispatchQueue.concurrentPerform(iterations: parts.count) { i in
+            let part = parts[i]
+            switch i {
+            case 0:
+                for s in r.sets {
+                    KernelObjects.addSet(part, s)
+                    KernelObjects.elementMessages(part, set: s.name, KernelObjects.elements(for: s), delete: false)
+                }
+            case 1:
+                for c in r.chains { KernelObjects.addChain(part, c.name, hook: c.hook) }
+                KernelObjects.addMap(part, Ruleset.fromProfileMap)
+                KernelObjects.addMap(part, Ruleset.toProfileMap)
+                KernelObjects.elementMessages(part, set: Ruleset.fromProfileMap, KernelObjects.mapElements(r.fromProfile), delete: false)
+                KernelObjects.elementMessages(part, set: Ruleset.toProfileMap, KernelObjects.mapElements(r.toProfile), delete: false)
+            default:
+                for c in halves[i - 2] {
+                    for (j, rule) in c.rules.enumerated() { KernelObjects.addRule(part, chain: c.name, rule, index: j) }
+                }
+            }
+        }
+        for part in parts { b.append(part) }
+    }
+
+    /// Step 1 of an incremental update: everything but the removal of
+    /// profiles (a changed verdict for a group is delete + add here).
     func encode(_ d: RulesetDiff, _ desired: Ruleset, into b: BatchBuffer) {
         for s in d.addedSets {
             KernelObjects.addSet(b, s)
@@ -124,11 +237,21 @@ public final class NFTablesProgrammer {
             KernelObjects.elementMessages(b, set: c.name, removed, delete: true)
             KernelObjects.elementMessages(b, set: c.name, added, delete: false)
         }
-        for map in [Ruleset.fromPodMap, Ruleset.toPodMap] {
-            // Keys only for deletion; a changed verdict is delete + add.
-            let removed = (d.removedMapElements[map] ?? []).map { KernelObjects.Element(key: KernelObjects.ifnameKey($0.interface)) }
-            KernelObjects.elementMessages(b, set: map, removed, delete: true)
-            KernelObjects.elementMessages(b, set: map, KernelObjects.mapElements(d.addedMapElements[map] ?? []), delete: false)
+        for map in Ruleset.profileMaps {
+            let added = d.addedMapElements[map] ?? []
+            let readded = Set(added.map(\.group))
+            let changed = (d.removedMapElements[map] ?? []).filter { readded.contains($0.group) }
+            KernelObjects.elementMessages(b, set: map, changed.map { KernelObjects.Element(key: KernelObjects.groupKey($0.group)) }, delete: true)
+            KernelObjects.elementMessages(b, set: map, KernelObjects.mapElements(added), delete: false)
+        }
+    }
+
+    /// Step 3: profiles no longer used, after the veths left them.
+    func encodeRemovals(_ d: RulesetDiff, into b: BatchBuffer) {
+        for map in Ruleset.profileMaps {
+            let readded = Set((d.addedMapElements[map] ?? []).map(\.group))
+            let stale = (d.removedMapElements[map] ?? []).filter { !readded.contains($0.group) }
+            KernelObjects.elementMessages(b, set: map, stale.map { KernelObjects.Element(key: KernelObjects.groupKey($0.group)) }, delete: true)
         }
         for c in d.removedChains { KernelObjects.flushChain(b, c) }
         for c in d.removedChains { KernelObjects.deleteChain(b, c) }
@@ -152,8 +275,73 @@ public final class NFTablesProgrammer {
         return found
     }
 
-    /// The table as the kernel holds it, or nil when there is none.
+    /// The table as the kernel holds it, with the non-zero interface
+    /// groups of the links carrying Caracal's prefix, or nil when there is
+    /// no table.
     public func read() throws -> Ruleset? {
+        try readState().ruleset
+    }
+
+    /// The table and every prefixed link's group (0 included).
+    func readState() throws -> (ruleset: Ruleset?, links: [String: UInt32]?) {
+        guard var r = try readTable() else { return (nil, nil) }
+        let groups = try linkGroups(prefix: r.interfacePrefix)
+        r.interfaceGroups = groups.filter { $0.value != 0 }.map { InterfaceGroup(interface: $0.key, group: $0.value) }.sorted()
+        return (r, groups)
+    }
+
+    /// The interface prefix of the table in force (what its fail-closed
+    /// rule matches), nil when there is no table.
+    func tablePrefix() throws -> String? {
+        guard try tableExists() else { return nil }
+        return Self.interfacePrefix(try readRules(chain: PolicyCompiler.egressDispatch)[PolicyCompiler.egressDispatch] ?? [])
+    }
+
+    static func interfacePrefix(_ egressDispatchRules: [Rule]) -> String {
+        var prefix = ""
+        for rule in egressDispatchRules {
+            for case let .interfacePrefix(_, p) in rule.matches { prefix = p }
+        }
+        return prefix
+    }
+
+    /// Rules by chain, in chain order (of one chain when given: the kernel
+    /// filters the dump).
+    func readRules(chain only: String? = nil) throws -> [String: [Rule]] {
+        var rulesByChain: [String: [Rule]] = [:]
+        try socket.dump({ buf, seq in
+            let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(KernelObjects.msg(NFT_MSG_GETRULE.rawValue)), UInt16(NFPROTO_INET), UInt16(NLM_F_DUMP), seq)
+            let r = nftnl_rule_alloc()!
+            nftnl_rule_set_str(r, attr(NFTNL_RULE_TABLE), Ruleset.tableName)
+            nftnl_rule_set_u32(r, attr(NFTNL_RULE_FAMILY), KernelObjects.family)
+            if let only { nftnl_rule_set_str(r, attr(NFTNL_RULE_CHAIN), only) }
+            nftnl_rule_nlmsg_build_payload(nlh, r)
+            nftnl_rule_free(r)
+        }) { hdr in
+            let r = nftnl_rule_alloc()!
+            defer { nftnl_rule_free(r) }
+            guard nftnl_rule_nlmsg_parse(hdr, r) >= 0,
+                  String(cString: nftnl_rule_get_str(r, attr(NFTNL_RULE_TABLE))) == Ruleset.tableName else { return }
+            let chain = String(cString: nftnl_rule_get_str(r, attr(NFTNL_RULE_CHAIN)))
+            var comment = ""
+            var len: UInt32 = 0
+            if nftnl_rule_is_set(r, attr(NFTNL_RULE_USERDATA)),
+               let p = nftnl_rule_get_data(r, attr(NFTNL_RULE_USERDATA), &len) {
+                comment = KernelObjects.udataString(Array(UnsafeRawBufferPointer(start: p, count: Int(len))),
+                                                    UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue)) ?? ""
+            }
+            var exprs: [KExpr] = []
+            if let it = nftnl_expr_iter_create(r) {
+                while let e = nftnl_expr_iter_next(it) { exprs.append(Self.decodeExpr(e)) }
+                nftnl_expr_iter_destroy(it)
+            }
+            rulesByChain[chain, default: []].append(Lowering.decode(exprs, comment: comment))
+        }
+        return rulesByChain
+    }
+
+    /// The nf_tables table alone (no link state).
+    public func readTable() throws -> Ruleset? {
         guard try tableExists() else { return nil }
         // Chains.
         var chains: [(String, Chain.Hook?)] = []
@@ -226,11 +414,11 @@ public final class NFTablesProgrammer {
                 }
             }
             if raw.flags & UInt32(NFT_SET_MAP.rawValue) != 0 {
-                let m = elems.compactMap { e -> MapElement? in
-                    guard let v = e.verdict else { return nil }
-                    return MapElement(interface: String(decoding: e.key.prefix { $0 != 0 }, as: UTF8.self), verdict: v)
+                let m = elems.compactMap { e -> GroupElement? in
+                    guard let v = e.verdict, let g = KernelObjects.group(fromKey: e.key) else { return nil }
+                    return GroupElement(group: g, verdict: v)
                 }.sorted()
-                if raw.name == Ruleset.fromPodMap { ruleset.fromPod = m } else if raw.name == Ruleset.toPodMap { ruleset.toPod = m }
+                if raw.name == Ruleset.fromProfileMap { ruleset.fromProfile = m } else if raw.name == Ruleset.toProfileMap { ruleset.toProfile = m }
                 continue
             }
             if let set = Self.decodeSet(name: raw.name, flags: raw.flags, keyType: raw.keyType, comment: raw.comment, elems) {
@@ -238,45 +426,14 @@ public final class NFTablesProgrammer {
             }
         }
         ruleset.sets.sort { $0.name < $1.name }
-        // Rules, in chain order.
-        var rulesByChain: [String: [Rule]] = [:]
-        try socket.dump({ buf, seq in
-            let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(KernelObjects.msg(NFT_MSG_GETRULE.rawValue)), UInt16(NFPROTO_INET), UInt16(NLM_F_DUMP), seq)
-            let r = nftnl_rule_alloc()!
-            nftnl_rule_set_str(r, attr(NFTNL_RULE_TABLE), Ruleset.tableName)
-            nftnl_rule_set_u32(r, attr(NFTNL_RULE_FAMILY), KernelObjects.family)
-            nftnl_rule_nlmsg_build_payload(nlh, r)
-            nftnl_rule_free(r)
-        }) { hdr in
-            let r = nftnl_rule_alloc()!
-            defer { nftnl_rule_free(r) }
-            guard nftnl_rule_nlmsg_parse(hdr, r) >= 0,
-                  String(cString: nftnl_rule_get_str(r, attr(NFTNL_RULE_TABLE))) == Ruleset.tableName else { return }
-            let chain = String(cString: nftnl_rule_get_str(r, attr(NFTNL_RULE_CHAIN)))
-            var comment = ""
-            var len: UInt32 = 0
-            if nftnl_rule_is_set(r, attr(NFTNL_RULE_USERDATA)),
-               let p = nftnl_rule_get_data(r, attr(NFTNL_RULE_USERDATA), &len) {
-                comment = KernelObjects.udataString(Array(UnsafeRawBufferPointer(start: p, count: Int(len))),
-                                                    UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue)) ?? ""
-            }
-            var exprs: [KExpr] = []
-            if let it = nftnl_expr_iter_create(r) {
-                while let e = nftnl_expr_iter_next(it) { exprs.append(Self.decodeExpr(e)) }
-                nftnl_expr_iter_destroy(it)
-            }
-            rulesByChain[chain, default: []].append(Lowering.decode(exprs, comment: comment))
-        }
+        let rulesByChain = try readRules()
         let baseOrder = ["forward", "input", PolicyCompiler.egressDispatch, PolicyCompiler.ingressDispatch, PolicyCompiler.noPolicyChain]
         chains.sort { a, b in
             let ia = baseOrder.firstIndex(of: a.0) ?? Int.max, ib = baseOrder.firstIndex(of: b.0) ?? Int.max
             return ia != ib ? ia < ib : a.0 < b.0
         }
         ruleset.chains = chains.map { Chain(name: $0.0, hook: $0.1, rules: rulesByChain[$0.0] ?? []) }
-        // The interface prefix is what the fail-closed rule matches.
-        for rule in ruleset.chain(named: PolicyCompiler.egressDispatch)?.rules ?? [] {
-            for case let .interfacePrefix(_, p) in rule.matches { ruleset.interfacePrefix = p }
-        }
+        ruleset.interfacePrefix = Self.interfacePrefix(ruleset.chain(named: PolicyCompiler.egressDispatch)?.rules ?? [])
         return ruleset
     }
 

@@ -17,6 +17,8 @@ public struct Link: Hashable, Sendable, CustomStringConvertible {
     public var peerIndex: UInt32?
     /// `IFLA_OPERSTATE` (RFC 2863: 6 is up, 2 is down, 7 is lower-layer-down).
     public var operationalState: UInt8
+    /// `IFLA_GROUP`: the interface group (0, "default", unless set).
+    public var group: UInt32 = 0
 
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isRunning: Bool { flags & UInt32(IFF_RUNNING) != 0 }
@@ -36,6 +38,7 @@ public struct Link: Hashable, Sendable, CustomStringConvertible {
             case Int(IFLA_ADDRESS): link.macAddress = MACAddress(bytes: attribute.value)
             case Int(IFLA_LINK): link.peerIndex = attribute.u32
             case Int(IFLA_OPERSTATE): link.operationalState = attribute.u8 ?? 0
+            case Int(IFLA_GROUP): link.group = attribute.u32 ?? 0
             case Int(IFLA_LINKINFO):
                 try attribute.nested.forEach { info in
                     if Int(info.type) == Int(IFLA_INFO_KIND) { link.kind = info.string }
@@ -55,13 +58,16 @@ public struct LinkChange: Sendable {
     public var name: String?
     /// Move the link into another namespace.
     public var namespace: NetworkNamespace?
+    /// The interface group (`IFLA_GROUP`).
+    public var group: UInt32?
     public init(up: Bool? = nil, mtu: UInt32? = nil, macAddress: MACAddress? = nil, name: String? = nil,
-                namespace: NetworkNamespace? = nil) {
+                namespace: NetworkNamespace? = nil, group: UInt32? = nil) {
         self.up = up
         self.mtu = mtu
         self.macAddress = macAddress
         self.name = name
         self.namespace = namespace
+        self.group = group
     }
 }
 

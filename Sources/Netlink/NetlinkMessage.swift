@@ -66,7 +66,7 @@ public final class NetlinkBatch {
     }
 
     /// Appends a complete message (header included) copied from `bytes`.
-    func appendMessage(_ bytes: UnsafeRawBufferPointer) {
+    public func appendMessage(_ bytes: UnsafeRawBufferPointer) {
         let start = byteCount
         appendPadded(bytes.baseAddress, count: bytes.count)
         offsets.append(start)

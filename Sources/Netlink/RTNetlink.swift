@@ -143,9 +143,37 @@ public final class RTNetlink: Sendable {
                     if let mtu = change.mtu { message.put(UInt16(IFLA_MTU), mtu) }
                     if let mac = change.macAddress { mac.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
                     if let namespaceFD { message.put(UInt16(IFLA_NET_NS_FD), UInt32(bitPattern: namespaceFD)) }
+                    if let group = change.group { message.put(UInt16(IFLA_GROUP), group) }
                 }
             }
         }
+    }
+
+    /// Sets the interface group of many links, named, in batched sends (the
+    /// kernel finds a link by `IFLA_IFNAME` when the index is 0). Returns
+    /// the names that do not exist (ENODEV); other failures throw.
+    @discardableResult
+    public func setLinkGroups(_ groups: [(name: String, group: UInt32)]) throws -> [String] {
+        let result = try applyStreaming(count: groups.count, acknowledgement: .everyMessage) { batch, range in
+            for index in range {
+                batch.append(type: UInt16(RTM_NEWLINK)) { message in
+                    message.put(header: ifinfomsg())
+                    message.put(UInt16(IFLA_IFNAME), string: groups[index].name)
+                    message.put(UInt16(IFLA_GROUP), groups[index].group)
+                }
+            }
+        }
+        var missing: [String] = []
+        for failure in result.failures {
+            guard failure.errno == ENODEV, let index = failure.messageIndex else { throw failure }
+            missing.append(groups[index].name)
+        }
+        return missing
+    }
+
+    /// Sets the interface group of link `name`; false when there is no such link.
+    public func setLinkGroup(named name: String, _ group: UInt32) throws -> Bool {
+        try setLinkGroups([(name, group)]).isEmpty
     }
 
     public func setLinkUp(index: UInt32, _ up: Bool = true) throws { try setLink(index: index, LinkChange(up: up)) }

@@ -1,3 +1,5 @@
+import IPAddressing
+
 /// Addresses as the policy compiler needs them: both families in one
 /// integer type, CIDRs, and sets of disjoint ranges with union and
 /// difference (ipBlock `except`, Calico `notNets`). Interval sets in the
@@ -18,13 +20,25 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
         self.value = value
     }
 
+    /// Text through `IPAddressing` (dotted quad without leading zeros;
+    /// RFC 4291 IPv6 text).
     public init?(_ text: String) {
-        if text.contains(":") {
-            guard let v = IPAddress.parseV6(text) else { return nil }
-            self.init(family: .ipv6, value: v)
-        } else {
-            guard let v = IPAddress.parseV4(text) else { return nil }
-            self.init(family: .ipv4, value: UInt128(v))
+        guard let a = IPAddressing.IPAddress(text) else { return nil }
+        self.init(a)
+    }
+
+    public init(_ a: IPAddressing.IPAddress) {
+        switch a {
+        case .v4(let v4): self.init(family: .ipv4, value: UInt128(v4.value))
+        case .v6(let v6): self.init(family: .ipv6, value: UInt128(v6.high) << 64 | UInt128(v6.low))
+        }
+    }
+
+    /// The same address as `IPAddressing` holds it.
+    public var scalar: IPAddressing.IPAddress {
+        switch family {
+        case .ipv4: .v4(IPv4Address(UInt32(truncatingIfNeeded: value)))
+        case .ipv6: .v6(IPv6Address(high: UInt64(truncatingIfNeeded: value >> 64), low: UInt64(truncatingIfNeeded: value)))
         }
     }
 
@@ -45,72 +59,8 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
         (a.family, a.value) < (b.family, b.value)
     }
 
-    public var description: String {
-        switch family {
-        case .ipv4:
-            let v = UInt32(truncatingIfNeeded: value)
-            return "\(v >> 24).\((v >> 16) & 0xFF).\((v >> 8) & 0xFF).\(v & 0xFF)"
-        case .ipv6:
-            // RFC 5952: lower case, longest run (>1) of zero groups as "::".
-            let groups = (0..<8).map { UInt16(truncatingIfNeeded: value >> UInt128(16 * (7 - $0))) }
-            var bestStart = -1, bestLen = 0, i = 0
-            while i < 8 {
-                if groups[i] == 0 {
-                    var j = i
-                    while j < 8, groups[j] == 0 { j += 1 }
-                    if j - i > bestLen, j - i > 1 { bestStart = i; bestLen = j - i }
-                    i = j
-                } else { i += 1 }
-            }
-            let hex = groups.map { String($0, radix: 16) }
-            if bestStart < 0 { return hex.joined(separator: ":") }
-            let head = hex[0..<bestStart].joined(separator: ":")
-            let tail = hex[(bestStart + bestLen)...].joined(separator: ":")
-            return head + "::" + tail
-        }
-    }
-
-    static func parseV4(_ text: String) -> UInt32? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var v: UInt32 = 0
-        for p in parts {
-            guard !p.isEmpty, p.count <= 3, p.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  !(p.count > 1 && p.first == "0"), let o = UInt32(p), o <= 255 else { return nil }
-            v = v << 8 | o
-        }
-        return v
-    }
-
-    static func parseV6(_ text: String) -> UInt128? {
-        let halves = text.components(separatedBy: "::")
-        guard halves.count <= 2 else { return nil }
-        func groups(_ s: String) -> [UInt16]? {
-            if s.isEmpty { return [] }
-            var out: [UInt16] = []
-            let parts = s.split(separator: ":", omittingEmptySubsequences: false)
-            for (i, p) in parts.enumerated() {
-                if i == parts.count - 1, p.contains(".") {
-                    guard let v4 = parseV4(String(p)) else { return nil }
-                    out.append(UInt16(v4 >> 16)); out.append(UInt16(v4 & 0xFFFF))
-                } else {
-                    guard (1...4).contains(p.count), let g = UInt16(p, radix: 16) else { return nil }
-                    out.append(g)
-                }
-            }
-            return out
-        }
-        guard let head = groups(halves[0]) else { return nil }
-        var all: [UInt16]
-        if halves.count == 2 {
-            guard let tail = groups(halves[1]), head.count + tail.count <= 7 else { return nil }
-            all = head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
-        } else {
-            guard head.count == 8 else { return nil }
-            all = head
-        }
-        return all.reduce(UInt128(0)) { $0 << 16 | UInt128($1) }
-    }
+    /// RFC 5952 text, from `IPAddressing`.
+    public var description: String { scalar.description }
 }
 
 /// An address prefix such as `10.0.0.0/8` or `fd00::/64`. A bare address is

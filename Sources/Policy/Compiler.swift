@@ -31,21 +31,51 @@ public struct PolicyCompiler: Sendable {
 
     public func compile(_ policies: PolicySet, _ inventory: EndpointInventory) -> Ruleset {
         var state = CompileState(policies: policies, inventory: inventory)
-        var fromPod: [MapElement] = [], toPod: [MapElement] = []
-        for ep in inventory.endpoints {
+        // Each endpoint's profile: its (egress chain, ingress chain) pair.
+        // Policies select by namespace and labels only, so endpoints of one
+        // class (replicas of one workload) share a profile: it is worked out
+        // once per class.
+        // (Only local endpoints, those with a host interface, get profiles.)
+        var profileOfClass = [ProfileGroups.Profile?](repeating: nil, count: state.classes.count)
+        for (i, ep) in inventory.endpoints.enumerated() where ep.interface != nil {
+            let c = state.classOfEndpoint[i]
+            if profileOfClass[c] != nil { continue }
+            profileOfClass[c] = ProfileGroups.Profile(egress: state.profileChain(for: ep, direction: .egress),
+                                                      ingress: state.profileChain(for: ep, direction: .ingress))
+        }
+        let groups = ProfileGroups.assign(Set(profileOfClass.compactMap { $0 }))
+        var fromProfile: [GroupElement] = [], toProfile: [GroupElement] = []
+        for (profile, group) in groups {
+            fromProfile.append(GroupElement(group: group, verdict: .goto(profile.egress)))
+            toProfile.append(GroupElement(group: group, verdict: .goto(profile.ingress)))
+        }
+        let groupOfClass = profileOfClass.map { $0.map { groups[$0]! } ?? 0 }
+        var interfaceGroups: [InterfaceGroup] = []
+        interfaceGroups.reserveCapacity(inventory.endpoints.count)
+        for (i, ep) in inventory.endpoints.enumerated() {
             guard let iface = ep.interface else { continue }
-            for d in Direction.allCases {
-                let chain = state.profileChain(for: ep, direction: d)
-                let element = MapElement(interface: iface, verdict: .goto(chain))
-                if d == .egress { fromPod.append(element) } else { toPod.append(element) }
-            }
+            interfaceGroups.append(InterfaceGroup(interface: iface, group: groupOfClass[state.classOfEndpoint[i]]))
         }
         var chains = baseChains()
         chains += state.chains.values.sorted { $0.name < $1.name }
+        // Only sets some rule looks up (a rule can be left out after its
+        // set was made, e.g. a named port without a protocol).
+        var used = Set<String>()
+        for c in state.chains.values {
+            for rule in c.rules {
+                for m in rule.matches {
+                    switch m {
+                    case .addressInSet(_, let s, _), .destinationInTupleSet(let s, _): used.insert(s)
+                    default: break
+                    }
+                }
+            }
+        }
         return Ruleset(interfacePrefix: interfacePrefix,
-                       sets: state.sets.values.sorted { $0.name < $1.name },
+                       sets: state.sets.values.filter { used.contains($0.name) }.sorted { $0.name < $1.name },
                        chains: chains,
-                       fromPod: fromPod.sorted(), toPod: toPod.sorted())
+                       fromProfile: fromProfile.sorted(), toProfile: toProfile.sorted(),
+                       interfaceGroups: interfaceGroups.sorted())
     }
 
     func baseChains() -> [Chain] {
@@ -68,19 +98,54 @@ public struct PolicyCompiler: Sendable {
             Rule(verdict: .jump(Self.egressDispatch), comment: RuleOrigin.builtin("pod to host: sender egress policy").description),
         ])
         let egress = Chain(name: Self.egressDispatch, rules: [
-            .dispatch(.input, Ruleset.fromPodMap, comment: RuleOrigin.builtin("dispatch by sending pod veth").description),
+            .dispatch(.input, Ruleset.fromProfileMap, prefix: p, comment: RuleOrigin.builtin("dispatch by the sending pod's profile group").description),
             Rule(matches: [.interfacePrefix(.input, p)], verdict: .drop,
-                 comment: RuleOrigin.builtin("fail closed: pod interface without endpoint chain").description),
+                 comment: RuleOrigin.builtin("fail closed: pod interface whose group has no profile").description),
         ])
         let ingress = Chain(name: Self.ingressDispatch, rules: [
-            .dispatch(.output, Ruleset.toPodMap, comment: RuleOrigin.builtin("dispatch by receiving pod veth").description),
+            .dispatch(.output, Ruleset.toProfileMap, prefix: p, comment: RuleOrigin.builtin("dispatch by the receiving pod's profile group").description),
             Rule(matches: [.interfacePrefix(.output, p)], verdict: .drop,
-                 comment: RuleOrigin.builtin("fail closed: pod interface without endpoint chain").description),
+                 comment: RuleOrigin.builtin("fail closed: pod interface whose group has no profile").description),
         ])
         let noPolicy = Chain(name: Self.noPolicyChain, rules: [
             Rule(verdict: .return, comment: RuleOrigin.builtin("no policy selects this endpoint in this direction").description),
         ])
         return [forward, input, egress, ingress, noPolicy]
+    }
+}
+
+/// Interface group numbers of profiles. A profile's number is a hash of
+/// its chain names (which derive from policy identities), so the same
+/// profile keeps its number across recompiles and agent restarts without
+/// any stored allocation. When two hashes collide, the profile first in
+/// sorted order keeps the number and the other probes on to the next free
+/// one (rare: about n²/2³² for n profiles). Numbers stay in 1...0x7fffffff: 0 is the kernel's default group
+/// (a fresh veth), and iproute2 reads groups as signed integers.
+public enum ProfileGroups {
+    public struct Profile: Hashable, Sendable, Comparable {
+        public var egress: String
+        public var ingress: String
+        public init(egress: String, ingress: String) { self.egress = egress; self.ingress = ingress }
+        public static func < (a: Profile, b: Profile) -> Bool { (a.egress, a.ingress) < (b.egress, b.ingress) }
+    }
+
+    public static let maxGroup: UInt32 = 0x7fff_ffff
+
+    public static func preferred(_ p: Profile) -> UInt32 {
+        UInt32(Naming.fnv1a(p.egress + "|" + p.ingress) % UInt64(maxGroup)) + 1
+    }
+
+    /// `hash` is the preferred number (a parameter so tests can force collisions).
+    public static func assign(_ profiles: Set<Profile>, hash: (Profile) -> UInt32 = preferred) -> [Profile: UInt32] {
+        var used = Set<UInt32>()
+        var out: [Profile: UInt32] = [:]
+        for p in profiles.sorted() {
+            var g = hash(p)
+            while used.contains(g) { g = g == maxGroup ? 1 : g + 1 }
+            used.insert(g)
+            out[p] = g
+        }
+        return out
     }
 }
 
@@ -107,9 +172,14 @@ enum Naming {
 
 struct CompileState {
     let policies: PolicySet
-    let inventory: EndpointInventory
+    /// Endpoint indices are stable: `IncrementalPolicyCompiler` appends new
+    /// endpoints and leaves removed ones in place, dropped from every index.
+    var inventory: EndpointInventory
     let globals: [GlobalNetworkPolicy]
     let podSelectors: [Selector]
+    /// Which policies apply to a direction, precomputed (asked per endpoint class).
+    let ingressGlobals: [Int], egressGlobals: [Int]
+    let policyIsIngress: [Bool], policyIsEgress: [Bool]
     var sets: [String: NamedSet] = [:]
     var chains: [String: Chain] = [:]
     var profileByKey: [String: String] = [:]
@@ -120,23 +190,61 @@ struct CompileState {
     /// Indexes so that compiling stays near-linear in pods × policies that
     /// can select them, not all pods × all policies.
     let allNamespaces: [String]
-    var endpointsByNamespace: [String: [Int]] = [:]
+    /// Endpoints with the same namespace and labels: selectors are
+    /// evaluated once per class, not once per endpoint.
+    struct EndpointClass { var namespace: String; var labels: [String: String]; var members: [Int] }
+    var classes: [EndpointClass] = []
+    var classOfEndpoint: [Int] = []
+    var classesByNamespace: [String: [Int]] = [:]
     var policiesByNamespace: [String: [Int]] = [:]
     var endpointsByPortName: [String: [Int]] = [:]
     struct SelectionKey: Hashable { var pods: Selector; var namespaces: Selector?; var own: String? }
     var selectionCache: [SelectionKey: [Int]] = [:]
+    /// Namespaces by namespace selector (few distinct ones, asked per peer).
+    var namespaceSelection: [Selector: [String]] = [:]
+    let allNamespaceLabels: [[String: String]]
+    var peerAddresses: [String: AddressSet] = [:]
+    /// What each peer set and tuple set is made of, so an endpoint event
+    /// can recompute just the sets whose selections it changes.
+    struct PeerDefinition { var selections: [SelectionKey]; var fixed: AddressSet; var intersect: AddressSet?; var subtract: AddressSet? }
+    var peerDefinitions: [String: PeerDefinition] = [:]
+    var peersBySelection: [SelectionKey: [String]] = [:]
+    struct TupleDefinition { var selection: SelectionKey?; var portName: String; var proto: L4Protocol; var family: IPFamily; var within: String? }
+    var tupleDefinitions: [String: TupleDefinition] = [:]
+    struct ClassKey: Hashable { var namespace: String; var labels: [String: String] }
+    var classIndex: [ClassKey: Int] = [:]
+    struct PeerIdentity: Hashable { var peers: [NetworkPolicyPeer]; var namespace: String }
+    var peerTextCache: [PeerIdentity: String] = [:]
 
     init(policies: PolicySet, inventory: EndpointInventory) {
         self.policies = policies
         self.inventory = inventory
         globals = policies.globalPolicies.sorted(by: GlobalNetworkPolicy.precedes)
         podSelectors = policies.networkPolicies.map { $0.podSelector.selector }
+        let gs = policies.globalPolicies.sorted(by: GlobalNetworkPolicy.precedes)
+        ingressGlobals = gs.indices.filter { gs[$0].types.contains(.ingress) }
+        egressGlobals = gs.indices.filter { gs[$0].types.contains(.egress) }
+        policyIsIngress = policies.networkPolicies.map { $0.policyTypes.contains(.ingress) }
+        policyIsEgress = policies.networkPolicies.map { $0.policyTypes.contains(.egress) }
         let names = Set(inventory.endpoints.map(\.namespace)).union(inventory.namespaces.keys)
         allNamespaces = names.sorted()
-        for ns in names { nsLabelCache[ns] = inventory.namespaceLabels(ns) }
+        allNamespaceLabels = allNamespaces.map { inventory.namespaceLabels($0) }
+        for (ns, labels) in zip(allNamespaces, allNamespaceLabels) { nsLabelCache[ns] = labels }
+        classOfEndpoint.reserveCapacity(inventory.endpoints.count)
         for (i, e) in inventory.endpoints.enumerated() {
-            endpointsByNamespace[e.namespace, default: []].append(i)
-            for name in Set(e.ports.map(\.name)) { endpointsByPortName[name, default: []].append(i) }
+            let key = ClassKey(namespace: e.namespace, labels: e.labels)
+            if let c = classIndex[key] {
+                classes[c].members.append(i)
+                classOfEndpoint.append(c)
+            } else {
+                classIndex[key] = classes.count
+                classesByNamespace[e.namespace, default: []].append(classes.count)
+                classOfEndpoint.append(classes.count)
+                classes.append(EndpointClass(namespace: e.namespace, labels: e.labels, members: [i]))
+            }
+            if !e.ports.isEmpty {
+                for name in Set(e.ports.map(\.name)) { endpointsByPortName[name, default: []].append(i) }
+            }
         }
         // Sorted by name within a namespace, so selections come out in a canonical order.
         for i in policies.networkPolicies.indices.sorted(by: { policies.networkPolicies[$0].name < policies.networkPolicies[$1].name }) {
@@ -151,12 +259,17 @@ struct CompileState {
         let key = SelectionKey(pods: pods, namespaces: namespaces, own: own)
         if let hit = selectionCache[key] { return hit }
         let spaces: [String]
-        if let namespaces { spaces = allNamespaces.filter { namespaces.matches(nsLabels($0)) } }
+        if let namespaces {
+            if let hit = namespaceSelection[namespaces] { spaces = hit } else {
+                spaces = allNamespaces.indices.filter { namespaces.matches(allNamespaceLabels[$0]) }.map { allNamespaces[$0] }
+                namespaceSelection[namespaces] = spaces
+            }
+        }
         else if let own { spaces = [own] }
         else { spaces = allNamespaces }
         var out: [Int] = []
         for ns in spaces {
-            for i in endpointsByNamespace[ns] ?? [] where pods.matches(inventory.endpoints[i].labels) { out.append(i) }
+            for c in classesByNamespace[ns] ?? [] where pods.matches(classes[c].labels) { out += classes[c].members }
         }
         out.sort()
         selectionCache[key] = out
@@ -176,9 +289,12 @@ struct CompileState {
     // MARK: Profiles
 
     mutating func profileChain(for ep: Endpoint, direction d: Direction) -> String {
-        let gs = globals.indices.filter { globals[$0].types.contains(d) && globalSelects(globals[$0], ep) }
+        let nsLabels = nsLabels(ep.namespace)
+        let gs = (d == .ingress ? ingressGlobals : egressGlobals).filter {
+            globals[$0].selector.matches(ep.labels) && (globals[$0].namespaceSelector?.matches(nsLabels) ?? true)
+        }
         let ks = (policiesByNamespace[ep.namespace] ?? []).filter {
-            policies.networkPolicies[$0].policyTypes.contains(d) && podSelectors[$0].matches(ep.labels)
+            (d == .ingress ? policyIsIngress[$0] : policyIsEgress[$0]) && podSelectors[$0].matches(ep.labels)
         }
         let key = ProfileKey(direction: d, globals: gs, k8s: ks)
         if let chain = chainByProfile[key] { return chain }
@@ -242,19 +358,50 @@ struct CompileState {
 
     // MARK: Sets
 
-    mutating func addressSet(_ name: String, _ f: IPFamily, _ addrs: AddressSet, _ comment: String) -> String {
-        let n = Naming.identifier(name)
+    /// The address set of one peer definition (`key`: its canonical text),
+    /// shared by every rule with the same peers: named by the peers, not by
+    /// the rule, so its name and comment stay stable while pods come and go,
+    /// and identical selections cost one set. (Few sets matter: the kernel
+    /// finds a set by name with a linear walk, for every set, element
+    /// message and lookup expression of a transaction.) `addrs` runs once
+    /// per key.
+    mutating func peerSet(_ key: String, _ f: IPFamily, _ addrs: () -> AddressSet) -> String {
+        let n = "peers-\(Naming.hex(key))-\(Self.familyTag(f))"
         if sets[n] == nil {
-            sets[n] = NamedSet(name: n, kind: .addresses(f), ranges: addrs.ranges(f), comment: comment)
+            let all: AddressSet
+            if let hit = peerAddresses[key] { all = hit } else { all = addrs(); peerAddresses[key] = all }
+            var comment = "peers: " + key
+            if comment.utf8.count > 120 { comment = String(decoding: Array(comment.utf8.prefix(117)), as: UTF8.self) + "..." }
+            sets[n] = NamedSet(name: n, kind: .addresses(f), ranges: all.ranges(f), comment: comment)
         }
         return n
     }
 
-    mutating func tupleSet(_ name: String, _ f: IPFamily, _ tuples: [AddressProtoPort], _ comment: String) -> String {
+    static func peerText(_ p: NetworkPolicy, _ peer: NetworkPolicyPeer) -> String {
+        switch peer {
+        case let .pods(podSel, nsSel):
+            let pods = podSel.map { "\($0.selector)" } ?? "all()"
+            return nsSel.map { "pods \(pods) in namespaces \($0.selector)" } ?? "pods \(pods) in namespace \(p.namespace)"
+        case let .ipBlock(cidr, except):
+            return "ipBlock \(cidr)" + (except.isEmpty ? "" : " except " + except.map(\.description).joined(separator: ","))
+        }
+    }
+
+    static func entityText(_ e: EntityRule) -> String {
+        var parts: [String] = []
+        if e.selector != nil || e.namespaceSelector != nil {
+            parts.append("selector \(e.selector ?? .all) in namespaces \(e.namespaceSelector ?? .all)")
+        }
+        if !e.nets.isEmpty { parts.append("nets " + e.nets.map(\.description).joined(separator: ",")) }
+        if !e.notNets.isEmpty { parts.append("notNets " + e.notNets.map(\.description).joined(separator: ",")) }
+        return "global " + parts.joined(separator: " ")
+    }
+
+    mutating func tupleSet(_ name: String, _ def: TupleDefinition, _ comment: String) -> String {
         let n = Naming.identifier(name)
         if sets[n] == nil {
-            sets[n] = NamedSet(name: n, kind: .addressProtoPort(f),
-                               tuples: Array(Set(tuples.filter { $0.address.family == f })).sorted(), comment: comment)
+            tupleDefinitions[n] = def
+            sets[n] = NamedSet(name: n, kind: .addressProtoPort(def.family), tuples: resolve(def), comment: comment)
         }
         return n
     }
@@ -276,30 +423,41 @@ struct CompileState {
 
     // MARK: Kubernetes rules
 
-    mutating func peerEndpoints(_ p: NetworkPolicy, _ podSel: LabelSelector?, _ nsSel: LabelSelector?) -> [Int] {
-        select(podSel?.selector ?? .all, namespaces: nsSel?.selector, own: nsSel == nil ? p.namespace : nil)
-    }
-
     mutating func k8sRule(_ p: NetworkPolicy, _ pi: Int, _ d: Direction, _ ri: Int, _ r: NetworkPolicyRule) -> [Rule] {
         let origin = RuleOrigin(kind: .networkPolicy, namespace: p.namespace, name: p.name, direction: d, ruleIndex: ri)
-        let base = "k8s-\(p.namespace)-\(p.name)-\(d.short)\(ri)"
+        let comment = origin.description
+        var base: String { "k8s-\(p.namespace)-\(p.name)-\(d.short)\(ri)" }
         let peerSide: AddressSide = d == .ingress ? .source : .destination
         var peerAddrs: AddressSet?
+        var peerKey = ""
         var families: [IPFamily?] = [nil]
         if !r.peers.isEmpty {
-            var s = AddressSet()
             var fams = Set<IPFamily>()
             for peer in r.peers {
                 switch peer {
-                case let .pods(podSel, nsSel):
-                    s = s.union(addresses(ofIndices: peerEndpoints(p, podSel, nsSel)))
-                    fams.formUnion(IPFamily.allCases)
-                case let .ipBlock(cidr, except):
-                    s = s.union(AddressSet([cidr]).subtracting(AddressSet(except)))
-                    fams.insert(cidr.family)
+                case .pods: fams.formUnion(IPFamily.allCases)
+                case let .ipBlock(cidr, _): fams.insert(cidr.family)
                 }
             }
-            peerAddrs = s
+            // The text is rendered once per distinct peer list.
+            let identity = PeerIdentity(peers: r.peers, namespace: p.namespace)
+            if let known = peerTextCache[identity] { peerKey = known } else {
+                peerKey = r.peers.map { Self.peerText(p, $0) }.joined(separator: "; ")
+                peerTextCache[identity] = peerKey
+            }
+            if let hit = peerAddresses[peerKey] { peerAddrs = hit } else {
+                var def = PeerDefinition(selections: [], fixed: AddressSet(), intersect: nil, subtract: nil)
+                for peer in r.peers {
+                    switch peer {
+                    case let .pods(podSel, nsSel):
+                        def.selections.append(SelectionKey(pods: podSel?.selector ?? .all, namespaces: nsSel?.selector,
+                                                           own: nsSel == nil ? p.namespace : nil))
+                    case let .ipBlock(cidr, except):
+                        def.fixed = def.fixed.union(AddressSet([cidr]).subtracting(AddressSet(except)))
+                    }
+                }
+                peerAddrs = define(peerKey, def)
+            }
             families = fams.sorted()
         } else if r.ports.contains(where: { if case .named = $0.port { true } else { false } }) {
             families = IPFamily.allCases
@@ -310,12 +468,11 @@ struct CompileState {
             if let f {
                 common.append(.family(f))
                 if let peerAddrs {
-                    let set = addressSet("\(base)-\(Self.familyTag(f))", f, peerAddrs, origin.description + " peers")
-                    common.append(.addressInSet(peerSide, set, f))
+                    common.append(.addressInSet(peerSide, peerSet(peerKey, f) { peerAddrs }, f))
                 }
             }
             if r.ports.isEmpty {
-                rules.append(Rule(matches: common, verdict: .return, comment: origin.description))
+                rules.append(Rule(matches: common, verdict: .return, comment: comment))
             }
             for (pj, port) in r.ports.enumerated() {
                 var m = common
@@ -328,18 +485,18 @@ struct CompileState {
                     guard let f else { continue }
                     // Ingress: the name is resolved on the selected (receiving)
                     // pods; egress: on the peers.
-                    let tuples: [AddressProtoPort]
+                    let def: TupleDefinition
                     if d == .ingress {
-                        let selected = select(podSelectors[pi], namespaces: nil, own: p.namespace).map { inventory.endpoints[$0] }
-                        tuples = namedPortTuples(selected, name, port.proto, within: nil)
+                        def = TupleDefinition(selection: SelectionKey(pods: podSelectors[pi], namespaces: nil, own: p.namespace),
+                                              portName: name, proto: port.proto, family: f, within: nil)
                     } else {
-                        let named = (endpointsByPortName[name] ?? []).map { inventory.endpoints[$0] }
-                        tuples = namedPortTuples(named, name, port.proto, within: peerAddrs)
+                        def = TupleDefinition(selection: nil, portName: name, proto: port.proto, family: f,
+                                              within: peerAddrs == nil ? nil : peerKey)
                     }
-                    let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", f, tuples, origin.description + " port \(name)")
+                    let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", def, comment + " port \(name)")
                     m.append(.destinationInTupleSet(set, f))
                 }
-                rules.append(Rule(matches: m, verdict: .return, comment: origin.description))
+                rules.append(Rule(matches: m, verdict: .return, comment: comment))
             }
         }
         return rules
@@ -349,14 +506,43 @@ struct CompileState {
 
     mutating func entityAddresses(_ e: EntityRule) -> AddressSet? {
         guard e.constrainsAddresses else { return nil }
-        var s: AddressSet
+        let key = Self.entityText(e)
+        if let hit = peerAddresses[key] { return hit }
+        var def = PeerDefinition(selections: [], fixed: AddressSet(), intersect: nil, subtract: AddressSet(e.notNets))
         if e.selector != nil || e.namespaceSelector != nil {
-            s = addresses(ofIndices: select(e.selector ?? .all, namespaces: e.namespaceSelector, own: nil))
+            def.selections = [SelectionKey(pods: e.selector ?? .all, namespaces: e.namespaceSelector, own: nil)]
         } else {
-            s = AddressSet.everything(.ipv4).union(.everything(.ipv6))
+            def.fixed = AddressSet.everything(.ipv4).union(.everything(.ipv6))
         }
-        if !e.nets.isEmpty { s = s.intersection(AddressSet(e.nets)) }
-        return s.subtracting(AddressSet(e.notNets))
+        if !e.nets.isEmpty { def.intersect = AddressSet(e.nets) }
+        return define(key, def)
+    }
+
+    /// Records a peer definition and returns its addresses.
+    mutating func define(_ key: String, _ def: PeerDefinition) -> AddressSet {
+        for k in def.selections {
+            _ = select(k.pods, namespaces: k.namespaces, own: k.own)
+            peersBySelection[k, default: []].append(key)
+        }
+        peerDefinitions[key] = def
+        let s = resolve(def)
+        peerAddresses[key] = s
+        return s
+    }
+
+    func resolve(_ d: PeerDefinition) -> AddressSet {
+        var s = d.fixed
+        for k in d.selections { s = s.union(addresses(ofIndices: selectionCache[k] ?? [])) }
+        if let i = d.intersect { s = s.intersection(i) }
+        if let x = d.subtract { s = s.subtracting(x) }
+        return s
+    }
+
+    /// The tuples of a named-port set, from its definition.
+    mutating func resolve(_ t: TupleDefinition) -> [AddressProtoPort] {
+        let indices = t.selection.map { select($0.pods, namespaces: $0.namespaces, own: $0.own) } ?? (endpointsByPortName[t.portName] ?? [])
+        let tuples = namedPortTuples(indices.map { inventory.endpoints[$0] }, t.portName, t.proto, within: t.within.flatMap { peerAddresses[$0] })
+        return Array(Set(tuples.filter { $0.address.family == t.family })).sorted()
     }
 
     static func entityFamilies(_ e: EntityRule) -> Set<IPFamily>? {
@@ -367,6 +553,7 @@ struct CompileState {
 
     mutating func globalRule(_ g: GlobalNetworkPolicy, _ d: Direction, _ ri: Int, _ r: GlobalRule, passTarget: String) -> [Rule] {
         let origin = RuleOrigin(kind: .globalNetworkPolicy, name: g.name, direction: d, ruleIndex: ri, detail: r.action.rawValue)
+        let comment = origin.description
         let base = "gnp-\(g.name)-\(d.short)\(ri)"
         let src = entityAddresses(r.source), dst = entityAddresses(r.destination)
         var families: [IPFamily?]
@@ -397,10 +584,10 @@ struct CompileState {
             if let f {
                 common.append(.family(f))
                 if let src {
-                    common.append(.addressInSet(.source, addressSet("\(base)-src-\(Self.familyTag(f))", f, src, origin.description + " source"), f))
+                    common.append(.addressInSet(.source, peerSet(Self.entityText(r.source), f) { src }, f))
                 }
                 if let dst {
-                    common.append(.addressInSet(.destination, addressSet("\(base)-dst-\(Self.familyTag(f))", f, dst, origin.description + " destination"), f))
+                    common.append(.addressInSet(.destination, peerSet(Self.entityText(r.destination), f) { dst }, f))
                 }
             }
             if let p = r.proto, !(hasNamed && r.destination.ports.count == 1) { common.append(.proto(p)) }
@@ -414,13 +601,14 @@ struct CompileState {
                     case let .range(a, b)?: m.append(.port(.destination, a, b))
                     case let .named(name)?:
                         guard let f, let p = r.proto else { continue }
-                        let eps = select(r.destination.selector ?? .all, namespaces: r.destination.namespaceSelector, own: nil)
-                            .map { inventory.endpoints[$0] }
-                        let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", f,
-                                           namedPortTuples(eps, name, p, within: dst), origin.description + " port \(name)")
+                        let def = TupleDefinition(selection: SelectionKey(pods: r.destination.selector ?? .all,
+                                                                          namespaces: r.destination.namespaceSelector, own: nil),
+                                                  portName: name, proto: p, family: f,
+                                                  within: dst == nil ? nil : Self.entityText(r.destination))
+                        let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", def, comment + " port \(name)")
                         m.append(.destinationInTupleSet(set, f))
                     }
-                    rules.append(Rule(matches: m, logPrefix: logPrefix, verdict: verdict, comment: origin.description))
+                    rules.append(Rule(matches: m, logPrefix: logPrefix, verdict: verdict, comment: comment))
                 }
             }
         }

@@ -101,8 +101,11 @@ public struct RulesetEvaluator: Sendable {
             guard rule.matches.allSatisfy({ matches($0, p) }) else { continue }
             var verdict = rule.verdict
             if let (side, map) = rule.dispatch {
+                // The interface's group (0 for an interface that is no
+                // endpoint's), then the profile element for that group.
                 let iface = side == .input ? p.inputInterface : p.outputInterface
-                guard let iface, let element = ruleset.map(map).first(where: { $0.interface == iface }) else { continue }
+                let group = iface.map(ruleset.group(of:)) ?? 0
+                guard let element = ruleset.map(map).first(where: { $0.group == group }) else { continue }
                 verdict = element.verdict
             }
             guard let v = verdict else { continue }

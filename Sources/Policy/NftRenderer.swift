@@ -1,10 +1,12 @@
 /// Renders a `Ruleset` as nft syntax, deterministically (same ruleset, same
 /// bytes), in the layout `nft list table` uses, so the two can be compared.
+/// Interface groups are link state, not nft syntax: `renderGroups` lists
+/// them separately.
 public enum NftRenderer {
     public static func render(_ r: Ruleset) -> String {
         var blocks = r.sets.map(renderSet)
-        blocks.append(renderMap(Ruleset.fromPodMap, r.fromPod))
-        blocks.append(renderMap(Ruleset.toPodMap, r.toPod))
+        blocks.append(renderMap(Ruleset.fromProfileMap, r.fromProfile))
+        blocks.append(renderMap(Ruleset.toProfileMap, r.toProfile))
         blocks += r.chains.map(renderChain)
         return "table inet \(Ruleset.tableName) {\n" + blocks.joined(separator: "\n") + "}\n"
     }
@@ -38,10 +40,16 @@ public enum NftRenderer {
         return out + "\t}\n"
     }
 
-    public static func renderMap(_ name: String, _ elems: [MapElement]) -> String {
-        var out = "\tmap \(name) {\n\t\ttype ifname : verdict\n"
-        if !elems.isEmpty { out += elements(elems.map { "\(quote($0.interface)) : \($0.verdict)" }) }
+    public static func renderMap(_ name: String, _ elems: [GroupElement]) -> String {
+        var out = "\tmap \(name) {\n\t\ttype devgroup : verdict\n"
+        if !elems.isEmpty { out += elements(elems.map { "\($0.group) : \($0.verdict)" }) }
         return out + "\t}\n"
+    }
+
+    /// The interface groups, one `# link NAME group N` line each (a
+    /// comment, so the text stays loadable by `nft -f`).
+    public static func renderGroups(_ r: Ruleset) -> String {
+        r.interfaceGroups.map { "# link \($0.interface) group \($0.group)\n" }.joined()
     }
 
     public static func renderChain(_ c: Chain) -> String {
@@ -62,7 +70,7 @@ public enum NftRenderer {
             parts.append(renderMatch(m))
         }
         if let prefix = rule.logPrefix { parts.append("log prefix \(quote(prefix))") }
-        if let (side, map) = rule.dispatch { parts.append("\(side.rawValue) vmap @\(map)") }
+        if let (side, map) = rule.dispatch { parts.append("\(side == .input ? "iifgroup" : "oifgroup") vmap @\(map)") }
         if let v = rule.verdict { parts.append(v.description) }
         if !rule.comment.isEmpty { parts.append("comment \(quote(rule.comment))") }
         return parts.joined(separator: " ")

@@ -5,46 +5,85 @@
 ///
 /// Shape (table `inet caracal`):
 /// - base chains `forward` and `input` accept established/related early,
-///   then jump to `from-pod` dispatch (the sending pod's egress profile) and
-///   `to-pod` dispatch (the receiving pod's ingress profile);
-/// - the dispatch chains look the host veth up in a verdict map and `goto`
-///   the endpoint's profile chain; an interface with Caracal's prefix and no
-///   map entry is dropped (fail closed);
+///   then jump to `pod-egress` dispatch (the sending pod's egress profile)
+///   and `pod-ingress` dispatch (the receiving pod's ingress profile);
+/// - every endpoint's host veth carries the kernel interface group
+///   (IFLA_GROUP) of its profile; the dispatch chains look the group up
+///   (`meta iifgroup` / `meta oifgroup`) in a verdict map with one element
+///   per profile that `goto`s the profile chain. A new pod with an existing
+///   profile therefore adds no verdict element: only plain set elements and
+///   one RTM_NEWLINK for its group. An interface with Caracal's prefix whose
+///   group has no element (group 0 of a fresh veth) is dropped (fail closed);
 /// - profile chains are shared by every endpoint that the same policies
 ///   select, and `return` to the base chain when the direction is allowed.
+///
+/// `interfaceGroups` is the only part that is not in the nft table: it is
+/// link state, programmed with rtnetlink after the table.
 public struct Ruleset: Hashable, Sendable {
     public static let tableName = "caracal"
-    public static let fromPodMap = "from-pod"
-    public static let toPodMap = "to-pod"
+    public static let fromProfileMap = "from-profile"
+    public static let toProfileMap = "to-profile"
+    public static let profileMaps = [fromProfileMap, toProfileMap]
 
     public var interfacePrefix: String
     /// Sorted by name.
     public var sets: [NamedSet]
     /// Base chains first (in a fixed order), then the rest sorted by name.
     public var chains: [Chain]
-    /// Host veth → verdict (a `goto` to a profile chain), sorted by interface.
-    public var fromPod: [MapElement]
-    public var toPod: [MapElement]
+    /// Profile group → verdict (a `goto` to the profile's egress chain), sorted by group.
+    public var fromProfile: [GroupElement]
+    /// Profile group → `goto` the profile's ingress chain, sorted by group.
+    public var toProfile: [GroupElement]
+    /// Host veth → its profile's group, sorted by interface.
+    public var interfaceGroups: [InterfaceGroup]
 
     public init(interfacePrefix: String, sets: [NamedSet] = [], chains: [Chain] = [],
-                fromPod: [MapElement] = [], toPod: [MapElement] = []) {
+                fromProfile: [GroupElement] = [], toProfile: [GroupElement] = [], interfaceGroups: [InterfaceGroup] = []) {
         self.interfacePrefix = interfacePrefix
         self.sets = sets
         self.chains = chains
-        self.fromPod = fromPod
-        self.toPod = toPod
+        self.fromProfile = fromProfile
+        self.toProfile = toProfile
+        self.interfaceGroups = interfaceGroups
     }
 
     public func set(named name: String) -> NamedSet? { sets.first { $0.name == name } }
     public func chain(named name: String) -> Chain? { chains.first { $0.name == name } }
-    public func map(_ name: String) -> [MapElement] { name == Ruleset.fromPodMap ? fromPod : toPod }
+    public func map(_ name: String) -> [GroupElement] { name == Ruleset.fromProfileMap ? fromProfile : toProfile }
+
+    /// The group `interface` is meant to carry (0, the kernel's default,
+    /// when it is no endpoint's).
+    public func group(of interface: String) -> UInt32 {
+        var lo = 0, hi = interfaceGroups.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if interfaceGroups[mid].interface < interface { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < interfaceGroups.count && interfaceGroups[lo].interface == interface ? interfaceGroups[lo].group : 0
+    }
+
+    /// The same ruleset without link state: what an nft text can hold.
+    public var tableOnly: Ruleset {
+        var r = self
+        r.interfaceGroups = []
+        return r
+    }
 }
 
-public struct MapElement: Hashable, Sendable, Comparable {
-    public var interface: String
+/// One element of a profile dispatch map: interface group → verdict.
+public struct GroupElement: Hashable, Sendable, Comparable {
+    public var group: UInt32
     public var verdict: Verdict
-    public init(interface: String, verdict: Verdict) { self.interface = interface; self.verdict = verdict }
-    public static func < (a: MapElement, b: MapElement) -> Bool { a.interface < b.interface }
+    public init(group: UInt32, verdict: Verdict) { self.group = group; self.verdict = verdict }
+    public static func < (a: GroupElement, b: GroupElement) -> Bool { a.group < b.group }
+}
+
+/// A host veth and the interface group (IFLA_GROUP) of its profile.
+public struct InterfaceGroup: Hashable, Sendable, Comparable {
+    public var interface: String
+    public var group: UInt32
+    public init(interface: String, group: UInt32) { self.interface = interface; self.group = group }
+    public static func < (a: InterfaceGroup, b: InterfaceGroup) -> Bool { a.interface < b.interface }
 }
 
 /// An (address, protocol, port) tuple: the element of a named-port set.
@@ -180,7 +219,8 @@ public struct Rule: Hashable, Sendable {
     public var matches: [Match]
     /// `log prefix "..."` before the verdict (Log action).
     public var logPrefix: String?
-    /// `iifname vmap @from-pod`: dispatch through a map (instead of a verdict).
+    /// `iifgroup vmap @from-profile`: dispatch on the interface group through
+    /// a map (instead of a verdict).
     public var dispatch: (side: InterfaceSide, map: String)? {
         get { dispatchSide.map { ($0, dispatchMap ?? "") } }
         set { dispatchSide = newValue?.side; dispatchMap = newValue?.map }
@@ -195,8 +235,11 @@ public struct Rule: Hashable, Sendable {
         self.matches = matches; self.logPrefix = logPrefix; self.verdict = verdict; self.comment = comment
     }
 
-    public static func dispatch(_ side: InterfaceSide, _ map: String, comment: String) -> Rule {
-        var r = Rule(verdict: nil, comment: comment)
+    /// `iifname "crc*" iifgroup vmap @map`: the prefix guard keeps
+    /// interfaces that are not Caracal's out of the map, whatever group an
+    /// operator gave them.
+    public static func dispatch(_ side: InterfaceSide, _ map: String, prefix: String, comment: String) -> Rule {
+        var r = Rule(matches: [.interfacePrefix(side, prefix)], verdict: nil, comment: comment)
         r.dispatch = (side, map)
         return r
     }

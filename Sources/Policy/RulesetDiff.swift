@@ -1,6 +1,7 @@
 /// What changes between two rulesets: the unit of an incremental update.
 /// Set elements and map elements are diffed one by one; a chain whose
-/// rules differ is replaced as a whole (flushed and refilled).
+/// rules differ is replaced as a whole (flushed and refilled). Interface
+/// group changes are link state, applied with rtnetlink after the table.
 public struct RulesetDiff: Hashable, Sendable {
     public struct SetChange: Hashable, Sendable {
         public var name: String
@@ -16,8 +17,10 @@ public struct RulesetDiff: Hashable, Sendable {
     public var addedChains: [Chain] = []
     public var changedChains: [Chain] = []
     public var removedChains: [String] = []
-    public var addedMapElements: [String: [MapElement]] = [:]
-    public var removedMapElements: [String: [MapElement]] = [:]
+    public var addedMapElements: [String: [GroupElement]] = [:]
+    public var removedMapElements: [String: [GroupElement]] = [:]
+    /// Host veths whose group changes (group 0: no longer an endpoint).
+    public var groupChanges: [InterfaceGroup] = []
     /// Base chains, the interface prefix or a set's type or comment
     /// changed: the table is replaced in one transaction instead.
     public var needsFullReplace = false
@@ -26,6 +29,7 @@ public struct RulesetDiff: Hashable, Sendable {
         !needsFullReplace && addedSets.isEmpty && removedSets.isEmpty && changedSets.isEmpty && addedChains.isEmpty
             && changedChains.isEmpty && removedChains.isEmpty
             && addedMapElements.values.allSatisfy(\.isEmpty) && removedMapElements.values.allSatisfy(\.isEmpty)
+            && groupChanges.isEmpty
     }
 
     public init(from old: Ruleset, to new: Ruleset) {
@@ -62,14 +66,14 @@ public struct RulesetDiff: Hashable, Sendable {
         }
         removedChains = old.chains.filter { newChains[$0.name] == nil }.map(\.name)
         if old.chains.contains(where: { $0.hook != nil && newChains[$0.name] == nil }) { needsFullReplace = true }
-        for map in [Ruleset.fromPodMap, Ruleset.toPodMap] {
-            // Both lists are sorted by interface: one merge walk, no hashing.
+        for map in Ruleset.profileMaps {
+            // Both lists are sorted by group: one merge walk, no hashing.
             let o = old.map(map), n = new.map(map)
             var i = 0, j = 0
-            var removed: [MapElement] = [], added: [MapElement] = []
+            var removed: [GroupElement] = [], added: [GroupElement] = []
             while i < o.count || j < n.count {
-                if j == n.count || (i < o.count && o[i].interface < n[j].interface) { removed.append(o[i]); i += 1 }
-                else if i == o.count || n[j].interface < o[i].interface { added.append(n[j]); j += 1 }
+                if j == n.count || (i < o.count && o[i].group < n[j].group) { removed.append(o[i]); i += 1 }
+                else if i == o.count || n[j].group < o[i].group { added.append(n[j]); j += 1 }
                 else {
                     if o[i].verdict != n[j].verdict { removed.append(o[i]); added.append(n[j]) }
                     i += 1; j += 1
@@ -78,6 +82,25 @@ public struct RulesetDiff: Hashable, Sendable {
             removedMapElements[map] = removed
             addedMapElements[map] = added
         }
+        groupChanges = Self.groupChanges(from: old.interfaceGroups, to: new.interfaceGroups)
+    }
+
+    /// The link changes from one sorted interface→group list to another:
+    /// new and changed groups, and group 0 for interfaces no longer listed.
+    public static func groupChanges(from o: [InterfaceGroup], to n: [InterfaceGroup]) -> [InterfaceGroup] {
+        var out: [InterfaceGroup] = []
+        var i = 0, j = 0
+        while i < o.count || j < n.count {
+            if j == n.count || (i < o.count && o[i].interface < n[j].interface) {
+                if o[i].group != 0 { out.append(InterfaceGroup(interface: o[i].interface, group: 0)) }
+                i += 1
+            } else if i == o.count || n[j].interface < o[i].interface { out.append(n[j]); j += 1 }
+            else {
+                if o[i].group != n[j].group { out.append(n[j]) }
+                i += 1; j += 1
+            }
+        }
+        return out
     }
 
     /// Human-readable summary, one change per line, deterministic.
@@ -100,10 +123,11 @@ public struct RulesetDiff: Hashable, Sendable {
             lines.append("~ chain \(c.name) (flushed and refilled)")
             for r in c.rules { lines.append("+   " + NftRenderer.renderRule(r)) }
         }
-        for map in [Ruleset.fromPodMap, Ruleset.toPodMap] {
-            for e in removedMapElements[map] ?? [] { lines.append("- element \(map) { \"\(e.interface)\" : \(e.verdict) }") }
-            for e in addedMapElements[map] ?? [] { lines.append("+ element \(map) { \"\(e.interface)\" : \(e.verdict) }") }
+        for map in Ruleset.profileMaps {
+            for e in removedMapElements[map] ?? [] { lines.append("- element \(map) { \(e.group) : \(e.verdict) }") }
+            for e in addedMapElements[map] ?? [] { lines.append("+ element \(map) { \(e.group) : \(e.verdict) }") }
         }
+        for g in groupChanges { lines.append("~ link \(g.interface) group \(g.group)") }
         for c in removedChains { lines.append("- chain \(c)") }
         for s in removedSets { lines.append("- set \(s)") }
         return lines.isEmpty ? "no changes\n" : lines.joined(separator: "\n") + "\n"

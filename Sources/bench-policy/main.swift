@@ -40,6 +40,91 @@ func sh(_ command: String) -> Int32 {
     return p.terminationStatus
 }
 
+func shOut(_ command: String) -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try! p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// A real pod for endpoint `e`: a namespace behind a veth named like the
+/// endpoint's interface, wired as the CNI plugin does (pod /32, default
+/// route via 169.254.1.1 on-link, a /32 route on the node).
+func wirePod(_ e: Endpoint, _ podNS: String) {
+    let ip = "\(e.addresses[0])", dev = e.interface!
+    let cmds = [
+        "ip netns add \(podNS)",
+        "ip -n \(netnsName) link add \(dev) type veth peer name eth0 netns \(podNS)",
+        "ip -n \(netnsName) link set \(dev) up", "ip -n \(podNS) link set eth0 up",
+        "ip -n \(netnsName) addr add 169.254.1.1/32 dev \(dev)",
+        "ip -n \(podNS) addr add \(ip)/32 dev eth0",
+        "ip -n \(podNS) route add 169.254.1.1 dev eth0 scope link",
+        "ip -n \(podNS) route add default via 169.254.1.1 dev eth0",
+        "ip -n \(netnsName) route add \(ip)/32 dev \(dev)",
+    ]
+    for c in cmds { precondition(sh(c) == 0, c) }
+}
+
+/// Rules one TCP SYN from `a` to `b` meets in the kernel: a trace rule in
+/// a separate table sets `meta nftrace` on it, `nft -a monitor trace`
+/// reports every rule of table caracal that decided something (with its
+/// handle) and every base-chain policy. Per chain the packet entered, the
+/// rules evaluated are the position of the last reported rule plus one
+/// (the whole chain when its policy applied). Returns (evaluated rules,
+/// reported rule events, chain path).
+func kernelTrace(from a: Endpoint, to b: Endpoint, podNS: String) -> (Int, Int, String) {
+    let trace = "table inet caracal-trace { chain pre { type filter hook prerouting priority -300; ip saddr \(a.addresses[0]) ip daddr \(b.addresses[0]) tcp flags syn meta nftrace set 1; }; }"
+    try! trace.write(toFile: "\(work)/trace.nft", atomically: true, encoding: .utf8)
+    precondition(sh("ip netns exec \(netnsName) nft -f \(work)/trace.nft") == 0)
+    let out = "\(work)/trace.out"
+    let monitor = Process()
+    monitor.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+    // Line-buffered: the monitor is stopped with a signal.
+    monitor.arguments = ["netns", "exec", netnsName, "stdbuf", "-oL", "nft", "-a", "monitor", "trace"]
+    FileManager.default.createFile(atPath: out, contents: nil)
+    monitor.standardOutput = FileHandle(forWritingAtPath: out)
+    try! monitor.run()
+    usleep(300_000)
+    sh("ip netns exec \(podNS) timeout 0.3 bash -c 'echo > /dev/tcp/\(b.addresses[0])/80' 2>/dev/null")
+    usleep(300_000)
+    monitor.terminate()
+    monitor.waitUntilExit()
+    sh("ip netns exec \(netnsName) nft delete table inet caracal-trace")
+    let lines = (try? String(contentsOfFile: out, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
+    // The first traced packet only (a retransmitted SYN would be traced again).
+    guard let id = lines.first(where: { $0.contains(" inet caracal ") })?.split(separator: " ").dropFirst(2).first else { return (0, 0, "no trace") }
+    var evaluated: [String: Int] = [:], order: [String] = [], events = 0
+    var handles: [String: [String]] = [:]
+    func position(_ chain: String, _ handle: String) -> Int {
+        if handles[chain] == nil {
+            handles[chain] = shOut("ip netns exec \(netnsName) nft -a list chain inet caracal \(chain)")
+                .split(separator: "\n").filter { $0.contains("# handle") && !$0.contains("chain \(chain)") }
+                .map { String($0.split(separator: " ").last!) }
+        }
+        return (handles[chain]!.firstIndex(of: handle) ?? -1) + 1
+    }
+    for l in lines where l.hasPrefix("trace id \(id) inet caracal ") {
+        let words = l.split(separator: " ").map(String.init)
+        // trace id ID inet caracal CHAIN rule … # handle N (verdict …) | policy …
+        guard words.count > 6 else { continue }
+        let chain = words[5]
+        if !order.contains(chain) { order.append(chain) }
+        if words[6] == "rule", let h = words.firstIndex(of: "handle").map({ words[$0 + 1] }) {
+            events += 1
+            evaluated[chain] = max(evaluated[chain] ?? 0, position(chain, h))
+        } else if words[6] == "policy" {
+            _ = position(chain, "")
+            evaluated[chain] = handles[chain]!.count
+        }
+    }
+    return (evaluated.values.reduce(0, +), events, order.joined(separator: " → "))
+}
+
 /// Synthetic cluster: 100 namespaces, pods spread over 200 app labels,
 /// `policyCount` NetworkPolicies selecting by app with namespace+pod peers,
 /// ports and port ranges, every fourth with an egress ipBlock rule.
@@ -99,26 +184,48 @@ func nftCommands(_ d: RulesetDiff) -> String {
         if !c.removedRanges.isEmpty { out += "delete element \(t) \(c.name) { \(c.removedRanges.map { AddressSet.elementText(f, $0) }.joined(separator: ", ")) }\n" }
         if !c.addedRanges.isEmpty { out += "add element \(t) \(c.name) { \(c.addedRanges.map { AddressSet.elementText(f, $0) }.joined(separator: ", ")) }\n" }
     }
-    for map in [Ruleset.fromPodMap, Ruleset.toPodMap] {
+    for map in Ruleset.profileMaps {
         let removed = d.removedMapElements[map] ?? [], added = d.addedMapElements[map] ?? []
-        if !removed.isEmpty { out += "delete element \(t) \(map) { \(removed.map { "\"\($0.interface)\"" }.joined(separator: ", ")) }\n" }
-        if !added.isEmpty { out += "add element \(t) \(map) { \(added.map { "\"\($0.interface)\" : \($0.verdict)" }.joined(separator: ", ")) }\n" }
+        if !removed.isEmpty { out += "delete element \(t) \(map) { \(removed.map { "\($0.group)" }.joined(separator: ", ")) }\n" }
+        if !added.isEmpty { out += "add element \(t) \(map) { \(added.map { "\($0.group) : \($0.verdict)" }.joined(separator: ", ")) }\n" }
     }
     return out
 }
 
-func nftFile(_ text: String) -> Double {
+func nftFile(_ text: String, then extra: String? = nil) -> Double {
     let path = "\(work)/bench-policy.nft"
     try! text.write(toFile: path, atomically: true, encoding: .utf8)
     let start = now()
-    let rc = sh("ip netns exec \(netnsName) nft -f \(path)")
+    let rc = sh("ip netns exec \(netnsName) nft -f \(path)" + (extra.map { " && \($0)" } ?? ""))
     if rc != 0 { print(text) }
     let t = now() - start
     precondition(rc == 0, "nft -f failed")
     return t
 }
 
+// `--compile-only`: compile times alone (no kernel), for profiling.
+if args.contains("--compile-only") {
+    for pods in [1000, 10000] {
+        let (set, inv) = synthetic(pods: pods, policyCount: 1000)
+        var times: [Double] = []
+        for _ in 0..<5 {
+            let t0 = now()
+            _ = PolicyCompiler().compile(set, inv)
+            times.append(now() - t0)
+        }
+        print("compile \(pods) pods: \(String(format: "%.4f", median(times))) s")
+    }
+    exit(0)
+}
+
 let programmer = try NFTablesProgrammer(namespace: namespace)
+// Pods 1 and 2 are real at every scale (the same endpoints in every
+// synthetic state): the packet-path trace probes between them.
+let probePods = ["\(netnsName)-p1", "\(netnsName)-p2"]
+precondition(sh("ip netns exec \(netnsName) sysctl -qw net.ipv4.ip_forward=1") == 0)
+wirePod(endpoint(1), probePods[0])
+wirePod(endpoint(2), probePods[1])
+defer { for p in probePods { sh("ip netns delete \(p) 2>/dev/null") } }
 var results: [String: Any] = [:]
 var table: [String] = []
 
@@ -126,7 +233,7 @@ var table: [String] = []
 
 for pods in [1000, 10000] {
     let (set, inv) = synthetic(pods: pods, policyCount: 1000)
-    var caracal: [Double] = [], compileOnly: [Double] = [], reference: [Double] = [], encodeTimes: [Double] = []
+    var caracal: [Double] = [], compileOnly: [Double] = [], reference: [Double] = [], encodeTimes: [Double] = [], kernelTimes: [Double] = []
     var ruleset = Ruleset(interfacePrefix: "crc")
     for _ in 0..<3 {
         try programmer.deleteTable()
@@ -135,6 +242,7 @@ for pods in [1000, 10000] {
         let compiled = now()
         let report = try programmer.replace(ruleset)
         encodeTimes.append(report.encodeSeconds)
+        kernelTimes.append(report.commitSeconds - report.encodeSeconds - report.linkSeconds)
         caracal.append(now() - start)
         compileOnly.append(compiled - start)
     }
@@ -148,12 +256,13 @@ for pods in [1000, 10000] {
     results["full_\(pods)_caracal_s"] = c
     results["full_\(pods)_compile_s"] = median(compileOnly)
     results["full_\(pods)_encode_s"] = median(encodeTimes)
+    results["full_\(pods)_kernel_s"] = median(kernelTimes)
     results["full_\(pods)_nft_f_s"] = r
     results["full_\(pods)_ratio"] = c / r
     results["full_\(pods)_chains"] = ruleset.chains.count
     results["full_\(pods)_sets"] = ruleset.sets.count
     results["full_\(pods)_rules"] = ruleset.chains.map(\.rules.count).reduce(0, +)
-    table.append("| full apply, \(pods) pods, 1000 policies (\(ruleset.chains.count) chains, \(ruleset.sets.count) sets) | \(String(format: "%.3f s", c)) (compile \(String(format: "%.3f", median(compileOnly))) s, batch encode \(String(format: "%.3f", median(encodeTimes))) s) | \(String(format: "%.3f s", r)) | \(String(format: "%.2f", c / r)) |")
+    table.append("| full apply, \(pods) pods, 1000 policies (\(ruleset.chains.count) chains, \(ruleset.sets.count) sets) | \(String(format: "%.3f s", c)) (compile \(String(format: "%.3f", median(compileOnly))) s, batch encode \(String(format: "%.3f", median(encodeTimes))) s, kernel transaction \(String(format: "%.3f", median(kernelTimes))) s) | \(String(format: "%.3f s", r)) | \(String(format: "%.2f", c / r)) |")
 }
 results["max_rss_mib"] = maxRSSMiB()
 table.append("| peak memory (RSS) of the bench process after the 10000-pod full apply | \(String(format: "%.1f MiB", maxRSSMiB())) | | |")
@@ -166,37 +275,59 @@ for pods in [100, 1000, 10000] {
     var current = PolicyCompiler().compile(set, inv)
     try programmer.replace(current)
     var next = pods
+    var incremental = IncrementalPolicyCompiler(policies: set, inventory: inv)
+    var fullTimes: [Double] = [], incrementalTimes: [Double] = []
     func addPod(canary: Int?) -> (RulesetDiff, Ruleset) {
-        inv.endpoints.append(endpoint(next, like: next % pods, canary: canary))
+        let e = endpoint(next, like: next % pods, canary: canary)
+        // The pod's host veth exists before the agent programs it (CNI ADD).
+        precondition(sh("ip -n \(netnsName) link add \(e.interface!) type veth peer name p\(e.interface!.dropFirst(3))") == 0)
+        inv.endpoints.append(e)
         next += 1
-        let desired = PolicyCompiler().compile(set, inv)
-        return (RulesetDiff(from: current, to: desired), desired)
+        let t0 = now()
+        incremental.upsert(e)
+        let t1 = now()
+        let full = PolicyCompiler().compile(set, inv)
+        fullTimes.append(now() - t1)
+        incrementalTimes.append(t1 - t0)
+        precondition(incremental.ruleset == full, "incremental compile differs from the full compile")
+        return (RulesetDiff(from: current, to: full), full)
     }
     for (label, canaryFor) in [("existing", { (_: Int) -> Int? in nil }), ("new", { (i: Int) -> Int? in i })] {
-        var commit: [Double] = [], reference: [Double] = [], compile: [Double] = [], diffTimes: [Double] = [], chainsAdded = 0
+        var commit: [Double] = [], reference: [Double] = [], compile: [Double] = [], diffTimes: [Double] = [], chainsAdded = 0, verdictElements = 0
+        var linkTimes: [Double] = [], recompile: [Double] = []
         for trial in 0..<5 {
             // Caracal: diff against the in-memory state, one libnftnl batch.
-            let c0 = now()
             var (diff, desired) = addPod(canary: canaryFor(trial))
-            let c1 = now()
             let report = try programmer.apply(desired, current: .some(current))
+            precondition(report.pendingInterfaces.isEmpty && report.linkChanges == 1)
             commit.append(report.commitSeconds)
+            linkTimes.append(report.linkSeconds)
             diffTimes.append(report.diffSeconds)
-            compile.append(c1 - c0)
+            compile.append(incrementalTimes.last!)
+            recompile.append(fullTimes.last!)
             chainsAdded = diff.addedChains.count
+            verdictElements = diff.addedMapElements.values.map(\.count).reduce(0, +)
+            // The synthetic pods have no veths (20k netdevs would not fit
+            // the bench), so `enforced` lacks their groups; treat them as
+            // programmed, as an agent's state would after their CNI ADDs.
+            // The added pod's veth is real and its group really set.
             current = desired
-            // Reference: the same kind of change through nft -f.
+            // Reference: the same kind of change through nft -f, plus
+            // `ip link set … group` for the pod's veth.
             (diff, desired) = addPod(canary: canaryFor(trial).map { $0 + 20 })
-            reference.append(nftFile(nftCommands(diff)))
+            let g = diff.groupChanges[0]
+            reference.append(nftFile(nftCommands(diff), then: "ip -n \(netnsName) link set dev \(g.interface) group \(g.group)"))
             current = desired
         }
         let c = median(commit), r = median(reference)
         results["incr_\(pods)_\(label)_commit_ms"] = c * 1000
         results["incr_\(pods)_\(label)_compile_ms"] = median(compile) * 1000
+        results["incr_\(pods)_\(label)_full_recompile_ms"] = median(recompile) * 1000
         results["incr_\(pods)_\(label)_diff_ms"] = median(diffTimes) * 1000
         results["incr_\(pods)_\(label)_nft_f_ms"] = r * 1000
         results["incr_\(pods)_\(label)_ratio"] = c / r
-        table.append("| add one pod, \(pods) pods, \(label) profile (+\(chainsAdded) chains) | \(String(format: "%.3f ms", c * 1000)) (+ diff \(String(format: "%.2f", median(diffTimes) * 1000)) ms, recompile \(String(format: "%.1f", median(compile) * 1000)) ms) | \(String(format: "%.2f ms", r * 1000)) | \(String(format: "%.3f", c / r)) |")
+        results["incr_\(pods)_\(label)_link_ms"] = median(linkTimes) * 1000
+        table.append("| add one pod, \(pods) pods, \(label) profile (+\(chainsAdded) chains, +\(verdictElements) verdict elements) | \(String(format: "%.3f ms", c * 1000)) (of which link group \(String(format: "%.3f", median(linkTimes) * 1000)) ms; + diff \(String(format: "%.2f", median(diffTimes) * 1000)) ms, incremental compile \(String(format: "%.2f", median(compile) * 1000)) ms, full recompile \(String(format: "%.1f", median(recompile) * 1000)) ms) | \(String(format: "%.2f ms", r * 1000)) | \(String(format: "%.3f", c / r)) |")
     }
     // Rules a packet meets, evaluated over the ruleset read back from the kernel.
     let kernel = try programmer.read()!
@@ -204,7 +335,11 @@ for pods in [100, 1000, 10000] {
     let a = inv.endpoints[1], b = inv.endpoints[2]
     let e = try explainer.explain(from: .endpoint(a), to: .endpoint(b), proto: .tcp, port: 80)
     results["rules_per_packet_\(pods)"] = e.evaluatedRules
-    table.append("| rules evaluated per packet, \(pods) pods (\(a.id) → \(b.id), \(e.allowed ? "allowed" : "denied")) | \(e.evaluatedRules) | | |")
+    table.append("| rules evaluated per packet (evaluator), \(pods) pods (\(a.id) → \(b.id), \(e.allowed ? "allowed" : "denied")) | \(e.evaluatedRules) | | |")
+    let (traced, events, path) = kernelTrace(from: a, to: b, podNS: probePods[0])
+    results["trace_rules_\(pods)"] = traced
+    results["trace_events_\(pods)"] = events
+    table.append("| rules evaluated per packet (kernel nftrace), \(pods) pods: \(path) | \(traced) (\(events) rules decided) | | |")
     try programmer.deleteTable()
 }
 

@@ -117,6 +117,7 @@ struct PolicyApply: ParsableCommand {
         try recordIntent(policyText: try opts.read(file), endpointText: try opts.read(opts.endpoints ?? "\(opts.stateDir)/endpoints.yaml"))
         if json {
             writeJSON(["applied": true, "fullReplace": report.fullReplace, "messages": report.messages,
+                       "interfaceGroupsSet": report.linkChanges, "pendingInterfaces": report.pendingInterfaces,
                        "networkPolicies": set.networkPolicies.count, "globalPolicies": set.globalPolicies.count,
                        "endpoints": inv.endpoints.count, "chains": desired.chains.count, "sets": desired.sets.count])
         } else {
@@ -150,7 +151,7 @@ struct PolicyDump: ParsableCommand {
     func run() throws {
         let programmer = try ns.programmer()
         let kernel = try programmer.read()
-        let text = kernel.map(NftRenderer.render) ?? ""
+        let text = kernel.map { NftRenderer.render($0) + NftRenderer.renderGroups($0) } ?? ""
         guard diff else {
             if kernel == nil { throw PolicyCLIError("no table inet \(Ruleset.tableName) in this namespace") }
             print(text, terminator: "")
@@ -158,15 +159,48 @@ struct PolicyDump: ParsableCommand {
         }
         let (set, inv) = try intent.load()
         let desired = intent.compile(set, inv)
+        var drift = false
         let intended = NftRenderer.render(desired)
-        if intended == text {
-            print("no drift: the kernel enforces what Caracal intends")
-            return
+        let enforced = kernel.map(NftRenderer.render) ?? ""
+        if intended != enforced {
+            drift = true
+            print("--- intended\n+++ kernel")
+            print(LineDiff.unified(intended, enforced), terminator: "")
         }
-        print("--- intended\n+++ kernel")
-        print(LineDiff.unified(intended, text), terminator: "")
-        throw ExitCode(2)
+        // Link state: every endpoint veth must carry its profile's group.
+        let links = try programmer.linkGroups(prefix: desired.interfacePrefix)
+        let report = GroupDrift(intended: desired, links: links)
+        for line in report.lines { print(line) }
+        if !report.drifted.isEmpty { drift = true }
+        if drift { throw ExitCode(2) }
+        print("no drift: the kernel enforces what Caracal intends" + (report.pending.isEmpty ? "" : " (\(report.pending.count) endpoint interfaces not present yet)"))
     }
+}
+
+/// Interface groups that differ from what the intended ruleset says: an
+/// endpoint veth with another group (its packets meet another profile, or
+/// are dropped), or a Caracal-prefixed veth with a group it should not
+/// have. A veth that does not exist yet is pending, not drift.
+struct GroupDrift {
+    var drifted: [String] = []
+    var pending: [String] = []
+
+    init(intended: Ruleset, links: [String: UInt32]) {
+        var intendedNames = Set<String>()
+        for g in intended.interfaceGroups {
+            intendedNames.insert(g.interface)
+            guard let actual = links[g.interface] else { pending.append(g.interface); continue }
+            if actual != g.group {
+                let chains = intended.fromProfile.first { $0.group == g.group }.map { " (\($0.verdict.description))" } ?? ""
+                drifted.append("~ link \(g.interface) group \(actual), intended \(g.group)\(chains)")
+            }
+        }
+        for (name, group) in links.sorted(by: { $0.key < $1.key }) where group != 0 && !intendedNames.contains(name) {
+            drifted.append("~ link \(name) group \(group), intended 0 (no endpoint)")
+        }
+    }
+
+    var lines: [String] { drifted + pending.map { "  link \($0) not present yet (pending, dropped until it appears)" } }
 }
 
 /// A small LCS line diff for `dump --diff`.

@@ -35,17 +35,39 @@ import Testing
                 #expect(dry.status == 0 && dry.stdout.contains("table inet caracal"))
                 #expect(try NFTablesProgrammer(namespace: node.namespace).read() == nil, "dry run changes nothing")
 
+                // x/a's host veth exists (its pod end stays unplugged); y/b's
+                // does not yet: it is pending, not drift.
+                try node.ip("link", "add", "crcxa", "type", "veth", "peer", "name", "podxa")
                 let apply = try run(["apply", "-f", policies, "--endpoints", endpoints, "--netns", node.name, "--state-dir", state, "--json"])
-                #expect(apply.status == 0 && apply.stdout.contains("\"applied\" : true"), "\(apply)")
+                #expect(apply.status == 0 && apply.stdout.contains("\"applied\" : true") && apply.stdout.contains("\"pendingInterfaces\" : [\n    \"crcyb\""), "\(apply)")
+                let group = try #require(try NFTablesProgrammer(namespace: node.namespace).linkGroups(prefix: "crc")["crcxa"])
+                #expect(group != 0)
                 let clean = try run(["dump", "--diff", "--netns", node.name, "--state-dir", state])
-                #expect(clean.status == 0 && clean.stdout.contains("no drift"))
+                #expect(clean.status == 0 && clean.stdout.contains("no drift") && clean.stdout.contains("crcyb not present yet"), "\(clean)")
                 let dump = try run(["dump", "--netns", node.name])
                 #expect(dump.stdout.contains("comment \"NetworkPolicy x/web ingress rule 0\""))
+                #expect(dump.stdout.contains("# link crcxa group \(group)"))
+                // The dump, link lines included, is valid nft syntax.
+                let dumpFile = dir.appendingPathComponent("dump.nft")
+                try dump.stdout.write(to: dumpFile, atomically: true, encoding: .utf8)
+                try node.check(["nft", "-c", "-f", dumpFile.path])
+                // The kernel's explain reads the group: x/a's ingress profile
+                // decides; y/b's veth has no group yet, so its packets are dropped.
+                let kernelExplain = try run(["explain", "--kernel", "--netns", node.name, "--state-dir", state, "--from", "10.99.3.3", "--to", "x/a", "--port", "81/TCP"])
+                let pendingExplain = try run(["explain", "--kernel", "--netns", node.name, "--state-dir", state, "--from", "y/b", "--to", "x/a", "--port", "80/TCP"])
+                #expect(pendingExplain.status == 1 && pendingExplain.stdout.contains("fail closed"), "\(pendingExplain)")
+                #expect(kernelExplain.status == 1 && kernelExplain.stdout.contains("x/web"), "\(kernelExplain)")
 
-                // Drift made behind Caracal's back shows up.
-                try node.check(["nft", "add", "element", "inet", "caracal", "to-pod", "{ \"crcevil\" : accept }"])
+                // Drift made behind Caracal's back shows up: a map element…
+                try node.check(["nft", "add", "element", "inet", "caracal", "to-profile", "{ 4242 : accept }"])
                 let drift = try run(["dump", "--diff", "--netns", node.name, "--state-dir", state])
-                #expect(drift.status == 2 && drift.stdout.contains("crcevil"))
+                #expect(drift.status == 2 && drift.stdout.contains("4242"))
+                try node.check(["nft", "delete", "element", "inet", "caracal", "to-profile", "{ 4242 }"])
+                // …and a veth whose group is not its profile's.
+                try node.ip("link", "set", "dev", "crcxa", "group", "7")
+                let groupDrift = try run(["dump", "--diff", "--netns", node.name, "--state-dir", state])
+                #expect(groupDrift.status == 2 && groupDrift.stdout.contains("~ link crcxa group 7, intended \(group)"), "\(groupDrift)")
+                try node.ip("link", "set", "dev", "crcxa", "group", "\(group)")
 
                 // Bad input: error names the document and field; nothing applied.
                 let before = try NFTablesProgrammer(namespace: node.namespace).read()

@@ -65,8 +65,9 @@ func normalizedNft(_ text: String) -> [String] {
                 // And nft loading the dump produces the same kernel state.
                 let other = try net.namespace("reload")
                 try other.check(["nft", "-f", file.path])
+                // (The text holds the table, not the veths' groups: link state.)
                 let reread = try NFTablesProgrammer(namespace: other.namespace).read()
-                #expect(reread == ruleset)
+                #expect(reread == ruleset.tableOnly)
             }
             try programmer.deleteTable()
             #expect(try programmer.read() == nil)

@@ -37,6 +37,7 @@ import Testing
             let report = try programmer.apply(after)
             let diff = try #require(report.diff)
             #expect(!report.fullReplace && diff.addedChains.isEmpty && diff.changedChains.isEmpty && !diff.changedSets.isEmpty)
+            #expect(try programmer.read() == after)
             #expect(try topo.run(probesTo("x/a", from: sources)).map(\.from).sorted() == ["x/b", "y/b", "z/c"])
             // Delete every policy.
             #expect(try reachable("") == ["x/b", "y/b", "z/c"])
@@ -66,8 +67,75 @@ import Testing
             let report = try programmer.apply(PolicyCompiler().compile(policies, inventory))
             let diff = try #require(report.diff)
             #expect(!report.fullReplace && diff.addedChains.isEmpty && diff.changedChains.isEmpty && diff.addedSets.isEmpty)
-            #expect(diff.addedMapElements.values.map(\.count).reduce(0, +) == 2)
+            // No verdict element: set elements plus the veth's group.
+            #expect(diff.addedMapElements.values.allSatisfy(\.isEmpty) && diff.removedMapElements.values.allSatisfy(\.isEmpty))
+            #expect(report.linkChanges == 1 && report.pendingInterfaces.isEmpty)
             #expect(try topo.run(both).count == 3)
+            // An operator (or anything else) resetting the group drops the
+            // pod again: fail closed, and the next apply repairs it.
+            try topo.node.ip("link", "set", "dev", "crcxd", "group", "0")
+            #expect(try topo.run(both).map(\.description) == ["x/b->x/a:80/TCP"])
+            #expect(try programmer.apply(PolicyCompiler().compile(policies, inventory)).linkChanges == 1)
+            #expect(try topo.run(both).count == 3)
+            try programmer.deleteTable()
+        }
+    }
+
+    @Test func aPodMovingToANewProfileRetiresTheOldOne() throws {
+        try withTestNetwork { net in
+            let topo = try PodTopology(net)
+            let programmer = try NFTablesProgrammer(namespace: topo.node.namespace)
+            // x/a alone is selected by "web" (its own profile); x/b and x/c share another.
+            let policies = try PolicyParser.parse(k8s("x", "web", "podSelector: {matchLabels: {app: web}}\ningress: [{from: [{podSelector: {matchLabels: {pod: b}}}]}]")
+                                                   + k8s("x", "api", "podSelector: {matchLabels: {app: api}}\ningress: [{from: [{podSelector: {matchLabels: {pod: c}}}]}]"))
+            var inventory = topo.inventory()
+            func label(_ id: String, _ app: String) {
+                let i = inventory.endpoints.firstIndex { $0.id == id }!
+                inventory.endpoints[i].labels["app"] = app
+            }
+            label("x/a", "web")
+            let before = PolicyCompiler().compile(policies, inventory)
+            try programmer.apply(before)
+            let probes = [PodTopology.Probe(from: "x/b", to: "x/a", port: 80, proto: .tcp),
+                          PodTopology.Probe(from: "x/c", to: "x/a", port: 80, proto: .tcp)]
+            #expect(try topo.run(probes).map(\.from) == ["x/b"])
+            // x/a becomes "api": a new profile; the "web" profile has no pod left.
+            label("x/a", "api")
+            let after = PolicyCompiler().compile(policies, inventory)
+            let report = try programmer.apply(after)
+            let diff = try #require(report.diff)
+            #expect(!report.fullReplace && report.linkChanges == 1)
+            #expect(diff.addedChains.count == 1 && diff.removedChains.count == 1)
+            #expect(diff.addedMapElements.values.map(\.count) == [1, 1] && diff.removedMapElements.values.map(\.count) == [1, 1])
+            // The kernel holds exactly the new state: no stale chain, element or set.
+            #expect(try programmer.read() == after)
+            #expect(try topo.run(probes).map(\.from) == ["x/c"])
+            try programmer.deleteTable()
+            #expect(try programmer.linkGroups(prefix: "crc").values.allSatisfy { $0 == 0 })
+        }
+    }
+
+    @Test func anEndpointWhoseVethIsMissingIsPendingUntilItAppears() throws {
+        try withTestNetwork { net in
+            let topo = try PodTopology(net)
+            let programmer = try NFTablesProgrammer(namespace: topo.node.namespace)
+            let policies = try PolicyParser.parse(k8s("x", "same", "podSelector: {}\ningress: [{from: [{podSelector: {}}]}]"))
+            var inventory = topo.inventory()
+            // The agent learns of x/d before its veth exists.
+            inventory.endpoints.append(Endpoint(namespace: "x", name: "d", labels: ["pod": "d"], addresses: [IPAddress("10.99.1.4")!], interface: "crcxd"))
+            let desired = PolicyCompiler().compile(policies, inventory)
+            let first = try programmer.apply(desired)
+            #expect(first.pendingInterfaces == ["crcxd"])
+            #expect(first.enforced.group(of: "crcxd") == 0 && first.enforced.group(of: "crcxa") != 0)
+            #expect(try programmer.read() == first.enforced)
+            // The veth appears; the next apply from the enforced state sets its group.
+            try topo.addPod("x", "d", address: "10.99.1.4")
+            let probe = [PodTopology.Probe(from: "x/d", to: "x/a", port: 80, proto: .tcp)]
+            #expect(try topo.run(probe).isEmpty)  // group 0: dropped
+            let second = try programmer.apply(desired, current: .some(first.enforced))
+            #expect(second.pendingInterfaces.isEmpty && second.linkChanges == 1 && second.messages == 0)
+            #expect(try programmer.read() == desired)
+            #expect(try topo.run(probe).count == 1)
             try programmer.deleteTable()
         }
     }

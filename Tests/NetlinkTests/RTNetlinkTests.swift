@@ -203,6 +203,24 @@ struct LinkTests {
         }
     }
 
+    @Test func interfaceGroupsSetByNameAndReadBack() throws {
+        try withTestNetwork { net in
+            let pair = try Pair(net)
+            #expect(try pair.rt.link(index: pair.va)?.group == 0)
+            #expect(try pair.rt.setLinkGroup(named: "va", 0x7fff_fff0))
+            #expect(try pair.rt.link(index: pair.va)?.group == 0x7fff_fff0)
+            // iproute2 sees the same number.
+            #expect(try pair.a.check(["ip", "-o", "link", "show", "dev", "va"]).stdout.contains("group 2147483632"))
+            // Several at once; an absent link is reported, the rest applied.
+            let missing = try pair.rt.setLinkGroups([("nosuch0", 5), ("va", 17), ("nosuch1", 6)])
+            #expect(missing == ["nosuch0", "nosuch1"])
+            #expect(try pair.rt.link(named: "va")?.group == 17)
+            try pair.rt.setLink(index: pair.va, LinkChange(group: 0))
+            #expect(try pair.rt.link(index: pair.va)?.group == 0)
+            #expect(try !pair.rt.setLinkGroup(named: "nosuch0", 1))
+        }
+    }
+
     @Test func addressesAddListDelete() throws {
         try withTestNetwork { net in
             let pair = try Pair(net)

@@ -93,9 +93,13 @@ func np(_ ns: String, _ name: String, _ spec: String) -> String {
         let r = try Reach(np("x", "deny-egress", "podSelector: {}\npolicyTypes: [Egress]"))
         #expect(try !r.allowed("x/a", "y/a"))
         #expect(try r.allowed("y/a", "x/a"))
-        // All three x pods share one egress profile chain.
-        let verdicts = Set(r.ruleset.fromPod.filter { $0.interface.hasPrefix("crcx") }.map(\.verdict))
-        #expect(verdicts.count == 1)
+        // All three x pods share one profile (one group), whose egress goes
+        // to the one egress profile chain; y and z pods share another.
+        let groups = Set(r.ruleset.interfaceGroups.filter { $0.interface.hasPrefix("crcx") }.map(\.group))
+        #expect(groups.count == 1)
+        #expect(Set(r.ruleset.interfaceGroups.map(\.group)).count == 2)
+        #expect(r.ruleset.fromProfile.count == 2 && r.ruleset.toProfile.count == 2)
+        #expect(r.ruleset.fromProfile.first { $0.group == groups.first! }?.verdict.description.hasPrefix("goto k8s-out-") == true)
         #expect(r.ruleset.chains.filter { $0.name.hasPrefix("k8s-out-") }.count == 1)
     }
 
@@ -111,7 +115,49 @@ func np(_ ns: String, _ name: String, _ spec: String) -> String {
         #expect(before.chains == after.chains)
         #expect(before.sets.map(\.name) == after.sets.map(\.name))
         #expect(before.sets != after.sets)
-        #expect(after.toPod.count == before.toPod.count + 1)
+        // No verdict element: the new veth joins its profile's group.
+        #expect(after.fromProfile == before.fromProfile && after.toProfile == before.toProfile)
+        #expect(after.interfaceGroups.count == before.interfaceGroups.count + 1)
+        #expect(after.group(of: "crcxb2") == after.group(of: "crcxb") && after.group(of: "crcxb2") != 0)
+        let diff = RulesetDiff(from: before, to: after)
+        #expect(diff.addedMapElements.values.allSatisfy(\.isEmpty) && diff.groupChanges == [InterfaceGroup(interface: "crcxb2", group: after.group(of: "crcxb"))])
+    }
+
+    @Test func profileGroupsAreStableNonZeroAndDistinct() throws {
+        let a = ProfileGroups.Profile(egress: "no-policy", ingress: "k8s-in-1")
+        let b = ProfileGroups.Profile(egress: "k8s-out-2", ingress: "no-policy")
+        let one = ProfileGroups.assign([a, b])
+        #expect(one[a] == ProfileGroups.preferred(a) && one[b] == ProfileGroups.preferred(b))
+        // Adding profiles does not renumber the others (barring a hash collision).
+        var many = Set((0..<500).map { ProfileGroups.Profile(egress: "k8s-out-\($0)", ingress: "k8s-in-\($0 % 7)") })
+        many.formUnion([a, b])
+        let all = ProfileGroups.assign(many)
+        #expect(all[a] == one[a] && all[b] == one[b])
+        #expect(Set(all.values).count == all.count)
+        #expect(all.values.allSatisfy { $0 >= 1 && $0 <= ProfileGroups.maxGroup })
+    }
+
+    @Test func groupCollisionsProbeToTheNextFreeNumber() throws {
+        // Every profile hashes to the top number: the first in sorted order
+        // keeps it, the next ones wrap around to 1, 2.
+        let ps = ["c", "a", "b"].map { ProfileGroups.Profile(egress: $0, ingress: "x") }
+        let assigned = ProfileGroups.assign(Set(ps)) { _ in ProfileGroups.maxGroup }
+        #expect(assigned[ps[1]] == ProfileGroups.maxGroup && assigned[ps[2]] == 1 && assigned[ps[0]] == 2)
+    }
+
+    @Test func unknownInterfaceHasGroupZeroAndIsDroppedByExplain() throws {
+        let r = try Reach(np("x", "same", "podSelector: {}\ningress: [{from: [{podSelector: {}}]}]"))
+        #expect(r.ruleset.group(of: "crcxz") == 0)
+        let e = RulesetEvaluator(r.ruleset).evaluate(PacketProbe(hook: .forward, inputInterface: "crcxz", outputInterface: "crcya",
+                                                                  source: IPAddress("10.99.1.9")!, destination: IPAddress("10.99.2.1")!,
+                                                                  proto: .tcp, destinationPort: 80))
+        #expect(!e.allowed && e.summary.contains("fail closed"))
+        // A host interface outside the prefix never meets the profile maps,
+        // whatever its group: the dispatch rule is guarded by the prefix.
+        let host = RulesetEvaluator(r.ruleset).evaluate(PacketProbe(hook: .forward, inputInterface: "eth0", outputInterface: "crcya",
+                                                                     source: IPAddress("192.0.2.1")!, destination: IPAddress("10.99.2.1")!,
+                                                                     proto: .tcp, destinationPort: 80))
+        #expect(host.allowed)
     }
 
     @Test func renderingIsDeterministic() throws {
@@ -144,6 +190,12 @@ func np(_ ns: String, _ name: String, _ spec: String) -> String {
         let names = r.sets.map(\.name) + r.chains.map(\.name)
         for n in names { #expect(Self.isNftIdentifier(n), "\(n)") }
         #expect(Set(r.sets.map(\.name)).count == r.sets.count)
-        #expect(r.sets.count == 4)
+        // Both policies have the same peers: they share one set per family.
+        #expect(r.sets.count == 2)
+        let setNames = Set(r.sets.map(\.name))
+        let users = r.chains.flatMap(\.rules).filter { rule in
+            rule.matches.contains { if case .addressInSet(_, let n, _) = $0 { setNames.contains(n) } else { false } }
+        }
+        #expect(users.count == 4)  // two policies × two families
     }
 }

@@ -43,7 +43,9 @@ import Testing
     @Test(arguments: cases.map(\.0))
     func renderingMatchesGolden(name: String) throws {
         let yaml = Self.cases.first { $0.0 == name }!.1
-        let text = NftRenderer.render(PolicyCompiler().compile(try PolicyParser.parse(yaml), Fixtures.inventory))
+        let ruleset = PolicyCompiler().compile(try PolicyParser.parse(yaml), Fixtures.inventory)
+        // The table, then which veth carries which profile group.
+        let text = NftRenderer.render(ruleset) + NftRenderer.renderGroups(ruleset)
         let file = Self.goldenDir.appendingPathComponent("\(name).nft")
         if ProcessInfo.processInfo.environment["CARACAL_UPDATE_GOLDEN"] == "1" {
             try text.write(to: file, atomically: true, encoding: .utf8)

@@ -1,0 +1,244 @@
+/// Compiles endpoint events without recompiling the whole state: the
+/// compile state (endpoint classes, selections, peer and named-port set
+/// definitions, profile chains) is kept between events, and an event
+/// touches only
+/// - the selections the endpoint matches before or after, and the sets
+///   defined over them (named-port sets when it has or had named ports);
+/// - its class's profile (new chains only when the class is new);
+/// - its interface's group (all groups only when a hash collision moves
+///   one).
+/// `ruleset` is always equal to `PolicyCompiler.compile` of the same
+/// policies and live endpoints (tested with random event sequences).
+/// A change of policies or namespace labels, or an endpoint in a namespace
+/// not seen before, recompiles everything.
+public struct IncrementalPolicyCompiler: Sendable {
+    public let compiler: PolicyCompiler
+    public let policies: PolicySet
+    private var state: CompileState
+    /// Live endpoint id → index in `state.inventory.endpoints`.
+    private var indexOfID: [String: Int] = [:]
+    private var profileOfClass: [ProfileGroups.Profile?] = []
+    /// Local live endpoints per profile.
+    private var profileUse: [ProfileGroups.Profile: Int] = [:]
+    private var groups: [ProfileGroups.Profile: UInt32] = [:]
+    public private(set) var ruleset: Ruleset
+
+    public init(_ compiler: PolicyCompiler = PolicyCompiler(), policies: PolicySet, inventory: EndpointInventory) {
+        self.compiler = compiler
+        self.policies = policies
+        state = CompileState(policies: policies, inventory: inventory)
+        ruleset = Ruleset(interfacePrefix: compiler.interfacePrefix)
+        rebuild(inventory)
+    }
+
+    /// The live endpoints (with the namespaces).
+    public var inventory: EndpointInventory {
+        var inv = state.inventory
+        inv.endpoints = indexOfID.values.sorted().map { state.inventory.endpoints[$0] }
+        return inv
+    }
+
+    private mutating func rebuild(_ live: EndpointInventory) {
+        dirtyPeers = []
+        tuplesDirty = false
+        groupChanges = []
+        state = CompileState(policies: policies, inventory: live)
+        indexOfID = [:]
+        for (i, e) in live.endpoints.enumerated() { indexOfID[e.id] = i }
+        profileOfClass = Array(repeating: nil, count: state.classes.count)
+        profileUse = [:]
+        for (i, e) in live.endpoints.enumerated() where e.interface != nil {
+            profileUse[profile(ofEndpoint: i), default: 0] += 1
+        }
+        groups = ProfileGroups.assign(Set(profileUse.keys))
+        ruleset.interfaceGroups = live.endpoints.enumerated().compactMap { i, e in
+            e.interface.map { InterfaceGroup(interface: $0, group: groups[profileOfClass[state.classOfEndpoint[i]]!]!) }
+        }.sorted()
+        assemble()
+    }
+
+    private mutating func profile(ofEndpoint i: Int) -> ProfileGroups.Profile {
+        let c = state.classOfEndpoint[i]
+        if c >= profileOfClass.count { profileOfClass += Array(repeating: nil, count: c - profileOfClass.count + 1) }
+        if let p = profileOfClass[c] { return p }
+        let ep = state.inventory.endpoints[i]
+        let p = ProfileGroups.Profile(egress: state.profileChain(for: ep, direction: .egress),
+                                      ingress: state.profileChain(for: ep, direction: .ingress))
+        profileOfClass[c] = p
+        return p
+    }
+
+    /// Adds an endpoint, or replaces the one with the same namespace/name.
+    public mutating func upsert(_ e: Endpoint) {
+        if let old = indexOfID[e.id] { detach(old) }
+        guard state.nsLabelCache[e.namespace] != nil else {
+            // A namespace not seen before changes namespace selections: start over.
+            var live = inventory
+            live.endpoints.append(e)
+            rebuild(live)
+            return
+        }
+        let i = attach(e)
+        if e.interface != nil { use(profile(ofEndpoint: i), +1) }
+        finishEvent()
+    }
+
+    /// Removes the endpoint `namespace/name` (no-op when absent).
+    public mutating func remove(id: String) {
+        guard let i = indexOfID[id] else { return }
+        detach(i)
+        finishEvent()
+    }
+
+    // MARK: State updates
+
+    private var dirtyPeers = Set<String>()
+    private var tuplesDirty = false
+    /// Interfaces whose group changes: the endpoint index, nil when it goes.
+    private var groupChanges: [(String, Int?)] = []
+
+    private mutating func attach(_ e: Endpoint) -> Int {
+        let i = state.inventory.endpoints.count
+        state.inventory.endpoints.append(e)
+        indexOfID[e.id] = i
+        let key = CompileState.ClassKey(namespace: e.namespace, labels: e.labels)
+        if let c = state.classIndex[key] {
+            state.classes[c].members.append(i)
+            state.classOfEndpoint.append(c)
+        } else {
+            let c = state.classes.count
+            state.classIndex[key] = c
+            state.classesByNamespace[e.namespace, default: []].append(c)
+            state.classOfEndpoint.append(c)
+            state.classes.append(.init(namespace: e.namespace, labels: e.labels, members: [i]))
+        }
+        for name in Set(e.ports.map(\.name)) { state.endpointsByPortName[name, default: []].append(i) }
+        if !e.ports.isEmpty { tuplesDirty = true }
+        // New indices are the largest: appending keeps selections sorted.
+        for (key, members) in state.selectionCache where selects(key, e) {
+            state.selectionCache[key] = members + [i]
+            dirtyPeers.formUnion(state.peersBySelection[key] ?? [])
+            tuplesDirty = true
+        }
+        if let iface = e.interface { groupChanges.append((iface, i)) }
+        return i
+    }
+
+    private mutating func detach(_ i: Int) {
+        let e = state.inventory.endpoints[i]
+        indexOfID[e.id] = nil
+        let c = state.classOfEndpoint[i]
+        state.classes[c].members.removeAll { $0 == i }
+        for name in Set(e.ports.map(\.name)) { state.endpointsByPortName[name]?.removeAll { $0 == i } }
+        if !e.ports.isEmpty { tuplesDirty = true }
+        for (key, members) in state.selectionCache where selects(key, e) {
+            state.selectionCache[key] = members.filter { $0 != i }
+            dirtyPeers.formUnion(state.peersBySelection[key] ?? [])
+            tuplesDirty = true
+        }
+        if let iface = e.interface {
+            use(profileOfClass[c]!, -1)
+            groupChanges.append((iface, nil))
+        }
+    }
+
+    private func selects(_ key: CompileState.SelectionKey, _ e: Endpoint) -> Bool {
+        if let ns = key.namespaces {
+            guard ns.matches(state.nsLabels(e.namespace)) else { return false }
+        } else if let own = key.own, own != e.namespace {
+            return false
+        }
+        return key.pods.matches(e.labels)
+    }
+
+    private mutating func use(_ p: ProfileGroups.Profile, _ delta: Int) {
+        let n = (profileUse[p] ?? 0) + delta
+        profileUse[p] = n > 0 ? n : nil
+    }
+
+    private mutating func finishEvent() {
+        // Sets whose selections changed.
+        for key in dirtyPeers {
+            guard let def = state.peerDefinitions[key] else { continue }
+            let addrs = state.resolve(def)
+            state.peerAddresses[key] = addrs
+            for f in IPFamily.allCases {
+                let name = "peers-\(Naming.hex(key))-\(CompileState.familyTag(f))"
+                state.sets[name]?.ranges = addrs.ranges(f)
+            }
+        }
+        if tuplesDirty || !dirtyPeers.isEmpty {
+            for (name, def) in state.tupleDefinitions where tuplesDirty || def.within.map(dirtyPeers.contains) == true {
+                let tuples = state.resolve(def)
+                state.sets[name]?.tuples = tuples
+            }
+        }
+        dirtyPeers = []
+        tuplesDirty = false
+        // Groups: renumber only when the profiles in use change.
+        let assigned = ProfileGroups.assign(Set(profileUse.keys))
+        let moved = assigned.contains { p, g in groups[p].map { $0 != g } ?? false }
+        groups = assigned
+        if moved {
+            ruleset.interfaceGroups = indexOfID.values.compactMap { i -> InterfaceGroup? in
+                let e = state.inventory.endpoints[i]
+                return e.interface.map { InterfaceGroup(interface: $0, group: groups[profileOfClass[state.classOfEndpoint[i]]!]!) }
+            }.sorted()
+        } else {
+            for (iface, index) in groupChanges {
+                setGroup(iface, index.map { groups[profileOfClass[state.classOfEndpoint[$0]]!]! } ?? 0)
+            }
+        }
+        groupChanges = []
+        assemble()
+    }
+
+    /// Sorted insert, update or (group 0) removal of one interface's group.
+    private mutating func setGroup(_ iface: String, _ g: UInt32) {
+        var lo = 0, hi = ruleset.interfaceGroups.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if ruleset.interfaceGroups[mid].interface < iface { lo = mid + 1 } else { hi = mid }
+        }
+        let found = lo < ruleset.interfaceGroups.count && ruleset.interfaceGroups[lo].interface == iface
+        if g == 0 {
+            if found { ruleset.interfaceGroups.remove(at: lo) }
+        } else if found {
+            ruleset.interfaceGroups[lo].group = g
+        } else {
+            ruleset.interfaceGroups.insert(InterfaceGroup(interface: iface, group: g), at: lo)
+        }
+    }
+
+    /// Maps, chains reachable from the profiles in use, sets they reference.
+    private mutating func assemble() {
+        var fromProfile: [GroupElement] = [], toProfile: [GroupElement] = []
+        var pending: [String] = []
+        for (p, g) in groups {
+            fromProfile.append(GroupElement(group: g, verdict: .goto(p.egress)))
+            toProfile.append(GroupElement(group: g, verdict: .goto(p.ingress)))
+            pending += [p.egress, p.ingress]
+        }
+        var reached = Set<String>()
+        var setNames = Set<String>()
+        while let name = pending.popLast() {
+            guard reached.insert(name).inserted, let chain = state.chains[name] else { continue }
+            for rule in chain.rules {
+                switch rule.verdict {
+                case .goto(let t)?, .jump(let t)?: pending.append(t)
+                default: break
+                }
+                for m in rule.matches {
+                    switch m {
+                    case .addressInSet(_, let s, _), .destinationInTupleSet(let s, _): setNames.insert(s)
+                    default: break
+                    }
+                }
+            }
+        }
+        ruleset.chains = compiler.baseChains() + state.chains.values.filter { reached.contains($0.name) }.sorted { $0.name < $1.name }
+        ruleset.sets = setNames.compactMap { state.sets[$0] }.sorted { $0.name < $1.name }
+        ruleset.fromProfile = fromProfile.sorted()
+        ruleset.toProfile = toProfile.sorted()
+    }
+}
