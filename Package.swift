@@ -22,7 +22,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
-        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
@@ -30,7 +29,7 @@ let package = Package(
         .target(name: "CSystemShim", cSettings: [.define("_GNU_SOURCE")]),
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
-        .target(name: "CSQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
+        .target(name: "CSQLite", linkerSettings: [.linkedLibrary("sqlite3")]),
         // Header-only declaration of libFuzzer's driver (see Fuzz/README.md).
         .target(name: "CFuzzDriver"),
 
@@ -48,7 +47,7 @@ let package = Package(
         .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Policy", log]),
         .target(
             name: "Datastore",
-            dependencies: ["IPAM", "IPAddressing", "CSQLiteTuning", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["IPAM", "IPAddressing", "CSQLite"]),
         .target(name: "CNIPlugin", dependencies: ["CNI", "IPAM", "IPAddressing", "Datastore", "Netlink", "NetNS", log]),
 
         // MARK: Executables

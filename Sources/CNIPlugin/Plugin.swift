@@ -40,10 +40,14 @@ public struct CNIPlugin {
                 return PluginOutcome(stdout: CNIVersion.versionInfo().encodedString, exitCode: 0)
             }
             let config = try NetworkConfig(parsing: stdin)
+            Timeline.mark("config")
             replyVersion = config.cniVersion
             let context = try Context(env: env, config: config, fault: environment["CARACAL_CNI_FAULT"])
             switch env.command {
-            case .add: return PluginOutcome(stdout: try add(context).json(version: config.cniVersion).encodedString, exitCode: 0)
+            case .add:
+                let result = try add(context).json(version: config.cniVersion).encodedString
+                Timeline.mark("encoded")
+                return PluginOutcome(stdout: result, exitCode: 0)
             case .del: try del(context)
             case .check: try check(context)
             case .gc: try gc(context)
@@ -113,9 +117,11 @@ public struct CNIPlugin {
             throw CNIError(.invalidEnvironment, "CNI_NETNS: \(netns) is not a network namespace")
         }
         let definitions = try poolDefinitions(section)
+        Timeline.mark("pools")
         let requested = c.config.requestedIPs + c.env.args.requestedIPs.filter { !c.config.requestedIPs.contains($0) }
         let claim = c.config.argsClaim ?? c.env.args.claim
         let store = try c.openStore()
+        Timeline.mark("open")
         let hostVeth = c.hostVeth
         let now = ipam.clock()
         var labels: [String: String] = [:]
@@ -165,7 +171,9 @@ public struct CNIPlugin {
                 claim: claim, state: .wiring, created: now), tx)
             return (a, leftover)
         } }
+        Timeline.mark("allocated")
         var paired = pairing.wait()
+        Timeline.mark("paired")
         guard case .success(let (allocations, leftover)) = allocated else {
             if progress.hostVethCreated { try? wiring.unwire(netns: netns, ifName: c.ifName, hostVeth: hostVeth) }
             _ = try allocated.get()
@@ -193,6 +201,7 @@ public struct CNIPlugin {
         let wired: PodWiring.Wired
         do {
             wired = try wiring.configure(try paired.get(), netns: netns, ips: ips)
+            Timeline.mark("configured")
             // 3. The endpoint is ready.
             try store.transaction { tx in
                 guard var e = try Endpoints.get(containerID: c.containerID, ifName: c.ifName, tx) else { return }
@@ -210,6 +219,7 @@ public struct CNIPlugin {
             throw error
         }
 
+        Timeline.mark("ready")
         var result = CNIResult(
             interfaces: [
                 .init(name: hostVeth, mac: wired.hostMAC, mtu: c.config.mtu),

@@ -15,15 +15,20 @@ while let pointer = entry.pointee {
     }
     entry += 1
 }
+Timeline.enabled = environment["CARACAL_CNI_TIMELINE"] == "1"
+Timeline.mark("main")
 let level = environment["CARACAL_CNI_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
 LoggingSystem.bootstrap { label in
     var h = StreamLogHandler.standardError(label: label)
     h.logLevel = level
     return h
 }
+Timeline.mark("logging")
 let input = FileHandle.standardInput.readDataToEndOfFile()
+Timeline.mark("stdin")
 let outcome = CNIPlugin(logger: Logger(label: "caracal-cni")).run(environment: environment, stdin: Array(input))
 if !outcome.stdout.isEmpty {
     FileHandle.standardOutput.write(Data((outcome.stdout + "\n").utf8))
 }
+Timeline.mark("exit")
 exit(outcome.exitCode)
