@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A JSON document as a value, used where CNI passes through data the plugin
 /// does not own (`prevResult`, unknown keys) and as the first decoding stage

@@ -1,11 +1,18 @@
 import CNI
 import Datastore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import IPAM
 import IPAddressing
 import Logging
 import NetNS
 import Netlink
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the plugin prints and how it exits.
 public struct PluginOutcome: Sendable {
@@ -120,17 +127,16 @@ public struct CNIPlugin {
         Timeline.mark("pools")
         let requested = c.config.requestedIPs + c.env.args.requestedIPs.filter { !c.config.requestedIPs.contains($0) }
         let claim = c.config.argsClaim ?? c.env.args.claim
-        let store = try c.openStore()
-        Timeline.mark("open")
         let hostVeth = c.hostVeth
         let now = ipam.clock()
         var labels: [String: String] = [:]
         for l in c.config.labels { labels[l.key] = l.value }
 
         // The veth pair needs no address: the kernel makes it on another
-        // thread while the allocation transaction runs. A pair left by a
-        // process killed here has no endpoint record; DEL (through the pod's
-        // namespace) or GC (unclaimed host veths) removes it.
+        // thread while the datastore opens and the allocation transaction
+        // runs. A pair left by a process killed here has no endpoint record;
+        // DEL (through the pod's namespace) or GC (unclaimed host veths)
+        // removes it.
         let progress = PodWiring.Progress()
         let podMAC = c.config.runtimeMAC.flatMap(MACAddress.init)
         let wantsIPv6 = section.assignIPv6 || requested.contains(where: \.isIPv6)
@@ -140,6 +146,15 @@ public struct CNIPlugin {
                 progress: progress)
         }
         let pairing = BackgroundTask(createPair)
+        let store: SQLiteStore
+        do { store = try c.openStore() } catch {
+            _ = pairing.wait()
+            if progress.hostVethCreated {
+                try? wiring.unwire(netns: netns, ifName: c.ifName, hostVeth: hostVeth)
+            }
+            throw error
+        }
+        Timeline.mark("open")
 
         // 1. One transaction: leftovers of a crashed ADD go, addresses are
         //    allocated, and the endpoint is recorded as "wiring".
@@ -200,7 +215,7 @@ public struct CNIPlugin {
         // 2. Wire the pod; on any failure undo the wiring and the allocation.
         let wired: PodWiring.Wired
         do {
-            wired = try wiring.configure(try paired.get(), netns: netns, ips: ips)
+            wired = try wiring.configure(try paired.get(), ips: ips)
             Timeline.mark("configured")
             // 3. The endpoint is ready.
             try store.transaction { tx in
@@ -406,21 +421,41 @@ public struct CNIPlugin {
 }
 
 /// Runs blocking kernel work (veth creation or deletion) on its own thread
-/// while the caller works on the datastore; `wait` joins it.
+/// while the caller works on the datastore; `wait` joins it. A plain
+/// pthread: Foundation's Thread would pull all of Foundation into the plugin.
 final class BackgroundTask<T>: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var result: Result<T, Error>?
+    private final class Outcome: @unchecked Sendable {
+        var result: Result<T, Error>?
+    }
+    private let outcome = Outcome()
+    private let thread: pthread_t?
 
     init(_ body: @escaping @Sendable () throws -> T) {
-        let thread = Thread { [self] in
-            result = Result { try body() }
-            done.signal()
+        let outcome = self.outcome
+        let entry = Unmanaged.passRetained(ThreadEntry { outcome.result = Result { try body() } })
+        var handle = pthread_t()
+        if pthread_create(&handle, nil, threadEntryPoint, entry.toOpaque()) == 0 {
+            thread = handle
+        } else {
+            // No thread to be had: run it here.
+            thread = nil
+            entry.takeRetainedValue().run()
         }
-        thread.start()
     }
 
     func wait() -> Result<T, Error> {
-        done.wait()
-        return result!
+        if let thread { pthread_join(thread, nil) }
+        return outcome.result!
     }
+}
+
+/// A thread's body, boxed for pthread_create's context pointer.
+private final class ThreadEntry {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+private func threadEntryPoint(_ context: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    Unmanaged<ThreadEntry>.fromOpaque(context!).takeRetainedValue().run()
+    return nil
 }

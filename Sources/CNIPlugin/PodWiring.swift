@@ -55,11 +55,15 @@ public struct PodWiring: Sendable {
         public init() {}
     }
 
-    /// The pair, once created: the indexes later steps need.
+    /// The pair, once created: the indexes later steps need, and the route
+    /// sockets of both namespaces (the pod's is opened once per ADD: it
+    /// costs a thread that enters the namespace).
     public struct Pair: Sendable {
         public var hostIndex: UInt32
         public var podIndex: UInt32
         public var podMAC: String
+        public var host: RTNetlink
+        public var pod: RTNetlink
     }
 
     /// Step 1 (needs no address, so it runs while IPAM allocates): creates
@@ -97,7 +101,6 @@ public struct PodWiring: Sendable {
         guard let hostLink = try host.link(named: hostVeth), let podLink = try pod.link(named: ifName) else {
             throw CNIError(.kernelFailure, "veth \(hostVeth) / \(ifName) vanished after creation")
         }
-        try InterfaceSysctl.ipv4ProxyARP.write("1", interface: hostVeth, namespace: hostNamespace)
         if ipv6 {
             try ignoringExists {
                 try host.addAddress(InterfaceAddress(
@@ -105,8 +108,9 @@ public struct PodWiring: Sendable {
                     flags: InterfaceAddress.noDAD))
             }
         }
-        try host.setLinkUp(index: hostLink.index)
-        return Pair(hostIndex: hostLink.index, podIndex: podLink.index, podMAC: podLink.macAddress?.description ?? "")
+        // proxy_arp and up in one RTM_NEWLINK (no /proc write).
+        try host.setLink(index: hostLink.index, LinkChange(up: true, ipv4ProxyARP: true))
+        return Pair(hostIndex: hostLink.index, podIndex: podLink.index, podMAC: podLink.macAddress?.description ?? "", host: host, pod: pod)
     }
 
     /// Whether the pod's `ifName` is the peer of the host veth `hostVeth`:
@@ -121,36 +125,42 @@ public struct PodWiring: Sendable {
 
     /// Step 2: the pod's addresses, routes and gateway neighbour, and the
     /// host routes to the pod.
-    public func configure(_ pair: Pair, netns: String, ips: [IPAddress]) throws -> Wired {
-        let host = try RTNetlink(namespace: hostNamespace)
-        let pod = try RTNetlink(namespace: NetworkNamespace(path: netns))
+    public func configure(_ pair: Pair, ips: [IPAddress]) throws -> Wired {
+        let host = pair.host
+        let pod = pair.pod
         let has4 = ips.contains { $0.isIPv4 }
         let has6 = ips.contains { $0.isIPv6 }
         if has4 { try enableForwarding(.ipv4Forwarding) }
         if has6 { try enableForwarding(.ipv6Forwarding) }
-        for ip in ips {
-            try pod.addAddress(InterfaceAddress(
-                interfaceIndex: pair.podIndex, address: ip, prefixLength: ip.isIPv4 ? 32 : 128,
-                flags: ip.isIPv6 ? InterfaceAddress.noDAD : 0))
+        // One batch per namespace, one round trip each (the kernel handles
+        // a send's messages in order, so the link is up before the routes).
+        try pod.perform { batch in
+            for ip in ips {
+                batch.appendAddress(InterfaceAddress(
+                    interfaceIndex: pair.podIndex, address: ip, prefixLength: ip.isIPv4 ? 32 : 128,
+                    flags: ip.isIPv6 ? InterfaceAddress.noDAD : 0))
+            }
+            batch.appendLinkChange(index: pair.podIndex, LinkChange(up: true))
+            if has4 {
+                batch.appendNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway4, linkAddress: PodWiring.hostMAC))
+                batch.appendRoute(Route(
+                    destination: IPPrefix(address: PodWiring.gateway4, length: 32)!, protocol: .boot, scope: .link,
+                    nextHops: NextHops(NextHop(interfaceIndex: pair.podIndex))), .add)
+                batch.appendRoute(Route(
+                    destination: IPPrefix("0.0.0.0/0")!, protocol: .boot,
+                    nextHops: NextHops(NextHop(gateway: PodWiring.gateway4, interfaceIndex: pair.podIndex))), .add)
+            }
+            if has6 {
+                batch.appendNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway6, linkAddress: PodWiring.hostMAC))
+                batch.appendRoute(Route(
+                    destination: IPPrefix("::/0")!, protocol: .boot,
+                    nextHops: NextHops(NextHop(gateway: PodWiring.gateway6, interfaceIndex: pair.podIndex))), .add)
+            }
         }
-        try pod.setLinkUp(index: pair.podIndex)
-        if has4 {
-            try pod.setNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway4, linkAddress: PodWiring.hostMAC))
-            try pod.addRoute(Route(
-                destination: IPPrefix(address: PodWiring.gateway4, length: 32)!, protocol: .boot, scope: .link,
-                nextHops: NextHops(NextHop(interfaceIndex: pair.podIndex))))
-            try pod.addRoute(Route(
-                destination: IPPrefix("0.0.0.0/0")!, protocol: .boot,
-                nextHops: NextHops(NextHop(gateway: PodWiring.gateway4, interfaceIndex: pair.podIndex))))
-        }
-        if has6 {
-            try pod.setNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway6, linkAddress: PodWiring.hostMAC))
-            try pod.addRoute(Route(
-                destination: IPPrefix("::/0")!, protocol: .boot,
-                nextHops: NextHops(NextHop(gateway: PodWiring.gateway6, interfaceIndex: pair.podIndex))))
-        }
-        for ip in ips {
-            try host.replaceRoute(Route.device(IPPrefix(address: ip, length: ip.isIPv4 ? 32 : 128)!, interfaceIndex: pair.hostIndex))
+        try host.perform { batch in
+            for ip in ips {
+                batch.appendRoute(Route.device(IPPrefix(address: ip, length: ip.isIPv4 ? 32 : 128)!, interfaceIndex: pair.hostIndex), .replace)
+            }
         }
         return Wired(hostMAC: PodWiring.hostMAC.description, podMAC: pair.podMAC)
     }

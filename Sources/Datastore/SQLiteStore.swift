@@ -28,7 +28,8 @@ import Glibc
 public final class SQLiteStore: KVStore, @unchecked Sendable {
     public let path: String
     private let db: OpaquePointer
-    private let lock = SQLiteStore.Lock()
+    /// Serializes the one connection.
+    private let lock = PthreadMutex()
     private var statements: [String: OpaquePointer] = [:]
 
     public static let defaultPath = "/var/lib/caracal/caracal.db"
@@ -353,21 +354,6 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
         try makeParentDirectories(of: dir)
         if mkdir(dir, 0o755) != 0 && errno != EEXIST {
             throw SQLiteError(code: SQLITE_CANTOPEN, message: "cannot create directory \(dir): \(String(cString: strerror(errno)))")
-        }
-    }
-
-    /// A pthread mutex (the store serializes its one connection).
-    private final class Lock: @unchecked Sendable {
-        private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        init() { pthread_mutex_init(mutex, nil) }
-        deinit {
-            pthread_mutex_destroy(mutex)
-            mutex.deallocate()
-        }
-        func withLock<T>(_ body: () throws -> T) rethrows -> T {
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
-            return try body()
         }
     }
 }

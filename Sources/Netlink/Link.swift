@@ -55,13 +55,17 @@ public struct LinkChange: Sendable {
     public var name: String?
     /// Move the link into another namespace.
     public var namespace: NetworkNamespace?
+    /// The interface's IPv4 `proxy_arp` setting (the sysctl
+    /// net.ipv4.conf.<name>.proxy_arp), set through IFLA_AF_SPEC.
+    public var ipv4ProxyARP: Bool?
     public init(up: Bool? = nil, mtu: UInt32? = nil, macAddress: MACAddress? = nil, name: String? = nil,
-                namespace: NetworkNamespace? = nil) {
+                namespace: NetworkNamespace? = nil, ipv4ProxyARP: Bool? = nil) {
         self.up = up
         self.mtu = mtu
         self.macAddress = macAddress
         self.name = name
         self.namespace = namespace
+        self.ipv4ProxyARP = ipv4ProxyARP
     }
 }
 

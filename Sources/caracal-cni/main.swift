@@ -2,7 +2,9 @@
 // main over CNIPlugin: environment and stdin in, result or error JSON out,
 // logs on stderr only.
 import CNIPlugin
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 
 // The environment, read once (ProcessInfo.environment rebuilds it per call).
@@ -24,11 +26,24 @@ LoggingSystem.bootstrap { label in
     return h
 }
 Timeline.mark("logging")
-let input = FileHandle.standardInput.readDataToEndOfFile()
+// stdin to EOF, stdout in full: plain read/write (FileHandle would pull all
+// of Foundation into the plugin, docs/cni.md "Latency").
+var input: [UInt8] = []
+var chunk = [UInt8](repeating: 0, count: 16384)
+while true {
+    let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+    if n > 0 { input += chunk[..<n]; continue }
+    if n < 0 && errno == EINTR { continue }
+    break
+}
 Timeline.mark("stdin")
-let outcome = CNIPlugin(logger: Logger(label: "caracal-cni")).run(environment: environment, stdin: Array(input))
+let outcome = CNIPlugin(logger: Logger(label: "caracal-cni")).run(environment: environment, stdin: input)
 if !outcome.stdout.isEmpty {
-    FileHandle.standardOutput.write(Data((outcome.stdout + "\n").utf8))
+    var out = Array((outcome.stdout + "\n").utf8)[...]
+    while !out.isEmpty {
+        let n = out.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+        if n > 0 { out = out.dropFirst(n) } else if n < 0 && errno == EINTR { continue } else { break }
+    }
 }
 Timeline.mark("exit")
 exit(outcome.exitCode)
