@@ -19,26 +19,28 @@ public enum JSONValue: Sendable, Hashable {
     /// Parses UTF-8 JSON. Throws `CNIError` code 6 (decode failure) on
     /// anything that is not one well-formed JSON document.
     public static func parse(_ bytes: some Collection<UInt8>) throws(CNIError) -> JSONValue {
-        let data = Data(bytes)
-        if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+        let array = Array(bytes)
+        if array.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             throw CNIError(.decodingFailure, "empty network configuration on stdin")
         }
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
+            return try JSONText.parse(array)
         } catch {
-            throw CNIError(.decodingFailure, "network configuration is not valid JSON", details: "\(error)")
+            throw CNIError(.decodingFailure, "network configuration is not valid JSON", details: error.description)
         }
     }
 
-    /// Compact JSON with sorted keys (deterministic output).
-    public func encoded() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding a JSONValue cannot fail: every case maps to JSON.
-        return (try? encoder.encode(self)) ?? Data("null".utf8)
+    /// Compact UTF-8 JSON with sorted keys (deterministic output).
+    public var encodedBytes: [UInt8] {
+        var out: [UInt8] = []
+        JSONText.write(self, into: &out)
+        return out
     }
 
-    public var encodedString: String { String(decoding: encoded(), as: UTF8.self) }
+    /// `encodedBytes` as Data.
+    public func encoded() -> Data { Data(encodedBytes) }
+
+    public var encodedString: String { String(decoding: encodedBytes, as: UTF8.self) }
 
     public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }

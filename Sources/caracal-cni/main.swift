@@ -46,4 +46,7 @@ if !outcome.stdout.isEmpty {
     }
 }
 Timeline.mark("exit")
-exit(outcome.exitCode)
+// Everything is written (stdout by write(2), logs flushed per message):
+// skip atexit handlers and C++ static destructors of the runtime.
+fflush(nil)
+_exit(outcome.exitCode)

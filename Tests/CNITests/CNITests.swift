@@ -204,3 +204,36 @@ struct CNIResultTests {
         #expect(v.encodedString == #"{"a":[1,2.5,"x",true,null],"b":{"c":"d/e"}}"#)
     }
 }
+
+@Suite("JSON text (RFC 8259)")
+struct JSONTextTests {
+    @Test func parsesEveryKindOfValue() throws {
+        let text = #" { "s": "a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00", "n": [0, -7, 9223372036854775807, 1.5, -2e3, 1E-2, 18446744073709551616],"# +
+            #" "t": true, "f": false, "z": null, "o": {}, "e": [], "u": "é😀" } "#
+        let v = try JSONValue.parse(Array(text.utf8))
+        #expect(v["s"] == .string("a\"b\\c/d\u{08}\u{0C}\n\r\té😀"))
+        #expect(v["n"] == [0, -7, .int(Int64.max), .double(1.5), .double(-2000), .double(0.01), .double(18446744073709551616)])
+        #expect(v["t"] == true && v["f"] == false && v["z"] == .null)
+        #expect(v["o"] == .object([:]) && v["e"] == .array([]) && v["u"] == "é😀")
+        #expect(try JSONValue.parse(Array(v.encodedBytes)) == v)
+    }
+
+    @Test func writesCompactSortedEscapedJSON() {
+        let v: JSONValue = ["b": "x/y\n\"q\"\u{01}", "a": [.double(0.25), -3, nil]]
+        #expect(v.encodedString == #"{"a":[0.25,-3,null],"b":"x/y\n\"q\"\u0001"}"#)
+    }
+
+    @Test(arguments: [
+        "{", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "[1 2]", "01", "-", "1.", "1e", ".5", "+1", "tru", "nul", "\"abc",
+        "\"a\u{01}b\"", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\ud800\\u0041\"", "\"\\udc00\"", "{} x", "[1]]", "1e999",
+        "{'a':1}", "NaN", "[" + String(repeating: "[", count: 600) + String(repeating: "]", count: 601),
+    ])
+    func refusesWhatIsNotJSON(_ text: String) {
+        #expect(throws: CNIError.self) { try JSONValue.parse(Array(text.utf8)) }
+        do { _ = try JSONValue.parse(Array(text.utf8)) } catch { #expect(error.code == .decodingFailure) }
+    }
+
+    @Test func refusesInvalidUTF8() {
+        #expect(throws: CNIError.self) { try JSONValue.parse([0x22, 0xC3, 0x28, 0x22]) }
+    }
+}
