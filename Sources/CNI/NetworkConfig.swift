@@ -43,6 +43,8 @@ public struct IPAMSection: Hashable, Sendable {
     public var poolDefinitions: [(path: String, json: JSONValue)] { definitions.map { ($0.path, $0.json) } }
     public var assignIPv4: Bool
     public var assignIPv6: Bool
+    /// `statefulSetClaims`: sticky claims derived from StatefulSet members.
+    public var statefulSetClaims: StatefulSetClaims?
     private var definitions: [Definition]
     private struct Definition: Hashable, Sendable {
         var path: String
@@ -75,6 +77,7 @@ public struct IPAMSection: Hashable, Sendable {
         }
         assignIPv4 = try r.bool("assignIPv4") ?? true
         assignIPv6 = try r.bool("assignIPv6") ?? false
+        statefulSetClaims = try r.object("statefulSetClaims").map { r throws(CNIError) in try StatefulSetClaims(r) }
         guard assignIPv4 || assignIPv6 else {
             throw CNIError.invalidField(r.field("assignIPv4"), "at least one of assignIPv4 and assignIPv6 must be true")
         }
@@ -82,7 +85,7 @@ public struct IPAMSection: Hashable, Sendable {
 
     public static func == (a: IPAMSection, b: IPAMSection) -> Bool {
         a.type == b.type && a.poolNames == b.poolNames && a.definitions == b.definitions
-            && a.assignIPv4 == b.assignIPv4 && a.assignIPv6 == b.assignIPv6
+            && a.assignIPv4 == b.assignIPv4 && a.assignIPv6 == b.assignIPv6 && a.statefulSetClaims == b.statefulSetClaims
     }
     public func hash(into h: inout Hasher) { h.combine(type); h.combine(poolNames) }
 }

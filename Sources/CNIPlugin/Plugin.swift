@@ -127,6 +127,7 @@ public struct CNIPlugin {
         Timeline.mark("pools")
         let requested = c.config.requestedIPs + c.env.args.requestedIPs.filter { !c.config.requestedIPs.contains($0) }
         let claim = c.config.argsClaim ?? c.env.args.claim
+            ?? section.statefulSetClaims?.claim(namespace: c.env.args.podNamespace, pod: c.env.args.podName, labels: c.config.labels)
         let hostVeth = c.hostVeth
         let now = ipam.clock()
         var labels: [String: String] = [:]
@@ -210,7 +211,7 @@ public struct CNIPlugin {
             try? wiring.unwire(netns: nil, ifName: c.ifName, hostVeth: leftover.hostVeth)
         }
         let ips = allocations.map(\.ip)
-        logger.info("allocated", metadata: ["container": "\(c.containerID)", "ips": "\(ips)", "node": "\(c.node)"])
+        logger.info("allocated", metadata: ["container": "\(c.containerID)", "ips": "\(ips)", "node": "\(c.node)", "claim": "\(claim ?? "")"])
 
         // 2. Wire the pod; on any failure undo the wiring and the allocation.
         let wired: PodWiring.Wired

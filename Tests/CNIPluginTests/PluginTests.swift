@@ -307,6 +307,67 @@ struct PluginCommandTests {
     }
 }
 
+@Suite("caracal-cni sticky claims derived from StatefulSet members", .serialized)
+struct StatefulSetClaimTests {
+    @Test func memberKeepsItsAddressAcrossScaleDownAndNodesUntilReleased() throws {
+        try withTestNetwork { net in
+            try TemporaryDirectory.with { dir in
+                // Two nodes (namespaces) writing to one datastore.
+                let node1 = PluginHarness(host: try net.namespace("node1"), dir: dir)
+                let node2 = PluginHarness(host: try net.namespace("node2"), dir: dir)
+                let sts: [String: JSONValue] = ["statefulSetClaims": ["namespaces": ["data"]]]
+                let c1 = node1.config(ipam: sts)
+                let member = "IgnoreUnknown=1;K8S_POD_NAMESPACE=data;K8S_POD_NAME=db-0"
+
+                let podA = try net.namespace("a")
+                let r1 = try node1.add("db-0-a", pod: podA, args: member, config: c1)
+                #expect(r1.status == 0, "\(r1.stdout)")
+                let ip = try #require(r1.json?.firstIP)
+                #expect(try node1.keys("ipam/claims/") == ["ipam/claims/data/db/0"])
+
+                // Scale-down: the pod goes, the claim stays.
+                #expect(try node1.del("db-0-a", pod: podA, args: member, config: c1).status == 0)
+                #expect(try node1.keys("ipam/claims/") == ["ipam/claims/data/db/0"])
+
+                // Meanwhile nobody else gets the address, and a pod of the same
+                // name in a namespace that is not selected derives no claim.
+                let other = try net.namespace("o")
+                let r = try node1.add("other", pod: other, args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=web;K8S_POD_NAME=db-0", config: c1)
+                #expect(r.status == 0 && r.json?.firstIP != ip)
+                let sibling = try net.namespace("s")
+                let r1b = try node1.add("db-1", pod: sibling, args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=data;K8S_POD_NAME=db-1", config: c1)
+                #expect(r1b.status == 0 && r1b.json?.firstIP != ip)
+                #expect(try node1.keys("ipam/claims/") == ["ipam/claims/data/db/0", "ipam/claims/data/db/1"])
+
+                // Scale-up again on the other node, identified by the
+                // StatefulSet's labels this time: the same address.
+                let labels: JSONValue = [
+                    ["key": "statefulset.kubernetes.io/pod-name", "value": "db-0"], ["key": "apps.kubernetes.io/pod-index", "value": "0"],
+                ]
+                let c2 = node2.config(ipam: sts, top: ["nodeName": "node2", "args": ["cni": ["labels": labels]]])
+                let podB = try net.namespace("b")
+                let r2 = try node2.add("db-0-b", pod: podB, args: member, config: c2)
+                #expect(r2.status == 0, "\(r2.stdout)")
+                #expect(r2.json?.firstIP == ip)
+                let row = try Command.check(["sqlite3", node2.db, "SELECT value FROM kv WHERE key = 'endpoints/db-0-b/eth0';"]).stdout
+                #expect(row.contains("\"claim\":\"data\\/db\\/0\"") && row.contains("\"node\":\"node2\""), "\(row)")
+
+                // Only an explicit release ends the claim; the pod keeps the
+                // address until its DEL, then it returns to the pool.
+                let caracal = (PluginHarness.binaryPath as NSString).deletingLastPathComponent + "/caracal"
+                let release = try Command.run([caracal, "ipam", "release", "--claim", "data/db/0", "--datastore", node1.db])
+                #expect(release.succeeded, "\(release.stderr)")
+                #expect(try node1.keys("ipam/claims/") == ["ipam/claims/data/db/1"])
+                #expect(try node2.del("db-0-b", pod: podB, args: member, config: c2).status == 0)
+                let podC = try net.namespace("c")
+                let r3 = try node1.add("db-0-c", pod: podC, args: member, config: c1)
+                #expect(r3.status == 0)
+                #expect(try node1.keys("ipam/claims/") == ["ipam/claims/data/db/0", "ipam/claims/data/db/1"])
+            }
+        }
+    }
+}
+
 @Suite("caracal-cni under concurrency and crashes", .serialized)
 struct PluginConcurrencyTests {
     @Test func fiftyParallelAddsNeverShareAnAddress() async throws {

@@ -237,3 +237,52 @@ struct JSONTextTests {
         #expect(throws: CNIError.self) { try JSONValue.parse([0x22, 0xC3, 0x28, 0x22]) }
     }
 }
+
+@Suite("StatefulSet claims")
+struct StatefulSetClaimsTests {
+    let rule = StatefulSetClaims(namespaces: ["data", "kafka"])
+
+    @Test func podNameOfAMemberGivesItsClaim() {
+        #expect(rule.claim(namespace: "data", pod: "db-0", labels: []) == "data/db/0")
+        #expect(rule.claim(namespace: "kafka", pod: "kafka-broker-12", labels: []) == "kafka/kafka-broker/12")
+        // Not members: no ordinal, a leading zero, nothing before the dash.
+        for pod in ["db", "db-", "db-01", "-3", "db-x1", "web-5d8f7c9b6-x2x7k"] {
+            #expect(rule.claim(namespace: "data", pod: pod, labels: []) == nil, "\(pod)")
+        }
+        // Namespaces not selected; "*" selects all.
+        #expect(rule.claim(namespace: "default", pod: "db-0", labels: []) == nil)
+        #expect(rule.claim(namespace: nil, pod: "db-0", labels: []) == nil)
+        #expect(StatefulSetClaims(namespaces: ["*"]).claim(namespace: "any", pod: "db-3", labels: []) == "any/db/3")
+    }
+
+    @Test func statefulSetLabelsWinOverThePodName() {
+        let labels = [Label(key: StatefulSetClaims.podNameLabel, value: "pg-2"), Label(key: StatefulSetClaims.podIndexLabel, value: "2")]
+        #expect(rule.claim(namespace: "data", pod: "renamed", labels: labels) == "data/pg/2")
+        // Labels only: the pod name alone no longer counts.
+        let labelsOnly = StatefulSetClaims(namespaces: ["data"], matchPodName: false)
+        #expect(labelsOnly.claim(namespace: "data", pod: "db-0", labels: []) == nil)
+        #expect(labelsOnly.claim(namespace: "data", pod: "x", labels: labels) == "data/pg/2")
+        // A pod-index that disagrees with the pod-name label identifies nothing.
+        let wrong = [Label(key: StatefulSetClaims.podNameLabel, value: "pg-2"), Label(key: StatefulSetClaims.podIndexLabel, value: "3")]
+        #expect(rule.claim(namespace: "data", pod: "pg-2", labels: wrong) == nil)
+    }
+
+    @Test func configOptionIsParsedAndChecked() throws {
+        let base = #"{"cniVersion":"1.1.0","name":"n","type":"caracal-cni","ipam":{"type":"caracal","statefulSetClaims":"#
+        let ok = try NetworkConfig(parsing: Array((base + #"{"namespaces":["data"],"matchPodName":false}}}"#).utf8))
+        #expect(ok.ipam?.statefulSetClaims == StatefulSetClaims(namespaces: ["data"], matchPodName: false))
+        #expect(try NetworkConfig(parsing: Array((base + #"{"namespaces":["*"]}}}"#).utf8)).ipam?.statefulSetClaims?.matchPodName == true)
+        for (bad, field) in [
+            (#"{}}}"#, "ipam.statefulSetClaims.namespaces"), (#"{"namespaces":[]}}}"#, "ipam.statefulSetClaims.namespaces"),
+            (#"{"namespaces":"data"}}}"#, "ipam.statefulSetClaims.namespaces"), (#"{"namespaces":[""]}}}"#, "ipam.statefulSetClaims.namespaces[0]"),
+            (#"{"namespaces":["a"],"matchPodName":1}}}"#, "ipam.statefulSetClaims.matchPodName"), (#"true}}"#, "ipam.statefulSetClaims"),
+        ] {
+            do {
+                _ = try NetworkConfig(parsing: Array((base + bad).utf8))
+                Issue.record("accepted \(bad)")
+            } catch {
+                #expect(error.code == .invalidNetworkConfig && error.msg.contains(field), "\(bad): \(error.msg)")
+            }
+        }
+    }
+}

@@ -12,12 +12,9 @@ pods="${1:-100}"
 ref_dir=/usr/lib/cni
 [ -x "$ref_dir/ptp" ] && [ -x "$ref_dir/host-local" ] || { echo "bench-cni: needs containernetworking-plugins" >&2; exit 1; }
 
-# Release build as shipped: the Swift runtime linked statically and a
-# non-PIE executable (no 80k load-time relocations), which halves the
-# process start of a binary that runs once per pod.
-flags=(-c release --product caracal-cni --static-swift-stdlib --scratch-path .build-bench -Xswiftc -Xclang-linker -Xswiftc -no-pie)
-swift build "${flags[@]}" 2>&1 | { grep -E "error|complete" || true; } | tail -2
-bin="$(swift build "${flags[@]}" --show-bin-path)/caracal-cni"
+# The binary as shipped (scripts/build-cni.sh: release, static Swift
+# runtime, non-PIE), built the same way as by `make release`.
+bin="$(scripts/build-cni.sh 2> >(grep -E "error|complete" >&2 || true))"
 
 work="$(mktemp -d)"
 prefix="crcbench-$$"
