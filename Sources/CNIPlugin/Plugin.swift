@@ -38,7 +38,8 @@ public struct CNIPlugin {
     public func run(environment: [String: String], stdin: [UInt8]) -> PluginOutcome {
         // The version errors are reported in: the config's when we can read it.
         var replyVersion = CNIVersion.current
-        if let v = (try? JSONValue.parse(stdin))?["cniVersion"]?.stringValue.flatMap(CNIVersion.init), v.isSupported {
+        let document = Result { () throws(CNIError) in try JSONValue.parse(stdin) }
+        if case .success(let json) = document, let v = json["cniVersion"]?.stringValue.flatMap(CNIVersion.init), v.isSupported {
             replyVersion = v
         }
         do {
@@ -46,9 +47,14 @@ public struct CNIPlugin {
             if env.command == .version {
                 return PluginOutcome(stdout: CNIVersion.versionInfo().encodedString, exitCode: 0)
             }
-            let config = try NetworkConfig(parsing: stdin)
+            let config = try NetworkConfig(json: try document.get())
             Timeline.mark("config")
             replyVersion = config.cniVersion
+            guard config.cniVersion >= env.command.introducedIn else {
+                throw CNIError(
+                    .incompatibleVersion, "config version does not allow \(env.command.rawValue)",
+                    details: "\(env.command.rawValue) needs cniVersion \(env.command.introducedIn) or later, the config is \(config.cniVersion)")
+            }
             let context = try Context(env: env, config: config, fault: environment["CARACAL_CNI_FAULT"])
             switch env.command {
             case .add:

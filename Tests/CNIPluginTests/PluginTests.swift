@@ -192,6 +192,14 @@ struct PluginCommandTests {
             #expect(try p.run("ADD", containerID: "c", netns: ns, ifName: nil, config: p.config()).code == 4)
             #expect(try p.run("ADD", containerID: "c", netns: "/run/netns/does-not-exist", config: p.config()).code == 4)
             #expect(try p.run("FROB", containerID: "c", netns: ns, config: p.config()).code == 4)
+            // Commands a config's version cannot carry: CHECK before 0.4.0,
+            // STATUS and GC before 1.1.0 (answered in the config's version).
+            let check031 = try p.run("CHECK", containerID: "c", netns: ns, config: p.config(version: "0.3.1"))
+            #expect(check031.code == 1 && check031.json?["cniVersion"] == "0.3.1", "\(check031.stdout)")
+            #expect(try p.run("STATUS", config: p.config(version: "1.0.0")).code == 1)
+            var gc100 = p.config(version: "1.0.0")
+            if case .object(var o) = gc100 { o["cni.dev/valid-attachments"] = []; gc100 = .object(o) }
+            #expect(try p.run("GC", config: gc100).code == 1)
             var noIPAM = p.config()
             if case .object(var o) = noIPAM { o["ipam"] = nil; noIPAM = .object(o) }
             let r = try p.run("ADD", containerID: "c", netns: ns, config: noIPAM)

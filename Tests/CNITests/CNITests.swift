@@ -286,3 +286,12 @@ struct StatefulSetClaimsTests {
         }
     }
 }
+
+@Suite("CNI commands by spec version")
+struct CNICommandVersionTests {
+    @Test func commandsKnowTheVersionThatIntroducedThem() {
+        #expect(CNICommand.add.introducedIn == .v0_3_0 && CNICommand.del.introducedIn == .v0_3_0)
+        #expect(CNICommand.check.introducedIn == .v0_4_0)
+        #expect(CNICommand.status.introducedIn == .v1_1_0 && CNICommand.gc.introducedIn == .v1_1_0)
+    }
+}
