@@ -132,6 +132,9 @@ public struct NetworkConfig: Hashable, Sendable {
     public var argsClaim: String?
     /// `datastore.path`: the node's datastore file.
     public var datastorePath: String?
+    /// `datastore.busyTimeoutMs`: how long to wait for another writer
+    /// before answering "try again later" (code 11).
+    public var datastoreBusyTimeoutMs: Int?
     /// `nodeName`: defaults to the host name.
     public var nodeName: String?
     /// GC: `cni.dev/valid-attachments` (or the older `cni.dev/attachments`).
@@ -197,8 +200,10 @@ public struct NetworkConfig: Hashable, Sendable {
             if let p = datastorePath, !p.hasPrefix("/") {
                 throw CNIError.invalidField(ds.field("path"), "must be an absolute path")
             }
+            datastoreBusyTimeoutMs = try ds.int("busyTimeoutMs", range: 1...600_000)
         } else {
             datastorePath = nil
+            datastoreBusyTimeoutMs = nil
         }
         nodeName = try r.string("nodeName")
 

@@ -114,21 +114,35 @@ public struct CNIPlugin {
             PodWiring.hostVethName(namespace: env.args.podNamespace, pod: env.args.podName, containerID: containerID)
         }
 
+        /// How long a plugin waits for another writer by default.
+        static let defaultBusyTimeoutMs = 10_000
+
         func openStore() throws -> SQLiteStore {
-            do { return try SQLiteStore(path: datastorePath) } catch {
+            let timeout = Double(config.datastoreBusyTimeoutMs ?? Context.defaultBusyTimeoutMs) / 1000
+            do { return try SQLiteStore(path: datastorePath, busyTimeout: timeout) } catch {
                 throw CNIError(.ioFailure, "cannot open datastore \(datastorePath)", details: "\(error)")
             }
         }
+    }
+
+    /// CNI_NETNS of ADD and CHECK: present, a network namespace, and not
+    /// the node's own (wiring that would put the pod's default route and
+    /// address on the node itself), each a code 4 otherwise.
+    func podNamespace(_ c: Context) throws -> String {
+        guard let netns = c.env.netns else { throw CNIError(.invalidEnvironment, "required env variables [CNI_NETNS] missing") }
+        let ns = NetworkNamespace(path: netns)
+        guard ns.isNetworkNamespace else { throw CNIError(.invalidEnvironment, "CNI_NETNS: \(netns) is not a network namespace") }
+        guard !wiring.isHostNamespace(ns) else {
+            throw CNIError(.invalidEnvironment, "CNI_NETNS: \(netns) is the plugin's own network namespace, not a pod's")
+        }
+        return netns
     }
 
     // MARK: ADD
 
     func add(_ c: Context) throws -> CNIResult {
         guard let section = c.config.ipam else { throw CNIError.invalidField("ipam", "missing") }
-        guard let netns = c.env.netns else { throw CNIError(.invalidEnvironment, "required env variables [CNI_NETNS] missing") }
-        guard NetworkNamespace(path: netns).exists else {
-            throw CNIError(.invalidEnvironment, "CNI_NETNS: \(netns) is not a network namespace")
-        }
+        let netns = try podNamespace(c)
         let definitions = try poolDefinitions(section)
         Timeline.mark("pools")
         let requested = c.config.requestedIPs + c.env.args.requestedIPs.filter { !c.config.requestedIPs.contains($0) }
@@ -311,7 +325,7 @@ public struct CNIPlugin {
 
     func check(_ c: Context) throws {
         guard let prev = c.config.prevResult else { throw CNIError.invalidField("prevResult", "missing (CHECK needs ADD's result)") }
-        guard let netns = c.env.netns else { throw CNIError(.invalidEnvironment, "required env variables [CNI_NETNS] missing") }
+        let netns = try podNamespace(c)
         let store = try c.openStore()
         let (endpoint, handle) = try store.read { tx in
             (try Endpoints.get(containerID: c.containerID, ifName: c.ifName, tx),

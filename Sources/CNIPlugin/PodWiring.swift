@@ -175,8 +175,15 @@ public struct PodWiring: Sendable {
         do { try body() } catch let e as NetlinkError where e.errno == EEXIST {}
     }
 
+    /// Whether `namespace` is the node's own (where the host veths live).
+    public func isHostNamespace(_ namespace: NetworkNamespace) -> Bool {
+        namespace.isSame(as: hostNamespace ?? .current)
+    }
+
     /// Deletes the pod interface (which takes its veth peer with it) and the
-    /// host veth. Missing namespaces and links are not errors.
+    /// host veth. Missing namespaces and links are not errors. A "pod"
+    /// namespace that is the node's own is never touched (its `ifName` is a
+    /// node interface).
     public func unwire(netns: String?, ifName: String, hostVeth: String?) throws {
         // Deleting the host end removes the pod end too, and needs no thread
         // inside the pod's namespace.
@@ -189,7 +196,9 @@ public struct PodWiring: Sendable {
         }
         if let netns {
             let podNS = NetworkNamespace(path: netns)
-            if podNS.exists, let pod = try? RTNetlink(namespace: podNS), let link = try pod.link(named: ifName) {
+            if podNS.isNetworkNamespace, !isHostNamespace(podNS), let pod = try? RTNetlink(namespace: podNS),
+                let link = try pod.link(named: ifName)
+            {
                 try ignoringMissing { try pod.deleteLink(index: link.index) }
             }
         }

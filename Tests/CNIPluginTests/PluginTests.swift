@@ -1,4 +1,5 @@
 import CNI
+import Datastore
 import Foundation
 import Testing
 import TestSupport
@@ -192,6 +193,16 @@ struct PluginCommandTests {
             #expect(try p.run("ADD", containerID: "c", netns: ns, ifName: nil, config: p.config()).code == 4)
             #expect(try p.run("ADD", containerID: "c", netns: "/run/netns/does-not-exist", config: p.config()).code == 4)
             #expect(try p.run("FROB", containerID: "c", netns: ns, config: p.config()).code == 4)
+            // CNI_NETNS that is no network namespace, or the node's own.
+            #expect(try p.run("ADD", containerID: "c", netns: "/etc/hostname", config: p.config()).code == 4)
+            let linksBefore = try p.hostLinks()
+            let own = try p.run("ADD", containerID: "c", netns: "/run/netns/\(p.host.name)", config: p.config())
+            #expect(own.code == 4 && own.msg.contains("own network namespace"), "\(own.msg)")
+            #expect(try p.hostLinks() == linksBefore)
+            // A DEL naming the node's namespace never deletes a node interface.
+            _ = try p.host.check(["ip", "link", "add", "keepme", "type", "veth", "peer", "name", "keepme2"])
+            #expect(try p.run("DEL", containerID: "c", netns: "/run/netns/\(p.host.name)", ifName: "keepme", config: p.config()).status == 0)
+            #expect(try p.hostLinks().contains("keepme"))
             // Commands a config's version cannot carry: CHECK before 0.4.0,
             // STATUS and GC before 1.1.0 (answered in the config's version).
             let check031 = try p.run("CHECK", containerID: "c", netns: ns, config: p.config(version: "0.3.1"))
@@ -214,6 +225,28 @@ struct PluginCommandTests {
             let nonePools = try p.run("ADD", containerID: "c", netns: ns, config: p.config(pools: []))
             #expect(nonePools.code == 7 && nonePools.msg.hasPrefix("ipam.pools"), "\(nonePools.msg)")
             #expect(try p.keys("ipam/handles/").isEmpty, "no error allocated anything")
+        }
+    }
+
+    @Test func aBusyDatastoreAnswersTryAgainLaterAndLeavesNothing() throws {
+        try withNode { net, p in
+            let config = p.config(top: ["datastore": ["path": .string(p.db), "busyTimeoutMs": 100]])
+            #expect(try p.add("c0", pod: try net.namespace("p0"), config: config).status == 0)
+            // Another writer holds the datastore's write lock past the timeout.
+            let pod = try net.namespace("pod")
+            let busy = try SQLiteStore(path: p.db).transaction { _ in try p.add("c1", pod: pod, config: config) }
+            #expect(busy.status != 0 && busy.code == 11, "\(busy.stdout)")
+            // Nothing half-done: no allocation, endpoint or veth for c1.
+            #expect(try p.keys("ipam/handles/").count == 1 && p.keys("endpoints/").count == 1)
+            #expect(try p.hostLinks().filter { $0.hasPrefix("crc") }.count == 1)
+            #expect(try !pod.check(["ip", "-o", "link"]).stdout.contains("eth0"))
+            // The runtime retries: now it works.
+            let retry = try p.add("c1", pod: pod, config: config)
+            #expect(retry.status == 0, "\(retry.stdout)")
+            var bad = config
+            if case .object(var o) = bad { o["datastore"] = ["path": .string(p.db), "busyTimeoutMs": 0]; bad = .object(o) }
+            let r = try p.add("c2", pod: try net.namespace("p2"), config: bad)
+            #expect(r.code == 7 && r.msg.hasPrefix("datastore.busyTimeoutMs"), "\(r.msg)")
         }
     }
 
