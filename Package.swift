@@ -36,8 +36,9 @@ let package = Package(
         // MARK: Pure modules
         .target(name: "IPAddressing"),
         .target(name: "BGP", dependencies: ["IPAddressing", nioCore]),
-        .target(name: "CNI", dependencies: ["IPAddressing"]),
-        .target(name: "IPAM", dependencies: ["IPAddressing"]),
+        .target(name: "JSON"),
+        .target(name: "CNI", dependencies: ["IPAddressing", "JSON"]),
+        .target(name: "IPAM", dependencies: ["IPAddressing", "JSON"]),
         .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),
 
         // MARK: Adapters (I/O)
@@ -47,7 +48,7 @@ let package = Package(
         .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Policy", log]),
         .target(
             name: "Datastore",
-            dependencies: ["IPAM", "IPAddressing", "CSQLite"]),
+            dependencies: ["IPAM", "IPAddressing", "JSON", "CSQLite"]),
         .target(name: "CNIPlugin", dependencies: ["CNI", "IPAM", "IPAddressing", "Datastore", "Netlink", "NetNS", log]),
 
         // MARK: Executables
@@ -86,8 +87,8 @@ let package = Package(
                 "Routing", "Netlink", "TestSupport", "IPAddressing", "NetNS", metrics,
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
-        .testTarget(name: "CNITests", dependencies: ["CNI", "IPAddressing"]),
-        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing"]),
+        .testTarget(name: "CNITests", dependencies: ["CNI", "IPAddressing", "JSON"]),
+        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing", "JSON"]),
         .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "IPAM", "IPAddressing", "TestSupport"]),
         .testTarget(
             name: "CNIPluginTests",

@@ -277,7 +277,7 @@ public struct CNIPlugin {
         try section.poolDefinitions.map { path, json in
             let pool: Pool
             do {
-                pool = try JSONDecoder().decode(Pool.self, from: json.encoded())
+                pool = try JSONValueDecoder().decode(Pool.self, from: json)
             } catch let DecodingError.keyNotFound(key, ctx) {
                 throw CNIError.invalidField((["\(path)"] + (ctx.codingPath + [key]).map(\.stringValue)).joined(separator: "."), "missing")
             } catch let DecodingError.typeMismatch(_, ctx) {

@@ -1,14 +1,17 @@
-/// JSON text (RFC 8259) to `JSONValue` and back, by hand: the plugin parses
-/// its config and prints its result once per run, and a Codable round trip
-/// through JSONDecoder/JSONEncoder costs a fresh process far more (runtime
-/// generic metadata, first-use conformance lookups) than the bytes do.
+/// JSON text (RFC 8259) to `JSONValue` and back, by hand: the CNI plugin
+/// parses its config, reads and writes records and prints its result once
+/// per run, and Foundation's JSONDecoder/JSONEncoder cost a fresh process far
+/// more (runtime generic metadata, first-use conformance lookups) than the
+/// bytes do.
+/// Why a text is not JSON, with the byte offset.
+public struct JSONParseError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var offset: Int
+    public var problem: String
+    public var description: String { "\(problem) at byte \(offset)" }
+}
+
 enum JSONText {
-    /// Why a text is not JSON, with the byte offset.
-    struct Failure: Error, CustomStringConvertible {
-        var offset: Int
-        var problem: String
-        var description: String { "\(problem) at byte \(offset)" }
-    }
+    typealias Failure = JSONParseError
 
     /// Nesting deeper than this is refused (no unbounded recursion).
     static let maxDepth = 512

@@ -4,9 +4,9 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// A JSON document as a value, used where CNI passes through data the plugin
-/// does not own (`prevResult`, unknown keys) and as the first decoding stage
-/// of a network config, so every later error can name the offending field.
+/// A JSON document as a value: CNI configs and results (every error can name
+/// the offending field), and the datastore's records through
+/// `JSONValueDecoder` / `JSONValueEncoder`.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
@@ -16,18 +16,9 @@ public enum JSONValue: Sendable, Hashable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Parses UTF-8 JSON. Throws `CNIError` code 6 (decode failure) on
-    /// anything that is not one well-formed JSON document.
-    public static func parse(_ bytes: some Collection<UInt8>) throws(CNIError) -> JSONValue {
-        let array = Array(bytes)
-        if array.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
-            throw CNIError(.decodingFailure, "empty network configuration on stdin")
-        }
-        do {
-            return try JSONText.parse(array)
-        } catch {
-            throw CNIError(.decodingFailure, "network configuration is not valid JSON", details: error.description)
-        }
+    /// Parses one RFC 8259 JSON text (UTF-8).
+    public init(parsing bytes: [UInt8]) throws(JSONParseError) {
+        self = try JSONText.parse(bytes)
     }
 
     /// Compact UTF-8 JSON with sorted keys (deterministic output).
