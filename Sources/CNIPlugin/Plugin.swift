@@ -117,9 +117,13 @@ public struct CNIPlugin {
         /// How long a plugin waits for another writer by default.
         static let defaultBusyTimeoutMs = 10_000
 
-        func openStore() throws -> SQLiteStore {
+        /// - Parameter autocheckpoint: whether commits checkpoint the WAL
+        ///   when it is large (ADD); DEL and GC checkpoint explicitly while
+        ///   the kernel deletes veths, so that the fdatasyncs stay off ADD.
+        func openStore(autocheckpoint: Bool = true) throws -> SQLiteStore {
             let timeout = Double(config.datastoreBusyTimeoutMs ?? Context.defaultBusyTimeoutMs) / 1000
-            do { return try SQLiteStore(path: datastorePath, busyTimeout: timeout) } catch {
+            let pages = autocheckpoint ? SQLiteStore.walAutocheckpointPages : 0
+            do { return try SQLiteStore(path: datastorePath, busyTimeout: timeout, autocheckpointPages: pages) } catch {
                 throw CNIError(.ioFailure, "cannot open datastore \(datastorePath)", details: "\(error)")
             }
         }
@@ -300,7 +304,7 @@ public struct CNIPlugin {
     /// Best effort and idempotent: succeeds when called twice, when the
     /// namespace is gone and after a failed ADD, and always releases the IP.
     func del(_ c: Context) throws {
-        let store = try c.openStore()
+        let store = try c.openStore(autocheckpoint: false)
         let endpoint = try store.read { try Endpoints.get(containerID: c.containerID, ifName: c.ifName, $0) }
         // The kernel takes ~15 ms to delete a veth (synchronize_net); the
         // release transaction runs meanwhile. Released addresses cool down
@@ -314,6 +318,9 @@ public struct CNIPlugin {
             try ipam.releaseEmptyBlocks(node: c.node, tx)
             return h
         }
+        // The WAL's checkpoint (and its fdatasyncs) while the kernel is
+        // still deleting the veth: ADDs then rarely checkpoint themselves.
+        checkpoint(store)
         if case .failure(let error) = unwiring.wait() {
             // The addresses are released regardless; GC sweeps leftover links.
             logger.warning("DEL: could not remove links", metadata: ["container": "\(c.containerID)", "error": "\(error)"])
@@ -347,6 +354,13 @@ public struct CNIPlugin {
         if !drift.isEmpty { throw CNIError(.drift, drift.joined(separator: "; ")) }
     }
 
+    /// A best-effort WAL checkpoint (a failure only leaves it to a later run).
+    func checkpoint(_ store: SQLiteStore) {
+        do { try store.checkpoint() } catch {
+            logger.notice("WAL checkpoint failed", metadata: ["error": "\(error)"])
+        }
+    }
+
     // MARK: GC
 
     /// Releases every allocation and host veth of this node and network
@@ -356,7 +370,7 @@ public struct CNIPlugin {
             throw CNIError.invalidField("cni.dev/valid-attachments", "missing (GC needs the list of valid attachments)")
         }
         let keep = Set(valid.map { HandleRecord.id(containerID: $0.containerID, ifName: $0.ifName) })
-        let store = try c.openStore()
+        let store = try c.openStore(autocheckpoint: false)
         let (endpoints, handles) = try store.read { tx in (try Endpoints.all(tx), try ipam.handles(tx)) }
         let stale = endpoints.filter { $0.node == c.node && $0.network == c.config.name && !keep.contains($0.id) }
         let staleIDs = Set(stale.map(\.id))
@@ -383,6 +397,7 @@ public struct CNIPlugin {
         for name in try wiring.hostVeths() where !remaining.contains(name) {
             try? wiring.unwire(netns: nil, ifName: "", hostVeth: name)
         }
+        checkpoint(store)
         logger.info("GC", metadata: ["released": "\(stale.count + orphans.count)"])
     }
 
