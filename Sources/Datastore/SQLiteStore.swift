@@ -111,7 +111,8 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
         // crash or power loss can lose the last commits, never corrupt the
         // file. The plugin's no-leak guarantee is about processes killed
         // mid-ADD, which FULL would not change.
-        try execute("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = \(max(0, autocheckpointPages))")
+        try execute("PRAGMA synchronous = NORMAL")
+        sqlite3_wal_autocheckpoint(db, Int32(clamping: max(0, autocheckpointPages)))
         let rc = caracal_sqlite_keep_wal(db)
         if rc != SQLITE_OK { throw error(rc) }
     }
@@ -157,7 +158,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     @discardableResult
     public func transaction<T>(_ body: (KVTransaction) throws -> T) throws -> T {
         try lock.withLock {
-            try execute("BEGIN IMMEDIATE")
+            try run("BEGIN IMMEDIATE")
             do {
                 let rev = (try queryInt64("SELECT value FROM meta WHERE name = 'revision'") ?? 0) + 1
                 let tx = Tx(self, revision: rev, readOnly: false)
@@ -165,7 +166,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
                 if tx.wrote {
                     try run("UPDATE meta SET value = ? WHERE name = 'revision'", .int(rev))
                 }
-                try execute("COMMIT")
+                try run("COMMIT")
                 return result
             } catch {
                 rollback()
@@ -177,7 +178,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     public func read<T>(_ body: (KVTransaction) throws -> T) throws -> T {
         try lock.withLock {
             // A deferred transaction: one snapshot for every read in `body`.
-            try execute("BEGIN")
+            try run("BEGIN")
             defer { rollback() }
             return try body(Tx(self, revision: 0, readOnly: true))
         }
@@ -276,8 +277,9 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
         if rc != SQLITE_OK { throw error(rc) }
     }
 
+    /// Ends the open transaction, if any, without its writes.
     private func rollback() {
-        if sqlite3_get_autocommit(db) == 0 { sqlite3_exec(db, "ROLLBACK", nil, nil, nil) }
+        if sqlite3_get_autocommit(db) == 0 { _ = try? run("ROLLBACK") }
     }
 
     /// A prepared statement for `sql`, compiled once per connection.
