@@ -96,7 +96,7 @@ python3 - "$out" "$pods" "$work/section.md" <<'PY'
 import json, sys
 r, pods, md = json.load(open(sys.argv[1])), int(sys.argv[2]), sys.argv[3]
 lines = ["## bench-cni", "",
-         f"ADD and DEL of {pods} pods, caracal-cni (release, static Swift stdlib; ptp-style veth + IPAM in SQLite) against Debian's reference `ptp` + `host-local` (containernetworking-plugins 1.1.1), same run, both running inside a network namespace acting as the node. Latency per call as seen by the caller (process start included); the two plugins' calls are interleaved one by one so both see the same load; pods/s = callers / mean latency.", "",
+         f"ADD and DEL of {pods} pods, caracal-cni (built as shipped by scripts/build-cni.sh: release, static Swift runtime, non-PIE; ptp-style veth + IPAM in SQLite) against Debian's reference `ptp` + `host-local` (containernetworking-plugins 1.1.1), same run, both running inside a network namespace acting as the node. Latency per call as seen by the caller (process start included); the two plugins' calls are interleaved one by one so both see the same load; pods/s = callers / mean latency.", "",
          "| callers | plugin | ADD p50 | ADD p99 | DEL p50 | DEL p99 | ADD pods/s | DEL pods/s |", "|---|---|---|---|---|---|---|---|"]
 summary = {"bench": "cni", "pods": pods}
 for c in (1, 2):
