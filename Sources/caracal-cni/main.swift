@@ -7,6 +7,8 @@ import Glibc
 #endif
 import Logging
 
+Timeline.enabled = getenv("CARACAL_CNI_TIMELINE").map { String(cString: $0) == "1" } ?? false
+Timeline.mark("start")
 // The environment, read once (ProcessInfo.environment rebuilds it per call).
 var environment: [String: String] = [:]
 var entry = environ
@@ -17,7 +19,6 @@ while let pointer = entry.pointee {
     }
     entry += 1
 }
-Timeline.enabled = environment["CARACAL_CNI_TIMELINE"] == "1"
 Timeline.mark("main")
 let level = environment["CARACAL_CNI_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
 LoggingSystem.bootstrap { label in
