@@ -118,8 +118,10 @@ public struct CNIPlugin {
         static let defaultBusyTimeoutMs = 10_000
 
         /// - Parameter autocheckpoint: whether commits checkpoint the WAL
-        ///   when it is large (ADD); DEL and GC checkpoint explicitly while
-        ///   the kernel deletes veths, so that the fdatasyncs stay off ADD.
+        ///   when it is large. The plugin never lets them: ADD checkpoints
+        ///   a large WAL from a second connection while it wires the pod,
+        ///   DEL and GC always while the kernel deletes veths, so that the
+        ///   fdatasyncs stay off the critical path.
         func openStore(autocheckpoint: Bool = true) throws -> SQLiteStore {
             let timeout = Double(config.datastoreBusyTimeoutMs ?? Context.defaultBusyTimeoutMs) / 1000
             let pages = autocheckpoint ? SQLiteStore.walAutocheckpointPages : 0
@@ -172,7 +174,7 @@ public struct CNIPlugin {
         }
         let pairing = BackgroundTask(createPair)
         let store: SQLiteStore
-        do { store = try c.openStore() } catch {
+        do { store = try c.openStore(autocheckpoint: false) } catch {
             _ = pairing.wait()
             if progress.hostVethCreated {
                 try? wiring.unwire(netns: netns, ifName: c.ifName, hostVeth: hostVeth)
@@ -212,6 +214,11 @@ public struct CNIPlugin {
             return (a, leftover)
         } }
         Timeline.mark("allocated")
+        // A WAL past its limit is checkpointed from a second connection
+        // while the pod is wired (its fdatasyncs off the critical path),
+        // joined before the result goes out.
+        let checkpointing = store.walPages >= SQLiteStore.walAutocheckpointPages
+            ? BackgroundTask { [c] in try c.openStore(autocheckpoint: false).checkpoint().walPages } : nil
         var paired = pairing.wait()
         Timeline.mark("paired")
         guard case .success(let (allocations, leftover)) = allocated else {
@@ -259,6 +266,9 @@ public struct CNIPlugin {
             throw error
         }
 
+        if case .failure(let error)? = checkpointing?.wait() {
+            logger.notice("WAL checkpoint failed", metadata: ["error": "\(error)"])
+        }
         Timeline.mark("ready")
         var result = CNIResult(
             interfaces: [

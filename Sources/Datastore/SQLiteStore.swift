@@ -31,6 +31,8 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     /// Serializes the one connection.
     private let lock = PthreadMutex()
     private var statements: [String: OpaquePointer] = [:]
+    /// Filled by the connection's wal hook (CSQLite).
+    private let walState = UnsafeMutablePointer<caracal_wal_state>.allocate(capacity: 1)
 
     public static let defaultPath = "/var/lib/caracal/caracal.db"
     static let schemaVersion = 1
@@ -65,6 +67,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     ///   checkpoints (0: never; the caller runs `checkpoint()`).
     public init(path: String, busyTimeout: Double = 10, autocheckpointPages: Int = SQLiteStore.walAutocheckpointPages) throws {
         self.path = path
+        walState.initialize(to: caracal_wal_state(pages: 0, autocheckpoint: Int32(clamping: max(0, autocheckpointPages))))
         var handle: OpaquePointer?
         do {
             try SQLiteStore.makeParentDirectories(of: path)
@@ -76,14 +79,16 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
             }
             db = handle
         } catch {
+            walState.deallocate()
             throw OpenError(path: path, underlying: "\(error)")
         }
         do {
-            try configure(busyTimeout: busyTimeout, autocheckpointPages: autocheckpointPages)
+            try configure(busyTimeout: busyTimeout)
             try createSchemaIfNeeded()
         } catch {
             finalizeAll()
             sqlite3_close_v2(db)
+            walState.deallocate()
             throw OpenError(path: path, underlying: "\(error)")
         }
     }
@@ -91,9 +96,10 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     deinit {
         finalizeAll()
         sqlite3_close_v2(db)
+        walState.deallocate()
     }
 
-    private func configure(busyTimeout: Double, autocheckpointPages: Int) throws {
+    private func configure(busyTimeout: Double) throws {
         sqlite3_extended_result_codes(db, 1)
         // SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries,
         // so a plugin that arrives while another holds the write lock for
@@ -112,7 +118,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
         // file. The plugin's no-leak guarantee is about processes killed
         // mid-ADD, which FULL would not change.
         try execute("PRAGMA synchronous = NORMAL")
-        sqlite3_wal_autocheckpoint(db, Int32(clamping: max(0, autocheckpointPages)))
+        caracal_sqlite_track_wal(db, walState)
         let rc = caracal_sqlite_keep_wal(db)
         if rc != SQLITE_OK { throw error(rc) }
     }
@@ -183,6 +189,10 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
             return try body(Tx(self, revision: 0, readOnly: true))
         }
     }
+
+    /// The WAL's size in pages after this connection's last commit (0
+    /// before it commits).
+    public var walPages: Int { lock.withLock { Int(walState.pointee.pages) } }
 
     /// Copies the WAL's committed pages into the database file (a PASSIVE
     /// checkpoint: it neither waits for nor blocks other readers and

@@ -429,6 +429,11 @@ struct PluginConcurrencyTests {
                 let ips = results.compactMap { $0.json?.firstIP }
                 #expect(ips.count == 50 && Set(ips).count == 50)
                 #expect(try p.keys("ipam/handles/").count == 50)
+                // The plugin never checkpoints on commit, but ADDs checkpoint
+                // a large WAL from a second connection: the pages reached the
+                // database file (without that it would stay at its first page).
+                let size = (try FileManager.default.attributesOfItem(atPath: p.db)[.size] as? Int) ?? 0
+                #expect(size > 16 * 4096, "database file is \(size) bytes")
             }
         }
     }
