@@ -44,6 +44,14 @@ public struct PodWiring: Sendable {
         return hostVethPrefix + padded.prefix(11)
     }
 
+    /// A random locally administered unicast MAC (what the kernel gives a
+    /// veth end without one).
+    static func randomMAC() -> MACAddress {
+        var bytes = (0..<6).map { _ in UInt8.random(in: 0...255) }
+        bytes[0] = (bytes[0] & 0xFE) | 0x02
+        return MACAddress(bytes: bytes)!
+    }
+
     public struct Wired: Sendable {
         public var hostMAC: String
         public var podMAC: String
@@ -77,13 +85,18 @@ public struct PodWiring: Sendable {
         let podNS = NetworkNamespace(path: netns)
         let host = try RTNetlink(namespace: hostNamespace)
         let pod = try RTNetlink(namespace: podNS)
-        func create() throws {
+        // The pod's MAC is chosen here (as the kernel would: random, locally
+        // administered, unicast) unless the runtime asked for one, so that
+        // the kernel's echo of the new pair is all ADD needs to know.
+        let mac = podMAC ?? PodWiring.randomMAC()
+        func create() throws -> Link? {
             try host.createVeth(
-                name: hostVeth, peer: VethPeer(name: ifName, namespace: podNS, macAddress: podMAC), mtu: UInt32(mtu),
+                name: hostVeth, peer: VethPeer(name: ifName, namespace: podNS, macAddress: mac), mtu: UInt32(mtu),
                 macAddress: PodWiring.hostMAC)
         }
+        var echoed: Link?
         do {
-            try create()
+            echoed = try create()
         } catch let e as NetlinkError where e.errno == EEXIST {
             // Either the pod already has the interface (ADD must fail), or a
             // host veth of this name is left from an earlier sandbox of the
@@ -93,24 +106,33 @@ public struct PodWiring: Sendable {
             }
             guard let stale = try host.link(named: hostVeth) else { throw e }
             try host.deleteLink(index: stale.index)
-            try create()
+            echoed = try create()
         }
         progress.hostVethCreated = true
         // Fault injection for the crash tests (docs/cni.md).
         if getenv("CARACAL_CNI_FAULT").map({ String(cString: $0) }) == "stop-after-veth" { raise(SIGSTOP) }
-        guard let hostLink = try host.link(named: hostVeth), let podLink = try pod.link(named: ifName) else {
-            throw CNIError(.kernelFailure, "veth \(hostVeth) / \(ifName) vanished after creation")
+        // The echo carries the host end's index and, in IFLA_LINK, the pod
+        // end's; kernels before 6.1 do not echo, so look both up there.
+        let hostIndex: UInt32
+        let podIndex: UInt32
+        if let echoed, echoed.name == hostVeth, let peer = echoed.peerIndex {
+            (hostIndex, podIndex) = (echoed.index, peer)
+        } else {
+            guard let hostLink = try host.link(named: hostVeth), let podLink = try pod.link(named: ifName) else {
+                throw CNIError(.kernelFailure, "veth \(hostVeth) / \(ifName) vanished after creation")
+            }
+            (hostIndex, podIndex) = (hostLink.index, podLink.index)
         }
         if ipv6 {
             try ignoringExists {
                 try host.addAddress(InterfaceAddress(
-                    interfaceIndex: hostLink.index, address: PodWiring.gateway6, prefixLength: 64, scope: .link,
+                    interfaceIndex: hostIndex, address: PodWiring.gateway6, prefixLength: 64, scope: .link,
                     flags: InterfaceAddress.noDAD))
             }
         }
         // proxy_arp and up in one RTM_NEWLINK (no /proc write).
-        try host.setLink(index: hostLink.index, LinkChange(up: true, ipv4ProxyARP: true))
-        return Pair(hostIndex: hostLink.index, podIndex: podLink.index, podMAC: podLink.macAddress?.description ?? "", host: host, pod: pod)
+        try host.setLink(index: hostIndex, LinkChange(up: true, ipv4ProxyARP: true))
+        return Pair(hostIndex: hostIndex, podIndex: podIndex, podMAC: mac.description, host: host, pod: pod)
     }
 
     /// Whether the pod's `ifName` is the peer of the host veth `hostVeth`:

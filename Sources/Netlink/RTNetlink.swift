@@ -101,29 +101,35 @@ public final class RTNetlink: Sendable {
     /// in `peer.namespace` (`IFLA_NET_NS_FD`), so it never appears here. Both
     /// ends start down: the kernel rejects `IFF_UP` on the peer at creation,
     /// so bring each end up with `setLink` afterwards.
-    public func createVeth(name: String, peer: VethPeer, mtu: UInt32? = nil, macAddress: MACAddress? = nil) throws {
+    /// Returns the new first end as the kernel echoes it (`NLM_F_ECHO`,
+    /// Linux 6.1+): its index, and the peer's index in `peerIndex`; nil from
+    /// kernels that do not echo (look the links up then).
+    @discardableResult
+    public func createVeth(name: String, peer: VethPeer, mtu: UInt32? = nil, macAddress: MACAddress? = nil) throws -> Link? {
         try withNamespaceDescriptor(peer.namespace) { namespaceFD in
-            try perform { batch in
-                batch.append(type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_CREATE | NLM_F_EXCL)) { message in
-                    message.put(header: ifinfomsg())
-                    message.put(UInt16(IFLA_IFNAME), string: name)
-                    if let mtu { message.put(UInt16(IFLA_MTU), mtu) }
-                    if let macAddress { macAddress.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
-                    message.nested(UInt16(IFLA_LINKINFO)) {
-                        message.put(UInt16(IFLA_INFO_KIND), string: "veth")
-                        message.nested(UInt16(IFLA_INFO_DATA)) {
-                            message.nested(UInt16(VETH_INFO_PEER)) {
-                                // The peer's own ifinfomsg, then its attributes.
-                                message.put(header: ifinfomsg())
-                                message.put(UInt16(IFLA_IFNAME), string: peer.name)
-                                if let mtu { message.put(UInt16(IFLA_MTU), mtu) }
-                                if let mac = peer.macAddress { mac.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
-                                if let namespaceFD { message.put(UInt16(IFLA_NET_NS_FD), UInt32(bitPattern: namespaceFD)) }
-                            }
+            var created: Link?
+            try socket.query(type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO), request: { message in
+                message.put(header: ifinfomsg())
+                message.put(UInt16(IFLA_IFNAME), string: name)
+                if let mtu { message.put(UInt16(IFLA_MTU), mtu) }
+                if let macAddress { macAddress.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
+                message.nested(UInt16(IFLA_LINKINFO)) {
+                    message.put(UInt16(IFLA_INFO_KIND), string: "veth")
+                    message.nested(UInt16(IFLA_INFO_DATA)) {
+                        message.nested(UInt16(VETH_INFO_PEER)) {
+                            // The peer's own ifinfomsg, then its attributes.
+                            message.put(header: ifinfomsg())
+                            message.put(UInt16(IFLA_IFNAME), string: peer.name)
+                            if let mtu { message.put(UInt16(IFLA_MTU), mtu) }
+                            if let mac = peer.macAddress { mac.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
+                            if let namespaceFD { message.put(UInt16(IFLA_NET_NS_FD), UInt32(bitPattern: namespaceFD)) }
                         }
                     }
                 }
+            }) { reply in
+                if reply.type == UInt16(RTM_NEWLINK) { created = try Link.decode(reply) }
             }
+            return created
         }
     }
 

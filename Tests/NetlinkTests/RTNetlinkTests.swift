@@ -159,10 +159,12 @@ struct LinkTests {
             let hostRT = try RTNetlink(namespace: host.namespace)
             let podRT = try RTNetlink(namespace: pod.namespace)
             let podMAC = MACAddress("02:00:00:00:00:02")!
-            try hostRT.createVeth(name: "cali1", peer: VethPeer(name: "eth0", namespace: pod.namespace, macAddress: podMAC), mtu: 1400)
+            let echoed = try hostRT.createVeth(name: "cali1", peer: VethPeer(name: "eth0", namespace: pod.namespace, macAddress: podMAC), mtu: 1400)
             #expect(try hostRT.link(named: "eth0") == nil)
             let hostEnd = try #require(try hostRT.link(named: "cali1"))
             let podEnd = try #require(try podRT.link(named: "eth0"))
+            // The kernel's echo (6.1+) names the new end and its peer's index.
+            #expect(echoed?.index == hostEnd.index && echoed?.name == "cali1" && echoed?.peerIndex == podEnd.index)
             #expect(hostEnd.kind == "veth" && podEnd.kind == "veth")
             #expect(hostEnd.mtu == 1400 && podEnd.mtu == 1400)
             #expect(podEnd.macAddress == podMAC)
