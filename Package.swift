@@ -22,7 +22,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
-        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
@@ -30,15 +29,16 @@ let package = Package(
         .target(name: "CSystemShim", cSettings: [.define("_GNU_SOURCE")]),
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
-        .target(name: "CSQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
+        .target(name: "CSQLite", linkerSettings: [.linkedLibrary("sqlite3")]),
         // Header-only declaration of libFuzzer's driver (see Fuzz/README.md).
         .target(name: "CFuzzDriver"),
 
         // MARK: Pure modules
         .target(name: "IPAddressing"),
         .target(name: "BGP", dependencies: ["IPAddressing", nioCore]),
-        .target(name: "CNI", dependencies: ["IPAddressing"]),
-        .target(name: "IPAM", dependencies: ["IPAddressing"]),
+        .target(name: "JSON"),
+        .target(name: "CNI", dependencies: ["IPAddressing", "JSON"]),
+        .target(name: "IPAM", dependencies: ["IPAddressing", "JSON"]),
         .target(name: "Policy", dependencies: ["IPAddressing", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Adapters (I/O)
@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Netlink", "Policy", log]),
         .target(
             name: "Datastore",
-            dependencies: ["IPAM", "IPAddressing", "CSQLiteTuning", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["IPAM", "IPAddressing", "JSON", "CSQLite"]),
         .target(name: "CNIPlugin", dependencies: ["CNI", "IPAM", "IPAddressing", "Datastore", "Netlink", "NetNS", log]),
 
         // MARK: Executables
@@ -88,8 +88,8 @@ let package = Package(
                 "Routing", "Netlink", "TestSupport", "IPAddressing", "NetNS", metrics,
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
-        .testTarget(name: "CNITests", dependencies: ["CNI", "IPAddressing"]),
-        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing"]),
+        .testTarget(name: "CNITests", dependencies: ["CNI", "IPAddressing", "JSON"]),
+        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing", "JSON"]),
         .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "IPAM", "IPAddressing", "TestSupport"]),
         .testTarget(
             name: "CNIPluginTests",

@@ -15,7 +15,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 bin="$(swift build -c release --show-bin-path)"
-caracal="$bin/caracal"; cni="$bin/caracal-cni"
+# caracal-cni as shipped: scripts/build-cni.sh (run by make release).
+caracal="$bin/caracal"; cni="$root/.build-static/release/caracal-cni"
 [ -x "$caracal" ] && [ -x "$cni" ] || { echo "demo: build first (make release)" >&2; exit 1; }
 
 p="cdemo-$$"

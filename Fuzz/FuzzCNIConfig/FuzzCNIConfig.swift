@@ -15,6 +15,10 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
         _ = config.requestedIPs
     }
     _ = try? CNIArgs(parsing: String(decoding: input, as: UTF8.self))
+    // The record decoder over any JSON (the datastore's records are JSON too).
+    if let value = try? JSONValueDecoder().decode(JSONValue.self, from: input) {
+        _ = try? JSONValueDecoder().decode(JSONValue.self, from: JSONValueEncoder().encodedBytes(value))
+    }
 }
 
 #if FUZZING

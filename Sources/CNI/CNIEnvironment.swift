@@ -8,6 +8,17 @@ public enum CNICommand: String, Sendable, CaseIterable {
     case version = "VERSION"
     case status = "STATUS"
     case gc = "GC"
+
+    /// The spec version that introduced the command: CHECK came with 0.4.0,
+    /// STATUS and GC with 1.1.0. A config of an older version cannot carry
+    /// it (code 1, as libcni's skel answers).
+    public var introducedIn: CNIVersion {
+        switch self {
+        case .add, .del, .version: .v0_3_0
+        case .check: .v0_4_0
+        case .status, .gc: .v1_1_0
+        }
+    }
 }
 
 /// `CNI_ARGS`: `K=V;K=V`. Kubernetes runtimes send `IgnoreUnknown=1`,

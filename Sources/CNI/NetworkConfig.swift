@@ -43,6 +43,8 @@ public struct IPAMSection: Hashable, Sendable {
     public var poolDefinitions: [(path: String, json: JSONValue)] { definitions.map { ($0.path, $0.json) } }
     public var assignIPv4: Bool
     public var assignIPv6: Bool
+    /// `statefulSetClaims`: sticky claims derived from StatefulSet members.
+    public var statefulSetClaims: StatefulSetClaims?
     private var definitions: [Definition]
     private struct Definition: Hashable, Sendable {
         var path: String
@@ -75,6 +77,7 @@ public struct IPAMSection: Hashable, Sendable {
         }
         assignIPv4 = try r.bool("assignIPv4") ?? true
         assignIPv6 = try r.bool("assignIPv6") ?? false
+        statefulSetClaims = try r.object("statefulSetClaims").map { r throws(CNIError) in try StatefulSetClaims(r) }
         guard assignIPv4 || assignIPv6 else {
             throw CNIError.invalidField(r.field("assignIPv4"), "at least one of assignIPv4 and assignIPv6 must be true")
         }
@@ -82,7 +85,7 @@ public struct IPAMSection: Hashable, Sendable {
 
     public static func == (a: IPAMSection, b: IPAMSection) -> Bool {
         a.type == b.type && a.poolNames == b.poolNames && a.definitions == b.definitions
-            && a.assignIPv4 == b.assignIPv4 && a.assignIPv6 == b.assignIPv6
+            && a.assignIPv4 == b.assignIPv4 && a.assignIPv6 == b.assignIPv6 && a.statefulSetClaims == b.statefulSetClaims
     }
     public func hash(into h: inout Hasher) { h.combine(type); h.combine(poolNames) }
 }
@@ -129,6 +132,9 @@ public struct NetworkConfig: Hashable, Sendable {
     public var argsClaim: String?
     /// `datastore.path`: the node's datastore file.
     public var datastorePath: String?
+    /// `datastore.busyTimeoutMs`: how long to wait for another writer
+    /// before answering "try again later" (code 11).
+    public var datastoreBusyTimeoutMs: Int?
     /// `nodeName`: defaults to the host name.
     public var nodeName: String?
     /// GC: `cni.dev/valid-attachments` (or the older `cni.dev/attachments`).
@@ -194,8 +200,10 @@ public struct NetworkConfig: Hashable, Sendable {
             if let p = datastorePath, !p.hasPrefix("/") {
                 throw CNIError.invalidField(ds.field("path"), "must be an absolute path")
             }
+            datastoreBusyTimeoutMs = try ds.int("busyTimeoutMs", range: 1...600_000)
         } else {
             datastorePath = nil
+            datastoreBusyTimeoutMs = nil
         }
         nodeName = try r.string("nodeName")
 

@@ -1,11 +1,18 @@
 import CNI
 import Datastore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import IPAM
 import IPAddressing
 import Logging
 import NetNS
 import Netlink
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the plugin prints and how it exits.
 public struct PluginOutcome: Sendable {
@@ -31,7 +38,8 @@ public struct CNIPlugin {
     public func run(environment: [String: String], stdin: [UInt8]) -> PluginOutcome {
         // The version errors are reported in: the config's when we can read it.
         var replyVersion = CNIVersion.current
-        if let v = (try? JSONValue.parse(stdin))?["cniVersion"]?.stringValue.flatMap(CNIVersion.init), v.isSupported {
+        let document = Result { () throws(CNIError) in try JSONValue.parse(stdin) }
+        if case .success(let json) = document, let v = json["cniVersion"]?.stringValue.flatMap(CNIVersion.init), v.isSupported {
             replyVersion = v
         }
         do {
@@ -39,11 +47,20 @@ public struct CNIPlugin {
             if env.command == .version {
                 return PluginOutcome(stdout: CNIVersion.versionInfo().encodedString, exitCode: 0)
             }
-            let config = try NetworkConfig(parsing: stdin)
+            let config = try NetworkConfig(json: try document.get())
+            Timeline.mark("config")
             replyVersion = config.cniVersion
+            guard config.cniVersion >= env.command.introducedIn else {
+                throw CNIError(
+                    .incompatibleVersion, "config version does not allow \(env.command.rawValue)",
+                    details: "\(env.command.rawValue) needs cniVersion \(env.command.introducedIn) or later, the config is \(config.cniVersion)")
+            }
             let context = try Context(env: env, config: config, fault: environment["CARACAL_CNI_FAULT"])
             switch env.command {
-            case .add: return PluginOutcome(stdout: try add(context).json(version: config.cniVersion).encodedString, exitCode: 0)
+            case .add:
+                let result = try add(context).json(version: config.cniVersion).encodedString
+                Timeline.mark("encoded")
+                return PluginOutcome(stdout: result, exitCode: 0)
             case .del: try del(context)
             case .check: try check(context)
             case .gc: try gc(context)
@@ -97,34 +114,56 @@ public struct CNIPlugin {
             PodWiring.hostVethName(namespace: env.args.podNamespace, pod: env.args.podName, containerID: containerID)
         }
 
-        func openStore() throws -> SQLiteStore {
-            do { return try SQLiteStore(path: datastorePath) } catch {
+        /// How long a plugin waits for another writer by default.
+        static let defaultBusyTimeoutMs = 10_000
+
+        /// - Parameter autocheckpoint: whether commits checkpoint the WAL
+        ///   when it is large. The plugin never lets them: ADD checkpoints
+        ///   a large WAL from a second connection while it wires the pod,
+        ///   DEL and GC always while the kernel deletes veths, so that the
+        ///   fdatasyncs stay off the critical path.
+        func openStore(autocheckpoint: Bool = true) throws -> SQLiteStore {
+            let timeout = Double(config.datastoreBusyTimeoutMs ?? Context.defaultBusyTimeoutMs) / 1000
+            let pages = autocheckpoint ? SQLiteStore.walAutocheckpointPages : 0
+            do { return try SQLiteStore(path: datastorePath, busyTimeout: timeout, autocheckpointPages: pages) } catch {
                 throw CNIError(.ioFailure, "cannot open datastore \(datastorePath)", details: "\(error)")
             }
         }
+    }
+
+    /// CNI_NETNS of ADD and CHECK: present, a network namespace, and not
+    /// the node's own (wiring that would put the pod's default route and
+    /// address on the node itself), each a code 4 otherwise.
+    func podNamespace(_ c: Context) throws -> String {
+        guard let netns = c.env.netns else { throw CNIError(.invalidEnvironment, "required env variables [CNI_NETNS] missing") }
+        let ns = NetworkNamespace(path: netns)
+        guard ns.isNetworkNamespace else { throw CNIError(.invalidEnvironment, "CNI_NETNS: \(netns) is not a network namespace") }
+        guard !wiring.isHostNamespace(ns) else {
+            throw CNIError(.invalidEnvironment, "CNI_NETNS: \(netns) is the plugin's own network namespace, not a pod's")
+        }
+        return netns
     }
 
     // MARK: ADD
 
     func add(_ c: Context) throws -> CNIResult {
         guard let section = c.config.ipam else { throw CNIError.invalidField("ipam", "missing") }
-        guard let netns = c.env.netns else { throw CNIError(.invalidEnvironment, "required env variables [CNI_NETNS] missing") }
-        guard NetworkNamespace(path: netns).exists else {
-            throw CNIError(.invalidEnvironment, "CNI_NETNS: \(netns) is not a network namespace")
-        }
+        let netns = try podNamespace(c)
         let definitions = try poolDefinitions(section)
+        Timeline.mark("pools")
         let requested = c.config.requestedIPs + c.env.args.requestedIPs.filter { !c.config.requestedIPs.contains($0) }
         let claim = c.config.argsClaim ?? c.env.args.claim
-        let store = try c.openStore()
+            ?? section.statefulSetClaims?.claim(namespace: c.env.args.podNamespace, pod: c.env.args.podName, labels: c.config.labels)
         let hostVeth = c.hostVeth
         let now = ipam.clock()
         var labels: [String: String] = [:]
         for l in c.config.labels { labels[l.key] = l.value }
 
         // The veth pair needs no address: the kernel makes it on another
-        // thread while the allocation transaction runs. A pair left by a
-        // process killed here has no endpoint record; DEL (through the pod's
-        // namespace) or GC (unclaimed host veths) removes it.
+        // thread while the datastore opens and the allocation transaction
+        // runs. A pair left by a process killed here has no endpoint record;
+        // DEL (through the pod's namespace) or GC (unclaimed host veths)
+        // removes it.
         let progress = PodWiring.Progress()
         let podMAC = c.config.runtimeMAC.flatMap(MACAddress.init)
         let wantsIPv6 = section.assignIPv6 || requested.contains(where: \.isIPv6)
@@ -134,6 +173,15 @@ public struct CNIPlugin {
                 progress: progress)
         }
         let pairing = BackgroundTask(createPair)
+        let store: SQLiteStore
+        do { store = try c.openStore(autocheckpoint: false) } catch {
+            _ = pairing.wait()
+            if progress.hostVethCreated {
+                try? wiring.unwire(netns: netns, ifName: c.ifName, hostVeth: hostVeth)
+            }
+            throw error
+        }
+        Timeline.mark("open")
 
         // 1. One transaction: leftovers of a crashed ADD go, addresses are
         //    allocated, and the endpoint is recorded as "wiring".
@@ -165,7 +213,14 @@ public struct CNIPlugin {
                 claim: claim, state: .wiring, created: now), tx)
             return (a, leftover)
         } }
+        Timeline.mark("allocated")
+        // A WAL past its limit is checkpointed from a second connection
+        // while the pod is wired (its fdatasyncs off the critical path),
+        // joined before the result goes out.
+        let checkpointing = store.walPages >= SQLiteStore.walAutocheckpointPages
+            ? BackgroundTask { [c] in try c.openStore(autocheckpoint: false).checkpoint().walPages } : nil
         var paired = pairing.wait()
+        Timeline.mark("paired")
         guard case .success(let (allocations, leftover)) = allocated else {
             if progress.hostVethCreated { try? wiring.unwire(netns: netns, ifName: c.ifName, hostVeth: hostVeth) }
             _ = try allocated.get()
@@ -187,12 +242,13 @@ public struct CNIPlugin {
             try? wiring.unwire(netns: nil, ifName: c.ifName, hostVeth: leftover.hostVeth)
         }
         let ips = allocations.map(\.ip)
-        logger.info("allocated", metadata: ["container": "\(c.containerID)", "ips": "\(ips)", "node": "\(c.node)"])
+        logger.info("allocated", metadata: ["container": "\(c.containerID)", "ips": "\(ips)", "node": "\(c.node)", "claim": "\(claim ?? "")"])
 
         // 2. Wire the pod; on any failure undo the wiring and the allocation.
         let wired: PodWiring.Wired
         do {
-            wired = try wiring.configure(try paired.get(), netns: netns, ips: ips)
+            wired = try wiring.configure(try paired.get(), ips: ips)
+            Timeline.mark("configured")
             // 3. The endpoint is ready.
             try store.transaction { tx in
                 guard var e = try Endpoints.get(containerID: c.containerID, ifName: c.ifName, tx) else { return }
@@ -210,6 +266,10 @@ public struct CNIPlugin {
             throw error
         }
 
+        if case .failure(let error)? = checkpointing?.wait() {
+            logger.notice("WAL checkpoint failed", metadata: ["error": "\(error)"])
+        }
+        Timeline.mark("ready")
         var result = CNIResult(
             interfaces: [
                 .init(name: hostVeth, mac: wired.hostMAC, mtu: c.config.mtu),
@@ -231,7 +291,7 @@ public struct CNIPlugin {
         try section.poolDefinitions.map { path, json in
             let pool: Pool
             do {
-                pool = try JSONDecoder().decode(Pool.self, from: json.encoded())
+                pool = try JSONValueDecoder().decode(Pool.self, from: json)
             } catch let DecodingError.keyNotFound(key, ctx) {
                 throw CNIError.invalidField((["\(path)"] + (ctx.codingPath + [key]).map(\.stringValue)).joined(separator: "."), "missing")
             } catch let DecodingError.typeMismatch(_, ctx) {
@@ -254,7 +314,7 @@ public struct CNIPlugin {
     /// Best effort and idempotent: succeeds when called twice, when the
     /// namespace is gone and after a failed ADD, and always releases the IP.
     func del(_ c: Context) throws {
-        let store = try c.openStore()
+        let store = try c.openStore(autocheckpoint: false)
         let endpoint = try store.read { try Endpoints.get(containerID: c.containerID, ifName: c.ifName, $0) }
         // The kernel takes ~15 ms to delete a veth (synchronize_net); the
         // release transaction runs meanwhile. Released addresses cool down
@@ -268,6 +328,9 @@ public struct CNIPlugin {
             try ipam.releaseEmptyBlocks(node: c.node, tx)
             return h
         }
+        // The WAL's checkpoint (and its fdatasyncs) while the kernel is
+        // still deleting the veth: ADDs then rarely checkpoint themselves.
+        checkpoint(store)
         if case .failure(let error) = unwiring.wait() {
             // The addresses are released regardless; GC sweeps leftover links.
             logger.warning("DEL: could not remove links", metadata: ["container": "\(c.containerID)", "error": "\(error)"])
@@ -279,7 +342,7 @@ public struct CNIPlugin {
 
     func check(_ c: Context) throws {
         guard let prev = c.config.prevResult else { throw CNIError.invalidField("prevResult", "missing (CHECK needs ADD's result)") }
-        guard let netns = c.env.netns else { throw CNIError(.invalidEnvironment, "required env variables [CNI_NETNS] missing") }
+        let netns = try podNamespace(c)
         let store = try c.openStore()
         let (endpoint, handle) = try store.read { tx in
             (try Endpoints.get(containerID: c.containerID, ifName: c.ifName, tx),
@@ -301,6 +364,13 @@ public struct CNIPlugin {
         if !drift.isEmpty { throw CNIError(.drift, drift.joined(separator: "; ")) }
     }
 
+    /// A best-effort WAL checkpoint (a failure only leaves it to a later run).
+    func checkpoint(_ store: SQLiteStore) {
+        do { try store.checkpoint() } catch {
+            logger.notice("WAL checkpoint failed", metadata: ["error": "\(error)"])
+        }
+    }
+
     // MARK: GC
 
     /// Releases every allocation and host veth of this node and network
@@ -310,7 +380,7 @@ public struct CNIPlugin {
             throw CNIError.invalidField("cni.dev/valid-attachments", "missing (GC needs the list of valid attachments)")
         }
         let keep = Set(valid.map { HandleRecord.id(containerID: $0.containerID, ifName: $0.ifName) })
-        let store = try c.openStore()
+        let store = try c.openStore(autocheckpoint: false)
         let (endpoints, handles) = try store.read { tx in (try Endpoints.all(tx), try ipam.handles(tx)) }
         let stale = endpoints.filter { $0.node == c.node && $0.network == c.config.name && !keep.contains($0.id) }
         let staleIDs = Set(stale.map(\.id))
@@ -337,6 +407,7 @@ public struct CNIPlugin {
         for name in try wiring.hostVeths() where !remaining.contains(name) {
             try? wiring.unwire(netns: nil, ifName: "", hostVeth: name)
         }
+        checkpoint(store)
         logger.info("GC", metadata: ["released": "\(stale.count + orphans.count)"])
     }
 
@@ -396,21 +467,41 @@ public struct CNIPlugin {
 }
 
 /// Runs blocking kernel work (veth creation or deletion) on its own thread
-/// while the caller works on the datastore; `wait` joins it.
+/// while the caller works on the datastore; `wait` joins it. A plain
+/// pthread: Foundation's Thread would pull all of Foundation into the plugin.
 final class BackgroundTask<T>: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var result: Result<T, Error>?
+    private final class Outcome: @unchecked Sendable {
+        var result: Result<T, Error>?
+    }
+    private let outcome = Outcome()
+    private let thread: pthread_t?
 
     init(_ body: @escaping @Sendable () throws -> T) {
-        let thread = Thread { [self] in
-            result = Result { try body() }
-            done.signal()
+        let outcome = self.outcome
+        let entry = Unmanaged.passRetained(ThreadEntry { outcome.result = Result { try body() } })
+        var handle = pthread_t()
+        if pthread_create(&handle, nil, threadEntryPoint, entry.toOpaque()) == 0 {
+            thread = handle
+        } else {
+            // No thread to be had: run it here.
+            thread = nil
+            entry.takeRetainedValue().run()
         }
-        thread.start()
     }
 
     func wait() -> Result<T, Error> {
-        done.wait()
-        return result!
+        if let thread { pthread_join(thread, nil) }
+        return outcome.result!
     }
+}
+
+/// A thread's body, boxed for pthread_create's context pointer.
+private final class ThreadEntry {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+private func threadEntryPoint(_ context: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    Unmanaged<ThreadEntry>.fromOpaque(context!).takeRetainedValue().run()
+    return nil
 }

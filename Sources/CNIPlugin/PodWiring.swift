@@ -44,6 +44,14 @@ public struct PodWiring: Sendable {
         return hostVethPrefix + padded.prefix(11)
     }
 
+    /// A random locally administered unicast MAC (what the kernel gives a
+    /// veth end without one).
+    static func randomMAC() -> MACAddress {
+        var bytes = (0..<6).map { _ in UInt8.random(in: 0...255) }
+        bytes[0] = (bytes[0] & 0xFE) | 0x02
+        return MACAddress(bytes: bytes)!
+    }
+
     public struct Wired: Sendable {
         public var hostMAC: String
         public var podMAC: String
@@ -55,11 +63,15 @@ public struct PodWiring: Sendable {
         public init() {}
     }
 
-    /// The pair, once created: the indexes later steps need.
+    /// The pair, once created: the indexes later steps need, and the route
+    /// sockets of both namespaces (the pod's is opened once per ADD: it
+    /// costs a thread that enters the namespace).
     public struct Pair: Sendable {
         public var hostIndex: UInt32
         public var podIndex: UInt32
         public var podMAC: String
+        public var host: RTNetlink
+        public var pod: RTNetlink
     }
 
     /// Step 1 (needs no address, so it runs while IPAM allocates): creates
@@ -73,13 +85,18 @@ public struct PodWiring: Sendable {
         let podNS = NetworkNamespace(path: netns)
         let host = try RTNetlink(namespace: hostNamespace)
         let pod = try RTNetlink(namespace: podNS)
-        func create() throws {
+        // The pod's MAC is chosen here (as the kernel would: random, locally
+        // administered, unicast) unless the runtime asked for one, so that
+        // the kernel's echo of the new pair is all ADD needs to know.
+        let mac = podMAC ?? PodWiring.randomMAC()
+        func create() throws -> Link? {
             try host.createVeth(
-                name: hostVeth, peer: VethPeer(name: ifName, namespace: podNS, macAddress: podMAC), mtu: UInt32(mtu),
+                name: hostVeth, peer: VethPeer(name: ifName, namespace: podNS, macAddress: mac), mtu: UInt32(mtu),
                 macAddress: PodWiring.hostMAC)
         }
+        var echoed: Link?
         do {
-            try create()
+            echoed = try create()
         } catch let e as NetlinkError where e.errno == EEXIST {
             // Either the pod already has the interface (ADD must fail), or a
             // host veth of this name is left from an earlier sandbox of the
@@ -89,24 +106,33 @@ public struct PodWiring: Sendable {
             }
             guard let stale = try host.link(named: hostVeth) else { throw e }
             try host.deleteLink(index: stale.index)
-            try create()
+            echoed = try create()
         }
         progress.hostVethCreated = true
         // Fault injection for the crash tests (docs/cni.md).
         if getenv("CARACAL_CNI_FAULT").map({ String(cString: $0) }) == "stop-after-veth" { raise(SIGSTOP) }
-        guard let hostLink = try host.link(named: hostVeth), let podLink = try pod.link(named: ifName) else {
-            throw CNIError(.kernelFailure, "veth \(hostVeth) / \(ifName) vanished after creation")
+        // The echo carries the host end's index and, in IFLA_LINK, the pod
+        // end's; kernels before 6.1 do not echo, so look both up there.
+        let hostIndex: UInt32
+        let podIndex: UInt32
+        if let echoed, echoed.name == hostVeth, let peer = echoed.peerIndex {
+            (hostIndex, podIndex) = (echoed.index, peer)
+        } else {
+            guard let hostLink = try host.link(named: hostVeth), let podLink = try pod.link(named: ifName) else {
+                throw CNIError(.kernelFailure, "veth \(hostVeth) / \(ifName) vanished after creation")
+            }
+            (hostIndex, podIndex) = (hostLink.index, podLink.index)
         }
-        try InterfaceSysctl.ipv4ProxyARP.write("1", interface: hostVeth, namespace: hostNamespace)
         if ipv6 {
             try ignoringExists {
                 try host.addAddress(InterfaceAddress(
-                    interfaceIndex: hostLink.index, address: PodWiring.gateway6, prefixLength: 64, scope: .link,
+                    interfaceIndex: hostIndex, address: PodWiring.gateway6, prefixLength: 64, scope: .link,
                     flags: InterfaceAddress.noDAD))
             }
         }
-        try host.setLinkUp(index: hostLink.index)
-        return Pair(hostIndex: hostLink.index, podIndex: podLink.index, podMAC: podLink.macAddress?.description ?? "")
+        // proxy_arp and up in one RTM_NEWLINK (no /proc write).
+        try host.setLink(index: hostIndex, LinkChange(up: true, ipv4ProxyARP: true))
+        return Pair(hostIndex: hostIndex, podIndex: podIndex, podMAC: mac.description, host: host, pod: pod)
     }
 
     /// Whether the pod's `ifName` is the peer of the host veth `hostVeth`:
@@ -121,36 +147,42 @@ public struct PodWiring: Sendable {
 
     /// Step 2: the pod's addresses, routes and gateway neighbour, and the
     /// host routes to the pod.
-    public func configure(_ pair: Pair, netns: String, ips: [IPAddress]) throws -> Wired {
-        let host = try RTNetlink(namespace: hostNamespace)
-        let pod = try RTNetlink(namespace: NetworkNamespace(path: netns))
+    public func configure(_ pair: Pair, ips: [IPAddress]) throws -> Wired {
+        let host = pair.host
+        let pod = pair.pod
         let has4 = ips.contains { $0.isIPv4 }
         let has6 = ips.contains { $0.isIPv6 }
         if has4 { try enableForwarding(.ipv4Forwarding) }
         if has6 { try enableForwarding(.ipv6Forwarding) }
-        for ip in ips {
-            try pod.addAddress(InterfaceAddress(
-                interfaceIndex: pair.podIndex, address: ip, prefixLength: ip.isIPv4 ? 32 : 128,
-                flags: ip.isIPv6 ? InterfaceAddress.noDAD : 0))
+        // One batch per namespace, one round trip each (the kernel handles
+        // a send's messages in order, so the link is up before the routes).
+        try pod.perform { batch in
+            for ip in ips {
+                batch.appendAddress(InterfaceAddress(
+                    interfaceIndex: pair.podIndex, address: ip, prefixLength: ip.isIPv4 ? 32 : 128,
+                    flags: ip.isIPv6 ? InterfaceAddress.noDAD : 0))
+            }
+            batch.appendLinkChange(index: pair.podIndex, LinkChange(up: true))
+            if has4 {
+                batch.appendNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway4, linkAddress: PodWiring.hostMAC))
+                batch.appendRoute(Route(
+                    destination: IPPrefix(address: PodWiring.gateway4, length: 32)!, protocol: .boot, scope: .link,
+                    nextHops: NextHops(NextHop(interfaceIndex: pair.podIndex))), .add)
+                batch.appendRoute(Route(
+                    destination: IPPrefix("0.0.0.0/0")!, protocol: .boot,
+                    nextHops: NextHops(NextHop(gateway: PodWiring.gateway4, interfaceIndex: pair.podIndex))), .add)
+            }
+            if has6 {
+                batch.appendNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway6, linkAddress: PodWiring.hostMAC))
+                batch.appendRoute(Route(
+                    destination: IPPrefix("::/0")!, protocol: .boot,
+                    nextHops: NextHops(NextHop(gateway: PodWiring.gateway6, interfaceIndex: pair.podIndex))), .add)
+            }
         }
-        try pod.setLinkUp(index: pair.podIndex)
-        if has4 {
-            try pod.setNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway4, linkAddress: PodWiring.hostMAC))
-            try pod.addRoute(Route(
-                destination: IPPrefix(address: PodWiring.gateway4, length: 32)!, protocol: .boot, scope: .link,
-                nextHops: NextHops(NextHop(interfaceIndex: pair.podIndex))))
-            try pod.addRoute(Route(
-                destination: IPPrefix("0.0.0.0/0")!, protocol: .boot,
-                nextHops: NextHops(NextHop(gateway: PodWiring.gateway4, interfaceIndex: pair.podIndex))))
-        }
-        if has6 {
-            try pod.setNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway6, linkAddress: PodWiring.hostMAC))
-            try pod.addRoute(Route(
-                destination: IPPrefix("::/0")!, protocol: .boot,
-                nextHops: NextHops(NextHop(gateway: PodWiring.gateway6, interfaceIndex: pair.podIndex))))
-        }
-        for ip in ips {
-            try host.replaceRoute(Route.device(IPPrefix(address: ip, length: ip.isIPv4 ? 32 : 128)!, interfaceIndex: pair.hostIndex))
+        try host.perform { batch in
+            for ip in ips {
+                batch.appendRoute(Route.device(IPPrefix(address: ip, length: ip.isIPv4 ? 32 : 128)!, interfaceIndex: pair.hostIndex), .replace)
+            }
         }
         return Wired(hostMAC: PodWiring.hostMAC.description, podMAC: pair.podMAC)
     }
@@ -165,8 +197,15 @@ public struct PodWiring: Sendable {
         do { try body() } catch let e as NetlinkError where e.errno == EEXIST {}
     }
 
+    /// Whether `namespace` is the node's own (where the host veths live).
+    public func isHostNamespace(_ namespace: NetworkNamespace) -> Bool {
+        namespace.isSame(as: hostNamespace ?? .current)
+    }
+
     /// Deletes the pod interface (which takes its veth peer with it) and the
-    /// host veth. Missing namespaces and links are not errors.
+    /// host veth. Missing namespaces and links are not errors. A "pod"
+    /// namespace that is the node's own is never touched (its `ifName` is a
+    /// node interface).
     public func unwire(netns: String?, ifName: String, hostVeth: String?) throws {
         // Deleting the host end removes the pod end too, and needs no thread
         // inside the pod's namespace.
@@ -179,7 +218,9 @@ public struct PodWiring: Sendable {
         }
         if let netns {
             let podNS = NetworkNamespace(path: netns)
-            if podNS.exists, let pod = try? RTNetlink(namespace: podNS), let link = try pod.link(named: ifName) {
+            if podNS.isNetworkNamespace, !isHostNamespace(podNS), let pod = try? RTNetlink(namespace: podNS),
+                let link = try pod.link(named: ifName)
+            {
                 try ignoringMissing { try pod.deleteLink(index: link.index) }
             }
         }

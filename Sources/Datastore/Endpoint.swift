@@ -1,6 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import IPAM
 import IPAddressing
+import JSON
 
 /// A pod's attachment to the network, written by caracal-cni and read by the
 /// agent (routes, policy). ADD writes it with `state = .wiring` in the same
@@ -65,11 +70,11 @@ public enum Endpoints {
 
     public static func get(containerID: String, ifName: String, _ tx: KVTransaction) throws -> EndpointRecord? {
         guard let data = try tx.get(key(containerID: containerID, ifName: ifName)) else { return nil }
-        return try decoder.decode(EndpointRecord.self, from: data)
+        return try JSONValueDecoder().decode(EndpointRecord.self, from: data)
     }
 
     public static func put(_ e: EndpointRecord, _ tx: KVTransaction) throws {
-        try tx.put(key(containerID: e.containerID, ifName: e.ifName), try encoder.encode(e))
+        try tx.put(key(containerID: e.containerID, ifName: e.ifName), Data(try JSONValueEncoder().encodedBytes(e)))
     }
 
     public static func delete(containerID: String, ifName: String, _ tx: KVTransaction) throws {
@@ -77,19 +82,6 @@ public enum Endpoints {
     }
 
     public static func all(_ tx: KVTransaction) throws -> [EndpointRecord] {
-        try tx.list(prefix: prefix).map { try decoder.decode(EndpointRecord.self, from: $0.value) }
-    }
-
-    static var encoder: JSONEncoder {
-        let e = JSONEncoder()
-        e.dateEncodingStrategy = .secondsSince1970
-        e.outputFormatting = .sortedKeys
-        return e
-    }
-
-    static var decoder: JSONDecoder {
-        let d = JSONDecoder()
-        d.dateDecodingStrategy = .secondsSince1970
-        return d
+        try tx.list(prefix: prefix).map { try JSONValueDecoder().decode(EndpointRecord.self, from: $0.value) }
     }
 }

@@ -1,7 +1,14 @@
-import CSQLiteTuning
-import Foundation
-import GRDB
+import CSQLite
 import IPAM
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The embedded datastore: one SQLite file per node, shared by the plugin
 /// and the agent. WAL mode lets readers run beside the one writer; every
@@ -12,12 +19,30 @@ import IPAM
 /// Layout: one table of keys, values and revisions. `revision` grows by one
 /// per committed write transaction and is stored on every key it wrote, the
 /// shape of etcd's mod_revision, so the etcd backend keeps the same model.
+///
+/// It talks to SQLite's C API directly (one connection, cached prepared
+/// statements, a mutex): the CNI plugin opens the store once per
+/// invocation, and a wrapper library's connection set-up and generic
+/// machinery cost more than the transaction itself (docs/cni.md,
+/// "Latency").
 public final class SQLiteStore: KVStore, @unchecked Sendable {
     public let path: String
-    private let queue: DatabaseQueue
+    private let db: OpaquePointer
+    /// Serializes the one connection.
+    private let lock = PthreadMutex()
+    private var statements: [String: OpaquePointer] = [:]
+    /// Filled by the connection's wal hook (CSQLite).
+    private let walState = UnsafeMutablePointer<caracal_wal_state>.allocate(capacity: 1)
 
     public static let defaultPath = "/var/lib/caracal/caracal.db"
     static let schemaVersion = 1
+    /// WAL frames (pages) after which a commit checkpoints. SQLite's default
+    /// is 1000; every first connection of a process re-reads the whole WAL
+    /// to rebuild its index (~2.5 µs a page here), so a plugin run would
+    /// read up to 4 MB. 128 pages keep that read under 0.5 MB; the
+    /// checkpoint (two fdatasyncs) falls on about one ADD in 8 when nothing
+    /// else checkpoints (DEL does, see `checkpoint()`).
+    public static let walAutocheckpointPages = 128
 
     public struct OpenError: Error, CustomStringConvertible {
         public var path: String
@@ -25,148 +50,340 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
         public var description: String { "cannot open datastore \(path): \(underlying)" }
     }
 
+    /// An SQLite result code with its message (`sqlite3_errmsg`).
+    public struct SQLiteError: Error, CustomStringConvertible {
+        /// The extended result code.
+        public var code: Int32
+        public var message: String
+        public var description: String { "SQLite error \(code): \(message)" }
+        /// The primary result code (SQLITE_BUSY for SQLITE_BUSY_SNAPSHOT...).
+        public var primaryCode: Int32 { code & 0xff }
+    }
+
     /// Opens (creating when absent) the datastore at `path`.
     /// - Parameter busyTimeout: how long a writer waits for another process's
     ///   transaction before giving up (the plugin then answers "try again").
-    public init(path: String, busyTimeout: TimeInterval = 10) throws {
+    /// - Parameter autocheckpointPages: WAL size at which a commit
+    ///   checkpoints (0: never; the caller runs `checkpoint()`).
+    public init(path: String, busyTimeout: Double = 10, autocheckpointPages: Int = SQLiteStore.walAutocheckpointPages) throws {
         self.path = path
-        var config = Configuration()
+        walState.initialize(to: caracal_wal_state(pages: 0, autocheckpoint: Int32(clamping: max(0, autocheckpointPages))))
+        var handle: OpaquePointer?
+        do {
+            try SQLiteStore.makeParentDirectories(of: path)
+            let rc = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+            guard rc == SQLITE_OK, let handle else {
+                let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+                sqlite3_close_v2(handle)
+                throw SQLiteError(code: rc, message: message)
+            }
+            db = handle
+        } catch {
+            walState.deallocate()
+            throw OpenError(path: path, underlying: "\(error)")
+        }
+        do {
+            try configure(busyTimeout: busyTimeout)
+            try createSchemaIfNeeded()
+        } catch {
+            finalizeAll()
+            sqlite3_close_v2(db)
+            walState.deallocate()
+            throw OpenError(path: path, underlying: "\(error)")
+        }
+    }
+
+    deinit {
+        finalizeAll()
+        sqlite3_close_v2(db)
+        walState.deallocate()
+    }
+
+    private func configure(busyTimeout: Double) throws {
+        sqlite3_extended_result_codes(db, 1)
         // SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries,
         // so a plugin that arrives while another holds the write lock for
         // 1 ms waits 3+ ms. Transactions here are short: poll every 200 µs.
         let maxTries = max(1, Int(busyTimeout / 0.0002))
-        config.busyMode = .callback { tries in
-            guard tries < maxTries else { return false }
-            usleep(200)
-            return true
+        sqlite3_busy_handler(
+            db,
+            { context, tries in
+                guard Int(tries) < Int(bitPattern: context) else { return 0 }
+                usleep(200)
+                return 1
+            }, UnsafeMutableRawPointer(bitPattern: maxTries))
+        // WAL + NORMAL: a commit is atomic and survives a killed process (the
+        // WAL append is in the page cache before COMMIT returns); only an OS
+        // crash or power loss can lose the last commits, never corrupt the
+        // file. The plugin's no-leak guarantee is about processes killed
+        // mid-ADD, which FULL would not change.
+        try execute("PRAGMA synchronous = NORMAL")
+        caracal_sqlite_track_wal(db, walState)
+        let rc = caracal_sqlite_keep_wal(db)
+        if rc != SQLITE_OK { throw error(rc) }
+    }
+
+    /// The schema exists once user_version is set: every later open (each
+    /// plugin run opens) skips the write transaction.
+    private func createSchemaIfNeeded() throws {
+        if try queryInt64("PRAGMA user_version") ?? 0 >= Int64(SQLiteStore.schemaVersion) { return }
+        // WAL is a property of the file: set once, at creation (it cannot
+        // change inside a transaction).
+        let mode = try queryText("PRAGMA journal_mode = WAL")
+        guard mode?.lowercased() == "wal" else {
+            throw SQLiteError(code: SQLITE_ERROR, message: "cannot switch to WAL mode (journal_mode is \(mode ?? "?"))")
         }
-        config.label = "caracal"
-        config.prepareDatabase { db in
-            // WAL + NORMAL: commits are atomic and survive a killed process;
-            // only an OS crash can lose the last commits (never corrupt).
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            if let connection = db.sqliteConnection {
-                let rc = caracal_sqlite_keep_wal(UnsafeMutableRawPointer(connection))
-                if rc != 0 { throw DatabaseError(resultCode: ResultCode(rawValue: rc)) }
-            }
-        }
+        try execute("BEGIN IMMEDIATE")
         do {
-            let dir = (path as NSString).deletingLastPathComponent
-            if !dir.isEmpty, access(dir, F_OK) != 0 {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            }
-            queue = try DatabaseQueue(path: path, configuration: config)
-            // The schema exists once user_version is set: skip the write
-            // transaction on every later open (each plugin run opens).
-            let version = try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0 }
-            if version >= SQLiteStore.schemaVersion { return }
-            // WAL is a property of the file: set once, at creation (it
-            // cannot change inside a transaction).
-            try queue.writeWithoutTransaction { db in
-                let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
-                guard mode?.lowercased() == "wal" else {
-                    throw OpenError(path: path, underlying: "cannot switch to WAL mode (journal_mode is \(mode ?? "?"))")
-                }
-            }
-            try queue.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    try db.execute(sql: """
-                        CREATE TABLE IF NOT EXISTS kv (
-                            key TEXT PRIMARY KEY NOT NULL,
-                            value BLOB NOT NULL,
-                            revision INTEGER NOT NULL
-                        ) WITHOUT ROWID;
-                        CREATE TABLE IF NOT EXISTS meta (
-                            name TEXT PRIMARY KEY NOT NULL,
-                            value INTEGER NOT NULL
-                        ) WITHOUT ROWID;
-                        INSERT OR IGNORE INTO meta(name, value) VALUES ('revision', 0);
-                        """)
-                    try db.execute(sql: "PRAGMA user_version = \(SQLiteStore.schemaVersion)")
-                    return .commit
-                }
-            }
+            try execute("""
+                CREATE TABLE IF NOT EXISTS kv (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    value BLOB NOT NULL,
+                    revision INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS meta (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    value INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                INSERT OR IGNORE INTO meta(name, value) VALUES ('revision', 0);
+                PRAGMA user_version = \(SQLiteStore.schemaVersion);
+                COMMIT;
+                """)
         } catch {
-            throw OpenError(path: path, underlying: "\(error)")
+            rollback()
+            throw error
         }
     }
 
     /// Whether an error means "another writer held the lock too long".
     public static func isBusy(_ error: Error) -> Bool {
-        guard let e = error as? DatabaseError else { return false }
-        return e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED
+        guard let e = error as? SQLiteError else { return false }
+        return e.primaryCode == SQLITE_BUSY || e.primaryCode == SQLITE_LOCKED
     }
 
     @discardableResult
     public func transaction<T>(_ body: (KVTransaction) throws -> T) throws -> T {
-        try queue.writeWithoutTransaction { db in
-            var result: T?
-            try db.inTransaction(.immediate) {
-                let rev = (try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'revision'") ?? 0) + 1
-                let tx = Tx(db, revision: rev, readOnly: false)
-                result = try body(tx)
+        try lock.withLock {
+            try run("BEGIN IMMEDIATE")
+            do {
+                let rev = (try queryInt64("SELECT value FROM meta WHERE name = 'revision'") ?? 0) + 1
+                let tx = Tx(self, revision: rev, readOnly: false)
+                let result = try body(tx)
                 if tx.wrote {
-                    try db.execute(sql: "UPDATE meta SET value = ? WHERE name = 'revision'", arguments: [rev])
+                    try run("UPDATE meta SET value = ? WHERE name = 'revision'", .int(rev))
                 }
-                return .commit
+                try run("COMMIT")
+                return result
+            } catch {
+                rollback()
+                throw error
             }
-            return result!
         }
     }
 
     public func read<T>(_ body: (KVTransaction) throws -> T) throws -> T {
-        try queue.read { db in try body(Tx(db, revision: 0, readOnly: true)) }
+        try lock.withLock {
+            // A deferred transaction: one snapshot for every read in `body`.
+            try run("BEGIN")
+            defer { rollback() }
+            return try body(Tx(self, revision: 0, readOnly: true))
+        }
+    }
+
+    /// The WAL's size in pages after this connection's last commit (0
+    /// before it commits).
+    public var walPages: Int { lock.withLock { Int(walState.pointee.pages) } }
+
+    /// Copies the WAL's committed pages into the database file (a PASSIVE
+    /// checkpoint: it neither waits for nor blocks other readers and
+    /// writers, and does what it can). Returns the WAL's size in pages and
+    /// how many of them are now in the database file.
+    @discardableResult
+    public func checkpoint() throws -> (walPages: Int, checkpointed: Int) {
+        try lock.withLock {
+            var log: Int32 = 0
+            var done: Int32 = 0
+            let rc = sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &done)
+            if rc != SQLITE_OK && rc & 0xff != SQLITE_BUSY { throw error(rc) }
+            return (Int(log), Int(done))
+        }
     }
 
     /// The store's current revision (number of committed write transactions).
     public func revision() throws -> Int64 {
-        try queue.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'revision'") ?? 0 }
+        try lock.withLock { try queryInt64("SELECT value FROM meta WHERE name = 'revision'") ?? 0 }
     }
 
     /// The revision at which `key` was last written, nil when absent.
     public func revision(of key: String) throws -> Int64? {
-        try queue.read { db in try Int64.fetchOne(db, sql: "SELECT revision FROM kv WHERE key = ?", arguments: [key]) }
+        try lock.withLock { try queryInt64("SELECT revision FROM kv WHERE key = ?", .text(key)) }
     }
 
     public struct ReadOnlyViolation: Error {}
 
     private final class Tx: KVTransaction {
-        let db: Database
+        unowned let store: SQLiteStore
         let revision: Int64
         let readOnly: Bool
         var wrote = false
 
-        init(_ db: Database, revision: Int64, readOnly: Bool) {
-            self.db = db
+        init(_ store: SQLiteStore, revision: Int64, readOnly: Bool) {
+            self.store = store
             self.revision = revision
             self.readOnly = readOnly
         }
 
-        // Cached statements: compiled once per connection.
         func get(_ key: String) throws -> Data? {
-            try Data.fetchOne(try db.cachedStatement(sql: "SELECT value FROM kv WHERE key = ?"), arguments: [key])
+            var value: Data?
+            try store.query("SELECT value FROM kv WHERE key = ?", .text(key)) { stmt in
+                value = SQLiteStore.blob(stmt, 0)
+                return false
+            }
+            return value
         }
 
         func list(prefix: String) throws -> [(key: String, value: Data)] {
             // A range scan on the primary key: [prefix, prefix + U+FFFF).
-            let rows = try Row.fetchAll(
-                try db.cachedStatement(sql: "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key"),
-                arguments: [prefix, prefix + "\u{FFFF}"])
-            return rows.map { ($0["key"], $0["value"]) }
+            var rows: [(key: String, value: Data)] = []
+            try store.query(
+                "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key", .text(prefix), .text(prefix + "\u{FFFF}")
+            ) { stmt in
+                rows.append((String(cString: sqlite3_column_text(stmt, 0)), SQLiteStore.blob(stmt, 1)))
+                return true
+            }
+            return rows
         }
 
         func put(_ key: String, _ value: Data) throws {
             if readOnly { throw ReadOnlyViolation() }
             wrote = true
-            try db.cachedStatement(
-                sql: "INSERT INTO kv(key, value, revision) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, revision = excluded.revision"
-            ).execute(arguments: [key, value, revision])
+            try store.run(
+                "INSERT INTO kv(key, value, revision) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, revision = excluded.revision",
+                .text(key), .blob(value), .int(revision))
         }
 
         func delete(_ key: String) throws {
             if readOnly { throw ReadOnlyViolation() }
             wrote = true
-            try db.cachedStatement(sql: "DELETE FROM kv WHERE key = ?").execute(arguments: [key])
+            try store.run("DELETE FROM kv WHERE key = ?", .text(key))
+        }
+    }
+
+    // MARK: SQLite calls (the caller holds the lock, or is the initializer)
+
+    private enum Value {
+        case text(String)
+        case blob(Data)
+        case int(Int64)
+    }
+
+    private func error(_ rc: Int32) -> SQLiteError {
+        SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(db)))
+    }
+
+    /// Runs one or more statements without parameters.
+    private func execute(_ sql: String) throws {
+        let rc = sqlite3_exec(db, sql, nil, nil, nil)
+        if rc != SQLITE_OK { throw error(rc) }
+    }
+
+    /// Ends the open transaction, if any, without its writes.
+    private func rollback() {
+        if sqlite3_get_autocommit(db) == 0 { _ = try? run("ROLLBACK") }
+    }
+
+    /// A prepared statement for `sql`, compiled once per connection.
+    private func statement(_ sql: String) throws -> OpaquePointer {
+        if let s = statements[sql] { return s }
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else { throw error(rc) }
+        statements[sql] = stmt
+        return stmt
+    }
+
+    /// The cached statement for `sql` with `values` bound, reset after `body`.
+    private func withStatement<T>(_ sql: String, _ values: [Value], _ body: (OpaquePointer) throws -> T) throws -> T {
+        let stmt = try statement(sql)
+        defer {
+            sqlite3_reset(stmt)
+            sqlite3_clear_bindings(stmt)
+        }
+        for (i, v) in values.enumerated() {
+            let index = Int32(i + 1)
+            let rc: Int32
+            switch v {
+            case .int(let n): rc = sqlite3_bind_int64(stmt, index, n)
+            case .text(let s): rc = s.utf8CString.withUnsafeBufferPointer { caracal_sqlite_bind_text(stmt, index, $0.baseAddress, Int32($0.count - 1)) }
+            case .blob(let d): rc = d.withUnsafeBytes { caracal_sqlite_bind_blob(stmt, index, $0.baseAddress, Int32($0.count)) }
+            }
+            if rc != SQLITE_OK { throw error(rc) }
+        }
+        return try body(stmt)
+    }
+
+    /// Steps `sql` with `values` bound; `row` sees each result row and
+    /// returns whether to go on.
+    private func query(_ sql: String, _ values: Value..., row: (OpaquePointer) throws -> Bool) throws {
+        try withStatement(sql, values) { stmt in
+            while true {
+                let rc = sqlite3_step(stmt)
+                if rc == SQLITE_DONE { return }
+                guard rc == SQLITE_ROW else { throw error(rc) }
+                if try !row(stmt) { return }
+            }
+        }
+    }
+
+    private func run(_ sql: String, _ values: Value...) throws {
+        try withStatement(sql, values) { stmt in
+            let rc = sqlite3_step(stmt)
+            if rc != SQLITE_DONE && rc != SQLITE_ROW { throw error(rc) }
+        }
+    }
+
+    /// The first column of the first row, nil when there is none (or NULL).
+    private func queryInt64(_ sql: String, _ values: Value...) throws -> Int64? {
+        try withStatement(sql, values) { stmt in
+            let rc = sqlite3_step(stmt)
+            if rc == SQLITE_ROW { return sqlite3_column_type(stmt, 0) == SQLITE_NULL ? nil : sqlite3_column_int64(stmt, 0) }
+            if rc != SQLITE_DONE { throw error(rc) }
+            return nil
+        }
+    }
+
+    private func queryText(_ sql: String) throws -> String? {
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else { throw error(rc) }
+        defer { sqlite3_finalize(stmt) }
+        let step = sqlite3_step(stmt)
+        guard step == SQLITE_ROW else {
+            if step == SQLITE_DONE { return nil }
+            throw error(step)
+        }
+        return sqlite3_column_text(stmt, 0).map { String(cString: $0) }
+    }
+
+    private static func blob(_ stmt: OpaquePointer, _ column: Int32) -> Data {
+        let count = Int(sqlite3_column_bytes(stmt, column))
+        guard count > 0, let bytes = sqlite3_column_blob(stmt, column) else { return Data() }
+        return Data(bytes: bytes, count: count)
+    }
+
+    private func finalizeAll() {
+        for stmt in statements.values { sqlite3_finalize(stmt) }
+        statements = [:]
+    }
+
+    /// `mkdir -p` of the directory holding `path`.
+    private static func makeParentDirectories(of path: String) throws {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+        let dir = String(path[..<slash])
+        if access(dir, F_OK) == 0 { return }
+        try makeParentDirectories(of: dir)
+        if mkdir(dir, 0o755) != 0 && errno != EEXIST {
+            throw SQLiteError(code: SQLITE_CANTOPEN, message: "cannot create directory \(dir): \(String(cString: strerror(errno)))")
         }
     }
 }

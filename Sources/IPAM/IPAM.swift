@@ -1,5 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import IPAddressing
+import JSON
 
 /// What a pod asks of IPAM on ADD.
 public struct AllocationRequest: Hashable, Sendable {
@@ -88,21 +93,18 @@ public struct IPAM: Sendable {
         return try decode(type, data, key)
     }
 
+    /// Records are JSON (numbers for dates, sorted keys), read and written
+    /// with `JSONValueDecoder` / `JSONValueEncoder` (docs/cni.md "Latency").
     static func decode<T: Decodable>(_ type: T.Type, _ data: Data, _ key: String) throws -> T {
         do {
-            let d = JSONDecoder()
-            d.dateDecodingStrategy = .secondsSince1970
-            return try d.decode(type, from: data)
+            return try JSONValueDecoder().decode(type, from: data)
         } catch {
             throw IPAMError.corruptRecord(key: key, problem: "\(error)")
         }
     }
 
     static func save<T: Encodable>(_ value: T, _ tx: KVTransaction, _ key: String) throws {
-        let e = JSONEncoder()
-        e.dateEncodingStrategy = .secondsSince1970
-        e.outputFormatting = .sortedKeys
-        try tx.put(key, try e.encode(value))
+        try tx.put(key, Data(try JSONValueEncoder().encodedBytes(value)))
     }
 
     static func list<T: Decodable>(_ type: T.Type, _ tx: KVTransaction, prefix: String) throws -> [T] {

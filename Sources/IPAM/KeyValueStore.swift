@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The storage contract IPAM is written against: a key-value store with
 /// serializable, atomic transactions. The `Datastore` module implements it
@@ -30,7 +37,7 @@ public protocol KVStore: Sendable {
 /// a lock and work on a copy, so a throwing body leaves no trace.
 public final class InMemoryKVStore: KVStore, @unchecked Sendable {
     private var data: [String: Data] = [:]
-    private let lock = NSLock()
+    private let lock = PthreadMutex()
 
     public init() {}
 
@@ -78,5 +85,23 @@ public final class InMemoryKVStore: KVStore, @unchecked Sendable {
             if readOnly { throw ReadOnlyViolation() }
             data[key] = nil
         }
+    }
+}
+
+/// A pthread mutex (NSLock without Foundation: the CNI plugin links only
+/// FoundationEssentials, see docs/cni.md "Latency").
+public final class PthreadMutex: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    public init() { pthread_mutex_init(mutex, nil) }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+    public func lock() { pthread_mutex_lock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
     }
 }

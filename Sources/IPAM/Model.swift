@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import IPAddressing
 
 /// An address pool, defined by an admin. Pods get /32 (/128) addresses from

@@ -54,6 +54,26 @@ public struct NetworkNamespace: Hashable, Sendable, CustomStringConvertible {
         return true
     }
 
+    /// Whether the path is a network namespace (not just any file, nor a
+    /// namespace of another type).
+    public var isNetworkNamespace: Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return false }
+        defer { close(fd) }
+        return caracal_is_netns_fd(fd) == 1
+    }
+
+    /// The namespace the calling process runs in.
+    public static let current = NetworkNamespace(path: "/proc/self/ns/net")
+
+    /// Whether both paths name one namespace (the same nsfs inode).
+    public func isSame(as other: NetworkNamespace) -> Bool {
+        var a = stat()
+        var b = stat()
+        guard stat(path, &a) == 0, stat(other.path, &b) == 0 else { return false }
+        return a.st_dev == b.st_dev && a.st_ino == b.st_ino
+    }
+
     /// Runs `body` on a fresh thread that has entered this namespace, and
     /// returns its result. The thread exits afterwards, so no thread is ever
     /// left in a foreign namespace.

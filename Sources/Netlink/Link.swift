@@ -60,14 +60,18 @@ public struct LinkChange: Sendable {
     public var namespace: NetworkNamespace?
     /// The interface group (`IFLA_GROUP`).
     public var group: UInt32?
+    /// The interface's IPv4 `proxy_arp` setting (the sysctl
+    /// net.ipv4.conf.<name>.proxy_arp), set through IFLA_AF_SPEC.
+    public var ipv4ProxyARP: Bool?
     public init(up: Bool? = nil, mtu: UInt32? = nil, macAddress: MACAddress? = nil, name: String? = nil,
-                namespace: NetworkNamespace? = nil, group: UInt32? = nil) {
+                namespace: NetworkNamespace? = nil, group: UInt32? = nil, ipv4ProxyARP: Bool? = nil) {
         self.up = up
         self.mtu = mtu
         self.macAddress = macAddress
         self.name = name
         self.namespace = namespace
         self.group = group
+        self.ipv4ProxyARP = ipv4ProxyARP
     }
 }
 

@@ -19,9 +19,9 @@ public final class RTNetlink: Sendable {
 
     // MARK: Routes
 
-    public func addRoute(_ route: Route) throws { try single { $0.appendRoute(route, .add) } }
-    public func replaceRoute(_ route: Route) throws { try single { $0.appendRoute(route, .replace) } }
-    public func deleteRoute(_ route: Route) throws { try single { $0.appendRoute(route, .delete) } }
+    public func addRoute(_ route: Route) throws { try perform { $0.appendRoute(route, .add) } }
+    public func replaceRoute(_ route: Route) throws { try perform { $0.appendRoute(route, .replace) } }
+    public func deleteRoute(_ route: Route) throws { try perform { $0.appendRoute(route, .delete) } }
 
     /// Applies many route changes in batched sends. Each failure comes back
     /// with `messageIndex` equal to its position in `changes`. Messages are
@@ -101,51 +101,43 @@ public final class RTNetlink: Sendable {
     /// in `peer.namespace` (`IFLA_NET_NS_FD`), so it never appears here. Both
     /// ends start down: the kernel rejects `IFF_UP` on the peer at creation,
     /// so bring each end up with `setLink` afterwards.
-    public func createVeth(name: String, peer: VethPeer, mtu: UInt32? = nil, macAddress: MACAddress? = nil) throws {
+    /// Returns the new first end as the kernel echoes it (`NLM_F_ECHO`,
+    /// Linux 6.1+): its index, and the peer's index in `peerIndex`; nil from
+    /// kernels that do not echo (look the links up then).
+    @discardableResult
+    public func createVeth(name: String, peer: VethPeer, mtu: UInt32? = nil, macAddress: MACAddress? = nil) throws -> Link? {
         try withNamespaceDescriptor(peer.namespace) { namespaceFD in
-            try single { batch in
-                batch.append(type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_CREATE | NLM_F_EXCL)) { message in
-                    message.put(header: ifinfomsg())
-                    message.put(UInt16(IFLA_IFNAME), string: name)
-                    if let mtu { message.put(UInt16(IFLA_MTU), mtu) }
-                    if let macAddress { macAddress.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
-                    message.nested(UInt16(IFLA_LINKINFO)) {
-                        message.put(UInt16(IFLA_INFO_KIND), string: "veth")
-                        message.nested(UInt16(IFLA_INFO_DATA)) {
-                            message.nested(UInt16(VETH_INFO_PEER)) {
-                                // The peer's own ifinfomsg, then its attributes.
-                                message.put(header: ifinfomsg())
-                                message.put(UInt16(IFLA_IFNAME), string: peer.name)
-                                if let mtu { message.put(UInt16(IFLA_MTU), mtu) }
-                                if let mac = peer.macAddress { mac.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
-                                if let namespaceFD { message.put(UInt16(IFLA_NET_NS_FD), UInt32(bitPattern: namespaceFD)) }
-                            }
+            var created: Link?
+            try socket.query(type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO), request: { message in
+                message.put(header: ifinfomsg())
+                message.put(UInt16(IFLA_IFNAME), string: name)
+                if let mtu { message.put(UInt16(IFLA_MTU), mtu) }
+                if let macAddress { macAddress.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
+                message.nested(UInt16(IFLA_LINKINFO)) {
+                    message.put(UInt16(IFLA_INFO_KIND), string: "veth")
+                    message.nested(UInt16(IFLA_INFO_DATA)) {
+                        message.nested(UInt16(VETH_INFO_PEER)) {
+                            // The peer's own ifinfomsg, then its attributes.
+                            message.put(header: ifinfomsg())
+                            message.put(UInt16(IFLA_IFNAME), string: peer.name)
+                            if let mtu { message.put(UInt16(IFLA_MTU), mtu) }
+                            if let mac = peer.macAddress { mac.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
+                            if let namespaceFD { message.put(UInt16(IFLA_NET_NS_FD), UInt32(bitPattern: namespaceFD)) }
                         }
                     }
                 }
+            }) { reply in
+                if reply.type == UInt16(RTM_NEWLINK) { created = try Link.decode(reply) }
             }
+            return created
         }
     }
 
-    /// Changes flags, MTU, MAC address, name or namespace of link `index` in one request.
+    /// Changes flags, MTU, MAC address, name, namespace, group or proxy_arp
+    /// of link `index` in one request.
     public func setLink(index: UInt32, _ change: LinkChange) throws {
         try withNamespaceDescriptor(change.namespace) { namespaceFD in
-            try single { batch in
-                batch.append(type: UInt16(RTM_NEWLINK)) { message in
-                    var header = ifinfomsg()
-                    header.ifi_index = Int32(bitPattern: index)
-                    if let up = change.up {
-                        header.ifi_change = UInt32(IFF_UP)
-                        header.ifi_flags = up ? UInt32(IFF_UP) : 0
-                    }
-                    message.put(header: header)
-                    if let name = change.name { message.put(UInt16(IFLA_IFNAME), string: name) }
-                    if let mtu = change.mtu { message.put(UInt16(IFLA_MTU), mtu) }
-                    if let mac = change.macAddress { mac.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
-                    if let namespaceFD { message.put(UInt16(IFLA_NET_NS_FD), UInt32(bitPattern: namespaceFD)) }
-                    if let group = change.group { message.put(UInt16(IFLA_GROUP), group) }
-                }
-            }
+            try perform { $0.appendLinkChange(index: index, change, namespaceFD: namespaceFD) }
         }
     }
 
@@ -180,7 +172,7 @@ public final class RTNetlink: Sendable {
 
     /// Deletes link `index` (for a veth, both ends go).
     public func deleteLink(index: UInt32) throws {
-        try single { batch in
+        try perform { batch in
             batch.append(type: UInt16(RTM_DELLINK)) { message in
                 var header = ifinfomsg()
                 header.ifi_index = Int32(bitPattern: index)
@@ -231,11 +223,11 @@ public final class RTNetlink: Sendable {
     // MARK: Addresses
 
     public func addAddress(_ address: InterfaceAddress) throws {
-        try addressRequest(address, type: RTM_NEWADDR, flags: NLM_F_CREATE | NLM_F_EXCL)
+        try perform { $0.appendAddress(address) }
     }
 
     public func deleteAddress(_ address: InterfaceAddress) throws {
-        try addressRequest(address, type: RTM_DELADDR, flags: 0)
+        try perform { $0.appendAddress(address, delete: true) }
     }
 
     /// Addresses of one family, optionally of one interface (filtered in the kernel).
@@ -254,32 +246,15 @@ public final class RTNetlink: Sendable {
         return result
     }
 
-    private func addressRequest(_ address: InterfaceAddress, type: Int, flags: Int32) throws {
-        try single { batch in
-            batch.append(type: UInt16(type), flags: UInt16(flags)) { message in
-                var header = ifaddrmsg()
-                header.ifa_family = family(of: address.address)
-                header.ifa_prefixlen = address.prefixLength
-                header.ifa_scope = address.scope.rawValue
-                header.ifa_index = address.interfaceIndex
-                header.ifa_flags = UInt8(truncatingIfNeeded: address.flags)
-                message.put(header: header)
-                putAddress(message, UInt16(IFA_LOCAL), address.address)
-                putAddress(message, UInt16(IFA_ADDRESS), address.address)
-                if address.flags > 0xff { message.put(UInt16(IFA_FLAGS), address.flags) }
-            }
-        }
-    }
-
     // MARK: Neighbours
 
     /// Adds or replaces a neighbour entry.
     public func setNeighbor(_ neighbor: Neighbor) throws {
-        try neighborRequest(neighbor, type: RTM_NEWNEIGH, flags: NLM_F_CREATE | NLM_F_REPLACE)
+        try perform { $0.appendNeighbor(neighbor) }
     }
 
     public func deleteNeighbor(_ neighbor: Neighbor) throws {
-        try neighborRequest(neighbor, type: RTM_DELNEIGH, flags: 0)
+        try perform { $0.appendNeighbor(neighbor, delete: true) }
     }
 
     /// Neighbour entries, optionally of one family and interface (filtered in the kernel).
@@ -299,28 +274,82 @@ public final class RTNetlink: Sendable {
         return result
     }
 
-    private func neighborRequest(_ neighbor: Neighbor, type: Int, flags: Int32) throws {
-        try single { batch in
-            batch.append(type: UInt16(type), flags: UInt16(flags)) { message in
-                var header = ndmsg()
-                header.ndm_family = family(of: neighbor.address)
-                header.ndm_ifindex = Int32(bitPattern: neighbor.interfaceIndex)
-                header.ndm_state = neighbor.state
-                header.ndm_flags = neighbor.flags
-                message.put(header: header)
-                putAddress(message, UInt16(NDA_DST), neighbor.address)
-                if let mac = neighbor.linkAddress, type != RTM_DELNEIGH {
-                    mac.bytes.withUnsafeBytes { message.put(UInt16(NDA_LLADDR), bytes: $0) }
+    // MARK: Helpers
+
+    /// Sends the messages `build` appends in one `sendmsg`, each with its own
+    /// ACK, and throws the first failure (the kernel handles them in order
+    /// and goes on after a failure). One round trip for a run of changes.
+    public func perform(_ build: (NetlinkBatch) throws -> Void) throws {
+        let batch = NetlinkBatch(capacity: 1024)
+        try build(batch)
+        try socket.perform(batch)
+    }
+}
+
+/// IPV4_DEVCONF_PROXY_ARP (linux/ip.h): the attribute type of `proxy_arp`
+/// inside IFLA_INET_CONF (1-based devconf indexes).
+let ipv4DevconfProxyARP: UInt16 = 3
+
+extension NetlinkBatch {
+    /// Appends an RTM_NEWLINK changing link `index` (see `LinkChange`);
+    /// `namespaceFD` moves it to that namespace.
+    public func appendLinkChange(index: UInt32, _ change: LinkChange, namespaceFD: Int32? = nil) {
+        append(type: UInt16(RTM_NEWLINK)) { message in
+            var header = ifinfomsg()
+            header.ifi_index = Int32(bitPattern: index)
+            if let up = change.up {
+                header.ifi_change = UInt32(IFF_UP)
+                header.ifi_flags = up ? UInt32(IFF_UP) : 0
+            }
+            message.put(header: header)
+            if let name = change.name { message.put(UInt16(IFLA_IFNAME), string: name) }
+            if let mtu = change.mtu { message.put(UInt16(IFLA_MTU), mtu) }
+            if let mac = change.macAddress { mac.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
+            if let namespaceFD { message.put(UInt16(IFLA_NET_NS_FD), UInt32(bitPattern: namespaceFD)) }
+            if let group = change.group { message.put(UInt16(IFLA_GROUP), group) }
+            if let proxyARP = change.ipv4ProxyARP {
+                // IFLA_AF_SPEC { AF_INET { IFLA_INET_CONF { PROXY_ARP: u32 } } }
+                // (net/ipv4/devinet.c inet_set_link_af).
+                message.nested(UInt16(IFLA_AF_SPEC)) {
+                    message.nested(UInt16(AF_INET)) {
+                        message.nested(UInt16(IFLA_INET_CONF)) {
+                            message.put(ipv4DevconfProxyARP, UInt32(proxyARP ? 1 : 0))
+                        }
+                    }
                 }
             }
         }
     }
 
-    // MARK: Helpers
+    /// Appends an RTM_NEWADDR (create, exclusive) or RTM_DELADDR.
+    public func appendAddress(_ address: InterfaceAddress, delete: Bool = false) {
+        append(type: UInt16(delete ? RTM_DELADDR : RTM_NEWADDR), flags: delete ? 0 : UInt16(NLM_F_CREATE | NLM_F_EXCL)) { message in
+            var header = ifaddrmsg()
+            header.ifa_family = family(of: address.address)
+            header.ifa_prefixlen = address.prefixLength
+            header.ifa_scope = address.scope.rawValue
+            header.ifa_index = address.interfaceIndex
+            header.ifa_flags = UInt8(truncatingIfNeeded: address.flags)
+            message.put(header: header)
+            putAddress(message, UInt16(IFA_LOCAL), address.address)
+            putAddress(message, UInt16(IFA_ADDRESS), address.address)
+            if address.flags > 0xff { message.put(UInt16(IFA_FLAGS), address.flags) }
+        }
+    }
 
-    private func single(_ build: (NetlinkBatch) throws -> Void) throws {
-        let batch = NetlinkBatch(capacity: 512)
-        try build(batch)
-        try socket.perform(batch)
+    /// Appends an RTM_NEWNEIGH (create or replace) or RTM_DELNEIGH.
+    public func appendNeighbor(_ neighbor: Neighbor, delete: Bool = false) {
+        append(type: UInt16(delete ? RTM_DELNEIGH : RTM_NEWNEIGH), flags: delete ? 0 : UInt16(NLM_F_CREATE | NLM_F_REPLACE)) { message in
+            var header = ndmsg()
+            header.ndm_family = family(of: neighbor.address)
+            header.ndm_ifindex = Int32(bitPattern: neighbor.interfaceIndex)
+            header.ndm_state = neighbor.state
+            header.ndm_flags = neighbor.flags
+            message.put(header: header)
+            putAddress(message, UInt16(NDA_DST), neighbor.address)
+            if let mac = neighbor.linkAddress, !delete {
+                mac.bytes.withUnsafeBytes { message.put(UInt16(NDA_LLADDR), bytes: $0) }
+            }
+        }
     }
 }

@@ -1,4 +1,5 @@
 import CNI
+import Datastore
 import Foundation
 import Testing
 import TestSupport
@@ -192,6 +193,24 @@ struct PluginCommandTests {
             #expect(try p.run("ADD", containerID: "c", netns: ns, ifName: nil, config: p.config()).code == 4)
             #expect(try p.run("ADD", containerID: "c", netns: "/run/netns/does-not-exist", config: p.config()).code == 4)
             #expect(try p.run("FROB", containerID: "c", netns: ns, config: p.config()).code == 4)
+            // CNI_NETNS that is no network namespace, or the node's own.
+            #expect(try p.run("ADD", containerID: "c", netns: "/etc/hostname", config: p.config()).code == 4)
+            let linksBefore = try p.hostLinks()
+            let own = try p.run("ADD", containerID: "c", netns: "/run/netns/\(p.host.name)", config: p.config())
+            #expect(own.code == 4 && own.msg.contains("own network namespace"), "\(own.msg)")
+            #expect(try p.hostLinks() == linksBefore)
+            // A DEL naming the node's namespace never deletes a node interface.
+            _ = try p.host.check(["ip", "link", "add", "keepme", "type", "veth", "peer", "name", "keepme2"])
+            #expect(try p.run("DEL", containerID: "c", netns: "/run/netns/\(p.host.name)", ifName: "keepme", config: p.config()).status == 0)
+            #expect(try p.hostLinks().contains("keepme"))
+            // Commands a config's version cannot carry: CHECK before 0.4.0,
+            // STATUS and GC before 1.1.0 (answered in the config's version).
+            let check031 = try p.run("CHECK", containerID: "c", netns: ns, config: p.config(version: "0.3.1"))
+            #expect(check031.code == 1 && check031.json?["cniVersion"] == "0.3.1", "\(check031.stdout)")
+            #expect(try p.run("STATUS", config: p.config(version: "1.0.0")).code == 1)
+            var gc100 = p.config(version: "1.0.0")
+            if case .object(var o) = gc100 { o["cni.dev/valid-attachments"] = []; gc100 = .object(o) }
+            #expect(try p.run("GC", config: gc100).code == 1)
             var noIPAM = p.config()
             if case .object(var o) = noIPAM { o["ipam"] = nil; noIPAM = .object(o) }
             let r = try p.run("ADD", containerID: "c", netns: ns, config: noIPAM)
@@ -206,6 +225,28 @@ struct PluginCommandTests {
             let nonePools = try p.run("ADD", containerID: "c", netns: ns, config: p.config(pools: []))
             #expect(nonePools.code == 7 && nonePools.msg.hasPrefix("ipam.pools"), "\(nonePools.msg)")
             #expect(try p.keys("ipam/handles/").isEmpty, "no error allocated anything")
+        }
+    }
+
+    @Test func aBusyDatastoreAnswersTryAgainLaterAndLeavesNothing() throws {
+        try withNode { net, p in
+            let config = p.config(top: ["datastore": ["path": .string(p.db), "busyTimeoutMs": 100]])
+            #expect(try p.add("c0", pod: try net.namespace("p0"), config: config).status == 0)
+            // Another writer holds the datastore's write lock past the timeout.
+            let pod = try net.namespace("pod")
+            let busy = try SQLiteStore(path: p.db).transaction { _ in try p.add("c1", pod: pod, config: config) }
+            #expect(busy.status != 0 && busy.code == 11, "\(busy.stdout)")
+            // Nothing half-done: no allocation, endpoint or veth for c1.
+            #expect(try p.keys("ipam/handles/").count == 1 && p.keys("endpoints/").count == 1)
+            #expect(try p.hostLinks().filter { $0.hasPrefix("crc") }.count == 1)
+            #expect(try !pod.check(["ip", "-o", "link"]).stdout.contains("eth0"))
+            // The runtime retries: now it works.
+            let retry = try p.add("c1", pod: pod, config: config)
+            #expect(retry.status == 0, "\(retry.stdout)")
+            var bad = config
+            if case .object(var o) = bad { o["datastore"] = ["path": .string(p.db), "busyTimeoutMs": 0]; bad = .object(o) }
+            let r = try p.add("c2", pod: try net.namespace("p2"), config: bad)
+            #expect(r.code == 7 && r.msg.hasPrefix("datastore.busyTimeoutMs"), "\(r.msg)")
         }
     }
 
@@ -307,6 +348,67 @@ struct PluginCommandTests {
     }
 }
 
+@Suite("caracal-cni sticky claims derived from StatefulSet members", .serialized)
+struct StatefulSetClaimTests {
+    @Test func memberKeepsItsAddressAcrossScaleDownAndNodesUntilReleased() throws {
+        try withTestNetwork { net in
+            try TemporaryDirectory.with { dir in
+                // Two nodes (namespaces) writing to one datastore.
+                let node1 = PluginHarness(host: try net.namespace("node1"), dir: dir)
+                let node2 = PluginHarness(host: try net.namespace("node2"), dir: dir)
+                let sts: [String: JSONValue] = ["statefulSetClaims": ["namespaces": ["data"]]]
+                let c1 = node1.config(ipam: sts)
+                let member = "IgnoreUnknown=1;K8S_POD_NAMESPACE=data;K8S_POD_NAME=db-0"
+
+                let podA = try net.namespace("a")
+                let r1 = try node1.add("db-0-a", pod: podA, args: member, config: c1)
+                #expect(r1.status == 0, "\(r1.stdout)")
+                let ip = try #require(r1.json?.firstIP)
+                #expect(try node1.keys("ipam/claims/") == ["ipam/claims/data/db/0"])
+
+                // Scale-down: the pod goes, the claim stays.
+                #expect(try node1.del("db-0-a", pod: podA, args: member, config: c1).status == 0)
+                #expect(try node1.keys("ipam/claims/") == ["ipam/claims/data/db/0"])
+
+                // Meanwhile nobody else gets the address, and a pod of the same
+                // name in a namespace that is not selected derives no claim.
+                let other = try net.namespace("o")
+                let r = try node1.add("other", pod: other, args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=web;K8S_POD_NAME=db-0", config: c1)
+                #expect(r.status == 0 && r.json?.firstIP != ip)
+                let sibling = try net.namespace("s")
+                let r1b = try node1.add("db-1", pod: sibling, args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=data;K8S_POD_NAME=db-1", config: c1)
+                #expect(r1b.status == 0 && r1b.json?.firstIP != ip)
+                #expect(try node1.keys("ipam/claims/") == ["ipam/claims/data/db/0", "ipam/claims/data/db/1"])
+
+                // Scale-up again on the other node, identified by the
+                // StatefulSet's labels this time: the same address.
+                let labels: JSONValue = [
+                    ["key": "statefulset.kubernetes.io/pod-name", "value": "db-0"], ["key": "apps.kubernetes.io/pod-index", "value": "0"],
+                ]
+                let c2 = node2.config(ipam: sts, top: ["nodeName": "node2", "args": ["cni": ["labels": labels]]])
+                let podB = try net.namespace("b")
+                let r2 = try node2.add("db-0-b", pod: podB, args: member, config: c2)
+                #expect(r2.status == 0, "\(r2.stdout)")
+                #expect(r2.json?.firstIP == ip)
+                let row = try Command.check(["sqlite3", node2.db, "SELECT value FROM kv WHERE key = 'endpoints/db-0-b/eth0';"]).stdout
+                #expect(row.contains("\"claim\":\"data/db/0\"") && row.contains("\"node\":\"node2\""), "\(row)")
+
+                // Only an explicit release ends the claim; the pod keeps the
+                // address until its DEL, then it returns to the pool.
+                let caracal = (PluginHarness.binaryPath as NSString).deletingLastPathComponent + "/caracal"
+                let release = try Command.run([caracal, "ipam", "release", "--claim", "data/db/0", "--datastore", node1.db])
+                #expect(release.succeeded, "\(release.stderr)")
+                #expect(try node1.keys("ipam/claims/") == ["ipam/claims/data/db/1"])
+                #expect(try node2.del("db-0-b", pod: podB, args: member, config: c2).status == 0)
+                let podC = try net.namespace("c")
+                let r3 = try node1.add("db-0-c", pod: podC, args: member, config: c1)
+                #expect(r3.status == 0)
+                #expect(try node1.keys("ipam/claims/") == ["ipam/claims/data/db/0", "ipam/claims/data/db/1"])
+            }
+        }
+    }
+}
+
 @Suite("caracal-cni under concurrency and crashes", .serialized)
 struct PluginConcurrencyTests {
     @Test func fiftyParallelAddsNeverShareAnAddress() async throws {
@@ -327,6 +429,11 @@ struct PluginConcurrencyTests {
                 let ips = results.compactMap { $0.json?.firstIP }
                 #expect(ips.count == 50 && Set(ips).count == 50)
                 #expect(try p.keys("ipam/handles/").count == 50)
+                // The plugin never checkpoints on commit, but ADDs checkpoint
+                // a large WAL from a second connection: the pages reached the
+                // database file (without that it would stay at its first page).
+                let size = (try FileManager.default.attributesOfItem(atPath: p.db)[.size] as? Int) ?? 0
+                #expect(size > 16 * 4096, "database file is \(size) bytes")
             }
         }
     }

@@ -204,3 +204,94 @@ struct CNIResultTests {
         #expect(v.encodedString == #"{"a":[1,2.5,"x",true,null],"b":{"c":"d/e"}}"#)
     }
 }
+
+@Suite("JSON text (RFC 8259)")
+struct JSONTextTests {
+    @Test func parsesEveryKindOfValue() throws {
+        let text = #" { "s": "a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00", "n": [0, -7, 9223372036854775807, 1.5, -2e3, 1E-2, 18446744073709551616],"# +
+            #" "t": true, "f": false, "z": null, "o": {}, "e": [], "u": "é😀" } "#
+        let v = try JSONValue.parse(Array(text.utf8))
+        #expect(v["s"] == .string("a\"b\\c/d\u{08}\u{0C}\n\r\té😀"))
+        #expect(v["n"] == [0, -7, .int(Int64.max), .double(1.5), .double(-2000), .double(0.01), .double(18446744073709551616)])
+        #expect(v["t"] == true && v["f"] == false && v["z"] == .null)
+        #expect(v["o"] == .object([:]) && v["e"] == .array([]) && v["u"] == "é😀")
+        #expect(try JSONValue.parse(Array(v.encodedBytes)) == v)
+    }
+
+    @Test func writesCompactSortedEscapedJSON() {
+        let v: JSONValue = ["b": "x/y\n\"q\"\u{01}", "a": [.double(0.25), -3, nil]]
+        #expect(v.encodedString == #"{"a":[0.25,-3,null],"b":"x/y\n\"q\"\u0001"}"#)
+    }
+
+    @Test(arguments: [
+        "{", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "[1 2]", "01", "-", "1.", "1e", ".5", "+1", "tru", "nul", "\"abc",
+        "\"a\u{01}b\"", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\ud800\\u0041\"", "\"\\udc00\"", "{} x", "[1]]", "1e999",
+        "{'a':1}", "NaN", "[" + String(repeating: "[", count: 600) + String(repeating: "]", count: 601),
+    ])
+    func refusesWhatIsNotJSON(_ text: String) {
+        #expect(throws: CNIError.self) { try JSONValue.parse(Array(text.utf8)) }
+        do { _ = try JSONValue.parse(Array(text.utf8)) } catch { #expect(error.code == .decodingFailure) }
+    }
+
+    @Test func refusesInvalidUTF8() {
+        #expect(throws: CNIError.self) { try JSONValue.parse([0x22, 0xC3, 0x28, 0x22]) }
+    }
+}
+
+@Suite("StatefulSet claims")
+struct StatefulSetClaimsTests {
+    let rule = StatefulSetClaims(namespaces: ["data", "kafka"])
+
+    @Test func podNameOfAMemberGivesItsClaim() {
+        #expect(rule.claim(namespace: "data", pod: "db-0", labels: []) == "data/db/0")
+        #expect(rule.claim(namespace: "kafka", pod: "kafka-broker-12", labels: []) == "kafka/kafka-broker/12")
+        // Not members: no ordinal, a leading zero, nothing before the dash.
+        for pod in ["db", "db-", "db-01", "-3", "db-x1", "web-5d8f7c9b6-x2x7k"] {
+            #expect(rule.claim(namespace: "data", pod: pod, labels: []) == nil, "\(pod)")
+        }
+        // Namespaces not selected; "*" selects all.
+        #expect(rule.claim(namespace: "default", pod: "db-0", labels: []) == nil)
+        #expect(rule.claim(namespace: nil, pod: "db-0", labels: []) == nil)
+        #expect(StatefulSetClaims(namespaces: ["*"]).claim(namespace: "any", pod: "db-3", labels: []) == "any/db/3")
+    }
+
+    @Test func statefulSetLabelsWinOverThePodName() {
+        let labels = [Label(key: StatefulSetClaims.podNameLabel, value: "pg-2"), Label(key: StatefulSetClaims.podIndexLabel, value: "2")]
+        #expect(rule.claim(namespace: "data", pod: "renamed", labels: labels) == "data/pg/2")
+        // Labels only: the pod name alone no longer counts.
+        let labelsOnly = StatefulSetClaims(namespaces: ["data"], matchPodName: false)
+        #expect(labelsOnly.claim(namespace: "data", pod: "db-0", labels: []) == nil)
+        #expect(labelsOnly.claim(namespace: "data", pod: "x", labels: labels) == "data/pg/2")
+        // A pod-index that disagrees with the pod-name label identifies nothing.
+        let wrong = [Label(key: StatefulSetClaims.podNameLabel, value: "pg-2"), Label(key: StatefulSetClaims.podIndexLabel, value: "3")]
+        #expect(rule.claim(namespace: "data", pod: "pg-2", labels: wrong) == nil)
+    }
+
+    @Test func configOptionIsParsedAndChecked() throws {
+        let base = #"{"cniVersion":"1.1.0","name":"n","type":"caracal-cni","ipam":{"type":"caracal","statefulSetClaims":"#
+        let ok = try NetworkConfig(parsing: Array((base + #"{"namespaces":["data"],"matchPodName":false}}}"#).utf8))
+        #expect(ok.ipam?.statefulSetClaims == StatefulSetClaims(namespaces: ["data"], matchPodName: false))
+        #expect(try NetworkConfig(parsing: Array((base + #"{"namespaces":["*"]}}}"#).utf8)).ipam?.statefulSetClaims?.matchPodName == true)
+        for (bad, field) in [
+            (#"{}}}"#, "ipam.statefulSetClaims.namespaces"), (#"{"namespaces":[]}}}"#, "ipam.statefulSetClaims.namespaces"),
+            (#"{"namespaces":"data"}}}"#, "ipam.statefulSetClaims.namespaces"), (#"{"namespaces":[""]}}}"#, "ipam.statefulSetClaims.namespaces[0]"),
+            (#"{"namespaces":["a"],"matchPodName":1}}}"#, "ipam.statefulSetClaims.matchPodName"), (#"true}}"#, "ipam.statefulSetClaims"),
+        ] {
+            do {
+                _ = try NetworkConfig(parsing: Array((base + bad).utf8))
+                Issue.record("accepted \(bad)")
+            } catch {
+                #expect(error.code == .invalidNetworkConfig && error.msg.contains(field), "\(bad): \(error.msg)")
+            }
+        }
+    }
+}
+
+@Suite("CNI commands by spec version")
+struct CNICommandVersionTests {
+    @Test func commandsKnowTheVersionThatIntroducedThem() {
+        #expect(CNICommand.add.introducedIn == .v0_3_0 && CNICommand.del.introducedIn == .v0_3_0)
+        #expect(CNICommand.check.introducedIn == .v0_4_0)
+        #expect(CNICommand.status.introducedIn == .v1_1_0 && CNICommand.gc.introducedIn == .v1_1_0)
+    }
+}

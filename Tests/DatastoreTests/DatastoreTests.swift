@@ -38,6 +38,27 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test func walGrowsWithoutAutocheckpointUntilCheckpointed() throws {
+        try TemporaryDirectory.with { dir in
+            let path = dir.appendingPathComponent("c.db").path
+            func size(_ p: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? Int) ?? 0 }
+            let store = try SQLiteStore(path: path, autocheckpointPages: 0)
+            let blob = Data(repeating: 7, count: 3000)
+            for i in 0..<60 { try store.transaction { try $0.put("k/\(i)", blob) } }
+            // 60 commits of ~1 page each stay in the WAL: none was checkpointed.
+            #expect(store.walPages >= 60)
+            let (walPages, done) = try store.checkpoint()
+            #expect(walPages >= 60 && done == walPages, "wal \(walPages), checkpointed \(done)")
+            #expect(size(path) > 60 * 3000, "the pages are in the database file now")
+            // With the default, commits checkpoint on their own past the limit.
+            let other = try SQLiteStore(path: dir.appendingPathComponent("d.db").path)
+            for i in 0..<(SQLiteStore.walAutocheckpointPages + 20) { try other.transaction { try $0.put("k/\(i)", blob) } }
+            #expect(other.walPages < SQLiteStore.walAutocheckpointPages, "checkpointed at the limit, then restarted")
+            #expect(try other.checkpoint().walPages < SQLiteStore.walAutocheckpointPages + 20)
+            #expect(try store.read { try $0.list(prefix: "k/").count } == 60)
+        }
+    }
+
     @Test func aThrowingTransactionLeavesNothing() throws {
         try TemporaryDirectory.with { dir in
             let store = try SQLiteStore(path: dir.appendingPathComponent("c.db").path)

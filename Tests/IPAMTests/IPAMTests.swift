@@ -1,5 +1,6 @@
 import Foundation
 import IPAddressing
+import JSON
 import Testing
 @testable import IPAM
 
@@ -354,5 +355,68 @@ struct ArithmeticTests {
         #expect(ips.first == ip("fd00:9::") && ips[15] == ip("fd00:9::f") && ips[16] == ip("fd00:9::10"))
         #expect(Set(ips).count == 17)
         #expect(try f.store.read { try f.ipam.blocks(pool: "v6", $0) }.map(\.cidr) == [prefix("fd00:9::/124"), prefix("fd00:9::10/124")])
+    }
+}
+
+/// Records go through JSONValueEncoder/JSONValueDecoder; they must read what
+/// Foundation's JSONEncoder wrote before (same layout) and round-trip.
+@Suite("IPAM record coding")
+struct RecordCodingTests {
+    let block = Block(
+        cidr: IPPrefix("10.244.1.0/26")!, pool: "p", node: "n1", claimedAt: Date(timeIntervalSince1970: 1_800_000_000.25),
+        slots: [Slot(ordinal: 3, handle: "c1/eth0", claim: "data/db/0", namespace: "data"), Slot(ordinal: 9, handle: nil, claim: "x", namespace: "d")],
+        cooling: [Cooling(ordinal: 4, until: Date(timeIntervalSince1970: 1_800_000_030))], emptySince: nil)
+    let pool = Pool(
+        name: "web", cidr: IPPrefix("fd00::/64")!, blockSize: 122, strict: true, nodeSelector: ["zone": "a"], allowedNamespaces: ["shop"],
+        namespaceQuotas: ["shop": 5, "*": 1], excluded: [], cooldownSeconds: 1.5)
+
+    @Test func roundTripsAndReadsFoundationsOutput() throws {
+        let foundation = JSONEncoder()
+        foundation.dateEncodingStrategy = .secondsSince1970
+        foundation.outputFormatting = .sortedKeys
+        for bytes in [try JSONValueEncoder().encodedBytes(block), Array(try foundation.encode(block))] {
+            #expect(try JSONValueDecoder().decode(Block.self, from: bytes) == block)
+        }
+        for bytes in [try JSONValueEncoder().encodedBytes(pool), Array(try foundation.encode(pool))] {
+            #expect(try JSONValueDecoder().decode(Pool.self, from: bytes) == pool)
+        }
+        // Same document as Foundation's, but for the unescaped "/".
+        let ours = String(decoding: try JSONValueEncoder().encodedBytes(block), as: UTF8.self)
+        let theirs = String(decoding: try foundation.encode(block), as: UTF8.self).replacingOccurrences(of: "\\/", with: "/")
+        #expect(try JSONValue.parse(ours).numbersAsDoubles == JSONValue.parse(theirs).numbersAsDoubles, "\(ours)\n\(theirs)")
+        #expect(!ours.contains("emptySince"), "nil optionals are left out")
+        #expect(try JSONValueDecoder().decode(Int.self, from: JSONValueEncoder().encodedBytes(7)) == 7)
+    }
+
+    @Test func errorsCarryTheCodingPath() {
+        do {
+            _ = try JSONValueDecoder().decode(Block.self, from: Array(#"{"cidr":"10.0.0.0/26","pool":"p","claimedAt":1,"slots":[{"ordinal":"x","namespace":"n"}],"cooling":[]}"#.utf8))
+            Issue.record("decoded a string ordinal")
+        } catch DecodingError.typeMismatch(_, let ctx) {
+            #expect(ctx.codingPath.map(\.stringValue) == ["slots", "0", "ordinal"])
+        } catch { Issue.record("\(error)") }
+        do {
+            _ = try JSONValueDecoder().decode(Block.self, from: Array(#"{"cidr":"10.0.0.0/26","claimedAt":1,"slots":[],"cooling":[]}"#.utf8))
+            Issue.record("decoded without pool")
+        } catch DecodingError.keyNotFound(let key, _) {
+            #expect(key.stringValue == "pool")
+        } catch { Issue.record("\(error)") }
+        #expect(throws: DecodingError.self) { try JSONValueDecoder().decode(Int8.self, from: Array("300".utf8)) }
+        #expect(throws: DecodingError.self) { try JSONValueDecoder().decode(Int.self, from: Array("2.5".utf8)) }
+        #expect(throws: DecodingError.self) { try JSONValueDecoder().decode(Int.self, from: Array("{".utf8)) }
+        #expect(throws: EncodingError.self) { try JSONValueEncoder().encode(Double.nan) }
+    }
+}
+
+private extension JSONValue {
+    static func parse(_ s: String) throws -> JSONValue { try JSONValue(parsing: Array(s.utf8)) }
+    /// 1800000030 and 1800000030.0 are one number.
+    var numbersAsDoubles: JSONValue {
+        switch self {
+        case .int(let i): .double(Double(i))
+        case .array(let a): .array(a.map(\.numbersAsDoubles))
+        case .object(let o): .object(o.mapValues(\.numbersAsDoubles))
+        default: self
+        }
     }
 }

@@ -159,10 +159,12 @@ struct LinkTests {
             let hostRT = try RTNetlink(namespace: host.namespace)
             let podRT = try RTNetlink(namespace: pod.namespace)
             let podMAC = MACAddress("02:00:00:00:00:02")!
-            try hostRT.createVeth(name: "cali1", peer: VethPeer(name: "eth0", namespace: pod.namespace, macAddress: podMAC), mtu: 1400)
+            let echoed = try hostRT.createVeth(name: "cali1", peer: VethPeer(name: "eth0", namespace: pod.namespace, macAddress: podMAC), mtu: 1400)
             #expect(try hostRT.link(named: "eth0") == nil)
             let hostEnd = try #require(try hostRT.link(named: "cali1"))
             let podEnd = try #require(try podRT.link(named: "eth0"))
+            // The kernel's echo (6.1+) names the new end and its peer's index.
+            #expect(echoed?.index == hostEnd.index && echoed?.name == "cali1" && echoed?.peerIndex == podEnd.index)
             #expect(hostEnd.kind == "veth" && podEnd.kind == "veth")
             #expect(hostEnd.mtu == 1400 && podEnd.mtu == 1400)
             #expect(podEnd.macAddress == podMAC)
@@ -218,6 +220,40 @@ struct LinkTests {
             try pair.rt.setLink(index: pair.va, LinkChange(group: 0))
             #expect(try pair.rt.link(index: pair.va)?.group == 0)
             #expect(try !pair.rt.setLinkGroup(named: "nosuch0", 1))
+        }
+    }
+
+    @Test func proxyARPAndUpInOneLinkChange() throws {
+        try withTestNetwork { net in
+            let pair = try Pair(net)
+            try pair.rt.setLink(index: pair.va, LinkChange(up: true, ipv4ProxyARP: true))
+            #expect(try InterfaceSysctl.ipv4ProxyARP.read(interface: "va", namespace: pair.a.namespace) == "1")
+            #expect(try #require(try pair.rt.link(index: pair.va)).isUp)
+            try pair.rt.setLink(index: pair.va, LinkChange(ipv4ProxyARP: false))
+            #expect(try InterfaceSysctl.ipv4ProxyARP.read(interface: "va", namespace: pair.a.namespace) == "0")
+            #expect(try #require(try pair.rt.link(index: pair.va)).isUp, "the flag is left alone when not asked")
+        }
+    }
+
+    @Test func performSendsABatchAndThrowsItsFirstFailure() throws {
+        try withTestNetwork { net in
+            let pair = try Pair(net)
+            let a = InterfaceAddress(interfaceIndex: pair.va, address: address("10.6.0.1"), prefixLength: 32)
+            let n = Neighbor(interfaceIndex: pair.va, address: address("169.254.1.1"), linkAddress: MACAddress("ee:ee:ee:ee:ee:ee")!)
+            try pair.rt.perform { batch in
+                batch.appendAddress(a)
+                batch.appendLinkChange(index: pair.va, LinkChange(up: true))
+                batch.appendNeighbor(n)
+            }
+            #expect(try pair.rt.addresses(interfaceIndex: pair.va).contains { $0.address == a.address })
+            #expect(try pair.rt.neighbors(interfaceIndex: pair.va).contains(n))
+            // The second add of the address fails (EEXIST); the kernel still
+            // handles the message after it.
+            let b = InterfaceAddress(interfaceIndex: pair.va, address: address("10.6.0.2"), prefixLength: 32)
+            #expect { try pair.rt.perform { $0.appendAddress(a); $0.appendAddress(b) } } throws: { ($0 as? NetlinkError)?.errno == EEXIST }
+            #expect(try pair.rt.addresses(interfaceIndex: pair.va).contains { $0.address == b.address })
+            try pair.rt.perform { $0.appendAddress(a, delete: true); $0.appendNeighbor(n, delete: true) }
+            #expect(try !pair.rt.addresses(interfaceIndex: pair.va).contains { $0.address == a.address })
         }
     }
 

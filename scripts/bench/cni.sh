@@ -12,12 +12,9 @@ pods="${1:-100}"
 ref_dir=/usr/lib/cni
 [ -x "$ref_dir/ptp" ] && [ -x "$ref_dir/host-local" ] || { echo "bench-cni: needs containernetworking-plugins" >&2; exit 1; }
 
-# Release build as shipped: the Swift runtime linked statically and a
-# non-PIE executable (no 80k load-time relocations), which halves the
-# process start of a binary that runs once per pod.
-flags=(-c release --product caracal-cni --static-swift-stdlib --scratch-path .build-bench -Xswiftc -Xclang-linker -Xswiftc -no-pie)
-swift build "${flags[@]}" 2>&1 | { grep -E "error|complete" || true; } | tail -2
-bin="$(swift build "${flags[@]}" --show-bin-path)/caracal-cni"
+# The binary as shipped (scripts/build-cni.sh: release, static Swift
+# runtime, non-PIE), built the same way as by `make release`.
+bin="$(scripts/build-cni.sh 2> >(grep -E "error|complete" >&2 || true))"
 
 work="$(mktemp -d)"
 prefix="crcbench-$$"
@@ -99,7 +96,7 @@ python3 - "$out" "$pods" "$work/section.md" <<'PY'
 import json, sys
 r, pods, md = json.load(open(sys.argv[1])), int(sys.argv[2]), sys.argv[3]
 lines = ["## bench-cni", "",
-         f"ADD and DEL of {pods} pods, caracal-cni (release, static Swift stdlib; ptp-style veth + IPAM in SQLite) against Debian's reference `ptp` + `host-local` (containernetworking-plugins 1.1.1), same run, both running inside a network namespace acting as the node. Latency per call as seen by the caller (process start included); the two plugins' calls are interleaved one by one so both see the same load; pods/s = callers / mean latency.", "",
+         f"ADD and DEL of {pods} pods, caracal-cni (built as shipped by scripts/build-cni.sh: release, static Swift runtime, non-PIE; ptp-style veth + IPAM in SQLite) against Debian's reference `ptp` + `host-local` (containernetworking-plugins 1.1.1), same run, both running inside a network namespace acting as the node. Latency per call as seen by the caller (process start included); the two plugins' calls are interleaved one by one so both see the same load; pods/s = callers / mean latency.", "",
          "| callers | plugin | ADD p50 | ADD p99 | DEL p50 | DEL p99 | ADD pods/s | DEL pods/s |", "|---|---|---|---|---|---|---|---|"]
 summary = {"bench": "cni", "pods": pods}
 for c in (1, 2):

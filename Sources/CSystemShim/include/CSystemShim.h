@@ -9,5 +9,8 @@ int caracal_setns_net(int fd);
 int caracal_unshare_net(void);
 /// The kernel thread id of the caller.
 int caracal_gettid(void);
+/// 1 when `fd` is a network namespace (ioctl NS_GET_NSTYPE == CLONE_NEWNET),
+/// 0 when it is something else, -1 with errno when the ioctl fails.
+int caracal_is_netns_fd(int fd);
 
 #endif

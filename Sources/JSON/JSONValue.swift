@@ -1,8 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
-/// A JSON document as a value, used where CNI passes through data the plugin
-/// does not own (`prevResult`, unknown keys) and as the first decoding stage
-/// of a network config, so every later error can name the offending field.
+/// A JSON document as a value: CNI configs and results (every error can name
+/// the offending field), and the datastore's records through
+/// `JSONValueDecoder` / `JSONValueEncoder`.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
@@ -12,29 +16,22 @@ public enum JSONValue: Sendable, Hashable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Parses UTF-8 JSON. Throws `CNIError` code 6 (decode failure) on
-    /// anything that is not one well-formed JSON document.
-    public static func parse(_ bytes: some Collection<UInt8>) throws(CNIError) -> JSONValue {
-        let data = Data(bytes)
-        if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
-            throw CNIError(.decodingFailure, "empty network configuration on stdin")
-        }
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch {
-            throw CNIError(.decodingFailure, "network configuration is not valid JSON", details: "\(error)")
-        }
+    /// Parses one RFC 8259 JSON text (UTF-8).
+    public init(parsing bytes: [UInt8]) throws(JSONParseError) {
+        self = try JSONText.parse(bytes)
     }
 
-    /// Compact JSON with sorted keys (deterministic output).
-    public func encoded() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding a JSONValue cannot fail: every case maps to JSON.
-        return (try? encoder.encode(self)) ?? Data("null".utf8)
+    /// Compact UTF-8 JSON with sorted keys (deterministic output).
+    public var encodedBytes: [UInt8] {
+        var out: [UInt8] = []
+        JSONText.write(self, into: &out)
+        return out
     }
 
-    public var encodedString: String { String(decoding: encoded(), as: UTF8.self) }
+    /// `encodedBytes` as Data.
+    public func encoded() -> Data { Data(encodedBytes) }
+
+    public var encodedString: String { String(decoding: encodedBytes, as: UTF8.self) }
 
     public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }

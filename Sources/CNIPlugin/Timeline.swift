@@ -1,0 +1,20 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Phase timestamps of one invocation, on stderr, when
+/// `CARACAL_CNI_TIMELINE=1` (profiling the plugin's latency; docs/cni.md).
+/// Each line is `timeline <phase> <CLOCK_MONOTONIC µs>`, so a driver that
+/// reads the same clock before spawning the plugin sees process start too.
+public enum Timeline {
+    nonisolated(unsafe) public static var enabled = false
+
+    public static func mark(_ phase: StaticString) {
+        guard enabled else { return }
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        let us = Int(ts.tv_sec) * 1_000_000 + Int(ts.tv_nsec) / 1000
+        let line = "timeline \(phase) \(us)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+    }
+}
