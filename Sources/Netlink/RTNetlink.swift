@@ -235,11 +235,12 @@ public final class RTNetlink: Sendable {
         var result: [InterfaceAddress] = []
         try socket.dump(type: UInt16(RTM_GETADDR), request: { message in
             var header = ifaddrmsg()
-            header.ifa_family = family.map { $0 == .ipv4 ? UInt8(AF_INET) : UInt8(AF_INET6) } ?? 0
+            header.ifa_family = family?.addressFamily ?? 0
             header.ifa_index = interfaceIndex ?? 0
             message.put(header: header)
         }) { message in
             guard message.type == UInt16(RTM_NEWADDR), let address = try InterfaceAddress.decode(message) else { return }
+            // Checked again: a kernel without strict dump checking ignores the filter.
             if let interfaceIndex, address.interfaceIndex != interfaceIndex { return }
             result.append(address)
         }
@@ -262,12 +263,13 @@ public final class RTNetlink: Sendable {
         var result: [Neighbor] = []
         try socket.dump(type: UInt16(RTM_GETNEIGH), request: { message in
             var header = ndmsg()
-            header.ndm_family = family.map { $0 == .ipv4 ? UInt8(AF_INET) : UInt8(AF_INET6) } ?? 0
+            header.ndm_family = family?.addressFamily ?? 0
             header.ndm_flags = proxy ? UInt8(NTF_PROXY) : 0
             message.put(header: header)
             if let interfaceIndex { message.put(UInt16(NDA_IFINDEX), interfaceIndex) }
         }) { message in
             guard message.type == UInt16(RTM_NEWNEIGH), let neighbor = try Neighbor.decode(message) else { return }
+            // Checked again: a kernel without strict dump checking ignores the filter.
             if let interfaceIndex, neighbor.interfaceIndex != interfaceIndex { return }
             result.append(neighbor)
         }

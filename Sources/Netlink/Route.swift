@@ -240,7 +240,11 @@ public struct RouteKey: Hashable, Comparable, Sendable, CustomStringConvertible 
 /// What a dump of routes asks the kernel for; with strict checking the
 /// kernel applies each given field as a filter.
 public struct RouteFilter: Hashable, Sendable {
-    public enum Family: Sendable, Hashable { case ipv4, ipv6 }
+    public enum Family: Sendable, Hashable {
+        case ipv4, ipv6
+        /// The `AF_*` number netlink headers carry.
+        var addressFamily: UInt8 { self == .ipv4 ? UInt8(AF_INET) : UInt8(AF_INET6) }
+    }
     public var family: Family
     public var table: RouteTable?
     public var `protocol`: RouteProtocol?
@@ -290,7 +294,7 @@ public enum RouteOperation: Sendable {
 }
 
 @inline(__always) func family(of address: IPAddress) -> UInt8 {
-    address.isIPv4 ? UInt8(AF_INET) : UInt8(AF_INET6)
+    (address.isIPv4 ? RouteFilter.Family.ipv4 : .ipv6).addressFamily
 }
 
 extension NetlinkBatch {
@@ -358,7 +362,7 @@ extension NetlinkBatch {
 
 func writeRouteDumpRequest(_ message: NetlinkMessageWriter, _ filter: RouteFilter) {
     var header = rtmsg()
-    header.rtm_family = filter.family == .ipv4 ? UInt8(AF_INET) : UInt8(AF_INET6)
+    header.rtm_family = filter.family.addressFamily
     if let table = filter.table {
         header.rtm_table = table.rawValue < 256 ? UInt8(table.rawValue) : UInt8(RT_TABLE_COMPAT.rawValue)
     }
