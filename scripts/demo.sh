@@ -7,7 +7,7 @@
 #
 #   node1 (10.99.0.1) ──underlay veth── node2 (10.99.0.2)
 #    ├─ pod demo/web   (caracal-cni ADD)    └─ pod demo/client
-#    └─ pod demo/db
+#    └─ pod demo/db                         (then demo/cache-0 moves node1 → node2)
 #
 # Everything lives in namespaces named cdemo-<pid>-*, removed on exit. The
 # host's own interfaces, routes and ruleset are never touched.
@@ -35,7 +35,7 @@ export CARACAL_DATASTORE="$db"
 step "caracal $("$caracal" --version); caracal-cni speaks $(CNI_COMMAND=VERSION "$cni" </dev/null)"
 
 step "Two nodes joined by an underlay link"
-for n in node1 node2 web db client; do ip netns add "$p-$n"; ip -n "$p-$n" link set lo up; done
+for n in node1 node2 web db client cache-0; do ip netns add "$p-$n"; ip -n "$p-$n" link set lo up; done
 ip -n "$p-node1" link add u0 type veth peer name u0 netns "$p-node2"
 ip -n "$p-node1" addr add 10.99.0.1/30 dev u0; ip -n "$p-node1" link set u0 up
 ip -n "$p-node2" addr add 10.99.0.2/30 dev u0; ip -n "$p-node2" link set u0 up
@@ -137,6 +137,33 @@ step "IPs as first-class resources: history, then DEL"
 del_pod node1 web
 "$caracal" ipam history "$web_ip"
 "$caracal" ipam check || true
+
+step "A fixed IP that follows its workload: StatefulSet member demo/cache-0 moves from node1 to node2"
+# Opt-in (ipam.statefulSetClaims): a pod named <statefulset>-<ordinal> in a
+# listed namespace gets the sticky claim demo/cache/0, on any node.
+sts_conf() {
+  cat <<JSON
+{"cniVersion":"1.1.0","name":"caracal","type":"caracal-cni","mtu":1500,"nodeName":"$1",
+ "datastore":{"path":"$db"},
+ "ipam":{"type":"caracal","pools":["demo"],"statefulSetClaims":{"namespaces":["demo"]}}}
+JSON
+}
+sts() { # command node container
+  sts_conf "$2" | in_ns "$2" env CNI_COMMAND="$1" CNI_CONTAINERID="$3" CNI_NETNS="/run/netns/$p-cache-0" \
+    CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=cache-0" "$cni"
+}
+first_ip="$(sts ADD node1 ctr-cache-a | ip_of)"
+echo "on node1: demo/cache-0 has $first_ip"
+sts DEL node1 ctr-cache-a
+echo "deleted on node1 (scale-down keeps the claim):"
+"$caracal" ipam show "$first_ip"
+second_ip="$(sts ADD node2 ctr-cache-b | ip_of)"
+echo "recreated on node2: demo/cache-0 has $second_ip"
+[ "$first_ip" = "$second_ip" ] || { echo "demo: the claim did not hold ($first_ip then $second_ip)" >&2; exit 1; }
+echo "(outside node2's own blocks, so node2 will advertise it as a /32: the agent's part)"
+sts DEL node2 ctr-cache-b
+"$caracal" ipam release --claim demo/cache/0
+"$caracal" ipam history "$first_ip"
 
 step "The BGP codec on a captured BIRD UPDATE"
 # Captured from BIRD by scripts/capture-bgp-vectors.sh (four-octet AS, ADD-PATH for IPv4).
