@@ -78,6 +78,9 @@ public struct PolicyCompiler: Sendable {
                        interfaceGroups: interfaceGroups.sorted())
     }
 
+    /// ICMPv6 router solicitation, neighbour solicitation, neighbour advertisement.
+    static let neighbourDiscoveryTypes: [UInt8] = [133, 135, 136]
+
     func baseChains() -> [Chain] {
         let p = interfacePrefix
         let established = Rule(matches: [.ctState([.established, .related])], verdict: .accept,
@@ -93,8 +96,17 @@ public struct PolicyCompiler: Sendable {
         ])
         // Pod to host goes through input: the pod's egress policy applies.
         // Host to pod (kubelet probes) goes through output and is allowed.
-        let input = Chain(name: "input", hook: .input, rules: [
-            established, invalidIn,
+        // IPv6 neighbour discovery between a pod and its host side (RFC 4861
+        // §4: router solicitation 133, neighbour solicitation 135 and
+        // advertisement 136) is link-local and untracked by conntrack, so it
+        // is neither "established" nor allowed by policies written for
+        // traffic; without it an IPv6 pod under egress deny loses its gateway
+        // and cannot answer the host. Calico allows the same types.
+        let neighbourDiscovery = Self.neighbourDiscoveryTypes.map { type in
+            Rule(matches: [.interfacePrefix(.input, p), .family(.ipv6), .proto(.icmpv6), .icmp(.ipv6, type, nil)], verdict: .accept,
+                 comment: RuleOrigin.builtin("IPv6 neighbour discovery from pod to host").description)
+        }
+        let input = Chain(name: "input", hook: .input, rules: [established, invalidIn] + neighbourDiscovery + [
             Rule(verdict: .jump(Self.egressDispatch), comment: RuleOrigin.builtin("pod to host: sender egress policy").description),
         ])
         let egress = Chain(name: Self.egressDispatch, rules: [

@@ -67,6 +67,10 @@ public enum NftRenderer {
         var parts: [String] = []
         for (i, m) in rule.matches.enumerated() {
             if case .family(let f) = m, rule.matches[(i + 1)...].contains(where: { $0.impliedFamily == f }) { continue }
+            // `icmpv6 type` implies `meta l4proto ipv6-icmp` the same way: nft
+            // adds it (after `meta nfproto`) and does not print it.
+            if case .proto(let p) = m, i + 1 < rule.matches.count, case .icmp(let f, _, _) = rule.matches[i + 1],
+               p == (f == .ipv4 ? .icmp : .icmpv6) { continue }
             parts.append(renderMatch(m))
         }
         if let prefix = rule.logPrefix { parts.append("log prefix \(quote(prefix))") }
@@ -96,9 +100,29 @@ public enum NftRenderer {
         case let .destinationInTupleSet(set, f): return "\(f == .ipv4 ? "ip" : "ip6") daddr . meta l4proto . th dport @\(set)"
         case let .icmp(f, type, code):
             let kw = f == .ipv4 ? "icmp" : "icmpv6"
-            return "\(kw) type \(type)" + (code.map { " \(kw) code \($0)" } ?? "")
+            let name = (f == .ipv4 ? icmpTypeNames : icmpv6TypeNames)[type] ?? "\(type)"
+            return "\(kw) type \(name)" + (code.map { " \(kw) code \($0)" } ?? "")
         }
     }
+}
+
+extension NftRenderer {
+    /// The ICMP type names `nft list` prints (and `nft -f` reads), taken from
+    /// nftables 1.0.6's listing of every type 0–255; other types print as numbers.
+    static let icmpTypeNames: [UInt8: String] = [
+        0: "echo-reply", 3: "destination-unreachable", 4: "source-quench", 5: "redirect", 8: "echo-request",
+        9: "router-advertisement", 10: "router-solicitation", 11: "time-exceeded", 12: "parameter-problem",
+        13: "timestamp-request", 14: "timestamp-reply", 15: "info-request", 16: "info-reply",
+        17: "address-mask-request", 18: "address-mask-reply",
+    ]
+    /// The same for ICMPv6.
+    static let icmpv6TypeNames: [UInt8: String] = [
+        1: "destination-unreachable", 2: "packet-too-big", 3: "time-exceeded", 4: "parameter-problem",
+        128: "echo-request", 129: "echo-reply", 130: "mld-listener-query", 131: "mld-listener-report",
+        132: "mld-listener-done", 133: "nd-router-solicit", 134: "nd-router-advert", 135: "nd-neighbor-solicit",
+        136: "nd-neighbor-advert", 137: "nd-redirect", 138: "router-renumbering", 141: "ind-neighbor-solicit",
+        142: "ind-neighbor-advert", 143: "mld2-listener-report",
+    ]
 }
 
 extension Match {
