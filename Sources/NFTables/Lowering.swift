@@ -85,9 +85,10 @@ enum Lowering {
                     .payload(.transport, offset: 2, length: 2, dreg: v4 ? 10 : 13),
                     .lookup(sreg: 1, set: set, dreg: nil)]
         case let .icmp(_, type, code):
-            var e: [KExpr] = [.payload(.transport, offset: 0, length: 1, dreg: 1), .cmp(1, .eq, [type])]
-            if let code { e += [.payload(.transport, offset: 1, length: 1, dreg: 1), .cmp(1, .eq, [code])] }
-            return e
+            // Type and code are adjacent bytes; with a code both are one
+            // 2-byte compare, as nft lowers `icmp type X icmp code Y`.
+            if let code { return [.payload(.transport, offset: 0, length: 2, dreg: 1), .cmp(1, .eq, [type, code])] }
+            return [.payload(.transport, offset: 0, length: 1, dreg: 1), .cmp(1, .eq, [type])]
         }
     }
 
@@ -138,6 +139,10 @@ enum Lowering {
             case let (.payload(.transport, off, 2, 1)?, .cmp(1, .gte, lo)?, .cmp(1, .lte, hi)?, _) where off <= 2 && lo.count == 2 && hi.count == 2:
                 rule.matches.append(.port(off == 0 ? .source : .destination, UInt16(lo[0]) << 8 | UInt16(lo[1]), UInt16(hi[0]) << 8 | UInt16(hi[1])))
                 i += 3
+            case let (.payload(.transport, 0, 2, 1)?, .cmp(1, .eq, v)?, _, _)
+                where v.count == 2 && (rule.matches.last == .proto(.icmp) || rule.matches.last == .proto(.icmpv6)):
+                // After an ICMP protocol match, the first two transport bytes are type and code.
+                rule.matches.append(.icmp(family ?? (rule.matches.last == .proto(.icmpv6) ? .ipv6 : .ipv4), v[0], v[1])); i += 2
             case let (.payload(.transport, off, 2, 1)?, .cmp(1, .eq, v)?, _, _) where (off == 0 || off == 2) && v.count == 2:
                 let port = UInt16(v[0]) << 8 | UInt16(v[1])
                 rule.matches.append(.port(off == 0 ? .source : .destination, port, port)); i += 2

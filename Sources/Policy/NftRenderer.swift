@@ -101,7 +101,8 @@ public enum NftRenderer {
         case let .icmp(f, type, code):
             let kw = f == .ipv4 ? "icmp" : "icmpv6"
             let name = (f == .ipv4 ? icmpTypeNames : icmpv6TypeNames)[type] ?? "\(type)"
-            return "\(kw) type \(name)" + (code.map { " \(kw) code \($0)" } ?? "")
+            let codeName = code.map { (f == .ipv4 ? icmpCodeNames : icmpv6CodeNames)[$0] ?? "\($0)" }
+            return "\(kw) type \(name)" + (codeName.map { " \(kw) code \($0)" } ?? "")
         }
     }
 }
@@ -122,6 +123,16 @@ extension NftRenderer {
         132: "mld-listener-done", 133: "nd-router-solicit", 134: "nd-router-advert", 135: "nd-neighbor-solicit",
         136: "nd-neighbor-advert", 137: "nd-redirect", 138: "router-renumbering", 141: "ind-neighbor-solicit",
         142: "ind-neighbor-advert", 143: "mld2-listener-report",
+    ]
+    /// ICMP code names `nft list` prints (nftables 1.0.6, codes 0–255).
+    static let icmpCodeNames: [UInt8: String] = [
+        0: "net-unreachable", 1: "host-unreachable", 2: "prot-unreachable", 3: "port-unreachable",
+        4: "frag-needed", 9: "net-prohibited", 10: "host-prohibited", 13: "admin-prohibited",
+    ]
+    /// The same for ICMPv6.
+    static let icmpv6CodeNames: [UInt8: String] = [
+        0: "no-route", 1: "admin-prohibited", 3: "addr-unreachable", 4: "port-unreachable",
+        5: "policy-fail", 6: "reject-route",
     ]
 }
 

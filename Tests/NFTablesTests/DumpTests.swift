@@ -115,6 +115,17 @@ func normalizedNft(_ text: String) -> [String] {
                 let file = dir.appendingPathComponent("dump.nft")
                 try NftRenderer.render(back).write(to: file, atomically: true, encoding: .utf8)
                 try topo.node.check(["nft", "-c", "-f", file.path])
+                // nft lists ICMP rules exactly as Caracal prints them, and
+                // loading the text gives back the same kernel expressions
+                // (ICMP type and code included).
+                let listing = try topo.node.check(["nft", "list", "table", "inet", "caracal"]).stdout
+                let icmpRules = NftRenderer.render(back).split(separator: "\n")
+                    .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("icmp") }
+                #expect(icmpRules.contains { $0.contains("icmp code") } && icmpRules.contains { $0.hasPrefix("icmpv6 type") })
+                for rule in icmpRules { #expect(listing.contains(rule), "nft lists it otherwise: \(rule)") }
+                let other = try net.namespace("reload")
+                try other.check(["nft", "-f", file.path])
+                #expect(try NFTablesProgrammer(namespace: other.namespace).read() == ruleset.tableOnly)
             }
             // Kernel and explain agree on what this state allows.
             let probes: [PodTopology.Probe] = [
