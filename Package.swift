@@ -44,7 +44,7 @@ let package = Package(
         // MARK: Adapters (I/O)
         .target(name: "NetNS", dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Netlink", dependencies: ["CMnl", "NetNS", "IPAddressing"]),
-        .target(name: "Routing", dependencies: ["Netlink", "NetNS", log, metrics]),
+        .target(name: "Routing", dependencies: ["JSON", "Netlink", "NetNS", log, metrics]),
         .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Netlink", "Policy", log]),
         .target(
             name: "Datastore",

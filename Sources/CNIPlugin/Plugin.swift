@@ -292,12 +292,8 @@ public struct CNIPlugin {
             let pool: Pool
             do {
                 pool = try JSONValueDecoder().decode(Pool.self, from: json)
-            } catch let DecodingError.keyNotFound(key, ctx) {
-                throw CNIError.invalidField((["\(path)"] + (ctx.codingPath + [key]).map(\.stringValue)).joined(separator: "."), "missing")
-            } catch let DecodingError.typeMismatch(_, ctx) {
-                throw CNIError.invalidField(([path] + ctx.codingPath.map(\.stringValue)).joined(separator: "."), "wrong type: \(ctx.debugDescription)")
-            } catch let DecodingError.dataCorrupted(ctx) {
-                throw CNIError.invalidField(([path] + ctx.codingPath.map(\.stringValue)).joined(separator: "."), ctx.debugDescription)
+            } catch let error as DecodingError {
+                throw CNIError.invalidField(([path] + error.fieldPath.map(\.stringValue)).joined(separator: "."), error.problem)
             } catch {
                 throw CNIError.invalidField(path, "\(error)")
             }

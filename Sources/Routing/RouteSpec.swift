@@ -1,5 +1,6 @@
 import Foundation
 import IPAddressing
+import JSON
 import NetNS
 import Netlink
 
@@ -133,23 +134,11 @@ extension RouteSpec {
         }
     }
 
+    /// `[3].via: wrong type: …`: the element and field, then the problem.
     static func describe(_ error: DecodingError) -> String {
-        func path(_ keys: [any CodingKey]) -> String {
-            let text = keys.map { key in key.intValue.map { "[\($0)]" } ?? ".\(key.stringValue)" }.joined()
-            return text.hasPrefix(".") ? String(text.dropFirst()) : (text.isEmpty ? "top level" : text)
-        }
-        switch error {
-        case let .typeMismatch(type, context):
-            return "\(path(context.codingPath)): expected \(type): \(context.debugDescription)"
-        case let .valueNotFound(type, context):
-            return "\(path(context.codingPath)): missing \(type) value"
-        case let .keyNotFound(key, context):
-            return "\(path(context.codingPath + [key])): required field missing"
-        case let .dataCorrupted(context):
-            return "\(path(context.codingPath)): \(context.debugDescription)"
-        @unknown default:
-            return "\(error)"
-        }
+        let path = error.fieldPath.map { key in key.intValue.map { "[\($0)]" } ?? ".\(key.stringValue)" }.joined()
+        let field = path.hasPrefix(".") ? String(path.dropFirst()) : (path.isEmpty ? "top level" : path)
+        return "\(field): \(error.problem)"
     }
 }
 
