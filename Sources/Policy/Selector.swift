@@ -68,11 +68,14 @@ extension Selector: CustomStringConvertible {
         case let .notIn(k, vs): return "\(k) not in \(list(vs))"
         case let .has(k): return "has(\(k))"
         case let .not(s): return "!" + s.render(parentPrecedence: 3)
+        // The parser folds `a || b || c` to the left, so a right operand of
+        // the same operator (`a || (b || c)`) keeps its parentheses: without
+        // them the text would parse back to a differently shaped tree.
         case let .and(a, b):
-            let text = a.render(parentPrecedence: 2) + " && " + b.render(parentPrecedence: 2)
+            let text = a.render(parentPrecedence: 2) + " && " + b.render(parentPrecedence: 3)
             return parentPrecedence > 2 ? "(\(text))" : text
         case let .or(a, b):
-            let text = a.render(parentPrecedence: 1) + " || " + b.render(parentPrecedence: 1)
+            let text = a.render(parentPrecedence: 1) + " || " + b.render(parentPrecedence: 2)
             return parentPrecedence > 1 ? "(\(text))" : text
         }
     }

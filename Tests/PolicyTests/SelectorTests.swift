@@ -31,10 +31,19 @@ import Testing
 
     @Test func roundTripsThroughDescription() throws {
         for text in ["app == 'web' && tier in {'a', 'b'}", "!(a == 'x' || has(b))", "k not in {}", "(a == '1' || b == '2') && c != '3'",
-                     "all()", "x.y/z-w == \"it's\""] {
+                     "all()", "x.y/z-w == \"it's\"",
+                     // Right-nested groups of the same operator (found by FuzzSelector).
+                     "a == '1' || (b == '2' || c == '3')", "a == '1' && (b == '2' && !c == '3')",
+                     "x == '0' || (a == '2' || a == '2' || !b == '2' || b == '4') || b == '&|'"] {
             let s = try Selector(parsing: text)
             #expect(try Selector(parsing: s.description) == s, "\(text) -> \(s)")
         }
+    }
+
+    @Test func rightNestedGroupKeepsItsParentheses() throws {
+        let s = try Selector(parsing: "a == '1' || (b == '2' || c == '3')")
+        #expect(s == .or(.equals("a", "1"), .or(.equals("b", "2"), .equals("c", "3"))))
+        #expect(s.description == "a == '1' || (b == '2' || c == '3')")
     }
 
     @Test(arguments: [
