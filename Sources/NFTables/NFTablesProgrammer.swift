@@ -1,5 +1,4 @@
 import CNftnl
-import Dispatch
 import Logging
 import Netlink
 import NetNS
@@ -56,8 +55,14 @@ public final class NFTablesProgrammer {
         public var enforced: Ruleset
         /// Time spent diffing against the current state.
         public var diffSeconds: Double = 0
-        /// Time spent building the batch (libnftnl objects into bytes).
+        /// Time spent compiling, when the programmer compiled
+        /// (`replace(compiling:for:with:)`; encoding overlaps it).
+        public var compileSeconds: Double = 0
+        /// Time spent building the batch (libnftnl objects into bytes;
+        /// after a compile by the programmer, what was left of it).
         public var encodeSeconds: Double = 0
+        /// When building the batch started (monotonic seconds).
+        var commitStart: Double = 0
         /// Time spent on the link groups (part of `commitSeconds`).
         public var linkSeconds: Double = 0
         /// Time spent building the batches, committing them in the kernel
@@ -115,16 +120,36 @@ public final class NFTablesProgrammer {
         try replace(desired, links: nil)
     }
 
-    func replace(_ desired: Ruleset, links known: [String: UInt32]?) throws -> ApplyReport {
+    /// Compiles `policies` for `inventory` and replaces the whole table
+    /// with the result, as `replace(_:)` does; each set and chain is encoded
+    /// on a second core as soon as the compiler has finished it, so most
+    /// of the encoding hides behind the compile. For a node's first apply.
+    public func replace(compiling policies: PolicySet, for inventory: EndpointInventory,
+                        with compiler: PolicyCompiler = PolicyCompiler()) throws -> (Ruleset, ApplyReport) {
+        let t0 = monotonicSeconds()
+        let encoder = ObjectEncoder(lanes: 1)
+        let desired = compiler.compile(policies, inventory, finished: encoder.submit)
+        var report = try replace(desired, links: nil, encoder: encoder)
+        report.compileSeconds = report.commitStart - t0
+        return (desired, report)
+    }
+
+    func replace(_ desired: Ruleset, links known: [String: UInt32]?, encoder: ObjectEncoder? = nil) throws -> ApplyReport {
         let t0 = monotonicSeconds()
         let b = BatchBuffer()
         KernelObjects.addTable(b)
         KernelObjects.addTable(b, delete: true)
         KernelObjects.addTable(b)
-        encodeAll(desired, into: b)
+        let objects = encoder ?? {
+            let all = ObjectEncoder(lanes: 2)
+            all.submitAll(of: desired)
+            return all
+        }()
+        objects.assemble(desired, into: b)
         let t1 = monotonicSeconds()
         try socket.sendBatch(b)
         var report = ApplyReport(fullReplace: true, messages: b.messageCount, diff: nil, enforced: desired, encodeSeconds: t1 - t0)
+        report.commitStart = t0
         let t2 = monotonicSeconds()
         // Every Caracal-prefixed link's group, so only real changes are sent
         // and absent veths cost nothing.
@@ -179,40 +204,6 @@ public final class NFTablesProgrammer {
         var out: [String: UInt32] = [:]
         for l in try links.links() where l.name.hasPrefix(prefix) { out[l.name] = l.group }
         return out
-    }
-
-    /// The whole ruleset, encoded as parts on the cores there are (sets and
-    /// their elements; chains and maps; the rules in two halves) and
-    /// appended in that order, which is the order the kernel needs: encoding
-    /// is a good share of a full apply, and libnftnl objects are independent.
-    func encodeAll(_ r: Ruleset, into b: BatchBuffer) {
-        // Split the chains where half of the rules are behind.
-        let total = r.chains.reduce(0) { $0 + $1.rules.count }
-        var split = 0, seen = 0
-        while split < r.chains.count && seen < total / 2 { seen += r.chains[split].rules.count; split += 1 }
-        let halves = [r.chains[..<split], r.chains[split...]]
-        let parts = (0..<4).map { BatchBuffer(setIDsAbove: $0 == 1 ? UInt32(r.sets.count) + 1 : 0) }
-        DispatchQueue.concurrentPerform(iterations: parts.count) { i in
-            let part = parts[i]
-            switch i {
-            case 0:
-                for s in r.sets {
-                    KernelObjects.addSet(part, s)
-                    KernelObjects.elementMessages(part, set: s.name, KernelObjects.elements(for: s), delete: false)
-                }
-            case 1:
-                for c in r.chains { KernelObjects.addChain(part, c.name, hook: c.hook) }
-                KernelObjects.addMap(part, Ruleset.fromProfileMap)
-                KernelObjects.addMap(part, Ruleset.toProfileMap)
-                KernelObjects.elementMessages(part, set: Ruleset.fromProfileMap, KernelObjects.mapElements(r.fromProfile), delete: false)
-                KernelObjects.elementMessages(part, set: Ruleset.toProfileMap, KernelObjects.mapElements(r.toProfile), delete: false)
-            default:
-                for c in halves[i - 2] {
-                    for (j, rule) in c.rules.enumerated() { KernelObjects.addRule(part, chain: c.name, rule, index: j) }
-                }
-            }
-        }
-        for part in parts { b.append(part) }
     }
 
     /// Step 1 of an incremental update: everything but the removal of

@@ -113,9 +113,10 @@ final class BatchBuffer: @unchecked Sendable {
         labels.append(label)
     }
 
-    /// Appends every message of `part`, in order.
-    func append(_ part: BatchBuffer) {
-        for i in 0..<part.batch.count { batch.appendMessage(part.batch.messageBytes(at: i)) }
-        labels += part.labels
+    /// Appends messages `range` (all by default) of `part`, in order.
+    func append(_ part: BatchBuffer, messages range: Range<Int>? = nil) {
+        let range = range ?? 0..<part.batch.count
+        for i in range { batch.appendMessage(part.batch.messageBytes(at: i)) }
+        labels += part.labels[range]
     }
 }

@@ -29,8 +29,21 @@ public struct PolicyCompiler: Sendable {
     public static let ingressDispatch = "pod-ingress"
     public static let noPolicyChain = "no-policy"
 
-    public func compile(_ policies: PolicySet, _ inventory: EndpointInventory) -> Ruleset {
+    /// A set or chain the compiler has finished: it does not change later
+    /// in the same compile (whether it ends up in the ruleset is decided at
+    /// the end: a set no rule looks up is left out).
+    public enum Finished: Sendable {
+        case set(NamedSet)
+        case chain(Chain)
+    }
+
+    /// `finished`, when given, receives every non-base chain and every set
+    /// as soon as it is complete, on the compiling thread, so a programmer
+    /// can encode them on another core while compiling goes on.
+    public func compile(_ policies: PolicySet, _ inventory: EndpointInventory,
+                        finished: (@Sendable (Finished) -> Void)? = nil) -> Ruleset {
         var state = CompileState(policies: policies, inventory: inventory)
+        state.finished = finished
         // Each endpoint's profile: its (egress chain, ingress chain) pair.
         // Policies select by namespace and labels only, so endpoints of one
         // class (replicas of one workload) share a profile: it is worked out
@@ -194,6 +207,8 @@ struct CompileState {
     let policyIsIngress: [Bool], policyIsEgress: [Bool]
     var sets: [String: NamedSet] = [:]
     var chains: [String: Chain] = [:]
+    /// See `PolicyCompiler.compile(_:_:finished:)`.
+    var finished: (@Sendable (PolicyCompiler.Finished) -> Void)?
     var profileByKey: [String: String] = [:]
     /// Cheap identity of a profile (indices, no strings) for the per-endpoint lookup.
     struct ProfileKey: Hashable { var direction: Direction; var globals: [Int]; var k8s: [Int] }
@@ -346,7 +361,9 @@ struct CompileState {
         let origin = RuleOrigin(kind: .networkPolicy, name: names.count > 60 ? "\(ks.count) policies" : names,
                                 direction: d, detail: "isolated, no rule allows")
         rules.append(Rule(verdict: .drop, comment: origin.description))
-        chains[name] = Chain(name: name, rules: rules)
+        let chain = Chain(name: name, rules: rules)
+        chains[name] = chain
+        finished?(.chain(chain))
         return name
     }
 
@@ -364,7 +381,9 @@ struct CompileState {
         }
         rules.append(Rule(verdict: .drop, comment: RuleOrigin(kind: .globalNetworkPolicy, name: "tier", direction: d,
                                                               detail: "end of global tier, no rule decided").description))
-        chains[name] = Chain(name: name, rules: rules)
+        let chain = Chain(name: name, rules: rules)
+        chains[name] = chain
+        finished?(.chain(chain))
         return name
     }
 
@@ -384,7 +403,9 @@ struct CompileState {
             if let hit = peerAddresses[key] { all = hit } else { all = addrs(); peerAddresses[key] = all }
             var comment = "peers: " + key
             if comment.utf8.count > 120 { comment = String(decoding: Array(comment.utf8.prefix(117)), as: UTF8.self) + "..." }
-            sets[n] = NamedSet(name: n, kind: .addresses(f), ranges: all.ranges(f), comment: comment)
+            let set = NamedSet(name: n, kind: .addresses(f), ranges: all.ranges(f), comment: comment)
+            sets[n] = set
+            finished?(.set(set))
         }
         return n
     }
@@ -413,7 +434,9 @@ struct CompileState {
         let n = Naming.identifier(name)
         if sets[n] == nil {
             tupleDefinitions[n] = def
-            sets[n] = NamedSet(name: n, kind: .addressProtoPort(def.family), tuples: resolve(def), comment: comment)
+            let set = NamedSet(name: n, kind: .addressProtoPort(def.family), tuples: resolve(def), comment: comment)
+            sets[n] = set
+            finished?(.set(set))
         }
         return n
     }

@@ -50,8 +50,10 @@ struct IntentOptions: ParsableArguments {
         }
     }
 
+    var compiler: PolicyCompiler { PolicyCompiler(interfacePrefix: interfacePrefix) }
+
     func compile(_ set: PolicySet, _ inv: EndpointInventory) -> Ruleset {
-        PolicyCompiler(interfacePrefix: interfacePrefix).compile(set, inv)
+        compiler.compile(set, inv)
     }
 }
 
@@ -98,9 +100,16 @@ struct PolicyApply: ParsableCommand {
         opts.policies = file
         // Validation first: any error and nothing is applied.
         let (set, inv) = try opts.load()
-        let desired = opts.compile(set, inv)
         let programmer = try ns.programmer()
         let current = try programmer.read()
+        let desired: Ruleset, report: NFTablesProgrammer.ApplyReport
+        if current == nil && !dryRun {
+            // No table yet: compile and encode on two cores.
+            (desired, report) = try programmer.replace(compiling: set, for: inv, with: opts.compiler)
+            try finish(opts, set, inv, desired, report)
+            return
+        }
+        desired = opts.compile(set, inv)
         let diff = current.map { RulesetDiff(from: $0, to: desired) }
         if dryRun {
             if json {
@@ -113,7 +122,12 @@ struct PolicyApply: ParsableCommand {
             }
             return
         }
-        let report = try programmer.apply(desired, current: .some(current))
+        report = try programmer.apply(desired, current: .some(current))
+        try finish(opts, set, inv, desired, report)
+    }
+
+    private func finish(_ opts: IntentOptions, _ set: PolicySet, _ inv: EndpointInventory, _ desired: Ruleset,
+                        _ report: NFTablesProgrammer.ApplyReport) throws {
         try recordIntent(policyText: try opts.read(file), endpointText: try opts.read(opts.endpoints ?? "\(opts.stateDir)/endpoints.yaml"))
         if json {
             writeJSON(["applied": true, "fullReplace": report.fullReplace, "messages": report.messages,

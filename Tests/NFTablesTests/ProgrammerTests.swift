@@ -33,4 +33,30 @@ import Testing
             #expect(passed.map(\.description).sorted() == ["x/a->x/b:80/TCP", "x/a->y/b:80/UDP"])
         }
     }
+
+    /// The first-apply path encodes sets and chains while the compiler is
+    /// still running; the table it leaves must equal a compile followed by
+    /// a replace, for all the truth-table scenarios' policies at once
+    /// (every kind of set, chain and rule they produce).
+    @Test func compileWhileEncodingGivesTheSameTable() throws {
+        try withTestNetwork { net in
+            let topo = try PodTopology(net)
+            let programmer = try NFTablesProgrammer(namespace: topo.node.namespace)
+            // Policy names repeat across scenarios: keep each scenario's documents apart by name.
+            var yaml = ""
+            for (i, sc) in scenarios.enumerated() where !sc.yaml.isEmpty {
+                yaml += sc.yaml.replacingOccurrences(of: "metadata: {name: ", with: "metadata: {name: s\(i)-")
+            }
+            let policies = try PolicyParser.parse(yaml)
+            #expect(policies.networkPolicies.count + policies.globalPolicies.count > 30)
+            let (streamed, report) = try programmer.replace(compiling: policies, for: topo.inventory())
+            #expect(report.fullReplace)
+            let compiled = PolicyCompiler().compile(policies, topo.inventory())
+            #expect(streamed == compiled)
+            let back = try #require(try programmer.read())
+            #expect(back == compiled)
+            #expect(try programmer.apply(compiled).messages == 0)
+            #expect(!compiled.sets.isEmpty && compiled.chains.count > 10)
+        }
+    }
 }
