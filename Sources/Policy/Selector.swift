@@ -58,7 +58,9 @@ extension Selector: CustomStringConvertible {
     public var description: String { render(parentPrecedence: 0) }
 
     private func render(parentPrecedence: Int) -> String {
-        func q(_ s: String) -> String { s.contains("'") ? "\"\(s)\"" : "'\(s)'" }
+        // Byte search: with Foundation imported, `contains("'")` would be
+        // a locale-aware substring search, slow on the compiler's path.
+        func q(_ s: String) -> String { s.utf8.contains(UInt8(ascii: "'")) ? "\"\(s)\"" : "'\(s)'" }
         func list(_ vs: [String]) -> String { "{" + vs.map(q).joined(separator: ", ") + "}" }
         switch self {
         case .all: return "all()"
