@@ -116,7 +116,7 @@ final class BatchBuffer: @unchecked Sendable {
     /// Appends messages `range` (all by default) of `part`, in order.
     func append(_ part: BatchBuffer, messages range: Range<Int>? = nil) {
         let range = range ?? 0..<part.batch.count
-        for i in range { batch.appendMessage(part.batch.messageBytes(at: i)) }
+        batch.appendMessages(of: part.batch, range)
         labels += part.labels[range]
     }
 }

@@ -72,6 +72,19 @@ public final class NetlinkBatch {
         offsets.append(start)
     }
 
+    /// Appends messages `range` of `other`, in order, with one copy.
+    public func appendMessages(of other: NetlinkBatch, _ range: Range<Int>) {
+        guard !range.isEmpty else { return }
+        let from = other.offsets[range.lowerBound]
+        let to = range.upperBound < other.offsets.count ? other.offsets[range.upperBound] : other.byteCount
+        let shift = byteCount - from
+        reserve(to - from)
+        (storage + byteCount).copyMemory(from: other.storage + from, byteCount: to - from)
+        byteCount += to - from
+        offsets.reserveCapacity(offsets.count + range.count)
+        for i in range { offsets.append(other.offsets[i] + shift) }
+    }
+
     /// The message type of message `index`.
     public func messageType(at index: Int) -> UInt16 {
         storage.load(fromByteOffset: offsets[index] + 4, as: UInt16.self)

@@ -51,6 +51,20 @@ struct CodecTests {
         #expect(batch.messageBytes(at: 0)[8] == 9)
     }
 
+    @Test func appendingARangeOfAnotherBatchCopiesThoseMessages() {
+        let source = NetlinkBatch(capacity: 64)
+        for i in 1...5 { source.appendRoute(.device(prefix("10.0.0.\(i)/32"), interfaceIndex: UInt32(i)), .add) }
+        let target = NetlinkBatch(capacity: 64)  // small: forces growth
+        target.appendRoute(.device(prefix("10.9.9.9/32"), interfaceIndex: 9), .add)
+        target.appendMessages(of: source, 1..<4)
+        target.appendMessages(of: source, 4..<5)  // the last message: up to byteCount
+        target.appendMessages(of: source, 2..<2)
+        #expect(target.count == 5)
+        let expected = [0, 1, 2, 3, 4].map { $0 == 0 ? Array(target.messageBytes(at: 0)) : Array(source.messageBytes(at: $0)) }
+        #expect((0..<5).map { Array(target.messageBytes(at: $0)) } == expected)
+        #expect(target.byteCount == expected.map(\.count).reduce(0, +))
+    }
+
     @Test func errorWithExtendedAck() throws {
         // NLMSG_ERROR, capped, with NLMSGERR_ATTR_MSG and NLMSGERR_ATTR_OFFS.
         var payload: [UInt8] = []
