@@ -8,7 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift="${SWIFT:-swift}"
-flags=(-c release --product caracal-cni --static-swift-stdlib --scratch-path .build-static
+# No $ORIGIN run path: a root process must not load libraries from its own
+# directory (the node's CNI bin dir), and ld.so then stops probing there
+# for each library at every start.
+flags=(-c release --product caracal-cni --static-swift-stdlib --scratch-path .build-static --disable-local-rpath
        -Xswiftc -Xclang-linker -Xswiftc -no-pie)
 "$swift" build "${flags[@]}" >&2
 echo "$("$swift" build "${flags[@]}" --show-bin-path)/caracal-cni"
