@@ -4,7 +4,8 @@
 set -euo pipefail
 profile="${1:-test}"
 
-build_pkgs=(pkg-config libmnl-dev libnftnl-dev libsqlite3-dev iproute2 nftables make gcc)
+# python3: the demo and the benchmarks parse JSON and write their tables with it.
+build_pkgs=(pkg-config libmnl-dev libnftnl-dev libsqlite3-dev iproute2 nftables make gcc python3)
 test_pkgs=(bird2 gobgpd etcd-server etcd-client containernetworking-plugins tshark tcpdump socat netcat-openbsd iputils-ping)
 case "$profile" in
   build|demo) pkgs=("${build_pkgs[@]}") ;;
