@@ -6,7 +6,7 @@ profile="${1:-test}"
 
 # python3: the demo and the benchmarks parse JSON and write their tables with it.
 build_pkgs=(pkg-config libmnl-dev libnftnl-dev libsqlite3-dev iproute2 nftables make gcc python3)
-test_pkgs=(bird2 gobgpd etcd-server etcd-client containernetworking-plugins tshark tcpdump socat netcat-openbsd iputils-ping)
+test_pkgs=(bird2 gobgpd etcd-server etcd-client containernetworking-plugins tshark tcpdump socat netcat-openbsd iputils-ping time)
 case "$profile" in
   build|demo) pkgs=("${build_pkgs[@]}") ;;
   test|bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
