@@ -65,6 +65,9 @@ final class ObjectEncoder: @unchecked Sendable {
     /// left out.
     func assemble(_ r: Ruleset, into b: BatchBuffer) {
         for lane in lanes { lane.queue.sync {} }
+        // One allocation for what is copied (megabytes for a large table),
+        // plus room for what is encoded here.
+        b.batch.reserveCapacity(forAdditional: lanes.reduce(64 << 10) { $0 + $1.sets.batch.byteCount + $1.rules.batch.byteCount })
         for s in r.sets {
             if let (lane, range) = find(s.name, \.setMessages) { b.append(lane.sets, messages: range); continue }
             KernelObjects.addSet(b, s)

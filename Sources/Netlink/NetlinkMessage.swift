@@ -97,6 +97,17 @@ public final class NetlinkBatch {
         return UnsafeRawBufferPointer(start: storage + start, count: end - start)
     }
 
+    /// Makes room for `extra` more bytes at once (one allocation instead of
+    /// doublings, when the size is known ahead).
+    public func reserveCapacity(forAdditional extra: Int) {
+        guard byteCount + extra > capacity else { return }
+        let fresh = UnsafeMutableRawPointer.allocate(byteCount: byteCount + extra, alignment: 8)
+        fresh.copyMemory(from: storage, byteCount: byteCount)
+        storage.deallocate()
+        storage = fresh
+        capacity = byteCount + extra
+    }
+
     @inline(__always)
     func reserve(_ extra: Int) {
         if byteCount + extra <= capacity { return }

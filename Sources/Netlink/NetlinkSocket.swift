@@ -219,9 +219,12 @@ public final class NetlinkSocket: @unchecked Sendable {
         _ batch: NetlinkBatch, subsystem: UInt16, acknowledgement: NetlinkAcknowledgement = .everyMessage
     ) throws -> NetlinkBatchResult {
         guard !batch.isEmpty else { return NetlinkBatchResult(messageCount: 0, failures: []) }
-        let framed = NetlinkBatch(capacity: batch.byteCount + 64)
-        let frame = { (type: Int32) in
-            framed.append(type: UInt16(type)) { message in
+        // The frame messages go in a batch of their own and the three parts
+        // out in one sendmsg (the kernel gathers them into one datagram): a
+        // full nftables replace is megabytes, not worth copying again.
+        let frames = NetlinkBatch(capacity: 64)
+        for type in [NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END] {
+            frames.append(type: UInt16(type)) { message in
                 var header = nfgenmsg()
                 header.nfgen_family = UInt8(AF_UNSPEC)
                 header.version = UInt8(NFNETLINK_V0)
@@ -229,25 +232,26 @@ public final class NetlinkSocket: @unchecked Sendable {
                 message.put(header: header)
             }
         }
-        frame(NFNL_MSG_BATCH_BEGIN)
-        for index in 0..<batch.count { framed.appendMessage(batch.messageBytes(at: index)) }
-        frame(NFNL_MSG_BATCH_END)
-        try ensureSendBuffer(framed.byteCount)
+        let total = frames.byteCount + batch.byteCount
+        try ensureSendBuffer(total)
 
         mutex.lock()
         defer { mutex.unlock() }
+        // Sequence numbers: begin, the batch's messages, end.
         let base = nextSequence
-        nextSequence &+= UInt32(truncatingIfNeeded: framed.count) &+ 1
-        let inner = 1..<(framed.count - 1)
-        for index in 0..<framed.count {
-            framed.stamp(index: index, sequence: base &+ UInt32(index),
-                         acknowledge: inner.contains(index) && (acknowledgement == .everyMessage || index == inner.upperBound - 1))
+        nextSequence &+= UInt32(truncatingIfNeeded: batch.count) &+ 3
+        let end = batch.count + 1
+        frames.stamp(index: 0, sequence: base, acknowledge: false)
+        for index in 0..<batch.count {
+            batch.stamp(index: index, sequence: base &+ UInt32(index + 1),
+                        acknowledge: acknowledgement == .everyMessage || index == batch.count - 1)
         }
-        try sendLocked(framed.storage, count: framed.byteCount)
+        frames.stamp(index: 1, sequence: base &+ UInt32(end), acknowledge: false)
+        try sendLocked([frames.messageBytes(at: 0), UnsafeRawBufferPointer(start: batch.storage, count: batch.byteCount),
+                        frames.messageBytes(at: 1)], count: total)
         var failures: [NetlinkError] = []
-        try collectReplies(batch: framed, base: base, range: inner, acknowledgement: acknowledgement,
-                           failures: &failures, framing: [0, framed.count - 1])
-        for i in failures.indices { failures[i].messageIndex = failures[i].messageIndex.map { $0 - 1 } }
+        try collectReplies(batch: batch, base: base &+ 1, range: 0..<batch.count, acknowledgement: acknowledgement,
+                           failures: &failures, framing: [-1, batch.count])
         return NetlinkBatchResult(messageCount: batch.count, failures: failures)
     }
 
@@ -384,6 +388,26 @@ public final class NetlinkSocket: @unchecked Sendable {
 
     // MARK: Internals
 
+    /// Sends `parts` as one datagram (one `sendmsg`, gathered by the kernel).
+    private func sendLocked(_ parts: [UnsafeRawBufferPointer], count: Int) throws {
+        var kernel = sockaddr_nl()
+        kernel.nl_family = sa_family_t(AF_NETLINK)
+        var vectors = parts.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+        let sent = withUnsafeMutablePointer(to: &kernel) { address in
+            vectors.withUnsafeMutableBufferPointer { iov in
+                var message = msghdr()
+                message.msg_name = UnsafeMutableRawPointer(address)
+                message.msg_namelen = socklen_t(MemoryLayout<sockaddr_nl>.size)
+                message.msg_iov = iov.baseAddress
+                message.msg_iovlen = iov.count
+                return sendmsg(fileDescriptor, &message, 0)
+            }
+        }
+        guard sent == count else {
+            throw NetlinkError.system(sent < 0 ? "sendmsg" : "sendmsg (short: \(sent) of \(count))", sent < 0 ? errno : EMSGSIZE)
+        }
+    }
+
     private func sendLocked(_ bytes: UnsafeRawPointer, count: Int) throws {
         let sent = mnl_socket_sendto(handle, bytes, count)
         guard sent == count else {
@@ -448,7 +472,7 @@ public final class NetlinkSocket: @unchecked Sendable {
             for received in datagrams {
                 try NetlinkMessage.forEach(in: received) { message in
                     guard Int32(message.type) == NLMSG_ERROR else { return }
-                    let offset = Int(message.sequence &- base)
+                    let offset = Int(Int32(bitPattern: message.sequence &- base))
                     if framing.contains(offset) {
                         // The transaction frame itself was refused: nothing was applied.
                         var error = try Self.parseError(message, operation: "nfnetlink batch")
