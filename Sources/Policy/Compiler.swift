@@ -53,8 +53,7 @@ public struct PolicyCompiler: Sendable {
         for (i, ep) in inventory.endpoints.enumerated() where ep.interface != nil {
             let c = state.classOfEndpoint[i]
             if profileOfClass[c] != nil { continue }
-            profileOfClass[c] = ProfileGroups.Profile(egress: state.profileChain(for: ep, direction: .egress),
-                                                      ingress: state.profileChain(for: ep, direction: .ingress))
+            profileOfClass[c] = state.profile(for: ep)
         }
         let groups = ProfileGroups.assign(Set(profileOfClass.compactMap { $0 }))
         var fromProfile: [GroupElement] = [], toProfile: [GroupElement] = []
@@ -203,7 +202,7 @@ struct CompileState {
     let globals: [GlobalNetworkPolicy]
     let podSelectors: [Selector]
     /// Which policies apply to a direction, precomputed (asked per endpoint class).
-    let ingressGlobals: [Int], egressGlobals: [Int]
+    let globalIsIngress: [Bool], globalIsEgress: [Bool]
     let policyIsIngress: [Bool], policyIsEgress: [Bool]
     var sets: [String: NamedSet] = [:]
     var chains: [String: Chain] = [:]
@@ -249,8 +248,8 @@ struct CompileState {
         globals = policies.globalPolicies.sorted(by: GlobalNetworkPolicy.precedes)
         podSelectors = policies.networkPolicies.map { $0.podSelector.selector }
         let gs = policies.globalPolicies.sorted(by: GlobalNetworkPolicy.precedes)
-        ingressGlobals = gs.indices.filter { gs[$0].types.contains(.ingress) }
-        egressGlobals = gs.indices.filter { gs[$0].types.contains(.egress) }
+        globalIsIngress = gs.map { $0.types.contains(.ingress) }
+        globalIsEgress = gs.map { $0.types.contains(.egress) }
         policyIsIngress = policies.networkPolicies.map { $0.policyTypes.contains(.ingress) }
         policyIsEgress = policies.networkPolicies.map { $0.policyTypes.contains(.egress) }
         let names = Set(inventory.endpoints.map(\.namespace)).union(inventory.namespaces.keys)
@@ -315,14 +314,19 @@ struct CompileState {
 
     // MARK: Profiles
 
-    mutating func profileChain(for ep: Endpoint, direction d: Direction) -> String {
+    /// The endpoint's (egress, ingress) profile chains. Each selector is
+    /// evaluated once for both directions.
+    mutating func profile(for ep: Endpoint) -> ProfileGroups.Profile {
         let nsLabels = nsLabels(ep.namespace)
-        let gs = (d == .ingress ? ingressGlobals : egressGlobals).filter {
+        let gs = globals.indices.filter {
             globals[$0].selector.matches(ep.labels) && (globals[$0].namespaceSelector?.matches(nsLabels) ?? true)
         }
-        let ks = (policiesByNamespace[ep.namespace] ?? []).filter {
-            (d == .ingress ? policyIsIngress[$0] : policyIsEgress[$0]) && podSelectors[$0].matches(ep.labels)
-        }
+        let ks = (policiesByNamespace[ep.namespace] ?? []).filter { podSelectors[$0].matches(ep.labels) }
+        return ProfileGroups.Profile(egress: profileChain(.egress, gs.filter { globalIsEgress[$0] }, ks.filter { policyIsEgress[$0] }),
+                                     ingress: profileChain(.ingress, gs.filter { globalIsIngress[$0] }, ks.filter { policyIsIngress[$0] }))
+    }
+
+    mutating func profileChain(_ d: Direction, _ gs: [Int], _ ks: [Int]) -> String {
         let key = ProfileKey(direction: d, globals: gs, k8s: ks)
         if let chain = chainByProfile[key] { return chain }
         let chain = profileChainUncached(d, gs, ks)

@@ -62,8 +62,7 @@ public struct IncrementalPolicyCompiler: Sendable {
         if c >= profileOfClass.count { profileOfClass += Array(repeating: nil, count: c - profileOfClass.count + 1) }
         if let p = profileOfClass[c] { return p }
         let ep = state.inventory.endpoints[i]
-        let p = ProfileGroups.Profile(egress: state.profileChain(for: ep, direction: .egress),
-                                      ingress: state.profileChain(for: ep, direction: .ingress))
+        let p = state.profile(for: ep)
         profileOfClass[c] = p
         return p
     }

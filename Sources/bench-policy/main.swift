@@ -255,7 +255,7 @@ for pods in [1000, 10000] {
     try programmer.deleteTable()
     var ruleset = try programmer.replace(compiling: set, for: inv).0
     let dumped = NftRenderer.render(try programmer.read()!)
-    for _ in 0..<5 {
+    for _ in 0..<9 {
         try programmer.deleteTable()
         let start = now()
         let (compiled, report) = try programmer.replace(compiling: set, for: inv)
