@@ -237,10 +237,25 @@ struct CompileState {
     var peersBySelection: [SelectionKey: [String]] = [:]
     struct TupleDefinition { var selection: SelectionKey?; var portName: String; var proto: L4Protocol; var family: IPFamily; var within: String? }
     var tupleDefinitions: [String: TupleDefinition] = [:]
-    struct ClassKey: Hashable { var namespace: String; var labels: [String: String] }
+    struct ClassKey: Hashable {
+        var namespace: String
+        var labels: [String: String]
+
+        /// Asked once per endpoint. A dictionary's own hash runs a seeded
+        /// hasher per element; an order-independent sum of FNV-1a hashes is
+        /// a fraction of that (equality stays exact).
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(namespace)
+            var sum: UInt64 = 0
+            for (k, v) in labels { sum &+= Naming.fnv1a(k) &* 0x9E37_79B9_7F4A_7C15 ^ Naming.fnv1a(v) }
+            hasher.combine(sum)
+        }
+    }
     var classIndex: [ClassKey: Int] = [:]
-    struct PeerIdentity: Hashable { var peers: [NetworkPolicyPeer]; var namespace: String }
-    var peerTextCache: [PeerIdentity: String] = [:]
+    /// Peer set names by peer text and family (saves re-deriving a name
+    /// from the text's hash for every rule with the same peers).
+    struct PeerSetKey: Hashable { var key: String; var family: IPFamily }
+    var peerSetNames: [PeerSetKey: String] = [:]
 
     init(policies: PolicySet, inventory: EndpointInventory) {
         self.policies = policies
@@ -401,7 +416,9 @@ struct CompileState {
     /// message and lookup expression of a transaction.) `addrs` runs once
     /// per key.
     mutating func peerSet(_ key: String, _ f: IPFamily, _ addrs: () -> AddressSet) -> String {
+        if let n = peerSetNames[PeerSetKey(key: key, family: f)] { return n }
         let n = "peers-\(Naming.hex(key))-\(Self.familyTag(f))"
+        peerSetNames[PeerSetKey(key: key, family: f)] = n
         if sets[n] == nil {
             let all: AddressSet
             if let hit = peerAddresses[key] { all = hit } else { all = addrs(); peerAddresses[key] = all }
@@ -471,19 +488,16 @@ struct CompileState {
         var peerKey = ""
         var families: [IPFamily?] = [nil]
         if !r.peers.isEmpty {
-            var fams = Set<IPFamily>()
+            var v4 = false, v6 = false
             for peer in r.peers {
                 switch peer {
-                case .pods: fams.formUnion(IPFamily.allCases)
-                case let .ipBlock(cidr, _): fams.insert(cidr.family)
+                case .pods: (v4, v6) = (true, true)
+                case let .ipBlock(cidr, _): if cidr.family == .ipv4 { v4 = true } else { v6 = true }
                 }
             }
-            // The text is rendered once per distinct peer list.
-            let identity = PeerIdentity(peers: r.peers, namespace: p.namespace)
-            if let known = peerTextCache[identity] { peerKey = known } else {
-                peerKey = r.peers.map { Self.peerText(p, $0) }.joined(separator: "; ")
-                peerTextCache[identity] = peerKey
-            }
+            // Rendering the text is cheaper than hashing the peer values to
+            // find it in a cache.
+            peerKey = r.peers.map { Self.peerText(p, $0) }.joined(separator: "; ")
             if let hit = peerAddresses[peerKey] { peerAddrs = hit } else {
                 var def = PeerDefinition(selections: [], fixed: AddressSet(), intersect: nil, subtract: nil)
                 for peer in r.peers {
@@ -497,7 +511,7 @@ struct CompileState {
                 }
                 peerAddrs = define(peerKey, def)
             }
-            families = fams.sorted()
+            families = (v4 ? [.ipv4] : []) + (v6 ? [.ipv6] : [])
         } else if r.ports.contains(where: { if case .named = $0.port { true } else { false } }) {
             families = IPFamily.allCases
         }
