@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(name: "bench-bgp-codec", dependencies: ["BGP", "IPAddressing", nioCore], exclude: ["reference"]),
         .executableTarget(name: "bench-routes", dependencies: ["Netlink", "Routing", "IPAddressing"], exclude: ["reference"]),
         .executableTarget(name: "bench-datastore", dependencies: ["Datastore", "IPAM", "IPAddressing"], exclude: ["reference"]),
-        .executableTarget(name: "bench-policy", dependencies: ["Policy", "NFTables", "NetNS"]),
+        .executableTarget(name: "bench-policy", dependencies: ["Policy", "NFTables", "NetNS", "CSystemShim"]),
 
         // MARK: Fuzz targets (see Fuzz/README.md)
         .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"]),

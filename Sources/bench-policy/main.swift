@@ -2,6 +2,7 @@
 // libnftnl, against `nft -f` of Caracal's own rendered text for the same
 // state, in a namespace given by scripts/bench/policy.sh. Prints one JSON
 // object with all figures on its last line.
+import CSystemShim
 import Foundation
 import NetNS
 import NFTables
@@ -30,32 +31,37 @@ func maxRSSMiB() -> Double {
     return Double(u.ru_maxrss) / 1024
 }
 
-/// Runs `command` with /bin/sh and returns its exit status. Spawned and
-/// reaped directly: Foundation's `Process.waitUntilExit` polls its run loop
-/// every 50 ms, which rounded every timed `nft -f` up to the next 50 ms.
-@discardableResult
-func sh(_ command: String) -> Int32 {
-    let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
+/// Starts `arguments` (looked up in PATH) and returns its pid. Commands are
+/// spawned and reaped directly, never through Foundation's `Process`: its
+/// `waitUntilExit` polls its run loop every 50 ms (which rounded every timed
+/// `nft -f` up to the next 50 ms), and its run loop needs a loopback socket
+/// pair, which this process, living in the bench namespace, does not have.
+func start(_ arguments: [String]) -> pid_t {
+    let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     defer { for a in argv { free(a) } }
     var pid: pid_t = 0
-    let rc = argv.withUnsafeBufferPointer { posix_spawn(&pid, "/bin/sh", nil, nil, $0.baseAddress!, environ) }
-    precondition(rc == 0, "posix_spawn /bin/sh: \(rc)")
+    let rc = argv.withUnsafeBufferPointer { posix_spawnp(&pid, arguments[0], nil, nil, $0.baseAddress!, environ) }
+    precondition(rc == 0, "posix_spawnp \(arguments[0]): \(rc)")
+    return pid
+}
+
+/// Waits for `pid`; its exit status as a shell reports it (128 + signal).
+func reap(_ pid: pid_t) -> Int32 {
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 { precondition(errno == EINTR, "waitpid") }
-    // WIFEXITED ? WEXITSTATUS : 128 + signal, as a shell reports it.
     return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }
 
+@discardableResult
+func spawn(_ arguments: [String]) -> Int32 { reap(start(arguments)) }
+
+@discardableResult
+func sh(_ command: String) -> Int32 { spawn(["/bin/sh", "-c", command]) }
+
 func shOut(_ command: String) -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
-    p.arguments = ["-c", command]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    try! p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+    let out = "\(work)/sh-out"
+    precondition(sh("\(command) > \(out)") == 0, command)
+    return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
 }
 
 /// A real pod for endpoint `e`: a namespace behind a veth named like the
@@ -88,18 +94,13 @@ func kernelTrace(from a: Endpoint, to b: Endpoint, podNS: String) -> (Int, Int, 
     try! trace.write(toFile: "\(work)/trace.nft", atomically: true, encoding: .utf8)
     precondition(sh("ip netns exec \(netnsName) nft -f \(work)/trace.nft") == 0)
     let out = "\(work)/trace.out"
-    let monitor = Process()
-    monitor.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-    // Line-buffered: the monitor is stopped with a signal.
-    monitor.arguments = ["netns", "exec", netnsName, "stdbuf", "-oL", "nft", "-a", "monitor", "trace"]
-    FileManager.default.createFile(atPath: out, contents: nil)
-    monitor.standardOutput = FileHandle(forWritingAtPath: out)
-    try! monitor.run()
+    // Line-buffered, and exec'd down to nft itself, which the signal stops.
+    let monitor = start(["/bin/sh", "-c", "exec ip netns exec \(netnsName) stdbuf -oL nft -a monitor trace > \(out)"])
     usleep(300_000)
     sh("ip netns exec \(podNS) timeout 0.3 bash -c 'echo > /dev/tcp/\(b.addresses[0])/80' 2>/dev/null")
     usleep(300_000)
-    monitor.terminate()
-    monitor.waitUntilExit()
+    kill(monitor, SIGTERM)
+    _ = reap(monitor)
     sh("ip netns exec \(netnsName) nft delete table inet caracal-trace")
     let lines = (try? String(contentsOfFile: out, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
     // The first traced packet only (a retransmitted SYN would be traced again).
@@ -198,11 +199,15 @@ func nftCommands(_ d: RulesetDiff) -> String {
     return out
 }
 
-func nftFile(_ text: String, then extra: String? = nil) -> Double {
+/// `nft -f` of `text` (then `extra`, if given), spawned directly: this
+/// process is in the bench namespace, so no shell and no `ip netns exec`
+/// (which alone adds ~3 ms) are timed with nft.
+func nftFile(_ text: String, then extra: [String]? = nil) -> Double {
     let path = "\(work)/bench-policy.nft"
     try! text.write(toFile: path, atomically: true, encoding: .utf8)
     let start = now()
-    let rc = sh("ip netns exec \(netnsName) nft -f \(path)" + (extra.map { " && \($0)" } ?? ""))
+    var rc = spawn(["nft", "-f", path])
+    if rc == 0, let extra { rc = spawn(extra) }
     if rc != 0 { print(text) }
     let t = now() - start
     precondition(rc == 0, "nft -f failed")
@@ -224,6 +229,11 @@ if args.contains("--compile-only") {
     exit(0)
 }
 
+// The reference commands are spawned from here into the bench namespace:
+// join it (children inherit the namespace of the thread that spawns them).
+let nsFD = open("/run/netns/\(netnsName)", O_RDONLY)
+precondition(nsFD >= 0 && caracal_setns_net(nsFD) == 0, "cannot enter /run/netns/\(netnsName)")
+close(nsFD)
 let programmer = try NFTablesProgrammer(namespace: namespace)
 
 // `--apply-only N`: N full applies of the 10000-pod state (no reference, no
@@ -291,7 +301,7 @@ for pods in [1000, 10000] {
 // uncounted load of the 10000-pod text.
 try programmer.deleteTable()
 let nftRSSPath = "\(work)/nft-rss"
-precondition(sh("/usr/bin/time -f %M -o \(nftRSSPath) ip netns exec \(netnsName) nft -f \(work)/bench-policy.nft") == 0)
+precondition(spawn(["/usr/bin/time", "-f", "%M", "-o", nftRSSPath, "nft", "-f", "\(work)/bench-policy.nft"]) == 0)
 try programmer.deleteTable()
 let nftRSS = Double((try String(contentsOfFile: nftRSSPath, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines))! / 1024
 results["max_rss_mib"] = maxRSSMiB()
@@ -347,7 +357,7 @@ for pods in [100, 1000, 10000] {
             // `ip link set … group` for the pod's veth.
             (diff, desired) = addPod(canary: canaryFor(trial).map { $0 + 20 })
             let g = diff.groupChanges[0]
-            reference.append(nftFile(nftCommands(diff), then: "ip -n \(netnsName) link set dev \(g.interface) group \(g.group)"))
+            reference.append(nftFile(nftCommands(diff), then: ["ip", "link", "set", "dev", g.interface, "group", "\(g.group)"]))
             current = desired
         }
         let c = median(commit), r = median(reference)
