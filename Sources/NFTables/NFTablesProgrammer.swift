@@ -61,8 +61,6 @@ public final class NFTablesProgrammer {
         /// Time spent building the batch (libnftnl objects into bytes;
         /// after a compile by the programmer, what was left of it).
         public var encodeSeconds: Double = 0
-        /// When building the batch started (monotonic seconds).
-        var commitStart: Double = 0
         /// Time spent on the link groups (part of `commitSeconds`).
         public var linkSeconds: Double = 0
         /// Time spent building the batches, committing them in the kernel
@@ -129,8 +127,9 @@ public final class NFTablesProgrammer {
         let t0 = monotonicSeconds()
         let encoder = ObjectEncoder(lanes: 1)
         let desired = compiler.compile(policies, inventory, finished: encoder.submit)
+        let compiled = monotonicSeconds()
         var report = try replace(desired, links: nil, encoder: encoder)
-        report.compileSeconds = report.commitStart - t0
+        report.compileSeconds = compiled - t0
         return (desired, report)
     }
 
@@ -149,7 +148,6 @@ public final class NFTablesProgrammer {
         let t1 = monotonicSeconds()
         try socket.sendBatch(b)
         var report = ApplyReport(fullReplace: true, messages: b.messageCount, diff: nil, enforced: desired, encodeSeconds: t1 - t0)
-        report.commitStart = t0
         let t2 = monotonicSeconds()
         // Every Caracal-prefixed link's group, so only real changes are sent
         // and absent veths cost nothing.

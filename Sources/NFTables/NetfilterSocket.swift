@@ -113,9 +113,8 @@ final class BatchBuffer: @unchecked Sendable {
         labels.append(label)
     }
 
-    /// Appends messages `range` (all by default) of `part`, in order.
-    func append(_ part: BatchBuffer, messages range: Range<Int>? = nil) {
-        let range = range ?? 0..<part.batch.count
+    /// Appends messages `range` of `part`, in order.
+    func append(_ part: BatchBuffer, messages range: Range<Int>) {
         batch.appendMessages(of: part.batch, range)
         labels += part.labels[range]
     }

@@ -99,14 +99,7 @@ public final class NetlinkBatch {
 
     /// Makes room for `extra` more bytes at once (one allocation instead of
     /// doublings, when the size is known ahead).
-    public func reserveCapacity(forAdditional extra: Int) {
-        guard byteCount + extra > capacity else { return }
-        let fresh = UnsafeMutableRawPointer.allocate(byteCount: byteCount + extra, alignment: 8)
-        fresh.copyMemory(from: storage, byteCount: byteCount)
-        storage.deallocate()
-        storage = fresh
-        capacity = byteCount + extra
-    }
+    public func reserveCapacity(forAdditional extra: Int) { reserve(extra) }
 
     @inline(__always)
     func reserve(_ extra: Int) {

@@ -409,10 +409,7 @@ public final class NetlinkSocket: @unchecked Sendable {
     }
 
     private func sendLocked(_ bytes: UnsafeRawPointer, count: Int) throws {
-        let sent = mnl_socket_sendto(handle, bytes, count)
-        guard sent == count else {
-            throw NetlinkError.system(sent < 0 ? "sendto" : "sendto (short: \(sent) of \(count))", sent < 0 ? errno : EMSGSIZE)
-        }
+        try sendLocked([UnsafeRawBufferPointer(start: bytes, count: count)], count: count)
     }
 
     private func receiveLocked(operation: String) throws -> UnsafeRawBufferPointer {
