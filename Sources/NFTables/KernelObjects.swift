@@ -17,10 +17,18 @@ enum KernelObjects {
 
     // MARK: Userdata (comments)
 
+    /// One TLV: type, length, the string (at most 126 bytes) and its NUL.
+    /// Built in one allocation: every rule has one.
     static func udata(_ type: UInt8, _ s: String) -> [UInt8] {
-        var bytes = Array(s.utf8.prefix(126))
-        bytes.append(0)
-        return [type, UInt8(bytes.count)] + bytes
+        let n = min(s.utf8.count, 126)
+        return [UInt8](unsafeUninitializedCapacity: n + 3) { out, count in
+            out[0] = type
+            out[1] = UInt8(n + 1)
+            var i = 2
+            for b in s.utf8.prefix(n) { out[i] = b; i += 1 }
+            out[i] = 0
+            count = n + 3
+        }
     }
 
     static func udataString(_ data: [UInt8], _ type: UInt8) -> String? {
@@ -41,8 +49,7 @@ enum KernelObjects {
         defer { nftnl_table_free(t) }
         nftnl_table_set_str(t, attr(NFTNL_TABLE_NAME), table)
         nftnl_table_set_u32(t, attr(NFTNL_TABLE_FAMILY), family)
-        b.add(msg(delete ? NFT_MSG_DELTABLE.rawValue : NFT_MSG_NEWTABLE.rawValue), flags: delete ? 0 : NLM_F_CREATE,
-              label: delete ? "delete table" : "add table") { nftnl_table_nlmsg_build_payload($0, t) }
+        b.add(msg(delete ? NFT_MSG_DELTABLE.rawValue : NFT_MSG_NEWTABLE.rawValue), flags: delete ? 0 : NLM_F_CREATE) { nftnl_table_nlmsg_build_payload($0, t) }
     }
 
     static func chainObject(_ name: String, hook: Chain.Hook?) -> OpaquePointer {
@@ -62,13 +69,13 @@ enum KernelObjects {
     static func addChain(_ b: BatchBuffer, _ name: String, hook: Chain.Hook?) {
         let c = chainObject(name, hook: hook)
         defer { nftnl_chain_free(c) }
-        b.add(msg(NFT_MSG_NEWCHAIN.rawValue), flags: NLM_F_CREATE, label: "add chain \(name)") { nftnl_chain_nlmsg_build_payload($0, c) }
+        b.add(msg(NFT_MSG_NEWCHAIN.rawValue), flags: NLM_F_CREATE) { nftnl_chain_nlmsg_build_payload($0, c) }
     }
 
     static func deleteChain(_ b: BatchBuffer, _ name: String) {
         let c = chainObject(name, hook: nil)
         defer { nftnl_chain_free(c) }
-        b.add(msg(NFT_MSG_DELCHAIN.rawValue), flags: 0, label: "delete chain \(name)") { nftnl_chain_nlmsg_build_payload($0, c) }
+        b.add(msg(NFT_MSG_DELCHAIN.rawValue), flags: 0) { nftnl_chain_nlmsg_build_payload($0, c) }
     }
 
     /// Deletes every rule of a chain (a flush), inside the transaction.
@@ -78,10 +85,10 @@ enum KernelObjects {
         nftnl_rule_set_str(r, attr(NFTNL_RULE_TABLE), table)
         nftnl_rule_set_str(r, attr(NFTNL_RULE_CHAIN), name)
         nftnl_rule_set_u32(r, attr(NFTNL_RULE_FAMILY), family)
-        b.add(msg(NFT_MSG_DELRULE.rawValue), flags: 0, label: "flush chain \(name)") { nftnl_rule_nlmsg_build_payload($0, r) }
+        b.add(msg(NFT_MSG_DELRULE.rawValue), flags: 0) { nftnl_rule_nlmsg_build_payload($0, r) }
     }
 
-    static func addRule(_ b: BatchBuffer, chain: String, _ rule: Rule, index: Int) {
+    static func addRule(_ b: BatchBuffer, chain: String, _ rule: Rule) {
         let r = nftnl_rule_alloc()!
         defer { nftnl_rule_free(r) }
         nftnl_rule_set_str(r, attr(NFTNL_RULE_TABLE), table)
@@ -92,8 +99,7 @@ enum KernelObjects {
             let u = udata(UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue), rule.comment)
             u.withUnsafeBytes { _ = nftnl_rule_set_data(r, attr(NFTNL_RULE_USERDATA), $0.baseAddress, UInt32($0.count)) }
         }
-        b.add(msg(NFT_MSG_NEWRULE.rawValue), flags: NLM_F_CREATE | NLM_F_APPEND,
-              label: "add rule \(chain)[\(index)] \"\(rule.comment)\"") { nftnl_rule_nlmsg_build_payload($0, r) }
+        b.add(msg(NFT_MSG_NEWRULE.rawValue), flags: NLM_F_CREATE | NLM_F_APPEND) { nftnl_rule_nlmsg_build_payload($0, r) }
     }
 
     static func expression(_ e: KExpr) -> OpaquePointer {
@@ -184,7 +190,7 @@ enum KernelObjects {
         var u = [UInt8(NFTNL_UDATA_SET_KEYBYTEORDER.rawValue), 4] + le32(2)  // big endian
         if !set.comment.isEmpty { u += udata(UInt8(NFTNL_UDATA_SET_COMMENT.rawValue), set.comment) }
         u.withUnsafeBytes { _ = nftnl_set_set_data(s, attr(NFTNL_SET_USERDATA), $0.baseAddress, UInt32($0.count)) }
-        b.add(msg(NFT_MSG_NEWSET.rawValue), flags: NLM_F_CREATE, label: "add set \(set.name)") { nftnl_set_nlmsg_build_payload($0, s) }
+        b.add(msg(NFT_MSG_NEWSET.rawValue), flags: NLM_F_CREATE) { nftnl_set_nlmsg_build_payload($0, s) }
     }
 
     static func addMap(_ b: BatchBuffer, _ name: String) {
@@ -198,13 +204,13 @@ enum KernelObjects {
         nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_LEN), 0)
         let u = [UInt8(NFTNL_UDATA_SET_KEYBYTEORDER.rawValue), 4] + le32(1)  // devgroup: host order, as nft has it
         u.withUnsafeBytes { _ = nftnl_set_set_data(s, attr(NFTNL_SET_USERDATA), $0.baseAddress, UInt32($0.count)) }
-        b.add(msg(NFT_MSG_NEWSET.rawValue), flags: NLM_F_CREATE, label: "add map \(name)") { nftnl_set_nlmsg_build_payload($0, s) }
+        b.add(msg(NFT_MSG_NEWSET.rawValue), flags: NLM_F_CREATE) { nftnl_set_nlmsg_build_payload($0, s) }
     }
 
     static func deleteSet(_ b: BatchBuffer, _ name: String) {
         let s = setObject(name)
         defer { nftnl_set_free(s) }
-        b.add(msg(NFT_MSG_DELSET.rawValue), flags: 0, label: "delete set \(name)") { nftnl_set_nlmsg_build_payload($0, s) }
+        b.add(msg(NFT_MSG_DELSET.rawValue), flags: 0) { nftnl_set_nlmsg_build_payload($0, s) }
     }
 
     /// One kernel element: key, optional flags and verdict.
@@ -265,13 +271,79 @@ enum KernelObjects {
                 }
                 nftnl_set_elem_add(s, e)
             }
-            b.add(msg(delete ? NFT_MSG_DELSETELEM.rawValue : NFT_MSG_NEWSETELEM.rawValue), flags: delete ? 0 : NLM_F_CREATE,
-                  label: "\(delete ? "delete" : "add") \(chunk.count) elements of \(set)") { nftnl_set_elems_nlmsg_build_payload($0, s) }
+            b.add(msg(delete ? NFT_MSG_DELSETELEM.rawValue : NFT_MSG_NEWSETELEM.rawValue), flags: delete ? 0 : NLM_F_CREATE) { nftnl_set_elems_nlmsg_build_payload($0, s) }
         }
     }
 
     static func mapElements(_ elems: [GroupElement]) -> [Element] {
         elems.map { Element(key: groupKey($0.group), verdict: $0.verdict) }
+    }
+}
+
+extension KernelObjects {
+    // MARK: Naming a message (for errors)
+
+    /// What message `index` of a transaction does, read from its own bytes
+    /// (so nothing is kept per message for the rare failure): the object
+    /// and its name; for a rule, its chain, position and comment.
+    static func describe(_ messages: [UnsafeRawBufferPointer], at index: Int) -> String {
+        guard messages.indices.contains(index) else { return "message \(index)" }
+        func type(_ m: UnsafeRawBufferPointer) -> UInt32 { UInt32(m.load(fromByteOffset: 4, as: UInt16.self) & 0xff) }
+        func header(_ m: UnsafeRawBufferPointer) -> UnsafePointer<nlmsghdr> { m.baseAddress!.assumingMemoryBound(to: nlmsghdr.self) }
+        func chainOfRule(_ m: UnsafeRawBufferPointer) -> (chain: String, comment: String) {
+            let r = nftnl_rule_alloc()!
+            defer { nftnl_rule_free(r) }
+            guard nftnl_rule_nlmsg_parse(header(m), r) >= 0, nftnl_rule_is_set(r, attr(NFTNL_RULE_CHAIN)) else { return ("?", "") }
+            var comment = ""
+            var len: UInt32 = 0
+            if nftnl_rule_is_set(r, attr(NFTNL_RULE_USERDATA)), let p = nftnl_rule_get_data(r, attr(NFTNL_RULE_USERDATA), &len) {
+                comment = udataString(Array(UnsafeRawBufferPointer(start: p, count: Int(len))), UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue)) ?? ""
+            }
+            return (String(cString: nftnl_rule_get_str(r, attr(NFTNL_RULE_CHAIN))), comment)
+        }
+        let m = messages[index]
+        let t = type(m)
+        switch t {
+        case NFT_MSG_NEWTABLE.rawValue: return "add table"
+        case NFT_MSG_DELTABLE.rawValue: return "delete table"
+        case NFT_MSG_NEWCHAIN.rawValue, NFT_MSG_DELCHAIN.rawValue:
+            let c = nftnl_chain_alloc()!
+            defer { nftnl_chain_free(c) }
+            let name = nftnl_chain_nlmsg_parse(header(m), c) >= 0 && nftnl_chain_is_set(c, attr(NFTNL_CHAIN_NAME))
+                ? String(cString: nftnl_chain_get_str(c, attr(NFTNL_CHAIN_NAME))) : "?"
+            return (t == NFT_MSG_NEWCHAIN.rawValue ? "add" : "delete") + " chain \(name)"
+        case NFT_MSG_DELRULE.rawValue:
+            return "flush chain \(chainOfRule(m).chain)"
+        case NFT_MSG_NEWRULE.rawValue:
+            let (chain, comment) = chainOfRule(m)
+            // Its position: rules appended to the chain earlier in the
+            // transaction, since the chain was last flushed.
+            var position = 0
+            for earlier in messages[..<index] where type(earlier) == NFT_MSG_NEWRULE.rawValue || type(earlier) == NFT_MSG_DELRULE.rawValue {
+                guard chainOfRule(earlier).chain == chain else { continue }
+                position = type(earlier) == NFT_MSG_NEWRULE.rawValue ? position + 1 : 0
+            }
+            return "add rule \(chain)[\(position)] \"\(comment)\""
+        case NFT_MSG_NEWSET.rawValue, NFT_MSG_DELSET.rawValue, NFT_MSG_NEWSETELEM.rawValue, NFT_MSG_DELSETELEM.rawValue:
+            let s = nftnl_set_alloc()!
+            defer { nftnl_set_free(s) }
+            let elements = t == NFT_MSG_NEWSETELEM.rawValue || t == NFT_MSG_DELSETELEM.rawValue
+            let parsed = (elements ? nftnl_set_elems_nlmsg_parse(header(m), s) : nftnl_set_nlmsg_parse(header(m), s)) >= 0
+            let name = parsed && nftnl_set_is_set(s, attr(NFTNL_SET_NAME)) ? String(cString: nftnl_set_get_str(s, attr(NFTNL_SET_NAME))) : "?"
+            let verb = t == NFT_MSG_NEWSET.rawValue || t == NFT_MSG_NEWSETELEM.rawValue ? "add" : "delete"
+            if elements {
+                var count = 0
+                if let it = nftnl_set_elems_iter_create(s) {
+                    while nftnl_set_elems_iter_next(it) != nil { count += 1 }
+                    nftnl_set_elems_iter_destroy(it)
+                }
+                return "\(verb) \(count) elements of \(name)"
+            }
+            let isMap = parsed && nftnl_set_is_set(s, attr(NFTNL_SET_FLAGS)) && nftnl_set_get_u32(s, attr(NFTNL_SET_FLAGS)) & UInt32(NFT_SET_MAP.rawValue) != 0
+            return "\(verb) \(isMap ? "map" : "set") \(name)"
+        default:
+            return "message \(index) (nf_tables type \(t))"
+        }
     }
 }
 

@@ -135,19 +135,20 @@ public final class NFTablesProgrammer {
 
     func replace(_ desired: Ruleset, links known: [String: UInt32]?, encoder: ObjectEncoder? = nil) throws -> ApplyReport {
         let t0 = monotonicSeconds()
-        let b = BatchBuffer()
-        KernelObjects.addTable(b)
-        KernelObjects.addTable(b, delete: true)
-        KernelObjects.addTable(b)
+        let head = BatchBuffer()
+        KernelObjects.addTable(head)
+        KernelObjects.addTable(head, delete: true)
+        KernelObjects.addTable(head)
         let objects = encoder ?? {
             let all = ObjectEncoder(lanes: 2)
             all.submitAll(of: desired)
             return all
         }()
-        objects.assemble(desired, into: b)
+        let parts = objects.assemble(desired, after: head)
         let t1 = monotonicSeconds()
-        try socket.sendBatch(b)
-        var report = ApplyReport(fullReplace: true, messages: b.messageCount, diff: nil, enforced: desired, encodeSeconds: t1 - t0)
+        try socket.sendBatch(parts)
+        var report = ApplyReport(fullReplace: true, messages: parts.reduce(0) { $0 + $1.messages.count }, diff: nil, enforced: desired,
+                                 encodeSeconds: t1 - t0)
         let t2 = monotonicSeconds()
         // Every Caracal-prefixed link's group, so only real changes are sent
         // and absent veths cost nothing.
@@ -213,11 +214,11 @@ public final class NFTablesProgrammer {
         }
         for c in d.addedChains { KernelObjects.addChain(b, c.name, hook: c.hook) }
         for c in d.addedChains {
-            for (i, rule) in c.rules.enumerated() { KernelObjects.addRule(b, chain: c.name, rule, index: i) }
+            for rule in c.rules { KernelObjects.addRule(b, chain: c.name, rule) }
         }
         for c in d.changedChains {
             KernelObjects.flushChain(b, c.name)
-            for (i, rule) in c.rules.enumerated() { KernelObjects.addRule(b, chain: c.name, rule, index: i) }
+            for rule in c.rules { KernelObjects.addRule(b, chain: c.name, rule) }
         }
         for c in d.changedSets {
             let f = c.kind.family

@@ -36,12 +36,21 @@ final class NetfilterSocket {
     /// Commits `batch` as one transaction. Throws the first failure, naming
     /// the message that failed; the kernel then aborts the whole batch.
     func sendBatch(_ batch: BatchBuffer) throws {
-        let result = try socket.executeTransaction(batch.batch, subsystem: UInt16(NFNL_SUBSYS_NFTABLES), acknowledgement: .errorsAndLast)
-        if let failure = result.failures.first {
-            let label = failure.messageIndex.flatMap(batch.label(at:)) ?? "message \(failure.messageIndex ?? -1)"
-            throw NFTablesError(operation: "nf_tables transaction", errno: failure.errno,
-                                detail: label + (failure.kernelMessage.map { " (\($0))" } ?? ""))
-        }
+        try sendBatch([BatchPart(batch)])
+    }
+
+    /// Commits `parts`, in order, as one transaction (sent in place,
+    /// without copying them into one buffer).
+    func sendBatch(_ parts: [BatchPart]) throws {
+        let slices = parts.map { NetlinkBatchSlice($0.buffer.batch, $0.messages) }
+        let result = try socket.executeTransaction(slices, subsystem: UInt16(NFNL_SUBSYS_NFTABLES), acknowledgement: .errorsAndLast)
+        guard let failure = result.failures.first else { return }
+        // Named from the messages themselves: nothing is kept per message
+        // for the rare failure.
+        let messages = slices.flatMap { s in s.messages.map { s.batch.messageBytes(at: $0) } }
+        let label = failure.messageIndex.map { KernelObjects.describe(messages, at: $0) } ?? "message ?"
+        throw NFTablesError(operation: "nf_tables transaction", errno: failure.errno,
+                            detail: label + (failure.kernelMessage.map { " (\($0))" } ?? ""))
     }
 
     /// Sends one dump request built by libnftnl (`build` writes a whole
@@ -77,17 +86,12 @@ final class NetfilterSocket {
 /// libnftnl into a `NetlinkBatch` (framing and sequence numbers are added
 /// when it is sent).
 /// Unchecked Sendable: a buffer is filled by one thread at a time (parts
-/// are encoded concurrently, each by its own thread, then appended).
+/// are encoded concurrently, each by its own thread, then sent together).
 final class BatchBuffer: @unchecked Sendable {
     let batch = NetlinkBatch(capacity: 1 << 20)
-    /// What each message does, to name the failing one in errors: built
-    /// only when a message fails (a batch holds thousands).
-    private var labels: [() -> String] = []
     private var scratch: UnsafeMutableRawBufferPointer
     private var setIDs: UInt32
     var messageCount: Int { batch.count }
-
-    func label(at index: Int) -> String? { labels.indices.contains(index) ? labels[index]() : nil }
 
     /// Sets are identified within a transaction by an ID (the kernel
     /// requires one); IDs start above `setIDBase`, so that parts encoded
@@ -105,17 +109,22 @@ final class BatchBuffer: @unchecked Sendable {
     }
 
     /// Adds one message: `payload` fills the libnftnl object into it.
-    func add(_ type: UInt32, flags: Int32, label: @escaping @autoclosure () -> String, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) {
+    func add(_ type: UInt32, flags: Int32, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) {
         memset(scratch.baseAddress!, 0, 64)
         let nlh = nftnl_nlmsg_build_hdr(scratch.baseAddress!.assumingMemoryBound(to: CChar.self), UInt16(type), UInt16(NFPROTO_INET), UInt16(flags), 0)!
         payload(nlh)
         batch.appendMessage(UnsafeRawBufferPointer(start: scratch.baseAddress!, count: Int(nlh.pointee.nlmsg_len)))
-        labels.append(label)
     }
+}
 
-    /// Appends messages `range` of `part`, in order.
-    func append(_ part: BatchBuffer, messages range: Range<Int>) {
-        batch.appendMessages(of: part.batch, range)
-        labels += part.labels[range]
+/// Consecutive messages of a `BatchBuffer` (all by default): one part of
+/// a transaction.
+struct BatchPart {
+    let buffer: BatchBuffer
+    let messages: Range<Int>
+
+    init(_ buffer: BatchBuffer, _ messages: Range<Int>? = nil) {
+        self.buffer = buffer
+        self.messages = messages ?? 0..<buffer.messageCount
     }
 }

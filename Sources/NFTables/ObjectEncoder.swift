@@ -4,7 +4,8 @@ import Policy
 /// Encodes sets (with their elements) and non-base chains' rules into
 /// batch parts on background lanes, as they are handed in, and assembles
 /// a full-replace transaction from them in the order the kernel needs
-/// (sets, chains, maps and their elements, rules).
+/// (sets, chains, maps and their elements, rules). The transaction is the
+/// lanes' buffers themselves, in place, between parts encoded at the end.
 ///
 /// Encoding is a good share of a full apply. With one lane it runs on the
 /// second core while `PolicyCompiler` is still compiling (objects arrive
@@ -47,7 +48,7 @@ final class ObjectEncoder: @unchecked Sendable {
                 lane.setMessages[s.name] = start..<lane.sets.messageCount
             case .chain(let c):
                 let start = lane.rules.messageCount
-                for (j, rule) in c.rules.enumerated() { KernelObjects.addRule(lane.rules, chain: c.name, rule, index: j) }
+                for rule in c.rules { KernelObjects.addRule(lane.rules, chain: c.name, rule) }
                 lane.ruleMessages[c.name] = start..<lane.rules.messageCount
             }
         }
@@ -59,33 +60,48 @@ final class ObjectEncoder: @unchecked Sendable {
         for c in r.chains where c.hook == nil { submit(.chain(c)) }
     }
 
-    /// Waits for the lanes, then appends the whole of `r` to `b`: what was
-    /// submitted is copied, anything else (base chains, maps) is encoded
-    /// here. Objects submitted but not in `r` (sets no rule looks up) are
-    /// left out.
-    func assemble(_ r: Ruleset, into b: BatchBuffer) {
+    /// Waits for the lanes, then returns the whole of `r` as transaction
+    /// parts, after the `head` messages: what was submitted stays in the
+    /// lanes' buffers (in lane order: the kernel needs sets before rules,
+    /// not names in order), anything else (base chains, maps) is encoded
+    /// into `head`. Objects submitted but not in `r` (sets no rule looks
+    /// up) are left out.
+    func assemble(_ r: Ruleset, after head: BatchBuffer) -> [BatchPart] {
         for lane in lanes { lane.queue.sync {} }
-        // One allocation for what is copied (megabytes for a large table),
-        // plus room for what is encoded here.
-        b.batch.reserveCapacity(forAdditional: lanes.reduce(64 << 10) { $0 + $1.sets.batch.byteCount + $1.rules.batch.byteCount })
-        for s in r.sets {
-            if let (lane, range) = find(s.name, \.setMessages) { b.append(lane.sets, messages: range); continue }
-            KernelObjects.addSet(b, s)
-            KernelObjects.elementMessages(b, set: s.name, KernelObjects.elements(for: s), delete: false)
+        let wanted = Set(r.sets.map(\.name))
+        let submittedSets = Set(lanes.flatMap(\.setMessages.keys))
+        for s in r.sets where !submittedSets.contains(s.name) {
+            KernelObjects.addSet(head, s)
+            KernelObjects.elementMessages(head, set: s.name, KernelObjects.elements(for: s), delete: false)
         }
-        for c in r.chains { KernelObjects.addChain(b, c.name, hook: c.hook) }
-        KernelObjects.addMap(b, Ruleset.fromProfileMap)
-        KernelObjects.addMap(b, Ruleset.toProfileMap)
-        KernelObjects.elementMessages(b, set: Ruleset.fromProfileMap, KernelObjects.mapElements(r.fromProfile), delete: false)
-        KernelObjects.elementMessages(b, set: Ruleset.toProfileMap, KernelObjects.mapElements(r.toProfile), delete: false)
-        for c in r.chains {
-            if let (lane, range) = find(c.name, \.ruleMessages) { b.append(lane.rules, messages: range); continue }
-            for (j, rule) in c.rules.enumerated() { KernelObjects.addRule(b, chain: c.name, rule, index: j) }
+        var parts = [BatchPart(head)]
+        for lane in lanes { Self.append(lane.sets, lane.setMessages, wanted: wanted, to: &parts) }
+        let middle = head.messageCount
+        for c in r.chains { KernelObjects.addChain(head, c.name, hook: c.hook) }
+        KernelObjects.addMap(head, Ruleset.fromProfileMap)
+        KernelObjects.addMap(head, Ruleset.toProfileMap)
+        KernelObjects.elementMessages(head, set: Ruleset.fromProfileMap, KernelObjects.mapElements(r.fromProfile), delete: false)
+        KernelObjects.elementMessages(head, set: Ruleset.toProfileMap, KernelObjects.mapElements(r.toProfile), delete: false)
+        let submittedChains = Set(lanes.flatMap(\.ruleMessages.keys))
+        let wantedChains = Set(r.chains.map(\.name))
+        for c in r.chains where !submittedChains.contains(c.name) {
+            for rule in c.rules { KernelObjects.addRule(head, chain: c.name, rule) }
         }
+        parts.append(BatchPart(head, middle..<head.messageCount))
+        for lane in lanes { Self.append(lane.rules, lane.ruleMessages, wanted: wantedChains, to: &parts) }
+        return parts
     }
 
-    private func find(_ name: String, _ index: KeyPath<Lane, [String: Range<Int>]>) -> (Lane, Range<Int>)? {
-        for lane in lanes { if let r = lane[keyPath: index][name] { return (lane, r) } }
-        return nil
+    /// Appends the messages of the wanted objects of `buffer` to `parts`,
+    /// adjacent ones as one part (usually the whole buffer is one).
+    private static func append(_ buffer: BatchBuffer, _ objects: [String: Range<Int>], wanted: Set<String>, to parts: inout [BatchPart]) {
+        let ranges = objects.filter { wanted.contains($0.key) }.values.sorted { $0.lowerBound < $1.lowerBound }
+        for range in ranges {
+            if let last = parts.last, last.buffer === buffer, last.messages.upperBound == range.lowerBound {
+                parts[parts.count - 1] = BatchPart(buffer, last.messages.lowerBound..<range.upperBound)
+            } else {
+                parts.append(BatchPart(buffer, range))
+            }
+        }
     }
 }

@@ -75,12 +75,11 @@ public final class NetlinkBatch {
     /// Appends messages `range` of `other`, in order, with one copy.
     public func appendMessages(of other: NetlinkBatch, _ range: Range<Int>) {
         guard !range.isEmpty else { return }
-        let from = other.offsets[range.lowerBound]
-        let to = range.upperBound < other.offsets.count ? other.offsets[range.upperBound] : other.byteCount
-        let shift = byteCount - from
-        reserve(to - from)
-        (storage + byteCount).copyMemory(from: other.storage + from, byteCount: to - from)
-        byteCount += to - from
+        let bytes = NetlinkBatchSlice(other, range).bytes
+        let shift = byteCount - other.offsets[range.lowerBound]
+        reserve(bytes.count)
+        (storage + byteCount).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        byteCount += bytes.count
         offsets.reserveCapacity(offsets.count + range.count)
         for i in range { offsets.append(other.offsets[i] + shift) }
     }
@@ -131,6 +130,26 @@ public final class NetlinkBatch {
         var flags = header.load(fromByteOffset: 6, as: UInt16.self)
         if acknowledge { flags |= UInt16(NLM_F_ACK) } else { flags &= ~UInt16(NLM_F_ACK) }
         header.storeBytes(of: flags, toByteOffset: 6, as: UInt16.self)
+    }
+}
+
+/// Consecutive messages of one batch (all of them by default): parts of
+/// a transaction sent without copying them together.
+public struct NetlinkBatchSlice {
+    public let batch: NetlinkBatch
+    public let messages: Range<Int>
+
+    public init(_ batch: NetlinkBatch, _ messages: Range<Int>? = nil) {
+        self.batch = batch
+        self.messages = messages ?? 0..<batch.count
+    }
+
+    /// The messages' bytes, contiguous in the batch.
+    var bytes: UnsafeRawBufferPointer {
+        guard !messages.isEmpty else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        let from = batch.offsets[messages.lowerBound]
+        let to = messages.upperBound < batch.count ? batch.offsets[messages.upperBound] : batch.byteCount
+        return UnsafeRawBufferPointer(start: batch.storage + from, count: to - from)
     }
 }
 

@@ -203,7 +203,8 @@ public final class NetlinkSocket: @unchecked Sendable {
             }
             let chunkEnd = end < count ? batch.offsets[end] : batch.byteCount
             try sendLocked(batch.storage + chunkStart, count: chunkEnd - chunkStart)
-            try collectReplies(batch: batch, base: base, range: first..<end, acknowledgement: acknowledgement, failures: &failures)
+            try collectReplies(base: base, range: first..<end, acknowledgement: acknowledgement, failures: &failures,
+                               messageType: batch.messageType(at:))
             first = end
         }
         return NetlinkBatchResult(messageCount: count, failures: failures)
@@ -218,10 +219,27 @@ public final class NetlinkSocket: @unchecked Sendable {
     public func executeTransaction(
         _ batch: NetlinkBatch, subsystem: UInt16, acknowledgement: NetlinkAcknowledgement = .everyMessage
     ) throws -> NetlinkBatchResult {
-        guard !batch.isEmpty else { return NetlinkBatchResult(messageCount: 0, failures: []) }
-        // The frame messages go in a batch of their own and the three parts
-        // out in one sendmsg (the kernel gathers them into one datagram): a
-        // full nftables replace is megabytes, not worth copying again.
+        try executeTransaction([NetlinkBatchSlice(batch)], subsystem: subsystem, acknowledgement: acknowledgement)
+    }
+
+    /// One transaction made of `parts`, in order, as if they were one batch
+    /// (`messageIndex` of a failure counts across them). The parts go out
+    /// in place, gathered by one `sendmsg`: a full nftables replace is
+    /// megabytes, encoded in pieces on several threads, and not worth
+    /// copying into one buffer first.
+    @discardableResult
+    public func executeTransaction(
+        _ parts: [NetlinkBatchSlice], subsystem: UInt16, acknowledgement: NetlinkAcknowledgement = .everyMessage
+    ) throws -> NetlinkBatchResult {
+        let parts = parts.filter { !$0.messages.isEmpty }
+        // sendmsg takes at most IOV_MAX (1024) vectors, two of them the frame.
+        if parts.count > 1000 {
+            let joined = NetlinkBatch(capacity: parts.reduce(0) { $0 + $1.bytes.count })
+            for part in parts { joined.appendMessages(of: part.batch, part.messages) }
+            return try executeTransaction([NetlinkBatchSlice(joined)], subsystem: subsystem, acknowledgement: acknowledgement)
+        }
+        let count = parts.reduce(0) { $0 + $1.messages.count }
+        guard count > 0 else { return NetlinkBatchResult(messageCount: 0, failures: []) }
         let frames = NetlinkBatch(capacity: 64)
         for type in [NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END] {
             frames.append(type: UInt16(type)) { message in
@@ -232,27 +250,37 @@ public final class NetlinkSocket: @unchecked Sendable {
                 message.put(header: header)
             }
         }
-        let total = frames.byteCount + batch.byteCount
+        let bytes = [frames.messageBytes(at: 0)] + parts.map(\.bytes) + [frames.messageBytes(at: 1)]
+        let total = bytes.reduce(0) { $0 + $1.count }
         try ensureSendBuffer(total)
 
         mutex.lock()
         defer { mutex.unlock() }
-        // Sequence numbers: begin, the batch's messages, end.
+        // Sequence numbers: begin, the messages, end.
         let base = nextSequence
-        nextSequence &+= UInt32(truncatingIfNeeded: batch.count) &+ 3
-        let end = batch.count + 1
+        nextSequence &+= UInt32(truncatingIfNeeded: count) &+ 3
         frames.stamp(index: 0, sequence: base, acknowledge: false)
-        for index in 0..<batch.count {
-            batch.stamp(index: index, sequence: base &+ UInt32(index + 1),
-                        acknowledge: acknowledgement == .everyMessage || index == batch.count - 1)
+        var sequence = base
+        for part in parts {
+            for index in part.messages {
+                sequence &+= 1
+                part.batch.stamp(index: index, sequence: sequence,
+                                 acknowledge: acknowledgement == .everyMessage || sequence == base &+ UInt32(count))
+            }
         }
-        frames.stamp(index: 1, sequence: base &+ UInt32(end), acknowledge: false)
-        try sendLocked([frames.messageBytes(at: 0), UnsafeRawBufferPointer(start: batch.storage, count: batch.byteCount),
-                        frames.messageBytes(at: 1)], count: total)
+        frames.stamp(index: 1, sequence: base &+ UInt32(count + 1), acknowledge: false)
+        try sendLocked(bytes, count: total)
         var failures: [NetlinkError] = []
-        try collectReplies(batch: batch, base: base &+ 1, range: 0..<batch.count, acknowledgement: acknowledgement,
-                           failures: &failures, framing: [-1, batch.count])
-        return NetlinkBatchResult(messageCount: batch.count, failures: failures)
+        try collectReplies(base: base &+ 1, range: 0..<count, acknowledgement: acknowledgement, failures: &failures,
+                           framing: [-1, count]) { index in
+            var index = index
+            for part in parts {
+                if index < part.messages.count { return part.batch.messageType(at: part.messages.lowerBound + index) }
+                index -= part.messages.count
+            }
+            return 0
+        }
+        return NetlinkBatchResult(messageCount: count, failures: failures)
     }
 
     private func ensureSendBuffer(_ bytes: Int) throws {
@@ -445,9 +473,11 @@ public final class NetlinkSocket: @unchecked Sendable {
         }
     }
 
+    /// `messageType` gives the type of the message at an index of `range`
+    /// (to name a failure).
     private func collectReplies(
-        batch: NetlinkBatch, base: UInt32, range: Range<Int>,
-        acknowledgement: NetlinkAcknowledgement, failures: inout [NetlinkError], framing: [Int] = []
+        base: UInt32, range: Range<Int>, acknowledgement: NetlinkAcknowledgement,
+        failures: inout [NetlinkError], framing: [Int] = [], messageType: (Int) -> UInt16
     ) throws {
         // With per-message ACKs every index in `range` answers once; otherwise
         // the last one's answer ends the chunk (earlier ones answer only on error).
@@ -480,7 +510,7 @@ public final class NetlinkSocket: @unchecked Sendable {
                         return
                     }
                     guard range.contains(offset) else { return }  // stale reply of an abandoned request
-                    let name = NetlinkMessageNames.name(batch.messageType(at: offset), protocol: netlinkProtocol)
+                    let name = NetlinkMessageNames.name(messageType(offset), protocol: netlinkProtocol)
                     var error = try Self.parseError(message, operation: name)
                     if acknowledgement == .everyMessage || offset == last { outstanding -= 1 }
                     if error.errno != 0 {

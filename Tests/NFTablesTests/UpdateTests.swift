@@ -175,8 +175,16 @@ import Testing
                                            PodTopology.Probe(from: "x/a", to: "y/a", port: 80, proto: .tcp)])
                 #expect(passed.map(\.description) == ["x/a->y/a:80/TCP"])
             }
-            do { try programmer.apply(broken) } catch {
-                #expect("\(error)".contains("add rule"), "the error names the failing message: \(error)")
+            // The error names the failing message from its own bytes: its
+            // chain, its position there and its comment.
+            let failing = "add rule \(broken.chains[last].name)[\(broken.chains[last].rules.count - 1)] \"injected failure\""
+            for full in [true, false] {
+                do {
+                    if full { try programmer.replace(broken) } else { try programmer.apply(broken) }
+                    Issue.record("the broken ruleset was applied")
+                } catch {
+                    #expect("\(error)".contains(failing), "\(error)")
+                }
             }
             try programmer.deleteTable()
         }

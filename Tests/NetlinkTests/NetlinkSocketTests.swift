@@ -181,4 +181,39 @@ struct NetfilterSocketTests {
             }
         }
     }
+
+    /// Slices of several batches go out as one transaction, in the order
+    /// given, without being copied together: a failure's index counts
+    /// across the parts, and a failure anywhere applies nothing.
+    @Test func transactionFromPartsOfSeveralBatches() throws {
+        try withTestNetwork { net in
+            let ns = try net.namespace("nft")
+            let socket = try NetlinkSocket(.netfilter, namespace: ns.namespace)
+            let first = NetlinkBatch(), second = NetlinkBatch()
+            for name in ["caracal_a", "caracal_skipped", "caracal_b"] { appendTable(first, 0, name) }
+            appendTable(second, 0, "caracal_c")
+            appendTable(second, 2, "caracal_b")  // deletes what the first part created: the order is kept
+            let parts = [NetlinkBatchSlice(first, 0..<1), NetlinkBatchSlice(second, 0..<1), NetlinkBatchSlice(first, 2..<3),
+                         NetlinkBatchSlice(second, 1..<2)]
+            for acknowledgement in [NetlinkAcknowledgement.everyMessage, .errorsAndLast] {
+                let result = try socket.executeTransaction(parts, subsystem: Self.subsystem, acknowledgement: acknowledgement)
+                #expect(result.succeeded)
+                #expect(result.messageCount == 4)
+                #expect(try tables(socket) == ["caracal_a", "caracal_c"])
+                let clean = NetlinkBatch()
+                appendTable(clean, 2, "caracal_a")
+                appendTable(clean, 2, "caracal_c")
+                #expect(try socket.executeTransaction(clean, subsystem: Self.subsystem).succeeded)
+            }
+            // The third part fails (it deletes a table that does not exist).
+            let bad = NetlinkBatch()
+            appendTable(bad, 2, "caracal_missing")
+            let result = try socket.executeTransaction([NetlinkBatchSlice(first, 0..<1), NetlinkBatchSlice(second, 0..<1),
+                                                        NetlinkBatchSlice(bad), NetlinkBatchSlice(first, 2..<3)],
+                                                       subsystem: Self.subsystem, acknowledgement: .errorsAndLast)
+            #expect(result.failures.map(\.messageIndex) == [2])
+            #expect(result.failures.first?.errno == ENOENT)
+            #expect(try tables(socket) == [])
+        }
+    }
 }
