@@ -8,6 +8,11 @@ import Glibc
 /// libnftnl objects) and kernel dump replies back into them.
 enum KernelObjects {
     static let table = Ruleset.tableName
+    /// The table's name as a C string, made once. (Passing a Swift
+    /// `String` where C wants `const char *` copies it into a fresh array
+    /// per call; a full replace names the table ~5000 times. Names that
+    /// vary go through `withCString`, which does not copy a native string.)
+    nonisolated(unsafe) static let tableC = UnsafePointer(strdup(Ruleset.tableName)!)
     static let family = UInt32(NFPROTO_INET)
 
     // nft's datatype numbers (so `nft list` shows the types).
@@ -24,9 +29,9 @@ enum KernelObjects {
         return [UInt8](unsafeUninitializedCapacity: n + 3) { out, count in
             out[0] = type
             out[1] = UInt8(n + 1)
-            var i = 2
-            for b in s.utf8.prefix(n) { out[i] = b; i += 1 }
-            out[i] = 0
+            var s = s
+            if n > 0 { s.withUTF8 { (out.baseAddress! + 2).update(from: $0.baseAddress!, count: n) } }
+            out[n + 2] = 0
             count = n + 3
         }
     }
@@ -47,15 +52,15 @@ enum KernelObjects {
     static func addTable(_ b: BatchBuffer, delete: Bool = false) {
         let t = nftnl_table_alloc()!
         defer { nftnl_table_free(t) }
-        nftnl_table_set_str(t, attr(NFTNL_TABLE_NAME), table)
+        nftnl_table_set_str(t, attr(NFTNL_TABLE_NAME), tableC)
         nftnl_table_set_u32(t, attr(NFTNL_TABLE_FAMILY), family)
         b.add(msg(delete ? NFT_MSG_DELTABLE.rawValue : NFT_MSG_NEWTABLE.rawValue), flags: delete ? 0 : NLM_F_CREATE) { nftnl_table_nlmsg_build_payload($0, t) }
     }
 
     static func chainObject(_ name: String, hook: Chain.Hook?) -> OpaquePointer {
         let c = nftnl_chain_alloc()!
-        nftnl_chain_set_str(c, attr(NFTNL_CHAIN_TABLE), table)
-        nftnl_chain_set_str(c, attr(NFTNL_CHAIN_NAME), name)
+        nftnl_chain_set_str(c, attr(NFTNL_CHAIN_TABLE), tableC)
+        name.withCString { nftnl_chain_set_str(c, attr(NFTNL_CHAIN_NAME), $0) }
         nftnl_chain_set_u32(c, attr(NFTNL_CHAIN_FAMILY), family)
         if let hook {
             nftnl_chain_set_str(c, attr(NFTNL_CHAIN_TYPE), "filter")
@@ -82,8 +87,8 @@ enum KernelObjects {
     static func flushChain(_ b: BatchBuffer, _ name: String) {
         let r = nftnl_rule_alloc()!
         defer { nftnl_rule_free(r) }
-        nftnl_rule_set_str(r, attr(NFTNL_RULE_TABLE), table)
-        nftnl_rule_set_str(r, attr(NFTNL_RULE_CHAIN), name)
+        nftnl_rule_set_str(r, attr(NFTNL_RULE_TABLE), tableC)
+        name.withCString { nftnl_rule_set_str(r, attr(NFTNL_RULE_CHAIN), $0) }
         nftnl_rule_set_u32(r, attr(NFTNL_RULE_FAMILY), family)
         b.add(msg(NFT_MSG_DELRULE.rawValue), flags: 0) { nftnl_rule_nlmsg_build_payload($0, r) }
     }
@@ -91,8 +96,8 @@ enum KernelObjects {
     static func addRule(_ b: BatchBuffer, chain: String, _ rule: Rule) {
         let r = nftnl_rule_alloc()!
         defer { nftnl_rule_free(r) }
-        nftnl_rule_set_str(r, attr(NFTNL_RULE_TABLE), table)
-        nftnl_rule_set_str(r, attr(NFTNL_RULE_CHAIN), chain)
+        nftnl_rule_set_str(r, attr(NFTNL_RULE_TABLE), tableC)
+        chain.withCString { nftnl_rule_set_str(r, attr(NFTNL_RULE_CHAIN), $0) }
         nftnl_rule_set_u32(r, attr(NFTNL_RULE_FAMILY), family)
         for e in Lowering.lower(rule) { nftnl_rule_add_expr(r, expression(e)) }
         if !rule.comment.isEmpty {
@@ -102,43 +107,43 @@ enum KernelObjects {
         b.add(msg(NFT_MSG_NEWRULE.rawValue), flags: NLM_F_CREATE | NLM_F_APPEND) { nftnl_rule_nlmsg_build_payload($0, r) }
     }
 
+    /// (Each type is named by a literal, which C gets without a copy.)
     static func expression(_ e: KExpr) -> OpaquePointer {
-        func make(_ name: String) -> OpaquePointer { nftnl_expr_alloc(name)! }
         func setData(_ x: OpaquePointer, _ attr: Int32, _ bytes: [UInt8]) {
             bytes.withUnsafeBytes { _ = nftnl_expr_set(x, UInt16(attr), $0.baseAddress, UInt32($0.count)) }
         }
         switch e {
         case let .meta(key, dreg):
-            let x = make("meta")
+            let x = nftnl_expr_alloc("meta")!
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_META_KEY), key.rawValue)
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_META_DREG), dreg)
             return x
         case let .cmp(sreg, op, data):
-            let x = make("cmp")
+            let x = nftnl_expr_alloc("cmp")!
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_CMP_SREG), sreg)
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_CMP_OP), op.rawValue)
             setData(x, Int32(attr(NFTNL_EXPR_CMP_DATA)), data)
             return x
         case let .payload(base, offset, length, dreg):
-            let x = make("payload")
+            let x = nftnl_expr_alloc("payload")!
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_PAYLOAD_BASE), base.rawValue)
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_PAYLOAD_OFFSET), offset)
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_PAYLOAD_LEN), length)
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_PAYLOAD_DREG), dreg)
             return x
         case let .lookup(sreg, set, dreg):
-            let x = make("lookup")
+            let x = nftnl_expr_alloc("lookup")!
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_LOOKUP_SREG), sreg)
-            nftnl_expr_set_str(x, attr(NFTNL_EXPR_LOOKUP_SET), set)
+            set.withCString { nftnl_expr_set_str(x, attr(NFTNL_EXPR_LOOKUP_SET), $0) }
             if let dreg { nftnl_expr_set_u32(x, attr(NFTNL_EXPR_LOOKUP_DREG), dreg) }
             return x
         case let .ctState(dreg):
-            let x = make("ct")
+            let x = nftnl_expr_alloc("ct")!
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_CT_KEY), UInt32(NFT_CT_STATE.rawValue))
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_CT_DREG), dreg)
             return x
         case let .bitwise(sreg, dreg, mask, xor):
-            let x = make("bitwise")
+            let x = nftnl_expr_alloc("bitwise")!
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_BITWISE_SREG), sreg)
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_BITWISE_DREG), dreg)
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_BITWISE_LEN), UInt32(mask.count))
@@ -146,14 +151,14 @@ enum KernelObjects {
             setData(x, Int32(attr(NFTNL_EXPR_BITWISE_XOR)), xor)
             return x
         case let .log(prefix):
-            let x = make("log")
+            let x = nftnl_expr_alloc("log")!
             nftnl_expr_set_str(x, attr(NFTNL_EXPR_LOG_PREFIX), prefix)
             return x
         case let .verdict(code, chain):
-            let x = make("immediate")
+            let x = nftnl_expr_alloc("immediate")!
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_IMM_DREG), 0)
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_IMM_VERDICT), UInt32(bitPattern: code))
-            if let chain { nftnl_expr_set_str(x, attr(NFTNL_EXPR_IMM_CHAIN), chain) }
+            if let chain { chain.withCString { nftnl_expr_set_str(x, attr(NFTNL_EXPR_IMM_CHAIN), $0) } }
             return x
         case .unknown:
             preconditionFailure("unknown expressions are only produced by decoding")
@@ -164,8 +169,8 @@ enum KernelObjects {
 
     static func setObject(_ name: String) -> OpaquePointer {
         let s = nftnl_set_alloc()!
-        nftnl_set_set_str(s, attr(NFTNL_SET_TABLE), table)
-        nftnl_set_set_str(s, attr(NFTNL_SET_NAME), name)
+        nftnl_set_set_str(s, attr(NFTNL_SET_TABLE), tableC)
+        name.withCString { nftnl_set_set_str(s, attr(NFTNL_SET_NAME), $0) }
         nftnl_set_set_u32(s, attr(NFTNL_SET_FAMILY), family)
         return s
     }
@@ -267,7 +272,7 @@ enum KernelObjects {
                 if let v = el.verdict {
                     let (code, chain) = KVerdict.code(v)
                     nftnl_set_elem_set_u32(e, attr(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: code))
-                    if let chain { nftnl_set_elem_set_str(e, attr(NFTNL_SET_ELEM_CHAIN), chain) }
+                    if let chain { chain.withCString { nftnl_set_elem_set_str(e, attr(NFTNL_SET_ELEM_CHAIN), $0) } }
                 }
                 nftnl_set_elem_add(s, e)
             }

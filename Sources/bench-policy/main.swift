@@ -250,6 +250,16 @@ if let i = args.firstIndex(of: "--apply-only"), i + 1 < args.count, let n = Int(
     }
     exit(0)
 }
+if args.contains("--encode-only") {
+    let (set, inv) = synthetic(pods: 10000, policyCount: 1000)
+    let r = PolicyCompiler().compile(set, inv)
+    for _ in 0..<8 {
+        try programmer.deleteTable()
+        let report = try programmer.replace(r)
+        print(String(format: "encode(2 lanes+assemble) %.4f s, commit %.4f", report.encodeSeconds, report.commitSeconds))
+    }
+    exit(0)
+}
 // Pods 1 and 2 are real at every scale (the same endpoints in every
 // synthetic state): the packet-path trace probes between them.
 let probePods = ["\(netnsName)-p1", "\(netnsName)-p2"]
