@@ -177,9 +177,14 @@ public enum ProfileGroups {
 /// bytes; longer ones keep a readable head plus a hash of the whole.
 enum Naming {
     static func fnv1a(_ s: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        return h
+        var s = s
+        // Over the contiguous bytes: the generic UTF-8 view iterator costs
+        // several times more per byte, and labels are hashed per endpoint.
+        return s.withUTF8 { bytes in
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+            return h
+        }
     }
 
     static func hex(_ s: String, _ digits: Int = 12) -> String {
@@ -256,6 +261,7 @@ struct CompileState {
     /// from the text's hash for every rule with the same peers).
     struct PeerSetKey: Hashable { var key: String; var family: IPFamily }
     var peerSetNames: [PeerSetKey: String] = [:]
+    var selectorTexts: [LabelSelector: String] = [:]
 
     init(policies: PolicySet, inventory: EndpointInventory) {
         self.policies = policies
@@ -267,10 +273,6 @@ struct CompileState {
         globalIsEgress = gs.map { $0.types.contains(.egress) }
         policyIsIngress = policies.networkPolicies.map { $0.policyTypes.contains(.ingress) }
         policyIsEgress = policies.networkPolicies.map { $0.policyTypes.contains(.egress) }
-        let names = Set(inventory.endpoints.map(\.namespace)).union(inventory.namespaces.keys)
-        allNamespaces = names.sorted()
-        allNamespaceLabels = allNamespaces.map { inventory.namespaceLabels($0) }
-        for (ns, labels) in zip(allNamespaces, allNamespaceLabels) { nsLabelCache[ns] = labels }
         classOfEndpoint.reserveCapacity(inventory.endpoints.count)
         for (i, e) in inventory.endpoints.enumerated() {
             let key = ClassKey(namespace: e.namespace, labels: e.labels)
@@ -287,6 +289,10 @@ struct CompileState {
                 for name in Set(e.ports.map(\.name)) { endpointsByPortName[name, default: []].append(i) }
             }
         }
+        // Every endpoint's namespace has classes: no pass over the endpoints.
+        allNamespaces = Set(classesByNamespace.keys).union(inventory.namespaces.keys).sorted()
+        allNamespaceLabels = allNamespaces.map { inventory.namespaceLabels($0) }
+        for (ns, labels) in zip(allNamespaces, allNamespaceLabels) { nsLabelCache[ns] = labels }
         // Sorted by name within a namespace, so selections come out in a canonical order.
         for i in policies.networkPolicies.indices.sorted(by: { policies.networkPolicies[$0].name < policies.networkPolicies[$1].name }) {
             policiesByNamespace[policies.networkPolicies[i].namespace, default: []].append(i)
@@ -431,14 +437,25 @@ struct CompileState {
         return n
     }
 
-    static func peerText(_ p: NetworkPolicy, _ peer: NetworkPolicyPeer) -> String {
+    mutating func peerText(_ p: NetworkPolicy, _ peer: NetworkPolicyPeer) -> String {
         switch peer {
         case let .pods(podSel, nsSel):
-            let pods = podSel.map { "\($0.selector)" } ?? "all()"
-            return nsSel.map { "pods \(pods) in namespaces \($0.selector)" } ?? "pods \(pods) in namespace \(p.namespace)"
+            let pods = podSel.map { selectorText($0) } ?? "all()"
+            guard let nsSel else { return "pods \(pods) in namespace \(p.namespace)" }
+            return "pods \(pods) in namespaces \(selectorText(nsSel))"
         case let .ipBlock(cidr, except):
             return "ipBlock \(cidr)" + (except.isEmpty ? "" : " except " + except.map(\.description).joined(separator: ","))
         }
+    }
+
+    /// A label selector in the expression language. Cached: peers repeat
+    /// the same few selectors (a namespace's, an app's) across policies,
+    /// and converting and printing one costs more than hashing it.
+    mutating func selectorText(_ s: LabelSelector) -> String {
+        if let hit = selectorTexts[s] { return hit }
+        let text = "\(s.selector)"
+        selectorTexts[s] = text
+        return text
     }
 
     static func entityText(_ e: EntityRule) -> String {
@@ -497,7 +514,7 @@ struct CompileState {
             }
             // Rendering the text is cheaper than hashing the peer values to
             // find it in a cache.
-            peerKey = r.peers.map { Self.peerText(p, $0) }.joined(separator: "; ")
+            peerKey = r.peers.map { peerText(p, $0) }.joined(separator: "; ")
             if let hit = peerAddresses[peerKey] { peerAddrs = hit } else {
                 var def = PeerDefinition(selections: [], fixed: AddressSet(), intersect: nil, subtract: nil)
                 for peer in r.peers {

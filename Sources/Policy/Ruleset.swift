@@ -206,10 +206,14 @@ public struct RuleOrigin: Hashable, Sendable, CustomStringConvertible {
     /// The audit comment: `<kind> <ns/name> <direction> rule <i>[: detail]`,
     /// at most 127 bytes (the kernel's comment limit is 128 with the NUL).
     public var description: String {
-        var s = kind.rawValue + " " + (namespace.map { "\($0)/" } ?? "") + name
-        if let direction { s += " \(direction.rawValue.lowercased())" }
-        if let ruleIndex { s += " rule \(ruleIndex)" }
-        if let detail { s += ": \(detail)" }
+        // Plain appends: one comment per policy rule of a full compile.
+        var s = kind.rawValue
+        s += " "
+        if let namespace { s += namespace; s += "/" }
+        s += name
+        if let direction { s += direction == .ingress ? " ingress" : " egress" }
+        if let ruleIndex { s += " rule "; s += String(ruleIndex) }
+        if let detail { s += ": "; s += detail }
         if s.utf8.count > 127 { s = String(decoding: Array(s.utf8.prefix(124)), as: UTF8.self) + "..." }
         return s
     }
