@@ -28,7 +28,8 @@ import Glibc
 ///      elements, chains, sets).
 /// A veth that does not exist yet is skipped and reported as pending: it
 /// stays dropped (group 0, fail closed) until an apply finds it.
-public final class NFTablesProgrammer {
+/// Sendable: its sockets serialize their own requests.
+public final class NFTablesProgrammer: Sendable {
     private let socket: NetfilterSocket
     private let links: RTNetlink
     private let logger = Logger(label: "caracal.nftables")
@@ -61,8 +62,12 @@ public final class NFTablesProgrammer {
         /// Time spent building the batch (libnftnl objects into bytes;
         /// after a compile by the programmer, what was left of it).
         public var encodeSeconds: Double = 0
-        /// Time spent on the link groups (part of `commitSeconds`).
+        /// Time spent on the link groups (part of `commitSeconds`; on a
+        /// first full replace it overlaps the transaction).
         public var linkSeconds: Double = 0
+        /// Time from sending a full replace's transaction to its last
+        /// acknowledgement: the kernel's work.
+        public var transactionSeconds: Double = 0
         /// Time spent building the batches, committing them in the kernel
         /// and setting the interface groups.
         public var commitSeconds: Double = 0
@@ -122,18 +127,30 @@ public final class NFTablesProgrammer {
     /// with the result, as `replace(_:)` does; each set and chain is encoded
     /// on a second core as soon as the compiler has finished it, so most
     /// of the encoding hides behind the compile. For a node's first apply.
+    ///
+    /// Whether a table is in force and the links' groups are read on a
+    /// third thread meanwhile. When no table is in force, nothing reads the
+    /// groups yet, so they are set while the kernel takes the transaction
+    /// rather than after it (a failed transaction leaves groups that
+    /// nothing reads, set right by the next apply).
     public func replace(compiling policies: PolicySet, for inventory: EndpointInventory,
                         with compiler: PolicyCompiler = PolicyCompiler()) throws -> (Ruleset, ApplyReport) {
         let t0 = monotonicSeconds()
+        let prefix = compiler.interfacePrefix
+        let reading = BackgroundTask { [self] in (inForce: try tableExists(), links: try linkGroups(prefix: prefix)) }
         let encoder = ObjectEncoder(lanes: 1)
         let desired = compiler.compile(policies, inventory, finished: encoder.submit)
         let compiled = monotonicSeconds()
-        var report = try replace(desired, links: nil, encoder: encoder)
+        let read = try reading.wait().get()
+        var report = try replace(desired, links: read.links, encoder: encoder, groupsDuringCommit: !read.inForce)
         report.compileSeconds = compiled - t0
         return (desired, report)
     }
 
-    func replace(_ desired: Ruleset, links known: [String: UInt32]?, encoder: ObjectEncoder? = nil) throws -> ApplyReport {
+    /// `groupsDuringCommit`: set the interface groups on another thread
+    /// while the transaction runs (only when no table is in force).
+    func replace(_ desired: Ruleset, links known: [String: UInt32]?, encoder: ObjectEncoder? = nil,
+                 groupsDuringCommit: Bool = false) throws -> ApplyReport {
         let t0 = monotonicSeconds()
         let head = BatchBuffer()
         KernelObjects.addTable(head)
@@ -146,16 +163,38 @@ public final class NFTablesProgrammer {
         }()
         let parts = objects.assemble(desired, after: head)
         let t1 = monotonicSeconds()
-        try socket.sendBatch(parts)
         var report = ApplyReport(fullReplace: true, messages: parts.reduce(0) { $0 + $1.messages.count }, diff: nil, enforced: desired,
                                  encodeSeconds: t1 - t0)
-        let t2 = monotonicSeconds()
         // Every Caracal-prefixed link's group, so only real changes are sent
         // and absent veths cost nothing.
-        let current = try known ?? linkGroups(prefix: desired.interfacePrefix)
-        let actual = current.filter { $0.value != 0 }.map { InterfaceGroup(interface: $0.key, group: $0.value) }.sorted()
-        try setGroups(RulesetDiff.groupChanges(from: actual, to: desired.interfaceGroups), knownLinks: current, into: &report)
-        report.linkSeconds = monotonicSeconds() - t2
+        let groups = { @Sendable [self] in
+            let t2 = monotonicSeconds()
+            var groupReport = ApplyReport(fullReplace: true, messages: 0, diff: nil, enforced: desired)
+            let current = try known ?? linkGroups(prefix: desired.interfacePrefix)
+            let actual = current.filter { $0.value != 0 }.map { InterfaceGroup(interface: $0.key, group: $0.value) }.sorted()
+            try setGroups(RulesetDiff.groupChanges(from: actual, to: desired.interfaceGroups), knownLinks: current, into: &groupReport)
+            groupReport.linkSeconds = monotonicSeconds() - t2
+            return groupReport
+        }
+        let send = { [self] in
+            let t = monotonicSeconds()
+            try socket.sendBatch(parts)
+            report.transactionSeconds = monotonicSeconds() - t
+        }
+        let grouped: ApplyReport
+        if groupsDuringCommit {
+            let setting = BackgroundTask(groups)
+            let sent = Result { try send() }
+            grouped = try setting.wait().get()
+            try sent.get()
+        } else {
+            try send()
+            grouped = try groups()
+        }
+        report.linkChanges = grouped.linkChanges
+        report.pendingInterfaces = grouped.pendingInterfaces
+        report.enforced = grouped.enforced
+        report.linkSeconds = grouped.linkSeconds
         report.commitSeconds = monotonicSeconds() - t0
         return report
     }

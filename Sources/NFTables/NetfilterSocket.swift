@@ -26,7 +26,7 @@ public struct NFTablesError: Error, CustomStringConvertible, Sendable {
 /// `executeTransaction` (batch begin/end framing, all or nothing, every
 /// failure attributed to its message), dumps through `dump`. libnftnl only
 /// builds and parses the messages.
-final class NetfilterSocket {
+final class NetfilterSocket: Sendable {
     private let socket: NetlinkSocket
 
     init(namespace: NetworkNamespace?) throws {

@@ -61,47 +61,50 @@ final class ObjectEncoder: @unchecked Sendable {
     }
 
     /// Waits for the lanes, then returns the whole of `r` as transaction
-    /// parts, after the `head` messages: what was submitted stays in the
-    /// lanes' buffers (in lane order: the kernel needs sets before rules,
-    /// not names in order), anything else (base chains, maps) is encoded
-    /// into `head`. Objects submitted but not in `r` (sets no rule looks
-    /// up) are left out.
+    /// parts, after the `head` messages, in `r`'s order (so the kernel lists
+    /// the table as `caracal policy dump` prints it): what was submitted
+    /// stays in the lanes' buffers, anything else (base chains, maps) is
+    /// encoded into `head`. Objects submitted but not in `r` (sets no rule
+    /// looks up) are left out. Neighbouring messages of one buffer form one
+    /// part; there are a few hundred for a large table.
     func assemble(_ r: Ruleset, after head: BatchBuffer) -> [BatchPart] {
         for lane in lanes { lane.queue.sync {} }
-        let wanted = Set(r.sets.map(\.name))
-        let submittedSets = Set(lanes.flatMap(\.setMessages.keys))
-        for s in r.sets where !submittedSets.contains(s.name) {
-            KernelObjects.addSet(head, s)
-            KernelObjects.elementMessages(head, set: s.name, KernelObjects.elements(for: s), delete: false)
-        }
         var parts = [BatchPart(head)]
-        for lane in lanes { Self.append(lane.sets, lane.setMessages, wanted: wanted, to: &parts) }
-        let middle = head.messageCount
-        for c in r.chains { KernelObjects.addChain(head, c.name, hook: c.hook) }
-        KernelObjects.addMap(head, Ruleset.fromProfileMap)
-        KernelObjects.addMap(head, Ruleset.toProfileMap)
-        KernelObjects.elementMessages(head, set: Ruleset.fromProfileMap, KernelObjects.mapElements(r.fromProfile), delete: false)
-        KernelObjects.elementMessages(head, set: Ruleset.toProfileMap, KernelObjects.mapElements(r.toProfile), delete: false)
-        let submittedChains = Set(lanes.flatMap(\.ruleMessages.keys))
-        let wantedChains = Set(r.chains.map(\.name))
-        for c in r.chains where !submittedChains.contains(c.name) {
-            for rule in c.rules { KernelObjects.addRule(head, chain: c.name, rule) }
-        }
-        parts.append(BatchPart(head, middle..<head.messageCount))
-        for lane in lanes { Self.append(lane.rules, lane.ruleMessages, wanted: wantedChains, to: &parts) }
-        return parts
-    }
-
-    /// Appends the messages of the wanted objects of `buffer` to `parts`,
-    /// adjacent ones as one part (usually the whole buffer is one).
-    private static func append(_ buffer: BatchBuffer, _ objects: [String: Range<Int>], wanted: Set<String>, to parts: inout [BatchPart]) {
-        let ranges = objects.filter { wanted.contains($0.key) }.values.sorted { $0.lowerBound < $1.lowerBound }
-        for range in ranges {
+        func append(_ buffer: BatchBuffer, _ range: Range<Int>) {
             if let last = parts.last, last.buffer === buffer, last.messages.upperBound == range.lowerBound {
                 parts[parts.count - 1] = BatchPart(buffer, last.messages.lowerBound..<range.upperBound)
             } else {
                 parts.append(BatchPart(buffer, range))
             }
         }
+        func encoded(_ body: () -> Void) {
+            let start = head.messageCount
+            body()
+            append(head, start..<head.messageCount)
+        }
+        for s in r.sets {
+            if let (lane, range) = find(s.name, \.setMessages) { append(lane.sets, range); continue }
+            encoded {
+                KernelObjects.addSet(head, s)
+                KernelObjects.elementMessages(head, set: s.name, KernelObjects.elements(for: s), delete: false)
+            }
+        }
+        encoded {
+            for c in r.chains { KernelObjects.addChain(head, c.name, hook: c.hook) }
+            KernelObjects.addMap(head, Ruleset.fromProfileMap)
+            KernelObjects.addMap(head, Ruleset.toProfileMap)
+            KernelObjects.elementMessages(head, set: Ruleset.fromProfileMap, KernelObjects.mapElements(r.fromProfile), delete: false)
+            KernelObjects.elementMessages(head, set: Ruleset.toProfileMap, KernelObjects.mapElements(r.toProfile), delete: false)
+        }
+        for c in r.chains {
+            if let (lane, range) = find(c.name, \.ruleMessages) { append(lane.rules, range); continue }
+            encoded { for rule in c.rules { KernelObjects.addRule(head, chain: c.name, rule) } }
+        }
+        return parts
+    }
+
+    private func find(_ name: String, _ index: KeyPath<Lane, [String: Range<Int>]>) -> (Lane, Range<Int>)? {
+        for lane in lanes { if let r = lane[keyPath: index][name] { return (lane, r) } }
+        return nil
     }
 }

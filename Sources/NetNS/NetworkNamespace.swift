@@ -91,29 +91,3 @@ public struct NetworkNamespace: Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
-
-/// Runs a closure on a dedicated pthread and joins it.
-enum ThreadRunner {
-    private final class Box {
-        let work: () -> Void
-        init(_ work: @escaping () -> Void) { self.work = work }
-    }
-
-    static func run<T>(_ body: @escaping () throws -> T) throws -> T {
-        var result: Result<T, Error>?
-        let box = Box { result = Result { try body() } }
-        let raw = Unmanaged.passRetained(box).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { arg in
-            let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
-            box.work()
-            return nil
-        }, raw)
-        guard rc == 0 else {
-            Unmanaged<Box>.fromOpaque(raw).release()
-            throw NetNSError(operation: "pthread_create", errno: rc)
-        }
-        pthread_join(thread, nil)
-        return try result!.get()
-    }
-}

@@ -248,7 +248,7 @@ if let i = args.firstIndex(of: "--apply-only"), i + 1 < args.count, let n = Int(
         let (_, report) = try programmer.replace(compiling: set, for: inv)
         let t2 = now()
         print(String(format: "total %.4f s: compile %.4f s, encode %.4f s, kernel %.4f s, links %.4f s", t2 - t0, report.compileSeconds,
-                     report.encodeSeconds, report.commitSeconds - report.encodeSeconds - report.linkSeconds, report.linkSeconds))
+                     report.encodeSeconds, report.transactionSeconds, report.linkSeconds))
     }
     exit(0)
 }
@@ -290,7 +290,7 @@ for pods in [1000, 10000] {
         caracal.append(now() - start)
         ruleset = compiled
         encodeTimes.append(report.encodeSeconds)
-        kernelTimes.append(report.commitSeconds - report.encodeSeconds - report.linkSeconds)
+        kernelTimes.append(report.transactionSeconds)
         compileOnly.append(report.compileSeconds)
         try programmer.deleteTable()
         reference.append(nftFile(dumped))
