@@ -60,7 +60,7 @@ enum KernelObjects {
     static func chainObject(_ name: String, hook: Chain.Hook?) -> OpaquePointer {
         let c = nftnl_chain_alloc()!
         nftnl_chain_set_str(c, attr(NFTNL_CHAIN_TABLE), tableC)
-        name.withCString { nftnl_chain_set_str(c, attr(NFTNL_CHAIN_NAME), $0) }
+        name.withCString { _ = nftnl_chain_set_str(c, attr(NFTNL_CHAIN_NAME), $0) }
         nftnl_chain_set_u32(c, attr(NFTNL_CHAIN_FAMILY), family)
         if let hook {
             nftnl_chain_set_str(c, attr(NFTNL_CHAIN_TYPE), "filter")
@@ -88,7 +88,7 @@ enum KernelObjects {
         let r = nftnl_rule_alloc()!
         defer { nftnl_rule_free(r) }
         nftnl_rule_set_str(r, attr(NFTNL_RULE_TABLE), tableC)
-        name.withCString { nftnl_rule_set_str(r, attr(NFTNL_RULE_CHAIN), $0) }
+        name.withCString { _ = nftnl_rule_set_str(r, attr(NFTNL_RULE_CHAIN), $0) }
         nftnl_rule_set_u32(r, attr(NFTNL_RULE_FAMILY), family)
         b.add(msg(NFT_MSG_DELRULE.rawValue), flags: 0) { nftnl_rule_nlmsg_build_payload($0, r) }
     }
@@ -97,9 +97,9 @@ enum KernelObjects {
         let r = nftnl_rule_alloc()!
         defer { nftnl_rule_free(r) }
         nftnl_rule_set_str(r, attr(NFTNL_RULE_TABLE), tableC)
-        chain.withCString { nftnl_rule_set_str(r, attr(NFTNL_RULE_CHAIN), $0) }
+        chain.withCString { _ = nftnl_rule_set_str(r, attr(NFTNL_RULE_CHAIN), $0) }
         nftnl_rule_set_u32(r, attr(NFTNL_RULE_FAMILY), family)
-        for e in Lowering.lower(rule) { nftnl_rule_add_expr(r, expression(e)) }
+        Lowering.lower(rule) { nftnl_rule_add_expr(r, expression($0)) }
         if !rule.comment.isEmpty {
             let u = udata(UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue), rule.comment)
             u.withUnsafeBytes { _ = nftnl_rule_set_data(r, attr(NFTNL_RULE_USERDATA), $0.baseAddress, UInt32($0.count)) }
@@ -134,7 +134,7 @@ enum KernelObjects {
         case let .lookup(sreg, set, dreg):
             let x = nftnl_expr_alloc("lookup")!
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_LOOKUP_SREG), sreg)
-            set.withCString { nftnl_expr_set_str(x, attr(NFTNL_EXPR_LOOKUP_SET), $0) }
+            set.withCString { _ = nftnl_expr_set_str(x, attr(NFTNL_EXPR_LOOKUP_SET), $0) }
             if let dreg { nftnl_expr_set_u32(x, attr(NFTNL_EXPR_LOOKUP_DREG), dreg) }
             return x
         case let .ctState(dreg):
@@ -158,7 +158,7 @@ enum KernelObjects {
             let x = nftnl_expr_alloc("immediate")!
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_IMM_DREG), 0)
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_IMM_VERDICT), UInt32(bitPattern: code))
-            if let chain { chain.withCString { nftnl_expr_set_str(x, attr(NFTNL_EXPR_IMM_CHAIN), $0) } }
+            if let chain { chain.withCString { _ = nftnl_expr_set_str(x, attr(NFTNL_EXPR_IMM_CHAIN), $0) } }
             return x
         case .unknown:
             preconditionFailure("unknown expressions are only produced by decoding")
@@ -170,7 +170,7 @@ enum KernelObjects {
     static func setObject(_ name: String) -> OpaquePointer {
         let s = nftnl_set_alloc()!
         nftnl_set_set_str(s, attr(NFTNL_SET_TABLE), tableC)
-        name.withCString { nftnl_set_set_str(s, attr(NFTNL_SET_NAME), $0) }
+        name.withCString { _ = nftnl_set_set_str(s, attr(NFTNL_SET_NAME), $0) }
         nftnl_set_set_u32(s, attr(NFTNL_SET_FAMILY), family)
         return s
     }
@@ -272,7 +272,7 @@ enum KernelObjects {
                 if let v = el.verdict {
                     let (code, chain) = KVerdict.code(v)
                     nftnl_set_elem_set_u32(e, attr(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: code))
-                    if let chain { chain.withCString { nftnl_set_elem_set_str(e, attr(NFTNL_SET_ELEM_CHAIN), $0) } }
+                    if let chain { chain.withCString { _ = nftnl_set_elem_set_str(e, attr(NFTNL_SET_ELEM_CHAIN), $0) } }
                 }
                 nftnl_set_elem_add(s, e)
             }

@@ -60,49 +60,69 @@ enum Lowering {
         }
     }
 
-    static func lower(_ m: Match) -> [KExpr] {
+    /// One-byte compare operands, made once (every rule has a few).
+    static let byte: [[UInt8]] = (0...255).map { [UInt8($0)] }
+
+    /// Emits the expressions of `m`, in order. (Through a closure: a full
+    /// replace lowers thousands of rules, and arrays per match and per rule
+    /// were a good share of encoding.)
+    static func lower(_ m: Match, _ emit: (KExpr) -> Void) {
         switch m {
         case let .ctState(s):
-            return [.ctState(dreg: 1), .bitwise(sreg: 1, dreg: 1, mask: le32(s.rawValue), xor: le32(0)), .cmp(1, .neq, le32(0))]
+            emit(.ctState(dreg: 1))
+            emit(.bitwise(sreg: 1, dreg: 1, mask: le32(s.rawValue), xor: le32(0)))
+            emit(.cmp(1, .neq, le32(0)))
         case let .interfacePrefix(side, p):
-            return [.meta(side == .input ? .iifname : .oifname, 1), .cmp(1, .eq, Array(p.utf8))]
+            emit(.meta(side == .input ? .iifname : .oifname, 1))
+            emit(.cmp(1, .eq, Array(p.utf8)))
         case let .family(f):
-            return [.meta(.nfproto, 1), .cmp(1, .eq, [nfproto(f)])]
+            emit(.meta(.nfproto, 1))
+            emit(.cmp(1, .eq, byte[Int(nfproto(f))]))
         case let .addressInSet(side, set, f):
-            return [.payload(.network, offset: addressOffset(side, f), length: f == .ipv4 ? 4 : 16, dreg: 1),
-                    .lookup(sreg: 1, set: set, dreg: nil)]
+            emit(.payload(.network, offset: addressOffset(side, f), length: f == .ipv4 ? 4 : 16, dreg: 1))
+            emit(.lookup(sreg: 1, set: set, dreg: nil))
         case let .proto(p):
-            return [.meta(.l4proto, 1), .cmp(1, .eq, [p.number])]
+            emit(.meta(.l4proto, 1))
+            emit(.cmp(1, .eq, byte[Int(p.number)]))
         case let .port(side, a, b):
-            let load = KExpr.payload(.transport, offset: side == .source ? 0 : 2, length: 2, dreg: 1)
-            if a == b { return [load, .cmp(1, .eq, be16(a))] }
-            return [load, .cmp(1, .gte, be16(a)), .cmp(1, .lte, be16(b))]
+            emit(.payload(.transport, offset: side == .source ? 0 : 2, length: 2, dreg: 1))
+            if a == b {
+                emit(.cmp(1, .eq, be16(a)))
+            } else {
+                emit(.cmp(1, .gte, be16(a)))
+                emit(.cmp(1, .lte, be16(b)))
+            }
         case let .destinationInTupleSet(set, f):
             // Concatenation in 32-bit registers, as nft lays it out.
             let v4 = f == .ipv4
-            return [.payload(.network, offset: addressOffset(.destination, f), length: v4 ? 4 : 16, dreg: 1),
-                    .meta(.l4proto, v4 ? 9 : 2),
-                    .payload(.transport, offset: 2, length: 2, dreg: v4 ? 10 : 13),
-                    .lookup(sreg: 1, set: set, dreg: nil)]
+            emit(.payload(.network, offset: addressOffset(.destination, f), length: v4 ? 4 : 16, dreg: 1))
+            emit(.meta(.l4proto, v4 ? 9 : 2))
+            emit(.payload(.transport, offset: 2, length: 2, dreg: v4 ? 10 : 13))
+            emit(.lookup(sreg: 1, set: set, dreg: nil))
         case let .icmp(_, type, code):
             // Type and code are adjacent bytes; with a code both are one
             // 2-byte compare, as nft lowers `icmp type X icmp code Y`.
-            if let code { return [.payload(.transport, offset: 0, length: 2, dreg: 1), .cmp(1, .eq, [type, code])] }
-            return [.payload(.transport, offset: 0, length: 1, dreg: 1), .cmp(1, .eq, [type])]
+            if let code {
+                emit(.payload(.transport, offset: 0, length: 2, dreg: 1))
+                emit(.cmp(1, .eq, [type, code]))
+            } else {
+                emit(.payload(.transport, offset: 0, length: 1, dreg: 1))
+                emit(.cmp(1, .eq, byte[Int(type)]))
+            }
         }
     }
 
-    static func lower(_ rule: Rule) -> [KExpr] {
-        var out = rule.matches.flatMap(lower)
-        if let p = rule.logPrefix { out.append(.log(prefix: p)) }
+    static func lower(_ rule: Rule, _ emit: (KExpr) -> Void) {
+        for m in rule.matches { lower(m, emit) }
+        if let p = rule.logPrefix { emit(.log(prefix: p)) }
         if let (side, map) = rule.dispatch {
-            out += [.meta(side == .input ? .iifgroup : .oifgroup, 1), .lookup(sreg: 1, set: map, dreg: 0)]
+            emit(.meta(side == .input ? .iifgroup : .oifgroup, 1))
+            emit(.lookup(sreg: 1, set: map, dreg: 0))
         }
         if let v = rule.verdict {
             let (code, chain) = KVerdict.code(v)
-            out.append(.verdict(code, chain: chain))
+            emit(.verdict(code, chain: chain))
         }
-        return out
     }
 
     /// Decodes what `lower` produces. Anything else becomes an opaque
