@@ -252,6 +252,8 @@ if let i = args.firstIndex(of: "--apply-only"), i + 1 < args.count, let n = Int(
     }
     exit(0)
 }
+// `--encode-only`: eight full replaces of the compiled 10000-pod state
+// (two encoding lanes, then the transaction), for profiling the encoder.
 if args.contains("--encode-only") {
     let (set, inv) = synthetic(pods: 10000, policyCount: 1000)
     let r = PolicyCompiler().compile(set, inv)
