@@ -55,6 +55,16 @@ import Testing
             #expect(streamed == compiled)
             let back = try #require(try programmer.read())
             #expect(back == compiled)
+            // No table was in force: every pod veth's group was set while the
+            // kernel took the transaction.
+            #expect(report.linkChanges == topo.inventory().endpoints.filter { $0.interface != nil }.count)
+            #expect(report.pendingInterfaces.isEmpty)
+            // Again with the table in force: the groups (unchanged) are then
+            // compared after the transaction, and nothing differs.
+            let (again, second) = try programmer.replace(compiling: policies, for: topo.inventory())
+            #expect(again == compiled)
+            #expect(second.linkChanges == 0)
+            #expect(try programmer.read() == compiled)
             #expect(try programmer.apply(compiled).messages == 0)
             #expect(!compiled.sets.isEmpty && compiled.chains.count > 10)
         }
