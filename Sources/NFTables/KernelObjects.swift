@@ -1,4 +1,5 @@
 import CNftnl
+import Netlink
 import Policy
 #if canImport(Glibc)
 import Glibc
@@ -290,62 +291,51 @@ extension KernelObjects {
 
     /// What message `index` of a transaction does, read from its own bytes
     /// (so nothing is kept per message for the rare failure): the object
-    /// and its name; for a rule, its chain, position and comment.
+    /// and its name; for a rule, its chain, position and comment. Decoded
+    /// with `Netlink`'s bounds-checked attribute walk (libnftnl's parsers
+    /// expect the kernel's dump format and refuse some requests).
     static func describe(_ messages: [UnsafeRawBufferPointer], at index: Int) -> String {
         guard messages.indices.contains(index) else { return "message \(index)" }
-        func type(_ m: UnsafeRawBufferPointer) -> UInt32 { UInt32(m.load(fromByteOffset: 4, as: UInt16.self) & 0xff) }
-        func header(_ m: UnsafeRawBufferPointer) -> UnsafePointer<nlmsghdr> { m.baseAddress!.assumingMemoryBound(to: nlmsghdr.self) }
-        func chainOfRule(_ m: UnsafeRawBufferPointer) -> (chain: String, comment: String) {
-            let r = nftnl_rule_alloc()!
-            defer { nftnl_rule_free(r) }
-            guard nftnl_rule_nlmsg_parse(header(m), r) >= 0, nftnl_rule_is_set(r, attr(NFTNL_RULE_CHAIN)) else { return ("?", "") }
-            var comment = ""
-            var len: UInt32 = 0
-            if nftnl_rule_is_set(r, attr(NFTNL_RULE_USERDATA)), let p = nftnl_rule_get_data(r, attr(NFTNL_RULE_USERDATA), &len) {
-                comment = udataString(Array(UnsafeRawBufferPointer(start: p, count: Int(len))), UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue)) ?? ""
+        /// The nf_tables message type and the top-level attributes.
+        func decode(_ m: UnsafeRawBufferPointer) -> (type: UInt32, attributes: [UInt16: NetlinkAttribute]) {
+            var type: UInt32 = 0
+            var attributes: [UInt16: NetlinkAttribute] = [:]
+            try? NetlinkMessage.forEach(in: m) { message in
+                type = UInt32(message.type & 0xff)
+                try message.attributes(after: MemoryLayout<nfgenmsg>.size).forEach { attributes[$0.type] = $0 }
             }
-            return (String(cString: nftnl_rule_get_str(r, attr(NFTNL_RULE_CHAIN))), comment)
+            return (type, attributes)
         }
-        let m = messages[index]
-        let t = type(m)
+        func string(_ attributes: [UInt16: NetlinkAttribute], _ type: UInt32) -> String { attributes[UInt16(type)]?.string ?? "?" }
+        let (t, a) = decode(messages[index])
+        let adds = [NFT_MSG_NEWTABLE, NFT_MSG_NEWCHAIN, NFT_MSG_NEWRULE, NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM].map(\.rawValue).contains(t)
+        let verb = adds ? "add" : "delete"
         switch t {
-        case NFT_MSG_NEWTABLE.rawValue: return "add table"
-        case NFT_MSG_DELTABLE.rawValue: return "delete table"
+        case NFT_MSG_NEWTABLE.rawValue, NFT_MSG_DELTABLE.rawValue:
+            return "\(verb) table"
         case NFT_MSG_NEWCHAIN.rawValue, NFT_MSG_DELCHAIN.rawValue:
-            let c = nftnl_chain_alloc()!
-            defer { nftnl_chain_free(c) }
-            let name = nftnl_chain_nlmsg_parse(header(m), c) >= 0 && nftnl_chain_is_set(c, attr(NFTNL_CHAIN_NAME))
-                ? String(cString: nftnl_chain_get_str(c, attr(NFTNL_CHAIN_NAME))) : "?"
-            return (t == NFT_MSG_NEWCHAIN.rawValue ? "add" : "delete") + " chain \(name)"
+            return "\(verb) chain \(string(a, NFTA_CHAIN_NAME.rawValue))"
         case NFT_MSG_DELRULE.rawValue:
-            return "flush chain \(chainOfRule(m).chain)"
+            return "flush chain \(string(a, NFTA_RULE_CHAIN.rawValue))"
         case NFT_MSG_NEWRULE.rawValue:
-            let (chain, comment) = chainOfRule(m)
+            let chain = string(a, NFTA_RULE_CHAIN.rawValue)
+            let comment = a[UInt16(NFTA_RULE_USERDATA.rawValue)].flatMap { udataString($0.bytes, UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue)) } ?? ""
             // Its position: rules appended to the chain earlier in the
             // transaction, since the chain was last flushed.
             var position = 0
-            for earlier in messages[..<index] where type(earlier) == NFT_MSG_NEWRULE.rawValue || type(earlier) == NFT_MSG_DELRULE.rawValue {
-                guard chainOfRule(earlier).chain == chain else { continue }
-                position = type(earlier) == NFT_MSG_NEWRULE.rawValue ? position + 1 : 0
+            for earlier in messages[..<index] {
+                let (et, ea) = decode(earlier)
+                guard et == NFT_MSG_NEWRULE.rawValue || et == NFT_MSG_DELRULE.rawValue, string(ea, NFTA_RULE_CHAIN.rawValue) == chain else { continue }
+                position = et == NFT_MSG_NEWRULE.rawValue ? position + 1 : 0
             }
             return "add rule \(chain)[\(position)] \"\(comment)\""
-        case NFT_MSG_NEWSET.rawValue, NFT_MSG_DELSET.rawValue, NFT_MSG_NEWSETELEM.rawValue, NFT_MSG_DELSETELEM.rawValue:
-            let s = nftnl_set_alloc()!
-            defer { nftnl_set_free(s) }
-            let elements = t == NFT_MSG_NEWSETELEM.rawValue || t == NFT_MSG_DELSETELEM.rawValue
-            let parsed = (elements ? nftnl_set_elems_nlmsg_parse(header(m), s) : nftnl_set_nlmsg_parse(header(m), s)) >= 0
-            let name = parsed && nftnl_set_is_set(s, attr(NFTNL_SET_NAME)) ? String(cString: nftnl_set_get_str(s, attr(NFTNL_SET_NAME))) : "?"
-            let verb = t == NFT_MSG_NEWSET.rawValue || t == NFT_MSG_NEWSETELEM.rawValue ? "add" : "delete"
-            if elements {
-                var count = 0
-                if let it = nftnl_set_elems_iter_create(s) {
-                    while nftnl_set_elems_iter_next(it) != nil { count += 1 }
-                    nftnl_set_elems_iter_destroy(it)
-                }
-                return "\(verb) \(count) elements of \(name)"
-            }
-            let isMap = parsed && nftnl_set_is_set(s, attr(NFTNL_SET_FLAGS)) && nftnl_set_get_u32(s, attr(NFTNL_SET_FLAGS)) & UInt32(NFT_SET_MAP.rawValue) != 0
-            return "\(verb) \(isMap ? "map" : "set") \(name)"
+        case NFT_MSG_NEWSET.rawValue, NFT_MSG_DELSET.rawValue:
+            let flags = a[UInt16(NFTA_SET_FLAGS.rawValue)]?.u32.map { UInt32(bigEndian: $0) } ?? 0
+            return "\(verb) \(flags & UInt32(NFT_SET_MAP.rawValue) != 0 ? "map" : "set") \(string(a, NFTA_SET_NAME.rawValue))"
+        case NFT_MSG_NEWSETELEM.rawValue, NFT_MSG_DELSETELEM.rawValue:
+            var count = 0
+            try? a[UInt16(NFTA_SET_ELEM_LIST_ELEMENTS.rawValue)]?.nested.forEach { _ in count += 1 }
+            return "\(verb) \(count) elements of \(string(a, NFTA_SET_ELEM_LIST_SET.rawValue))"
         default:
             return "message \(index) (nf_tables type \(t))"
         }

@@ -216,4 +216,26 @@ struct NetfilterSocketTests {
             #expect(try tables(socket) == [])
         }
     }
+
+    /// More parts than sendmsg takes vectors (IOV_MAX, 1024): they are
+    /// joined into one batch first, and still make one transaction.
+    @Test func transactionFromMorePartsThanIOVMax() throws {
+        try withTestNetwork { net in
+            let ns = try net.namespace("nft")
+            let socket = try NetlinkSocket(.netfilter, namespace: ns.namespace)
+            let batch = NetlinkBatch()
+            for i in 0..<1100 { appendTable(batch, 0, "caracal_\(i)") }
+            // Every other message, in reverse order: no two parts adjoin.
+            let parts = stride(from: 1098, through: 0, by: -2).map { NetlinkBatchSlice(batch, $0..<($0 + 1)) }
+            #expect(parts.count == 550)
+            let many = parts + parts.map { NetlinkBatchSlice(batch, ($0.messages.lowerBound + 1)..<($0.messages.lowerBound + 2)) }
+            #expect(try socket.executeTransaction(many, subsystem: Self.subsystem).succeeded)
+            #expect(try tables(socket).count == 1100)
+            let bad = NetlinkBatch()
+            appendTable(bad, 2, "caracal_missing")
+            let result = try socket.executeTransaction(many.map { _ in NetlinkBatchSlice(bad) }.prefix(3) + many,
+                                                       subsystem: Self.subsystem, acknowledgement: .errorsAndLast)
+            #expect(result.failures.map(\.messageIndex) == [0, 1, 2])
+        }
+    }
 }
