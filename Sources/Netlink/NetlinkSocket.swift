@@ -226,7 +226,9 @@ public final class NetlinkSocket: @unchecked Sendable {
     /// (`messageIndex` of a failure counts across them). The parts go out
     /// in place, gathered by one `sendmsg`: a full nftables replace is
     /// megabytes, encoded in pieces on several threads, and not worth
-    /// copying into one buffer first.
+    /// copying into one buffer first. Each message is stamped (sequence
+    /// number, ACK flag) where it lies, so no message may appear in two
+    /// parts.
     @discardableResult
     public func executeTransaction(
         _ parts: [NetlinkBatchSlice], subsystem: UInt16, acknowledgement: NetlinkAcknowledgement = .everyMessage
