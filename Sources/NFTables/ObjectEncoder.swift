@@ -4,8 +4,9 @@ import Policy
 /// Encodes sets (with their elements) and non-base chains' rules into
 /// batch parts on background lanes, as they are handed in, and assembles
 /// a full-replace transaction from them in the order the kernel needs
-/// (sets, chains, maps and their elements, rules). The transaction is the
-/// lanes' buffers themselves, in place, between parts encoded at the end.
+/// (sets, chains, maps and their elements, rules). The transaction is sent
+/// from the lanes' buffers in place, with what is encoded at the end (the
+/// table, chain declarations, maps, base chains' rules) as parts between.
 ///
 /// Encoding is a good share of a full apply. With one lane it runs on the
 /// second core while `PolicyCompiler` is still compiling (objects arrive
@@ -23,7 +24,7 @@ final class ObjectEncoder: @unchecked Sendable {
         init(index: Int) {
             queue = DispatchQueue(label: "caracal.nftables.encode.\(index)")
             // Set IDs name sets within a transaction: lanes never share one,
-            // nor with the assembled batch (whose own IDs start at 1).
+            // nor with the head buffer (whose own IDs start at 1).
             sets = BatchBuffer(setIDsAbove: UInt32(index + 1) << 24)
         }
     }
