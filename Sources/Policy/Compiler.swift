@@ -450,7 +450,8 @@ struct CompileState {
 
     /// A label selector in the expression language. Cached: peers repeat
     /// the same few selectors (a namespace's, an app's) across policies,
-    /// and converting and printing one costs more than hashing it.
+    /// and converting and printing one costs more than hashing it (though
+    /// little: the hash of its labels is most of what is left).
     mutating func selectorText(_ s: LabelSelector) -> String {
         if let hit = selectorTexts[s] { return hit }
         let text = "\(s.selector)"
@@ -512,8 +513,8 @@ struct CompileState {
                 case let .ipBlock(cidr, _): if cidr.family == .ipv4 { v4 = true } else { v6 = true }
                 }
             }
-            // Rendering the text is cheaper than hashing the peer values to
-            // find it in a cache.
+            // The peer text is built from cached selector texts rather than
+            // looked up by hashing the whole peer list.
             peerKey = r.peers.map { peerText(p, $0) }.joined(separator: "; ")
             if let hit = peerAddresses[peerKey] { peerAddrs = hit } else {
                 var def = PeerDefinition(selections: [], fixed: AddressSet(), intersect: nil, subtract: nil)
