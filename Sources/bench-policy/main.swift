@@ -134,7 +134,10 @@ func kernelTrace(from a: Endpoint, to b: Endpoint, podNS: String) -> (Int, Int, 
 
 /// Synthetic cluster: 100 namespaces, pods spread over 200 app labels,
 /// `policyCount` NetworkPolicies selecting by app with namespace+pod peers,
-/// ports and port ranges, every fourth with an egress ipBlock rule.
+/// ports and port ranges, every fourth with an egress ipBlock rule. Pod i
+/// has app a(i % 200) in namespace ns(i % 100) of team t(i % 10), so a
+/// peer `app a(k+1)` in the namespaces of team t((k+1) % 10) selects every
+/// pod of that app: the peer sets hold the pods (50 each at 10000 pods).
 func synthetic(pods: Int, policyCount: Int) -> (PolicySet, EndpointInventory) {
     var inv = EndpointInventory()
     for n in 0..<100 { inv.namespaces["ns\(n)"] = ["team": "t\(n % 10)"] }
@@ -145,7 +148,7 @@ func synthetic(pods: Int, policyCount: Int) -> (PolicySet, EndpointInventory) {
                               podSelector: LabelSelector(matchLabels: ["app": "a\(k % 200)"]),
                               ingress: [NetworkPolicyRule(
                                   peers: [.pods(podSelector: LabelSelector(matchLabels: ["app": "a\((k + 1) % 200)"]),
-                                                namespaceSelector: LabelSelector(matchLabels: ["team": "t\(k % 10)"]))],
+                                                namespaceSelector: LabelSelector(matchLabels: ["team": "t\((k + 1) % 10)"]))],
                                   ports: [NetworkPolicyPort(proto: .tcp, port: .range(80, 80)), NetworkPolicyPort(proto: .tcp, port: .range(8080, 8090))])])
         if k % 4 == 0 {
             p.egress = [NetworkPolicyRule(peers: [.ipBlock(cidr: CIDR("10.0.0.0/8")!, except: [CIDR("10.1.0.0/16")!])],

@@ -21,7 +21,7 @@ body="$work/section.md"
   echo
   echo "Command: \`make bench-policy\` (scripts/bench/policy.sh, $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r), $(nft --version))."
   echo "Caracal: compile (pure Swift) + one libnftnl transaction. Reference: \`nft -f\` of the text Caracal renders for the same state (full replace), or of the same incremental change (\`add element\`/\`add chain\`/\`add rule\`), including nft's process start (spawned directly inside the namespace: no shell and no \`ip netns exec\`, which alone adds ~3 ms)."
-  echo "Synthetic state: 100 namespaces, pods over 200 app labels, 1000 NetworkPolicies (namespace+pod peers, ports and ranges, every fourth with an egress ipBlock)."
+  echo "Synthetic state: 100 namespaces, pods over 200 app labels, 1000 NetworkPolicies (namespace+pod peers that select every pod of one app, so each peer set holds 5 pods at 1000 pods and 50 at 10000; ports and ranges; every fourth with an egress ipBlock)."
   echo
   echo "| case | Caracal | nft -f | ratio |"
   echo "|---|---|---|---|"
