@@ -8,7 +8,6 @@ import Glibc
 /// Turns intermediate-ruleset pieces into nf_tables messages (through
 /// libnftnl objects) and kernel dump replies back into them.
 enum KernelObjects {
-    static let table = Ruleset.tableName
     /// The table's name as a C string, made once. (Passing a Swift
     /// `String` where C wants `const char *` copies it into a fresh array
     /// per call; a full replace names the table ~5000 times. Names that

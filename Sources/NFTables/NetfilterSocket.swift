@@ -36,13 +36,12 @@ final class NetfilterSocket: Sendable {
     /// Commits `batch` as one transaction. Throws the first failure, naming
     /// the message that failed; the kernel then aborts the whole batch.
     func sendBatch(_ batch: BatchBuffer) throws {
-        try sendBatch([BatchPart(batch)])
+        try sendBatch([NetlinkBatchSlice(batch.batch)])
     }
 
-    /// Commits `parts`, in order, as one transaction (sent in place,
-    /// without copying them into one buffer).
-    func sendBatch(_ parts: [BatchPart]) throws {
-        let slices = parts.map { NetlinkBatchSlice($0.buffer.batch, $0.messages) }
+    /// Commits `slices` (of `BatchBuffer`s), in order, as one transaction
+    /// (sent in place, without copying them into one buffer).
+    func sendBatch(_ slices: [NetlinkBatchSlice]) throws {
         let result = try socket.executeTransaction(slices, subsystem: UInt16(NFNL_SUBSYS_NFTABLES), acknowledgement: .errorsAndLast)
         guard let failure = result.failures.first else { return }
         // Named from the messages themselves: nothing is kept per message
@@ -114,17 +113,5 @@ final class BatchBuffer: @unchecked Sendable {
         let nlh = nftnl_nlmsg_build_hdr(scratch.baseAddress!.assumingMemoryBound(to: CChar.self), UInt16(type), UInt16(NFPROTO_INET), UInt16(flags), 0)!
         payload(nlh)
         batch.appendMessage(UnsafeRawBufferPointer(start: scratch.baseAddress!, count: Int(nlh.pointee.nlmsg_len)))
-    }
-}
-
-/// Consecutive messages of a `BatchBuffer` (all by default): one part of
-/// a transaction.
-struct BatchPart {
-    let buffer: BatchBuffer
-    let messages: Range<Int>
-
-    init(_ buffer: BatchBuffer, _ messages: Range<Int>? = nil) {
-        self.buffer = buffer
-        self.messages = messages ?? 0..<buffer.messageCount
     }
 }

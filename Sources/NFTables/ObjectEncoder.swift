@@ -1,4 +1,5 @@
 import Dispatch
+import Netlink
 import Policy
 
 /// Encodes sets (with their elements) and non-base chains' rules into
@@ -68,14 +69,14 @@ final class ObjectEncoder: @unchecked Sendable {
     /// encoded into `head`. Objects submitted but not in `r` (sets no rule
     /// looks up) are left out. Neighbouring messages of one buffer form one
     /// part; there are a few hundred for a large table.
-    func assemble(_ r: Ruleset, after head: BatchBuffer) -> [BatchPart] {
+    func assemble(_ r: Ruleset, after head: BatchBuffer) -> [NetlinkBatchSlice] {
         for lane in lanes { lane.queue.sync {} }
-        var parts = [BatchPart(head)]
+        var parts = [NetlinkBatchSlice(head.batch)]
         func append(_ buffer: BatchBuffer, _ range: Range<Int>) {
-            if let last = parts.last, last.buffer === buffer, last.messages.upperBound == range.lowerBound {
-                parts[parts.count - 1] = BatchPart(buffer, last.messages.lowerBound..<range.upperBound)
+            if let last = parts.last, last.batch === buffer.batch, last.messages.upperBound == range.lowerBound {
+                parts[parts.count - 1] = NetlinkBatchSlice(buffer.batch, last.messages.lowerBound..<range.upperBound)
             } else {
-                parts.append(BatchPart(buffer, range))
+                parts.append(NetlinkBatchSlice(buffer.batch, range))
             }
         }
         func encoded(_ body: () -> Void) {

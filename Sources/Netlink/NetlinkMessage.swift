@@ -96,10 +96,6 @@ public final class NetlinkBatch {
         return UnsafeRawBufferPointer(start: storage + start, count: end - start)
     }
 
-    /// Makes room for `extra` more bytes at once (one allocation instead of
-    /// doublings, when the size is known ahead).
-    public func reserveCapacity(forAdditional extra: Int) { reserve(extra) }
-
     @inline(__always)
     func reserve(_ extra: Int) {
         if byteCount + extra <= capacity { return }

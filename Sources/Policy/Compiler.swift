@@ -266,9 +266,9 @@ struct CompileState {
     init(policies: PolicySet, inventory: EndpointInventory) {
         self.policies = policies
         self.inventory = inventory
-        globals = policies.globalPolicies.sorted(by: GlobalNetworkPolicy.precedes)
-        podSelectors = policies.networkPolicies.map { $0.podSelector.selector }
         let gs = policies.globalPolicies.sorted(by: GlobalNetworkPolicy.precedes)
+        globals = gs
+        podSelectors = policies.networkPolicies.map { $0.podSelector.selector }
         globalIsIngress = gs.map { $0.types.contains(.ingress) }
         globalIsEgress = gs.map { $0.types.contains(.egress) }
         policyIsIngress = policies.networkPolicies.map { $0.policyTypes.contains(.ingress) }
