@@ -63,8 +63,14 @@ public struct LinkChange: Sendable {
     /// The interface's IPv4 `proxy_arp` setting (the sysctl
     /// net.ipv4.conf.<name>.proxy_arp), set through IFLA_AF_SPEC.
     public var ipv4ProxyARP: Bool?
+    /// The interface's IPv4 `forwarding` setting (net.ipv4.conf.<name>.forwarding),
+    /// set in the same IFLA_AF_SPEC: the kernel decides whether to forward
+    /// by the input device's own value, and a new device copies `default`,
+    /// which concurrent writers of `all` can leave at 0 (docs/cni.md).
+    public var ipv4Forwarding: Bool?
     public init(up: Bool? = nil, mtu: UInt32? = nil, macAddress: MACAddress? = nil, name: String? = nil,
-                namespace: NetworkNamespace? = nil, group: UInt32? = nil, ipv4ProxyARP: Bool? = nil) {
+                namespace: NetworkNamespace? = nil, group: UInt32? = nil, ipv4ProxyARP: Bool? = nil,
+                ipv4Forwarding: Bool? = nil) {
         self.up = up
         self.mtu = mtu
         self.macAddress = macAddress
@@ -72,6 +78,7 @@ public struct LinkChange: Sendable {
         self.namespace = namespace
         self.group = group
         self.ipv4ProxyARP = ipv4ProxyARP
+        self.ipv4Forwarding = ipv4Forwarding
     }
 }
 

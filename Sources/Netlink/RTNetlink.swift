@@ -288,8 +288,10 @@ public final class RTNetlink: Sendable {
     }
 }
 
-/// IPV4_DEVCONF_PROXY_ARP (linux/ip.h): the attribute type of `proxy_arp`
-/// inside IFLA_INET_CONF (1-based devconf indexes).
+/// IPV4_DEVCONF_FORWARDING and IPV4_DEVCONF_PROXY_ARP (linux/ip.h): the
+/// attribute types of `forwarding` and `proxy_arp` inside IFLA_INET_CONF
+/// (1-based devconf indexes).
+let ipv4DevconfForwarding: UInt16 = 1
 let ipv4DevconfProxyARP: UInt16 = 3
 
 extension NetlinkBatch {
@@ -309,13 +311,18 @@ extension NetlinkBatch {
             if let mac = change.macAddress { mac.bytes.withUnsafeBytes { message.put(UInt16(IFLA_ADDRESS), bytes: $0) } }
             if let namespaceFD { message.put(UInt16(IFLA_NET_NS_FD), UInt32(bitPattern: namespaceFD)) }
             if let group = change.group { message.put(UInt16(IFLA_GROUP), group) }
-            if let proxyARP = change.ipv4ProxyARP {
-                // IFLA_AF_SPEC { AF_INET { IFLA_INET_CONF { PROXY_ARP: u32 } } }
+            if change.ipv4ProxyARP != nil || change.ipv4Forwarding != nil {
+                // IFLA_AF_SPEC { AF_INET { IFLA_INET_CONF { FORWARDING, PROXY_ARP: u32 } } }
                 // (net/ipv4/devinet.c inet_set_link_af).
                 message.nested(UInt16(IFLA_AF_SPEC)) {
                     message.nested(UInt16(AF_INET)) {
                         message.nested(UInt16(IFLA_INET_CONF)) {
-                            message.put(ipv4DevconfProxyARP, UInt32(proxyARP ? 1 : 0))
+                            if let forwarding = change.ipv4Forwarding {
+                                message.put(ipv4DevconfForwarding, UInt32(forwarding ? 1 : 0))
+                            }
+                            if let proxyARP = change.ipv4ProxyARP {
+                                message.put(ipv4DevconfProxyARP, UInt32(proxyARP ? 1 : 0))
+                            }
                         }
                     }
                 }

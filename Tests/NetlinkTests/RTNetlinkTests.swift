@@ -235,6 +235,22 @@ struct LinkTests {
         }
     }
 
+    @Test func forwardingAndProxyARPInOneLinkChange() throws {
+        try withTestNetwork { net in
+            let pair = try Pair(net)
+            // A fresh namespace's default is 0, so the new link starts at 0.
+            try InterfaceSysctl.ipv4Forwarding.write("0", interface: "va", namespace: pair.a.namespace)
+            try pair.rt.setLink(index: pair.va, LinkChange(ipv4ProxyARP: true, ipv4Forwarding: true))
+            #expect(try InterfaceSysctl.ipv4Forwarding.read(interface: "va", namespace: pair.a.namespace) == "1")
+            #expect(try InterfaceSysctl.ipv4ProxyARP.read(interface: "va", namespace: pair.a.namespace) == "1")
+            #expect(try InterfaceSysctl.ipv4Forwarding.read(interface: "all", namespace: pair.a.namespace) == "0",
+                    "only the link changes, not the namespace's switch")
+            try pair.rt.setLink(index: pair.va, LinkChange(ipv4Forwarding: false))
+            #expect(try InterfaceSysctl.ipv4Forwarding.read(interface: "va", namespace: pair.a.namespace) == "0")
+            #expect(try InterfaceSysctl.ipv4ProxyARP.read(interface: "va", namespace: pair.a.namespace) == "1")
+        }
+    }
+
     @Test func performSendsABatchAndThrowsItsFirstFailure() throws {
         try withTestNetwork { net in
             let pair = try Pair(net)
