@@ -24,8 +24,9 @@ public enum CNICommand: String, Sendable, CaseIterable {
 /// `CNI_ARGS`: `K=V;K=V`. Kubernetes runtimes send `IgnoreUnknown=1`,
 /// `K8S_POD_NAMESPACE`, `K8S_POD_NAME`, `K8S_POD_INFRA_CONTAINER_ID` and
 /// `K8S_POD_UID`. Caracal also reads `IP` (a requested address, as the
-/// reference `static`/`host-local` plugins do) and `CARACAL_CLAIM` (a sticky
-/// workload claim name).
+/// reference `static`/`host-local` plugins do), `MAC` (the pod interface's
+/// MAC, as the reference `tuning` plugin reads it; podman's `--mac-address`)
+/// and `CARACAL_CLAIM` (a sticky workload claim name).
 public struct CNIArgs: Hashable, Sendable {
     public var pairs: [(key: String, value: String)] { entries.map { ($0.key, $0.value) } }
     private var entries: [Entry]
@@ -38,7 +39,7 @@ public struct CNIArgs: Hashable, Sendable {
     /// Keys Caracal understands. Others are an error unless IgnoreUnknown.
     public static let knownKeys: Set<String> = [
         "IgnoreUnknown", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID",
-        "IP", "CARACAL_CLAIM",
+        "IP", "MAC", "CARACAL_CLAIM",
     ]
 
     public init(parsing text: String) throws(CNIError) {
@@ -53,6 +54,9 @@ public struct CNIArgs: Hashable, Sendable {
         }
         for ip in (self["IP"] ?? "").split(separator: ",") where NetworkConfig.address(String(ip)) == nil {
             throw CNIError(.invalidEnvironment, "CNI_ARGS: IP \"\(ip)\" is not an IP address")
+        }
+        if let mac = self["MAC"], !mac.isEmpty, MACAddressText.parse(mac) == nil {
+            throw CNIError(.invalidEnvironment, "CNI_ARGS: MAC \"\(mac)\" is not a MAC address (aa:bb:cc:dd:ee:ff)")
         }
         if !ignoreUnknown, let unknown = entries.first(where: { !CNIArgs.knownKeys.contains($0.key) }) {
             throw CNIError(
@@ -78,6 +82,8 @@ public struct CNIArgs: Hashable, Sendable {
         (self["IP"] ?? "").split(separator: ",").compactMap { NetworkConfig.address(String($0)) }
     }
     public var claim: String? { nonEmpty(self["CARACAL_CLAIM"]) }
+    /// `MAC=aa:bb:cc:dd:ee:ff`, checked when parsed.
+    public var mac: String? { nonEmpty(self["MAC"]) }
 
     private func nonEmpty(_ s: String?) -> String? { (s?.isEmpty ?? true) ? nil : s }
 

@@ -62,6 +62,10 @@ struct CNIEnvironmentTests {
         #expect(errorCode { _ = try CNIArgs(parsing: "IP=10.0.0.300") }?.1.contains("IP") == true)
         #expect(a.claim == "db-0")
         #expect(try CNIArgs(parsing: "K8S_POD_NAME=a=b").podName == "a=b")
+        // podman's --mac-address arrives as MAC= (with IgnoreUnknown=1): honoured, and checked.
+        #expect(try CNIArgs(parsing: "IgnoreUnknown=1;MAC=c2:00:00:00:00:07").mac == "c2:00:00:00:00:07")
+        #expect(try CNIArgs(parsing: "MAC=c2:00:00:00:00:07").mac == "c2:00:00:00:00:07", "a known key")
+        #expect(errorCode { _ = try CNIArgs(parsing: "IgnoreUnknown=1;MAC=c2:00:00") }?.1.contains("MAC") == true)
     }
 }
 
