@@ -34,6 +34,12 @@ public struct Pool: Codable, Hashable, Sendable {
     public var cooldownSeconds: Double
     /// Seconds an empty block stays with its node before it is released.
     public var blockGraceSeconds: Double
+    /// Whether the pool's network address (and, for IPv4, its broadcast
+    /// address) may be handed out. Off by default, as operators expect:
+    /// host-local never hands them out, and Calico skips them unless told
+    /// otherwise; some hosts and middleboxes still treat them specially.
+    /// Pools of /31, /32, /127 and /128 have no such addresses.
+    public var useNetworkAddresses: Bool
 
     public static let defaultCooldownSeconds: Double = 30
     public static let defaultBlockGraceSeconds: Double = 300
@@ -44,7 +50,8 @@ public struct Pool: Codable, Hashable, Sendable {
         name: String, cidr: IPPrefix, blockSize: Int? = nil, disabled: Bool = false, strict: Bool = false,
         nodeSelector: [String: String] = [:], allowedNamespaces: [String]? = nil,
         namespaceQuotas: [String: Int] = [:], excluded: [IPRange] = [],
-        cooldownSeconds: Double = Pool.defaultCooldownSeconds, blockGraceSeconds: Double = Pool.defaultBlockGraceSeconds
+        cooldownSeconds: Double = Pool.defaultCooldownSeconds, blockGraceSeconds: Double = Pool.defaultBlockGraceSeconds,
+        useNetworkAddresses: Bool = false
     ) {
         self.name = name
         self.cidr = cidr
@@ -57,11 +64,12 @@ public struct Pool: Codable, Hashable, Sendable {
         self.excluded = excluded
         self.cooldownSeconds = cooldownSeconds
         self.blockGraceSeconds = blockGraceSeconds
+        self.useNetworkAddresses = useNetworkAddresses
     }
 
     enum CodingKeys: String, CodingKey {
         case name, cidr, blockSize, disabled, strict, nodeSelector, allowedNamespaces, namespaceQuotas, excluded
-        case cooldownSeconds, blockGraceSeconds
+        case cooldownSeconds, blockGraceSeconds, useNetworkAddresses
     }
 
     /// Decodes with defaults for everything but `name` and `cidr`.
@@ -78,7 +86,8 @@ public struct Pool: Codable, Hashable, Sendable {
             namespaceQuotas: try c.decodeIfPresent([String: Int].self, forKey: .namespaceQuotas) ?? [:],
             excluded: try c.decodeIfPresent([IPRange].self, forKey: .excluded) ?? [],
             cooldownSeconds: try c.decodeIfPresent(Double.self, forKey: .cooldownSeconds) ?? Pool.defaultCooldownSeconds,
-            blockGraceSeconds: try c.decodeIfPresent(Double.self, forKey: .blockGraceSeconds) ?? Pool.defaultBlockGraceSeconds)
+            blockGraceSeconds: try c.decodeIfPresent(Double.self, forKey: .blockGraceSeconds) ?? Pool.defaultBlockGraceSeconds,
+            useNetworkAddresses: try c.decodeIfPresent(Bool.self, forKey: .useNetworkAddresses) ?? false)
     }
 
     /// Checks the definition; the error names the field.
@@ -107,7 +116,20 @@ public struct Pool: Codable, Hashable, Sendable {
         }
     }
 
-    public func isExcluded(_ ip: IPAddress) -> Bool { excluded.contains { $0.contains(ip) } }
+    /// Never handed out automatically, and refused when requested: the
+    /// excluded ranges, and the network (IPv4: and broadcast) address
+    /// unless `useNetworkAddresses`.
+    public func isExcluded(_ ip: IPAddress) -> Bool {
+        isNetworkAddress(ip) || excluded.contains { $0.contains(ip) }
+    }
+
+    /// The pool's first address, and for IPv4 its last (RFC 919 broadcast);
+    /// IPv6 has no broadcast, but its first is the subnet-router anycast
+    /// address (RFC 4291 §2.6.1).
+    public func isNetworkAddress(_ ip: IPAddress) -> Bool {
+        guard !useNetworkAddresses, cidr.length < (cidr.isIPv4 ? 31 : 127) else { return false }
+        return ip == cidr.address || (cidr.isIPv4 && ip == cidr.lastAddress)
+    }
 
     public func allows(namespace: String) -> Bool { allowedNamespaces.map { $0.contains(namespace) } ?? true }
 

@@ -19,8 +19,14 @@ struct Fixture {
     let clock = TestClock()
     var ipam: IPAM { let c = clock; return IPAM(clock: { c.now }) }
 
-    init(_ pools: [Pool] = [Pool(name: "default", cidr: IPPrefix("10.244.0.0/24")!)]) throws {
-        for p in pools { try store.transaction { try ipam.createPool(p, $0) } }
+    /// - Parameter networkAddresses: most tests count addresses from the
+    ///   pool's first (they predate the rule that skips the network and
+    ///   broadcast addresses), so their pools hand those out.
+    init(_ pools: [Pool] = [Pool(name: "default", cidr: IPPrefix("10.244.0.0/24")!)], networkAddresses: Bool = true) throws {
+        for var p in pools {
+            if networkAddresses { p.useNetworkAddresses = true }
+            try store.transaction { try ipam.createPool(p, $0) }
+        }
     }
 
     func add(_ id: String, node: String = "n1", ns: String = "default", pod: String? = nil, claim: String? = nil,
@@ -115,6 +121,22 @@ struct AllocationTests {
                 #expect(a[0].borrowed && a[0].block == prefix("10.0.0.4/30") && a[0].ip == ip("10.0.0.5"))
             }
         }
+    }
+
+    @Test func networkAndBroadcastAddressesAreSkippedByDefault() throws {
+        let f = try Fixture(
+            [Pool(name: "p", cidr: prefix("10.0.0.0/29"), blockSize: 30), Pool(name: "v6", cidr: prefix("fd00:7::/126"), blockSize: 126)],
+            networkAddresses: false)
+        let ips = try (0..<6).map { try f.add("c\($0)", pools: ["p"])[0].ip }
+        #expect(ips == (1...6).map { ip("10.0.0.\($0)") }, "blocks .0/30 and .4/30: the pool's .0 and .7 are skipped, the blocks' edges are not")
+        #expect(f.error { try f.add("c6", pools: ["p"]) } == .exhausted(family: "IPv4", pools: ["p"]))
+        #expect(f.error { try f.add("r", requested: ["10.0.0.0"]) } == .requestedIPReserved(ip("10.0.0.0"), pool: "p"))
+        // IPv6: the subnet-router anycast address (RFC 4291 §2.6.1) is skipped; there is no broadcast.
+        let v6 = try (0..<3).map { try f.add("s\($0)", v4: false, v6: true, pools: ["v6"])[0].ip }
+        #expect(v6 == [ip("fd00:7::1"), ip("fd00:7::2"), ip("fd00:7::3")])
+        // /31 and /32 pools have no network address to skip (RFC 3021).
+        #expect(Pool(name: "p31", cidr: prefix("10.9.0.0/31")).isExcluded(ip("10.9.0.0")) == false)
+        #expect(Pool(name: "on", cidr: prefix("10.9.0.0/24"), useNetworkAddresses: true).isExcluded(ip("10.9.0.0")) == false)
     }
 
     @Test func exhaustedPool() throws {
