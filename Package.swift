@@ -49,14 +49,14 @@ let package = Package(
         .target(
             name: "Datastore",
             dependencies: ["IPAM", "IPAddressing", "JSON", "CSQLite"]),
-        .target(name: "CNIPlugin", dependencies: ["CNI", "IPAM", "IPAddressing", "Datastore", "Netlink", "NetNS", log]),
+        .target(name: "CNIPlugin", dependencies: ["CNI", "IPAM", "IPAddressing", "JSON", "Datastore", "Netlink", "NetNS", log]),
 
         // MARK: Executables
         .executableTarget(
             name: "caracal",
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), log,
-                "BGP", "IPAddressing", "IPAM", "Datastore", "Netlink", "Routing", "NetNS", "Policy", "NFTables",
+                "BGP", "IPAddressing", "IPAM", "Datastore", "Netlink", "Routing", "NetNS", "Policy", "NFTables", "CNIPlugin",
             ]),
         .executableTarget(name: "caracal-cni", dependencies: ["CNIPlugin", log]),
 

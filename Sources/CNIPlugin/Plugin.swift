@@ -93,26 +93,16 @@ public struct CNIPlugin {
             self.fault = fault
             self.env = env
             self.config = config
-            node = config.nodeName ?? Context.shortHostName()
+            node = config.nodeName ?? CNIPlugin.defaultNodeName()
             datastorePath = config.datastorePath ?? SQLiteStore.defaultPath
             namespace = env.args.podNamespace ?? "default"
             pod = env.args.podName ?? ""
         }
 
-        /// gethostname(2) up to the first dot (no resolver lookups, unlike
-        /// ProcessInfo.hostName).
-        static func shortHostName() -> String {
-            var buf = [CChar](repeating: 0, count: 256)
-            guard gethostname(&buf, buf.count - 1) == 0 else { return "localhost" }
-            let name = String(cString: buf)
-            return name.split(separator: ".").first.map(String.init) ?? "localhost"
-        }
-
         var containerID: String { env.containerID ?? "" }
+        var datastoreExists: Bool { access(datastorePath, F_OK) == 0 }
         var ifName: String { env.ifName ?? "eth0" }
-        var hostVeth: String {
-            PodWiring.hostVethName(namespace: env.args.podNamespace, pod: env.args.podName, containerID: containerID)
-        }
+        var hostVeth: String { PodWiring.hostVethName(containerID: containerID, ifName: ifName) }
 
         /// How long a plugin waits for another writer by default.
         static let defaultBusyTimeoutMs = 10_000
@@ -125,10 +115,25 @@ public struct CNIPlugin {
         func openStore(autocheckpoint: Bool = true) throws -> SQLiteStore {
             let timeout = Double(config.datastoreBusyTimeoutMs ?? Context.defaultBusyTimeoutMs) / 1000
             let pages = autocheckpoint ? SQLiteStore.walAutocheckpointPages : 0
-            do { return try SQLiteStore(path: datastorePath, busyTimeout: timeout, autocheckpointPages: pages) } catch {
+            // Never created here (SQLiteStore.init's `create`): a mistyped
+            // path must fail, not start a second IPAM.
+            do {
+                return try SQLiteStore(path: datastorePath, create: false, busyTimeout: timeout, autocheckpointPages: pages)
+            } catch let e as SQLiteStore.NotFound {
+                throw CNIError(.ioFailure, "datastore \(datastorePath) does not exist", details: e.description)
+            } catch {
                 throw CNIError(.ioFailure, "cannot open datastore \(datastorePath)", details: "\(error)")
             }
         }
+    }
+
+    /// The node's name when the config gives none: gethostname(2) up to the
+    /// first dot (no resolver lookups, unlike ProcessInfo.hostName).
+    public static func defaultNodeName() -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, buf.count - 1) == 0 else { return "localhost" }
+        let name = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.split(separator: ".").first.map(String.init) ?? "localhost"
     }
 
     /// CNI_NETNS of ADD and CHECK: present, a network namespace, and not
@@ -165,7 +170,7 @@ public struct CNIPlugin {
         // DEL (through the pod's namespace) or GC (unclaimed host veths)
         // removes it.
         let progress = PodWiring.Progress()
-        let podMAC = c.config.runtimeMAC.flatMap(MACAddress.init)
+        let podMAC = (c.config.runtimeMAC ?? c.env.args.mac).flatMap(MACAddress.init)
         let wantsIPv6 = section.assignIPv6 || requested.contains(where: \.isIPv6)
         let createPair = { @Sendable [wiring, ifName = c.ifName] in
             try wiring.createPair(
@@ -185,7 +190,7 @@ public struct CNIPlugin {
 
         // 1. One transaction: leftovers of a crashed ADD go, addresses are
         //    allocated, and the endpoint is recorded as "wiring".
-        let allocated = Result { try store.transaction { tx -> ([Allocation], EndpointRecord?) in
+        let allocated = Result { try store.transaction { tx -> ([Allocation], EndpointRecord?, [IPPrefix]) in
             var leftover: EndpointRecord?
             if let existing = try Endpoints.get(containerID: c.containerID, ifName: c.ifName, tx) {
                 guard existing.state == .wiring else {
@@ -198,10 +203,12 @@ public struct CNIPlugin {
             for p in definitions { try ipam.createPool(p, ifAbsent: true, tx) }
             // Pools the config names must exist; with none named, some must.
             for (i, name) in section.poolNames.enumerated() where try ipam.pool(named: name, tx) == nil {
-                throw CNIError.invalidField("ipam.pools[\(i)]", "no pool named \(name) (create it with `caracal ipam pool create` or define it here)")
+                throw CNIError.invalidField(
+                    "ipam.pools[\(i)]", "no pool named \(name) in datastore \(c.datastorePath) (create it with `caracal ipam pool create` or define it here)")
             }
             if section.poolNames.isEmpty, try ipam.pools(tx).isEmpty {
-                throw CNIError.invalidField("ipam.pools", "no pool is defined (create one with `caracal ipam pool create` or define it here)")
+                throw CNIError.invalidField(
+                    "ipam.pools", "no pool is defined in datastore \(c.datastorePath) (create one with `caracal ipam pool create` or define it here)")
             }
             let a = try ipam.allocate(AllocationRequest(
                 containerID: c.containerID, ifName: c.ifName, namespace: c.namespace, pod: c.pod, node: c.node, claim: claim,
@@ -211,7 +218,9 @@ public struct CNIPlugin {
                 network: c.config.name, netns: netns, ips: a.map(\.ip),
                 borrowedIPs: a.filter(\.borrowed).map(\.ip), hostVeth: hostVeth, labels: labels, node: c.node,
                 claim: claim, state: .wiring, created: now), tx)
-            return (a, leftover)
+            // The pools' prefixes, which a pod's later attachment routes.
+            let networks = try Set(a.map(\.pool)).sorted().compactMap { try ipam.pool(named: $0, tx)?.cidr }
+            return (a, leftover, networks)
         } }
         Timeline.mark("allocated")
         // A WAL past its limit is checkpointed from a second connection
@@ -221,7 +230,7 @@ public struct CNIPlugin {
             ? BackgroundTask { [c] in try c.openStore(autocheckpoint: false).checkpoint().walPages } : nil
         var paired = pairing.wait()
         Timeline.mark("paired")
-        guard case .success(let (allocations, leftover)) = allocated else {
+        guard case .success(let (allocations, leftover, networks)) = allocated else {
             if progress.hostVethCreated { try? wiring.unwire(netns: netns, ifName: c.ifName, hostVeth: hostVeth) }
             _ = try allocated.get()
             fatalError("unreachable")
@@ -247,7 +256,7 @@ public struct CNIPlugin {
         // 2. Wire the pod; on any failure undo the wiring and the allocation.
         let wired: PodWiring.Wired
         do {
-            wired = try wiring.configure(try paired.get(), ips: ips)
+            wired = try wiring.configure(try paired.get(), ips: ips, networks: networks)
             Timeline.mark("configured")
             // 3. The endpoint is ready.
             try store.transaction { tx in
@@ -280,8 +289,9 @@ public struct CNIPlugin {
             },
             routes: [],
             dns: c.config.runtimeDNS ?? c.config.dns ?? DNSConfig())
-        if ips.contains(where: \.isIPv4) { result.routes.append(.init(dst: "0.0.0.0/0", gw: PodWiring.gateway4.description)) }
-        if ips.contains(where: \.isIPv6) { result.routes.append(.init(dst: "::/0", gw: PodWiring.gateway6.description)) }
+        for prefix in wired.gatewayRoutes {
+            result.routes.append(.init(dst: prefix.description, gw: (prefix.isIPv4 ? PodWiring.gateway4 : PodWiring.gateway6).description))
+        }
         if let prev = c.config.prevResult { result = prev.appending(result) }
         return result
     }
@@ -309,25 +319,40 @@ public struct CNIPlugin {
 
     /// Best effort and idempotent: succeeds when called twice, when the
     /// namespace is gone and after a failed ADD, and always releases the IP.
+    /// Nothing is touched before the datastore's write lock is held, so a
+    /// busy datastore (code 11) means nothing was done.
     func del(_ c: Context) throws {
-        let store = try c.openStore(autocheckpoint: false)
-        let endpoint = try store.read { try Endpoints.get(containerID: c.containerID, ifName: c.ifName, $0) }
-        // The kernel takes ~15 ms to delete a veth (synchronize_net); the
-        // release transaction runs meanwhile. Released addresses cool down
-        // before reuse, so releasing before the link is gone is safe.
-        let unwiring = BackgroundTask { [wiring, netns = c.env.netns, ifName = c.ifName, hostVeth = endpoint?.hostVeth] in
-            try wiring.unwire(netns: netns, ifName: ifName, hostVeth: hostVeth)
+        let store: SQLiteStore
+        do { store = try c.openStore(autocheckpoint: false) } catch let e as CNIError where e.code == .ioFailure && !c.datastoreExists {
+            // No datastore, so nothing allocated in it: remove the links only.
+            logger.notice("DEL: no datastore, removing links only", metadata: ["path": "\(c.datastorePath)", "error": "\(e.msg)"])
+            try wiring.unwire(netns: c.env.netns, ifName: c.ifName, hostVeth: c.hostVeth)
+            return
         }
-        let released = try store.transaction { tx -> HandleRecord? in
-            let h = try ipam.release(containerID: c.containerID, ifName: c.ifName, reason: "DEL", tx)
-            try Endpoints.delete(containerID: c.containerID, ifName: c.ifName, tx)
-            try ipam.releaseEmptyBlocks(node: c.node, tx)
-            return h
+        var unwiring: BackgroundTask<Void>?
+        let released: HandleRecord?
+        do {
+            released = try store.transaction { tx -> HandleRecord? in
+                let endpoint = try Endpoints.get(containerID: c.containerID, ifName: c.ifName, tx)
+                // The kernel takes ~15 ms to delete a veth (synchronize_net);
+                // the release runs meanwhile. Released addresses cool down
+                // before reuse, so releasing before the link is gone is safe.
+                unwiring = BackgroundTask { [wiring, netns = c.env.netns, ifName = c.ifName, hostVeth = endpoint?.hostVeth ?? c.hostVeth] in
+                    try wiring.unwire(netns: netns, ifName: ifName, hostVeth: hostVeth)
+                }
+                let h = try ipam.release(containerID: c.containerID, ifName: c.ifName, reason: "DEL", tx)
+                try Endpoints.delete(containerID: c.containerID, ifName: c.ifName, tx)
+                try ipam.releaseEmptyBlocks(node: c.node, tx)
+                return h
+            }
+        } catch {
+            _ = unwiring?.wait()
+            throw error
         }
         // The WAL's checkpoint (and its fdatasyncs) while the kernel is
         // still deleting the veth: ADDs then rarely checkpoint themselves.
         checkpoint(store)
-        if case .failure(let error) = unwiring.wait() {
+        if case .failure(let error)? = unwiring?.wait() {
             // The addresses are released regardless; GC sweeps leftover links.
             logger.warning("DEL: could not remove links", metadata: ["container": "\(c.containerID)", "error": "\(error)"])
         }

@@ -9,8 +9,9 @@ import Glibc
 /// ptp-style wiring of one pod: a veth pair, no bridge, no encapsulation.
 ///
 /// - Host side: a deterministic name (`crc` + 11 hex digits of a hash of the
-///   pod's namespace/name, or of the container ID), a fixed MAC, no IP,
-///   `proxy_arp` on, and a host route `IP/32 dev crcX` per pod address.
+///   attachment: container ID and `CNI_IFNAME`), a fixed MAC, no IP,
+///   `proxy_arp` and IPv4 `forwarding` on, and a host route
+///   `IP/32 dev crcX` per pod address.
 /// - Pod side (`CNI_IFNAME`): the pod's IP as /32 (/128), the routes
 ///   `169.254.1.1 dev eth0 scope link` and `default via 169.254.1.1`, and for
 ///   IPv6 `default via fe80::ecee:eeff:feee:eeee` (the host side's
@@ -28,12 +29,13 @@ public struct PodWiring: Sendable {
 
     public init(hostNamespace: NetworkNamespace? = nil) { self.hostNamespace = hostNamespace }
 
-    /// `crc` + the first 11 hex digits of FNV-1a-64 over "namespace/pod"
-    /// (or the container ID when the pod is unnamed): stable across
-    /// restarts of the same pod, 14 characters (the kernel allows 15).
-    public static func hostVethName(namespace: String?, pod: String?, containerID: String) -> String {
-        let key: String
-        if let namespace, let pod, !namespace.isEmpty, !pod.isEmpty { key = "\(namespace)/\(pod)" } else { key = containerID }
+    /// `crc` + the first 11 hex digits of FNV-1a-64 over
+    /// "containerID/ifName", the spec's attachment key: each interface of a
+    /// pod (a second network, Multus) and each sandbox of a pod gets its own
+    /// host veth, so wiring one never finds another's veth "already there".
+    /// 14 characters (the kernel allows 15).
+    public static func hostVethName(containerID: String, ifName: String) -> String {
+        let key = containerID + "/" + ifName
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in key.utf8 {
             h ^= UInt64(b)
@@ -55,6 +57,10 @@ public struct PodWiring: Sendable {
     public struct Wired: Sendable {
         public var hostMAC: String
         public var podMAC: String
+        /// The pod's routes through this interface's gateway: the default
+        /// routes for the pod's first attachment, the networks' prefixes
+        /// for a later one.
+        public var gatewayRoutes: [IPPrefix]
     }
 
     /// What `wire` managed to create, so a failure can be undone.
@@ -130,8 +136,12 @@ public struct PodWiring: Sendable {
                     flags: InterfaceAddress.noDAD))
             }
         }
-        // proxy_arp and up in one RTM_NEWLINK (no /proc write).
-        try host.setLink(index: hostIndex, LinkChange(up: true, ipv4ProxyARP: true))
+        // proxy_arp, forwarding and up in one RTM_NEWLINK (no /proc write).
+        // The veth's own forwarding switch decides whether what the pod
+        // sends is forwarded; it is set here rather than trusted to follow
+        // `all`, which concurrent writers can leave unpropagated
+        // (docs/cni.md, "Forwarding").
+        try host.setLink(index: hostIndex, LinkChange(up: true, ipv4ProxyARP: true, ipv4Forwarding: true))
         return Pair(hostIndex: hostIndex, podIndex: podIndex, podMAC: mac.description, host: host, pod: pod)
     }
 
@@ -147,13 +157,27 @@ public struct PodWiring: Sendable {
 
     /// Step 2: the pod's addresses, routes and gateway neighbour, and the
     /// host routes to the pod.
-    public func configure(_ pair: Pair, ips: [IPAddress]) throws -> Wired {
+    ///
+    /// A pod's first Caracal attachment gets the default routes. A later one
+    /// (a second network, or Multus) finds a default route already there and
+    /// routes only `networks` (its pools' prefixes) through its own
+    /// gateway, so the first attachment keeps carrying everything else.
+    public func configure(_ pair: Pair, ips: [IPAddress], networks: [IPPrefix]) throws -> Wired {
         let host = pair.host
         let pod = pair.pod
         let has4 = ips.contains { $0.isIPv4 }
         let has6 = ips.contains { $0.isIPv6 }
         if has4 { try enableForwarding(.ipv4Forwarding) }
         if has6 { try enableForwarding(.ipv6Forwarding) }
+        let any4 = IPPrefix("0.0.0.0/0")!, any6 = IPPrefix("::/0")!
+        func hasDefault(_ family: RouteFilter.Family, _ any: IPPrefix) throws -> Bool {
+            try pod.routes(RouteFilter(family: family, table: .main)).contains { $0.destination == any }
+        }
+        let via4 = has4 ? (try hasDefault(.ipv4, any4) ? networks.filter(\.isIPv4) : [any4]) : []
+        let via6 = has6 ? (try hasDefault(.ipv6, any6) ? networks.filter { !$0.isIPv4 } : [any6]) : []
+        // The gateway's link route of a later attachment needs its own
+        // metric: the first one's `169.254.1.1 dev eth0` has the same key.
+        let gatewayMetric = via4.contains(any4) ? 0 : pair.podIndex
         // One batch per namespace, one round trip each (the kernel handles
         // a send's messages in order, so the link is up before the routes).
         try pod.perform { batch in
@@ -167,24 +191,65 @@ public struct PodWiring: Sendable {
                 batch.appendNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway4, linkAddress: PodWiring.hostMAC))
                 batch.appendRoute(Route(
                     destination: IPPrefix(address: PodWiring.gateway4, length: 32)!, protocol: .boot, scope: .link,
-                    nextHops: NextHops(NextHop(interfaceIndex: pair.podIndex))), .add)
-                batch.appendRoute(Route(
-                    destination: IPPrefix("0.0.0.0/0")!, protocol: .boot,
-                    nextHops: NextHops(NextHop(gateway: PodWiring.gateway4, interfaceIndex: pair.podIndex))), .add)
+                    metric: gatewayMetric, nextHops: NextHops(NextHop(interfaceIndex: pair.podIndex))), .add)
+                for prefix in via4 {
+                    batch.appendRoute(Route(
+                        destination: prefix, protocol: .boot,
+                        nextHops: NextHops(NextHop(gateway: PodWiring.gateway4, interfaceIndex: pair.podIndex))), .add)
+                }
             }
             if has6 {
                 batch.appendNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway6, linkAddress: PodWiring.hostMAC))
-                batch.appendRoute(Route(
-                    destination: IPPrefix("::/0")!, protocol: .boot,
-                    nextHops: NextHops(NextHop(gateway: PodWiring.gateway6, interfaceIndex: pair.podIndex))), .add)
+                for prefix in via6 {
+                    batch.appendRoute(Route(
+                        destination: prefix, protocol: .boot,
+                        nextHops: NextHops(NextHop(gateway: PodWiring.gateway6, interfaceIndex: pair.podIndex))), .add)
+                }
             }
         }
-        try host.perform { batch in
-            for ip in ips {
-                batch.appendRoute(Route.device(IPPrefix(address: ip, length: ip.isIPv4 ? 32 : 128)!, interfaceIndex: pair.hostIndex), .replace)
+        try addHostRoutes(host, ips: ips, hostIndex: pair.hostIndex)
+        return Wired(hostMAC: PodWiring.hostMAC.description, podMAC: pair.podMAC, gatewayRoutes: via4 + via6)
+    }
+
+    static func hostPrefix(_ ip: IPAddress) -> IPPrefix { IPPrefix(address: ip, length: ip.isIPv4 ? 32 : 128)! }
+
+    /// The host routes to the pod, added exclusively: a route that already
+    /// leads elsewhere is replaced only when it is Caracal's route to
+    /// another node (a sticky address that moved here); one that leads to
+    /// another local interface (a live pod's veth) or that another daemon
+    /// owns fails the ADD, naming it, instead of cutting that pod off.
+    func addHostRoutes(_ host: RTNetlink, ips: [IPAddress], hostIndex: UInt32) throws {
+        do {
+            try host.perform { batch in
+                for ip in ips { batch.appendRoute(Route.device(PodWiring.hostPrefix(ip), interfaceIndex: hostIndex), .add) }
+            }
+            return
+        } catch let e as NetlinkError where e.errno == EEXIST {}
+        // Some exist (the kernel went on past the failure): decide each.
+        for ip in ips {
+            let dst = PodWiring.hostPrefix(ip)
+            let existing = try host.routes(RouteFilter(family: ip.isIPv4 ? .ipv4 : .ipv6, table: .main))
+                .filter { $0.destination == dst && $0.type == .unicast }
+            var takeover = false
+            for route in existing where !route.nextHops.contains(where: { $0.interfaceIndex == hostIndex && $0.gateway == nil }) {
+                let device = route.nextHops.first(where: { $0.gateway == nil })?.interfaceIndex
+                if let device {
+                    let name = (try? host.link(index: device))??.name ?? "ifindex \(device)"
+                    throw CNIError(
+                        .ipHeldByAnotherWorkload, "address \(ip) is routed to \(name) on this node",
+                        details: "another attachment holds it (a live pod's veth); release it there first, or find who holds it with `caracal ipam show \(ip)`")
+                }
+                guard route.protocol == .caracal else {
+                    throw CNIError(
+                        .ipHeldByAnotherWorkload, "a route to \(dst) of another owner (protocol \(route.protocol)) exists on this node",
+                        details: "Caracal replaces only its own routes")
+                }
+                takeover = true
+            }
+            if takeover || existing.isEmpty {
+                try host.replaceRoute(Route.device(dst, interfaceIndex: hostIndex))
             }
         }
-        return Wired(hostMAC: PodWiring.hostMAC.description, podMAC: pair.podMAC)
     }
 
     private func enableForwarding(_ sysctl: InterfaceSysctl) throws {
@@ -227,14 +292,29 @@ public struct PodWiring: Sendable {
     }
 
     private func ignoringMissing(_ body: () throws -> Void) throws {
-        do { try body() } catch let e as NetlinkError where e.errno == ENODEV || e.errno == ENOENT {}
+        do { try body() } catch let e as NetlinkError where e.errno == ENODEV || e.errno == ENOENT || e.errno == ESRCH {}
+    }
+
+    /// Whether `link` looks like one of Caracal's host veths.
+    public static func isHostVeth(_ link: Link) -> Bool {
+        link.name.hasPrefix(hostVethPrefix) && link.name.count == 14 && link.kind == "veth"
     }
 
     /// Host links that look like Caracal's host veths.
     public func hostVeths() throws -> [String] {
-        try RTNetlink(namespace: hostNamespace).links()
-            .filter { $0.name.hasPrefix(PodWiring.hostVethPrefix) && $0.name.count == 14 && $0.kind == "veth" }
-            .map(\.name)
+        try RTNetlink(namespace: hostNamespace).links().filter(PodWiring.isHostVeth).map(\.name)
+    }
+
+    /// Deletes the host routes to `ips` out of `hostVeth` (missing ones
+    /// are not errors).
+    public func removeHostRoutes(_ ips: [IPAddress], hostVeth: String?) throws {
+        let host = try RTNetlink(namespace: hostNamespace)
+        guard let hostVeth, let link = try host.link(named: hostVeth) else { return }
+        for ip in ips {
+            try ignoringMissing {
+                try host.deleteRoute(Route.device(PodWiring.hostPrefix(ip), interfaceIndex: link.index))
+            }
+        }
     }
 
     /// Verifies everything `wire` set up; returns the differences found.
@@ -270,8 +350,13 @@ public struct PodWiring: Sendable {
             return drift
         }
         if !hostLink.isUp { drift.append("host veth \(hostVeth) is down") }
-        if ips.contains(where: \.isIPv4), try InterfaceSysctl.ipv4ProxyARP.read(interface: hostVeth, namespace: hostNamespace) != "1" {
-            drift.append("proxy_arp is off on \(hostVeth)")
+        if ips.contains(where: \.isIPv4) {
+            if try InterfaceSysctl.ipv4ProxyARP.read(interface: hostVeth, namespace: hostNamespace) != "1" {
+                drift.append("proxy_arp is off on \(hostVeth)")
+            }
+            if try InterfaceSysctl.ipv4Forwarding.read(interface: hostVeth, namespace: hostNamespace) != "1" {
+                drift.append("forwarding is off on \(hostVeth): the pod's traffic is not forwarded")
+            }
         }
         for fam in [RouteFilter.Family.ipv4, .ipv6] {
             let mine = ips.filter { $0.isIPv4 == (fam == .ipv4) }

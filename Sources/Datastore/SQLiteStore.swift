@@ -50,6 +50,14 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
         public var description: String { "cannot open datastore \(path): \(underlying)" }
     }
 
+    /// Opening without `create` found no datastore at `path`.
+    public struct NotFound: Error, CustomStringConvertible {
+        public var path: String
+        public var description: String {
+            "no datastore at \(path) (the agent or `caracal ipam pool create --datastore \(path)` creates it)"
+        }
+    }
+
     /// An SQLite result code with its message (`sqlite3_errmsg`).
     public struct SQLiteError: Error, CustomStringConvertible {
         /// The extended result code.
@@ -60,24 +68,39 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
         public var primaryCode: Int32 { code & 0xff }
     }
 
-    /// Opens (creating when absent) the datastore at `path`.
+    /// Opens the datastore at `path`.
+    /// - Parameter create: whether to create it (and its directories) when
+    ///   absent. Only an admin's command or the agent creates a datastore:
+    ///   a plugin that created one at a mistyped path would run a second,
+    ///   independent IPAM (duplicate addresses); it fails instead.
     /// - Parameter busyTimeout: how long a writer waits for another process's
     ///   transaction before giving up (the plugin then answers "try again").
     /// - Parameter autocheckpointPages: WAL size at which a commit
     ///   checkpoints (0: never; the caller runs `checkpoint()`).
-    public init(path: String, busyTimeout: Double = 10, autocheckpointPages: Int = SQLiteStore.walAutocheckpointPages) throws {
+    public init(
+        path: String, create: Bool = true, busyTimeout: Double = 10,
+        autocheckpointPages: Int = SQLiteStore.walAutocheckpointPages
+    ) throws {
         self.path = path
         walState.initialize(to: caracal_wal_state(pages: 0, autocheckpoint: Int32(clamping: max(0, autocheckpointPages))))
         var handle: OpaquePointer?
         do {
-            try SQLiteStore.makeParentDirectories(of: path)
-            let rc = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+            if create {
+                try SQLiteStore.makeParentDirectories(of: path)
+            } else if access(path, F_OK) != 0 {
+                throw NotFound(path: path)
+            }
+            let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0)
+            let rc = sqlite3_open_v2(path, &handle, flags, nil)
             guard rc == SQLITE_OK, let handle else {
                 let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
                 sqlite3_close_v2(handle)
                 throw SQLiteError(code: rc, message: message)
             }
             db = handle
+        } catch let error as NotFound {
+            walState.deallocate()
+            throw error
         } catch {
             walState.deallocate()
             throw OpenError(path: path, underlying: "\(error)")

@@ -1,8 +1,10 @@
 import ArgumentParser
+import CNIPlugin
 import Datastore
 import Foundation
 import IPAM
 import IPAddressing
+import NetNS
 
 /// `caracal ipam ...`: pools, addresses, history and repairs, straight from
 /// the node's datastore (the same file the plugin and agent use).
@@ -10,7 +12,7 @@ struct IPAMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ipam",
         abstract: "Inspect and manage IP address pools, allocations, claims and history.",
-        subcommands: [Pools.self, Show.self, History.self, Check.self, Release.self, PoolCommand.self])
+        subcommands: [Pools.self, Show.self, History.self, Check.self, GC.self, Release.self, PoolCommand.self])
 }
 
 struct DatastoreOptions: ParsableArguments {
@@ -20,7 +22,22 @@ struct DatastoreOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
-    func open() throws -> SQLiteStore { try SQLiteStore(path: path) }
+    /// Opens the datastore; only `pool create` may create it.
+    func open(create: Bool = false) throws -> SQLiteStore { try SQLiteStore(path: path, create: create) }
+}
+
+struct NodeOptions: ParsableArguments {
+    @Option(help: "This node's name, as the CNI config's nodeName (env CARACAL_NODE; default: the short host name).")
+    var node: String = ProcessInfo.processInfo.environment["CARACAL_NODE"] ?? CNIPlugin.defaultNodeName()
+}
+
+/// One line for a finding of `ipam check` / `ipam gc`.
+func describe(_ f: AuditFinding) -> String {
+    var who = ""
+    if let id = f.containerID { who = " container \(id) \(f.ifName ?? "")" }
+    if let ns = f.namespace, let pod = f.pod { who += " (\(ns)/\(pod))" }
+    let ips = f.ips.isEmpty ? "" : " ips \(f.ips.map(\.description).joined(separator: ","))"
+    return "\(f.isDead ? "dead" : "broken"): \(f.kind.rawValue):\(who)\(ips) node \(f.node): \(f.detail)"
 }
 
 /// Prints a JSON value (sorted keys, ISO 8601 dates).
@@ -163,52 +180,85 @@ extension IPAMCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Find allocations with no live endpoint and endpoints with no allocation. Exits 1 when any are found.")
+            abstract: "Compare the datastore with the live node: leaked allocations, dead or broken attachments, stray veths and routes. Exits 1 when any are found.",
+            discussion: """
+                Run it on the node (in the node's network namespace): each endpoint of this node is checked against \
+                its network namespace, host veth and host routes, and every Caracal host veth and route against \
+                the records. Records of other nodes are checked against each other only. `caracal ipam gc` \
+                removes what is provably dead.
+                """)
         @OptionGroup var options: DatastoreOptions
+        @OptionGroup var nodeOptions: NodeOptions
 
         struct Report: Encodable {
-            var allocationsWithoutEndpoint: [HandleRecord]
-            var endpointsWithoutAllocation: [EndpointRecord]
-            var endpointsStuckWiring: [EndpointRecord]
+            var node: String
+            var findings: [AuditFinding]
             var ok: Bool
         }
 
         func run() throws {
-            let ipam = IPAM()
-            let report = try options.open().read { tx -> Report in
-                let handles = try ipam.handles(tx)
-                let endpoints = try Endpoints.all(tx)
-                let epIDs = Set(endpoints.map(\.id))
-                let hIDs = Set(handles.map(\.id))
-                let a = handles.filter { !epIDs.contains($0.id) }
-                let e = endpoints.filter { !hIDs.contains($0.id) }
-                let w = endpoints.filter { $0.state == .wiring }
-                return Report(allocationsWithoutEndpoint: a, endpointsWithoutAllocation: e, endpointsStuckWiring: w, ok: a.isEmpty && e.isEmpty && w.isEmpty)
-            }
+            let store = try options.open()
+            let (endpoints, handles) = try store.read { tx in (try Endpoints.all(tx), try IPAM().handles(tx)) }
+            let live = try LiveNode.observe(wiring: PodWiring(), endpoints: endpoints)
+            let findings = NodeAudit.findings(node: nodeOptions.node, endpoints: endpoints, handles: handles, live: live)
+            let report = Report(node: nodeOptions.node, findings: findings, ok: findings.isEmpty)
             if options.json { try printJSON(report) } else {
-                for h in report.allocationsWithoutEndpoint {
-                    print("allocation without endpoint: \(h.ips.map(\.description).joined(separator: ",")) container \(h.containerID) \(h.ifName) (\(h.namespace)/\(h.pod)) node \(h.node)")
+                for f in findings { print(describe(f)) }
+                if report.ok {
+                    print("ok: node \(report.node): every endpoint is live and wired, every allocation has an endpoint, no stray veth or route")
+                } else if findings.contains(where: \.isDead) {
+                    print("`caracal ipam gc` removes what is marked dead once it has been seen twice")
                 }
-                for e in report.endpointsWithoutAllocation {
-                    print("endpoint without allocation: container \(e.containerID) \(e.ifName) (\(e.namespace)/\(e.pod)) ips \(e.ips.map(\.description).joined(separator: ","))")
-                }
-                for e in report.endpointsStuckWiring {
-                    print("endpoint never finished ADD: container \(e.containerID) \(e.ifName) (\(e.namespace)/\(e.pod)); CNI GC or DEL reclaims it")
-                }
-                if report.ok { print("ok: every allocation has an endpoint and every endpoint an allocation") }
             }
             if !report.ok { throw ExitCode(1) }
         }
     }
 
+    struct GC: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gc",
+            abstract: "Release what `ipam check` proves dead on this node, once seen dead twice (--min-age apart).",
+            discussion: """
+                Dead: an endpoint whose network namespace is gone, an allocation of this node without an \
+                endpoint, a host veth or host route no endpoint holds. The first run only records what it \
+                sees; a later run at least --min-age seconds after releases it if it is still dead and its \
+                records are unchanged (an ADD or DEL in flight is never taken for a leak). Broken attachments \
+                that are still alive are only reported.
+                """)
+        @OptionGroup var options: DatastoreOptions
+        @OptionGroup var nodeOptions: NodeOptions
+        @Option(help: "Seconds between the first observation of a dead attachment and its release.")
+        var minAge: Double = 120
+
+        func validate() throws {
+            guard minAge >= 0, minAge.isFinite else { throw ValidationError("--min-age must be a non-negative number of seconds") }
+        }
+
+        func run() throws {
+            let report = try NodeGC(wiring: PodWiring(), node: nodeOptions.node).run(store: try options.open(), minAge: minAge)
+            if options.json { return try printJSON(report) }
+            for f in report.removed { print("removed: \(describe(f))") }
+            for f in report.observed { print("seen dead (released by a run in \(Int(minAge)) s or more if still dead): \(describe(f))") }
+            for f in report.reported { print("left for an operator: \(describe(f))") }
+            if report.removed.isEmpty && report.observed.isEmpty { print("nothing dead on node \(report.node)") }
+        }
+    }
+
     struct Release: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Release an allocation (by container, or by address) or a sticky claim.")
+            abstract: "Release an allocation (by container, or by address) or a sticky claim.",
+            discussion: """
+                An allocation that a live attachment holds (its network namespace exists on this node, or it \
+                belongs to another node) is refused unless --force: releasing it lets another pod take the \
+                address and its route while the holder still uses it.
+                """)
         @OptionGroup var options: DatastoreOptions
         @Option(help: "Container ID whose allocation to release.") var container: String?
         @Option(help: "Interface of that container.") var ifname = "eth0"
         @Option(help: "Release whatever holds this address (allocation and claim).") var ip: String?
         @Option(help: "Release this sticky claim.") var claim: String?
+        @Flag(help: "Release even when a live attachment holds the address.") var force = false
+        @OptionGroup var nodeOptions: NodeOptions
 
         struct Result: Encodable {
             var releasedAllocations: [HandleRecord]
@@ -226,6 +276,12 @@ extension IPAMCommand {
             let result = try options.open().transaction { tx -> Result in
                 var out = Result(releasedAllocations: [], releasedClaims: [])
                 func releaseHandle(_ containerID: String, _ ifName: String) throws {
+                    if !force, let e = try Endpoints.get(containerID: containerID, ifName: ifName, tx), isLive(e) {
+                        throw ValidationError(
+                            "\(e.ips.map(\.description).joined(separator: ",")) is held by a live attachment: pod \(e.namespace)/\(e.pod), "
+                                + "container \(e.containerID) \(e.ifName), node \(e.node), host veth \(e.hostVeth), netns \(e.netns ?? "-"); "
+                                + "delete the pod (CNI DEL), or pass --force")
+                    }
                     if let h = try ipam.release(containerID: containerID, ifName: ifName, reason: "released by operator", tx) {
                         out.releasedAllocations.append(h)
                     }
@@ -247,6 +303,13 @@ extension IPAMCommand {
             for c in result.releasedClaims { print("released claim \(c.name) (\(c.ips.map(\.description).joined(separator: ",")))") }
             if result.releasedAllocations.isEmpty && result.releasedClaims.isEmpty { print("nothing to release") }
         }
+
+        /// Live: its namespace is still a network namespace here, or it is
+        /// another node's (which this node cannot see, so it counts as live).
+        func isLive(_ e: EndpointRecord) -> Bool {
+            guard e.node == nodeOptions.node else { return true }
+            return e.netns.map { NetworkNamespace(path: $0).isNetworkNamespace } ?? false
+        }
     }
 
     struct PoolCommand: ParsableCommand {
@@ -267,6 +330,8 @@ extension IPAMCommand {
             @Option(help: "Node label KEY=VALUE the node must carry (repeatable).") var nodeSelector: [String] = []
             @Option(help: "Seconds a released address waits before reuse.") var cooldown: Double = Pool.defaultCooldownSeconds
             @Option(help: "Seconds an empty block stays with its node.") var blockGrace: Double = Pool.defaultBlockGraceSeconds
+            @Flag(help: "Also hand out the pool's network address (and IPv4 broadcast address), skipped by default.")
+            var useNetworkAddresses = false
 
             func run() throws {
                 guard let prefix = IPPrefix(cidr) else { throw ValidationError("--cidr: \"\(cidr)\" is not a CIDR") }
@@ -290,9 +355,10 @@ extension IPAMCommand {
                 let pool = Pool(
                     name: name, cidr: prefix, blockSize: blockSize, disabled: disabled, strict: strict, nodeSelector: selector,
                     allowedNamespaces: namespace.isEmpty ? nil : namespace, namespaceQuotas: quotas, excluded: ranges,
-                    cooldownSeconds: cooldown, blockGraceSeconds: blockGrace)
+                    cooldownSeconds: cooldown, blockGraceSeconds: blockGrace, useNetworkAddresses: useNetworkAddresses)
                 do {
-                    try options.open().transaction { try IPAM().createPool(pool, $0) }
+                    // The one command that creates a datastore (besides the agent).
+                    try options.open(create: true).transaction { try IPAM().createPool(pool, $0) }
                 } catch let e as IPAMError {
                     throw ValidationError(e.description)
                 }

@@ -1,4 +1,5 @@
 import CNI
+import Datastore
 import Foundation
 import TestSupport
 #if canImport(Glibc)
@@ -16,10 +17,13 @@ struct PluginHarness {
 
     static var binaryPath: String { BuiltProduct.path("caracal-cni") }
 
-    init(host: TestNamespace, dir: URL) {
+    /// - Parameter createDatastore: create the (empty) datastore first, as
+    ///   the agent or `caracal ipam pool create` does; the plugin never does.
+    init(host: TestNamespace, dir: URL, createDatastore: Bool = true) throws {
         binary = PluginHarness.binaryPath
         self.host = host
         db = dir.appendingPathComponent("caracal.db").path
+        if createDatastore { _ = try SQLiteStore(path: db) }
     }
 
     struct Outcome {

@@ -13,7 +13,7 @@ private func withNode<T>(_ body: (TestNetwork, PluginHarness) throws -> T) throw
     try withTestNetwork { net in
         try TemporaryDirectory.with { dir in
             let host = try net.namespace("node")
-            return try body(net, PluginHarness(host: host, dir: dir))
+            return try body(net, try PluginHarness(host: host, dir: dir))
         }
     }
 }
@@ -252,7 +252,7 @@ struct PluginCommandTests {
 
     @Test func ipamErrorsHavePluginCodes() throws {
         try withNode { net, p in
-            let pools: JSONValue = [["name": "tiny", "cidr": "10.7.0.0/30", "blockSize": 30, "namespaceQuotas": ["capped": 1]]]
+            let pools: JSONValue = [["name": "tiny", "cidr": "10.7.0.0/30", "blockSize": 30, "namespaceQuotas": ["capped": 1], "useNetworkAddresses": true]]
             let config = p.config(pools: pools)
             var pods: [TestNamespace] = []
             for i in 0..<6 { pods.append(try net.namespace("p\(i)")) }
@@ -354,8 +354,8 @@ struct StatefulSetClaimTests {
         try withTestNetwork { net in
             try TemporaryDirectory.with { dir in
                 // Two nodes (namespaces) writing to one datastore.
-                let node1 = PluginHarness(host: try net.namespace("node1"), dir: dir)
-                let node2 = PluginHarness(host: try net.namespace("node2"), dir: dir)
+                let node1 = try PluginHarness(host: try net.namespace("node1"), dir: dir)
+                let node2 = try PluginHarness(host: try net.namespace("node2"), dir: dir)
                 let sts: [String: JSONValue] = ["statefulSetClaims": ["namespaces": ["data"]]]
                 let c1 = node1.config(ipam: sts)
                 let member = "IgnoreUnknown=1;K8S_POD_NAMESPACE=data;K8S_POD_NAME=db-0"
@@ -409,12 +409,166 @@ struct StatefulSetClaimTests {
     }
 }
 
+/// Defects found under real runtimes (podman, Multus-style attachments):
+/// each test failed before its fix.
+@Suite("caracal-cni under real runtimes", .serialized)
+struct PluginRuntimeTests {
+    func hostVeth(_ r: PluginHarness.Outcome) -> String? { r.json?["interfaces"]?.arrayValue?[0]["name"]?.stringValue }
+
+    @Test func aSecondAttachmentIsWiredOnItsOwnAndKeepsTheFirst() throws {
+        try withNode { net, p in
+            let pod = try net.namespace("pod"), peer = try net.namespace("peer")
+            let second = p.config(pools: [["name": "second", "cidr": "10.245.0.0/16", "cooldownSeconds": 0]], top: ["name": "caracal2"])
+            let first = try p.add("c1", pod: pod)
+            let other = try p.run("ADD", containerID: "c1", netns: "/run/netns/\(pod.name)", ifName: "eth1",
+                                  args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=c1", config: second)
+            #expect(first.status == 0 && other.status == 0, "\(other.stdout)")
+            let ip0 = try #require(first.json?.firstIP), ip1 = try #require(other.json?.firstIP)
+            let veth0 = try #require(hostVeth(first)), veth1 = try #require(hostVeth(other))
+            #expect(veth0 != veth1, "each attachment has its own host veth")
+            #expect(ip1.hasPrefix("10.245."))
+            #expect(try pod.run(["ip", "link", "show", "eth0"]).succeeded, "the first interface survives the second ADD")
+            #expect(try pod.check(["ip", "-o", "addr", "show", "dev", "eth1"]).stdout.contains("inet \(ip1)/32"))
+            let routes = try p.host.check(["ip", "route"]).stdout
+            #expect(routes.contains("\(ip0) dev \(veth0)") && routes.contains("\(ip1) dev \(veth1)"))
+            #expect(try p.add("pr", pod: peer).status == 0)
+            #expect(try peer.canPing(ip0) && peer.canPing(ip1))
+            // Removing the second attachment leaves the first wired.
+            let del = try p.run("DEL", containerID: "c1", netns: "/run/netns/\(pod.name)", ifName: "eth1", config: second)
+            #expect(del.status == 0)
+            #expect(try peer.canPing(ip0))
+            #expect(try p.keys("endpoints/") == ["endpoints/c1/eth0", "endpoints/pr/eth0"])
+        }
+    }
+
+    @Test func addNeverTakesOverTheRouteOfALivePod() throws {
+        try withNode { net, p in
+            let victim = try net.namespace("victim"), intruder = try net.namespace("intruder"), peer = try net.namespace("peer")
+            let v = try p.add("victim", pod: victim)
+            let ip = try #require(v.json?.firstIP)
+            let veth = try #require(hostVeth(v))
+            #expect(try p.add("peer", pod: peer).status == 0)
+            // A mistyped datastore path: a second, independent IPAM hands out
+            // the same address to a pod on the same node.
+            try TemporaryDirectory.with { other in
+                let wrong = try PluginHarness(host: p.host, dir: other)
+                let add = try wrong.add("intruder", pod: intruder, args: "IgnoreUnknown=1;IP=\(ip)")
+                #expect(add.status == 1 && add.code == 101, "\(add.stdout)")
+                #expect(add.msg.contains(ip) && add.msg.contains(veth), "names the address and who has it: \(add.msg)")
+                #expect(try wrong.keys("ipam/handles/").isEmpty, "the failed ADD was undone")
+                #expect(try wrong.del("intruder", pod: intruder).status == 0)
+            }
+            #expect(try p.host.check(["ip", "route", "show", "\(ip)/32"]).stdout.contains("dev \(veth)"), "the route still leads to the victim")
+            #expect(try peer.canPing(ip))
+        }
+    }
+
+    @Test func aCaracalRouteToAnotherNodeIsTakenOverByAMovedPod() throws {
+        try withNode { net, p in
+            try p.host.ip("link", "add", "u0", "type", "veth", "peer", "name", "u1")
+            try p.host.ip("addr", "add", "10.99.0.1/30", "dev", "u0")
+            try p.host.ip("link", "set", "u0", "up")
+            // The address was advertised by another node (a sticky IP that moves here).
+            try p.host.ip("route", "add", "10.244.7.7/32", "via", "10.99.0.2", "proto", "201")
+            let pod = try net.namespace("pod")
+            let add = try p.add("moved", pod: pod, args: "IgnoreUnknown=1;IP=10.244.7.7")
+            #expect(add.status == 0, "\(add.stdout)")
+            let veth = try #require(hostVeth(add))
+            #expect(try p.host.check(["ip", "route", "show", "10.244.7.7/32"]).stdout.contains("dev \(veth)"))
+            // Another owner's route is not Caracal's to replace.
+            try p.host.ip("route", "add", "10.244.8.8/32", "via", "10.99.0.2", "proto", "static")
+            let other = try net.namespace("other")
+            let refused = try p.add("other", pod: other, args: "IgnoreUnknown=1;IP=10.244.8.8")
+            #expect(refused.code == 101 && refused.msg.contains("another owner"), "\(refused.stdout)")
+        }
+    }
+
+    @Test func thePluginNeverCreatesTheDatastore() throws {
+        try withTestNetwork { net in
+            try TemporaryDirectory.with { dir in
+                let p = try PluginHarness(host: try net.namespace("node"), dir: dir.appendingPathComponent("typo"), createDatastore: false)
+                let pod = try net.namespace("pod")
+                let add = try p.add("c1", pod: pod)
+                #expect(add.status == 1 && add.code == 5, "\(add.stdout)")
+                #expect(add.msg.contains(p.db), "names the path: \(add.msg)")
+                #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("typo").path), "no directory, no file")
+                #expect(try pod.run(["ip", "link", "show", "eth0"]).status != 0, "the veth made meanwhile was removed")
+                #expect(try !p.hostLinks().contains { $0.hasPrefix("crc") })
+                // DEL has nothing to release there and succeeds.
+                #expect(try p.del("c1", pod: pod).status == 0)
+                // A named pool the datastore lacks: the error says which file was read.
+                let q = try PluginHarness(host: p.host, dir: dir)
+                let named = try q.add("c2", pod: pod, config: q.config(pools: ["missing"]))
+                #expect(named.code == 7 && named.msg.contains(q.db), "\(named.msg)")
+            }
+        }
+    }
+
+    @Test func theNetworkAndBroadcastAddressesAreNeverHandedOut() throws {
+        try withNode { net, p in
+            let config = p.config(pools: [["name": "tiny", "cidr": "10.246.0.0/29", "blockSize": 29, "cooldownSeconds": 0]])
+            var ips: [String] = []
+            for i in 0..<7 {
+                let r = try p.add("t\(i)", pod: try net.namespace("t\(i)"), config: config)
+                if let ip = r.json?.firstIP { ips.append(ip) } else { #expect(r.code == 104, "exhausted after six: \(r.stdout)") }
+            }
+            #expect(ips == (1...6).map { "10.246.0.\($0)" }, "not .0, not .7")
+            let requested = try p.add("net", pod: try net.namespace("net"), args: "IgnoreUnknown=1;IP=10.246.0.0", config: config)
+            #expect(requested.code == 103, "the network address is reserved: \(requested.stdout)")
+        }
+    }
+
+    @Test func everyHostVethForwardsWhateverTheNodesDefaultSays() throws {
+        try withNode { net, p in
+            // The state the concurrent sysctl race leaves: `all` reads 1,
+            // `default` (what a new veth copies) 0.
+            try p.host.check(["sysctl", "-qw", "net.ipv4.conf.all.forwarding=1"])
+            try p.host.check(["sysctl", "-qw", "net.ipv4.conf.default.forwarding=0"])
+            let a = try net.namespace("a"), b = try net.namespace("b")
+            let ra = try p.add("a", pod: a), rb = try p.add("b", pod: b)
+            let vethA = try #require(hostVeth(ra)), ipB = try #require(rb.json?.firstIP)
+            #expect(try p.host.check(["sysctl", "-n", "net.ipv4.conf.\(vethA).forwarding"]).stdout.hasPrefix("1"))
+            #expect(try a.canPing(ipB), "same-node pods reach each other")
+            // CHECK notices when the veth stops forwarding.
+            try p.host.check(["sysctl", "-qw", "net.ipv4.conf.\(vethA).forwarding=0"])
+            var config = p.config()
+            if case .object(var o) = config { o["prevResult"] = ra.json!; config = .object(o) }
+            let check = try p.run("CHECK", containerID: "a", netns: "/run/netns/\(a.name)", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=a", config: config)
+            #expect(check.code == 107 && check.msg.contains("forwarding is off on \(vethA)"), "\(check.stdout)")
+        }
+    }
+
+    @Test func macFromCNIArgsIsHonoured() throws {
+        try withNode { net, p in
+            let pod = try net.namespace("pod")
+            let r = try p.add("m", pod: pod, args: "IgnoreUnknown=1;MAC=c2:aa:bb:cc:dd:ee")
+            #expect(r.status == 0, "\(r.stdout)")
+            #expect(r.json?["interfaces"]?.arrayValue?[1]["mac"] == "c2:aa:bb:cc:dd:ee")
+            #expect(try pod.check(["ip", "-o", "link", "show", "eth0"]).stdout.contains("c2:aa:bb:cc:dd:ee"))
+        }
+    }
+
+    @Test func aBusyDatastoreMakesDelChangeNothing() throws {
+        try withNode { net, p in
+            let pod = try net.namespace("pod")
+            let add = try p.add("c1", pod: pod)
+            let veth = try #require(hostVeth(add))
+            // Another writer holds the datastore's write lock past DEL's timeout.
+            let config = p.config(top: ["datastore": ["path": .string(p.db), "busyTimeoutMs": 100]])
+            let del = try SQLiteStore(path: p.db).transaction { _ in try p.del("c1", pod: pod, config: config) }
+            #expect(del.code == 11, "\(del.stdout)")
+            #expect(try p.hostLinks().contains(veth), "nothing was done: the veth is still there")
+            #expect(try pod.run(["ip", "link", "show", "eth0"]).succeeded)
+        }
+    }
+}
+
 @Suite("caracal-cni under concurrency and crashes", .serialized)
 struct PluginConcurrencyTests {
     @Test func fiftyParallelAddsNeverShareAnAddress() async throws {
         try await withTestNetwork { net in
             try await TemporaryDirectory.with { dir in
-                let p = PluginHarness(host: try net.namespace("node"), dir: dir)
+                let p = try PluginHarness(host: try net.namespace("node"), dir: dir)
                 let pods = try (0..<50).map { try net.namespace("p\($0)") }
                 // Small blocks so that the pods also race to claim blocks.
                 let config = p.config(pools: [["name": "default", "cidr": "10.244.0.0/24", "blockSize": 28]])
@@ -429,11 +583,17 @@ struct PluginConcurrencyTests {
                 let ips = results.compactMap { $0.json?.firstIP }
                 #expect(ips.count == 50 && Set(ips).count == 50)
                 #expect(try p.keys("ipam/handles/").count == 50)
+                // Concurrent first ADDs on a fresh node: every host veth forwards
+                // (the namespace-wide switch races under concurrent writers).
+                let veths = try p.hostLinks().filter { $0.hasPrefix("crc") }
+                #expect(veths.count == 50)
+                let notForwarding = try veths.filter { !(try p.host.check(["cat", "/proc/sys/net/ipv4/conf/\($0)/forwarding"]).stdout.hasPrefix("1")) }
+                #expect(notForwarding.isEmpty, "\(notForwarding)")
                 // The plugin never checkpoints on commit, but ADDs checkpoint
                 // a large WAL from a second connection: the pages reached the
                 // database file (without that it would stay at its first page).
                 let size = (try FileManager.default.attributesOfItem(atPath: p.db)[.size] as? Int) ?? 0
-                #expect(size > 16 * 4096, "database file is \(size) bytes")
+                #expect(size >= 8 * 4096, "database file is \(size) bytes")
             }
         }
     }
