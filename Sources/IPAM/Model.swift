@@ -183,6 +183,9 @@ public struct Block: Codable, Hashable, Sendable {
 
     func slotIndex(_ ordinal: Int) -> Int? { slots.firstIndex { $0.ordinal == ordinal } }
 
+    /// The address of a slot's ordinal.
+    public func address(ordinal: Int) -> IPAddress? { cidr.address(at: ordinal) }
+
     mutating func insert(_ slot: Slot) {
         let i = slots.firstIndex { $0.ordinal > slot.ordinal } ?? slots.endIndex
         slots.insert(slot, at: i)

@@ -12,7 +12,7 @@ struct IPAMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ipam",
         abstract: "Inspect and manage IP address pools, allocations, claims and history.",
-        subcommands: [Pools.self, Show.self, History.self, Check.self, GC.self, Release.self, PoolCommand.self])
+        subcommands: [Pools.self, List.self, Show.self, History.self, Check.self, GC.self, Release.self, PoolCommand.self])
 }
 
 struct DatastoreOptions: ParsableArguments {
@@ -38,6 +38,21 @@ func describe(_ f: AuditFinding) -> String {
     if let ns = f.namespace, let pod = f.pod { who += " (\(ns)/\(pod))" }
     let ips = f.ips.isEmpty ? "" : " ips \(f.ips.map(\.description).joined(separator: ","))"
     return "\(f.isDead ? "dead" : "broken"): \(f.kind.rawValue):\(who)\(ips) node \(f.node): \(f.detail)"
+}
+
+/// Prints rows as left-aligned columns, each as wide as its widest cell
+/// (the first row is the header).
+func printTable(_ rows: [[String]]) {
+    let widths = rows.reduce(into: [Int]()) { w, row in
+        for (i, cell) in row.enumerated() {
+            if i == w.count { w.append(0) }
+            w[i] = max(w[i], cell.count)
+        }
+    }
+    for row in rows {
+        let cells = row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+        print(cells.joined(separator: "  "))
+    }
 }
 
 /// Prints a JSON value (sorted keys, ISO 8601 dates).
@@ -90,8 +105,7 @@ extension IPAMCommand {
             }
             if options.json { return try printJSON(views) }
             if views.isEmpty { print("no pools"); return }
-            print("NAME".padding(toLength: 16, withPad: " ", startingAt: 0), "CIDR".padding(toLength: 22, withPad: " ", startingAt: 0),
-                  "BLOCK", "BLOCKS", "ALLOCATED", "CLAIMED", "FLAGS")
+            var rows = [["NAME", "CIDR", "BLOCK", "BLOCKS", "ALLOCATED", "CLAIMED", "FLAGS"]]
             for v in views {
                 var flags: [String] = []
                 if v.pool.disabled { flags.append("disabled") }
@@ -99,10 +113,63 @@ extension IPAMCommand {
                 if !v.pool.nodeSelector.isEmpty { flags.append("nodes:" + v.pool.nodeSelector.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")) }
                 if let ns = v.pool.allowedNamespaces { flags.append("namespaces:" + ns.joined(separator: ",")) }
                 if !v.pool.namespaceQuotas.isEmpty { flags.append("quotas:" + v.pool.namespaceQuotas.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")) }
-                print(v.pool.name.padding(toLength: 16, withPad: " ", startingAt: 0),
-                      v.pool.cidr.description.padding(toLength: 22, withPad: " ", startingAt: 0),
-                      "/\(v.pool.blockSize)", v.blocks, v.allocated, v.claimed, flags.joined(separator: " "))
+                rows.append([v.pool.name, v.pool.cidr.description, "/\(v.pool.blockSize)", "\(v.blocks)", "\(v.allocated)", "\(v.claimed)",
+                             flags.joined(separator: " ")])
             }
+            printTable(rows)
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List every allocation and sticky claim, with its block and holder (like calicoctl ipam show --show-blocks).")
+        @OptionGroup var options: DatastoreOptions
+        @Option(help: "Only allocations of this node.") var node: String?
+        @Option(help: "Only allocations from this pool.") var pool: String?
+
+        struct Row: Encodable {
+            var ip: String
+            var pool: String
+            var block: String
+            var blockNode: String?
+            /// "allocated" (held by a pod) or "claimed" (a sticky claim with no pod now).
+            var state: String
+            var claim: String?
+            var holder: HandleRecord?
+            var hostVeth: String?
+        }
+
+        func run() throws {
+            let ipam = IPAM()
+            let rows = try options.open().read { tx -> [Row] in
+                let handles = Dictionary(try ipam.handles(tx).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                let endpoints = Dictionary(try Endpoints.all(tx).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                var out: [Row] = []
+                for p in try ipam.pools(tx) where pool == nil || p.name == pool {
+                    for block in try ipam.blocks(pool: p.name, tx) {
+                        for slot in block.slots {
+                            guard let ip = block.address(ordinal: slot.ordinal) else { continue }
+                            let holder = slot.handle.flatMap { handles[$0] }
+                            if let node, (holder?.node ?? block.node) != node { continue }
+                            out.append(Row(
+                                ip: ip.description, pool: p.name, block: block.cidr.description, blockNode: block.node,
+                                state: slot.handle == nil ? "claimed" : "allocated", claim: slot.claim, holder: holder,
+                                hostVeth: slot.handle.flatMap { endpoints[$0]?.hostVeth }))
+                        }
+                    }
+                }
+                return out
+            }
+            if options.json { return try printJSON(rows) }
+            if rows.isEmpty { print("no allocations"); return }
+            var table = [["IP", "POOL", "BLOCK", "BLOCK NODE", "STATE", "POD", "CONTAINER", "NODE", "HOST VETH", "CLAIM"]]
+            for r in rows {
+                table.append([
+                    r.ip, r.pool, r.block, r.blockNode ?? "-", r.state, r.holder.map { "\($0.namespace)/\($0.pod)" } ?? "-",
+                    r.holder.map { "\($0.containerID) \($0.ifName)" } ?? "-", r.holder?.node ?? "-", r.hostVeth ?? "-", r.claim ?? "-",
+                ])
+            }
+            printTable(table)
         }
     }
 

@@ -79,6 +79,14 @@ struct IPAMCommandTests {
                 #expect(pools.arrayValue?.first?["allocated"] == 1)
                 #expect(pools.arrayValue?.first?["usageByNamespace"]?["shop"] == 1)
 
+                let list = try json(try ipam(db, ["list", "--node", "node1", "--json"]))
+                #expect(list.arrayValue?.count == 1 && list.arrayValue?.first?["ip"] == .string(ip))
+                #expect(list.arrayValue?.first?["holder"]?["pod"] == "cart-0" && list.arrayValue?.first?["block"] == "10.50.0.0/28")
+                #expect(try json(try ipam(db, ["list", "--node", "node2", "--json"])).arrayValue?.isEmpty == true)
+                let table = try ipam(db, ["list"]).stdout.split(separator: "\n")
+                #expect(table.count == 2 && table[1].contains("shop/cart-0"))
+                #expect(table[0].range(of: "POD")?.lowerBound.utf16Offset(in: table[0]) == table[1].range(of: "shop/cart-0")?.lowerBound.utf16Offset(in: table[1]),
+                        "columns line up")
                 let show = try json(try ipam(db, ["show", ip, "--json"]))
                 #expect(show["state"] == "allocated" && show["holder"]?["pod"] == "cart-0")
                 #expect(show["endpoint"]?["hostVeth"]?.stringValue?.hasPrefix("crc") == true)
