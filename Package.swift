@@ -10,7 +10,8 @@ let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 
 let package = Package(
     name: "Caracal",
-    platforms: [.macOS(.v14)],
+    // Linux only (Glibc, netlink, namespaces); Swift 6 for UInt128 and the
+    // standard library's Synchronization. No Apple platform is supported.
     products: [
         .executable(name: "caracal", targets: ["caracal"]),
         .executable(name: "caracal-cni", targets: ["caracal-cni"]),
@@ -20,7 +21,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
@@ -42,8 +42,8 @@ let package = Package(
         .target(name: "Policy", dependencies: ["IPAddressing", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Adapters (I/O)
-        .target(name: "NetNS", dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "Netlink", dependencies: ["CMnl", "NetNS", "IPAddressing"]),
+        .target(name: "NetNS", dependencies: ["CSystemShim"]),
+        .target(name: "Netlink", dependencies: ["CMnl", "NetNS", "IPAddressing", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Routing", dependencies: ["JSON", "Netlink", "NetNS", log, metrics]),
         .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Netlink", "Policy", log]),
         .target(
@@ -58,7 +58,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), log,
                 "BGP", "IPAddressing", "IPAM", "Datastore", "Netlink", "Routing", "NetNS", "Policy", "NFTables", "CNIPlugin",
             ]),
-        .executableTarget(name: "caracal-cni", dependencies: ["CNIPlugin", log]),
+        .executableTarget(name: "caracal-cni", dependencies: ["CNIPlugin", "NetNS", log]),
 
         // MARK: Benchmarks (scripts/bench/<name>.sh; C references in reference/)
         .executableTarget(name: "bench-bgp-codec", dependencies: ["BGP", "IPAddressing", nioCore], exclude: ["reference"]),

@@ -99,7 +99,7 @@ public struct VethPeer: Sendable {
 func withNamespaceDescriptor<T>(_ namespace: NetworkNamespace?, _ body: (Int32?) throws -> T) throws -> T {
     guard let namespace else { return try body(nil) }
     let fd = open(namespace.path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw NetlinkError(errno: errno, operation: "open \(namespace.path)") }
+    guard fd >= 0 else { throw NetlinkError.system("open \(namespace.path)") }
     defer { close(fd) }
     return try body(fd)
 }

@@ -99,7 +99,7 @@ public final class NetlinkSocket: @unchecked Sendable {
             do {
                 handle = try namespace.perform(open)
             } catch let error as NetNSError {
-                throw NetlinkError(errno: error.errno, operation: "\(error.operation) \(namespace.path)")
+                throw NetlinkError(.system, errno: error.errno, operation: "\(error.operation) \(namespace.path)")
             }
         } else {
             handle = try open()
@@ -363,7 +363,7 @@ public final class NetlinkSocket: @unchecked Sendable {
                     if message.payload.count >= 4 {
                         let code = message.payload.loadUnaligned(as: Int32.self)
                         if code < 0 {
-                            var error = NetlinkError(errno: -code, operation: name, messageIndex: 0, sequence: sequence)
+                            var error = NetlinkError(.refused, errno: -code, operation: name, messageIndex: 0, sequence: sequence)
                             if message.flags & UInt16(NLM_F_ACK_TLVS) != 0 {
                                 try Self.readExtendedAck(NetlinkAttributes(UnsafeRawBufferPointer(rebasing: message.payload[4...])), into: &error)
                             }
@@ -384,7 +384,7 @@ public final class NetlinkSocket: @unchecked Sendable {
             }
         }
         if interrupted {
-            throw NetlinkError(errno: EINTR, operation: "\(name) dump interrupted", sequence: sequence)
+            throw NetlinkError(.dumpInterrupted, errno: EINTR, operation: "\(name) dump interrupted", sequence: sequence)
         }
     }
 
@@ -409,9 +409,9 @@ public final class NetlinkSocket: @unchecked Sendable {
         defer { mutex.unlock() }
         var dropped = 0
         while true {
-            let received = recv(fileDescriptor, receiveBuffer.baseAddress, receiveBuffer.count, Int32(MSG_DONTWAIT))
+            let received = Syscall.retryingInterrupts { recv(fileDescriptor, receiveBuffer.baseAddress, receiveBuffer.count, Int32(MSG_DONTWAIT)) }
             if received >= 0 { dropped += 1; continue }
-            if errno == EINTR || errno == ENOBUFS { continue }
+            if errno == ENOBUFS { continue }
             return dropped
         }
     }
@@ -430,7 +430,7 @@ public final class NetlinkSocket: @unchecked Sendable {
                 message.msg_namelen = socklen_t(MemoryLayout<sockaddr_nl>.size)
                 message.msg_iov = iov.baseAddress
                 message.msg_iovlen = iov.count
-                return sendmsg(fileDescriptor, &message, 0)
+                return Syscall.retryingInterrupts { sendmsg(fileDescriptor, &message, 0) }
             }
         }
         guard sent == count else {
@@ -443,20 +443,17 @@ public final class NetlinkSocket: @unchecked Sendable {
     }
 
     private func receiveLocked(operation: String) throws -> UnsafeRawBufferPointer {
-        while true {
-            let received = recv(fileDescriptor, receiveBuffer.baseAddress, receiveBuffer.count, 0)
-            if received >= 0 { return UnsafeRawBufferPointer(rebasing: receiveBuffer[..<received]) }
-            if errno == EINTR { continue }
-            throw NetlinkError.system(operation)
-        }
+        let received = Syscall.retryingInterrupts { recv(fileDescriptor, receiveBuffer.baseAddress, receiveBuffer.count, 0) }
+        guard received >= 0 else { throw NetlinkError.system(operation) }
+        return UnsafeRawBufferPointer(rebasing: receiveBuffer[..<received])
     }
 
     /// Receives every queued datagram (at least one, waiting up to the
     /// receive timeout) with one `recvmmsg`.
     private func receiveManyLocked(operation: String) throws -> [UnsafeRawBufferPointer] {
         let area = multiReceive
-        while true {
-            let count = caracal_recvmmsg(fileDescriptor, area.headers, UInt32(area.slots), 1)
+        do {
+            let count = Syscall.retryingInterrupts { caracal_recvmmsg(fileDescriptor, area.headers, UInt32(area.slots), 1) }
             if count > 0 {
                 var result: [UnsafeRawBufferPointer] = []
                 result.reserveCapacity(Int(count))
@@ -470,7 +467,6 @@ public final class NetlinkSocket: @unchecked Sendable {
                 area.reset()
                 return result
             }
-            if count < 0 && errno == EINTR { continue }
             throw NetlinkError.system(operation, count < 0 ? errno : EAGAIN)
         }
     }
@@ -495,7 +491,7 @@ public final class NetlinkSocket: @unchecked Sendable {
                     datagrams = [try receiveLocked(operation: "recv acknowledgements")]
                 }
             } catch let error as NetlinkError where error.isOverrun {
-                throw NetlinkError(errno: ENOBUFS, operation: "acknowledgements lost: receive buffer overrun",
+                throw NetlinkError(.overrun, errno: ENOBUFS, operation: "acknowledgements lost: receive buffer overrun",
                                    kernelMessage: "messages \(range.lowerBound)..<\(range.upperBound) have unknown outcome")
             }
             for received in datagrams {
@@ -536,7 +532,7 @@ public final class NetlinkSocket: @unchecked Sendable {
             throw NetlinkError.malformed("NLMSG_ERROR payload of \(payload.count) bytes")
         }
         let code = payload.loadUnaligned(as: Int32.self)
-        var error = NetlinkError(errno: code == Int32.min ? EINVAL : -code, operation: operation)
+        var error = NetlinkError(.refused, errno: code == Int32.min ? EINVAL : -code, operation: operation)
         if code == 0 { return error }
         if message.flags & UInt16(NLM_F_ACK_TLVS) != 0 {
             var offset = 4 + netlinkHeaderSize

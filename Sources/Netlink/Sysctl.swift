@@ -1,4 +1,5 @@
 import NetNS
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,7 +26,7 @@ public struct InterfaceSysctl: Hashable, Sendable, CustomStringConvertible {
     /// The file for `interface` ("all" and "default" are valid too).
     public func path(interface: String) throws -> String {
         guard Self.isValidInterfaceName(interface) else {
-            throw NetlinkError(errno: EINVAL, operation: "sysctl \(self)", kernelMessage: "invalid interface name \"\(interface)\"")
+            throw NetlinkError(.invalidArgument, errno: EINVAL, operation: "sysctl \(self)", kernelMessage: "invalid interface name \"\(interface)\"")
         }
         return "/proc/sys/net/" + template.replacingOccurrences(of: "%", with: interface)
     }
@@ -41,12 +42,11 @@ public struct InterfaceSysctl: Hashable, Sendable, CustomStringConvertible {
     public func write(_ value: String, interface: String, namespace: NetworkNamespace?) throws {
         let path = try path(interface: interface)
         try Self.inNamespace(namespace) {
-            let fd = open(path, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw NetlinkError(errno: errno, operation: "open \(path)") }
-            defer { close(fd) }
-            let text = value + "\n"
-            let written = text.withCString { Glibc.write(fd, $0, strlen($0)) }
-            guard written >= 0 else { throw NetlinkError(errno: errno, operation: "write \(path)") }
+            try Self.withFile(path, .writeOnly) { fd in
+                do { _ = try fd.writeAll((value + "\n").utf8) } catch let e as Errno {
+                    throw NetlinkError.system("write \(path)", e.rawValue)
+                }
+            }
         }
     }
 
@@ -54,14 +54,25 @@ public struct InterfaceSysctl: Hashable, Sendable, CustomStringConvertible {
     public func read(interface: String, namespace: NetworkNamespace?) throws -> String {
         let path = try path(interface: interface)
         return try Self.inNamespace(namespace) {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw NetlinkError(errno: errno, operation: "open \(path)") }
-            defer { close(fd) }
-            var buffer = [UInt8](repeating: 0, count: 256)
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            guard count >= 0 else { throw NetlinkError(errno: errno, operation: "read \(path)") }
-            return String(decoding: buffer[..<count], as: UTF8.self).trimmingSuffix("\n")
+            try Self.withFile(path, .readOnly) { fd in
+                var buffer = [UInt8](repeating: 0, count: 256)
+                let count: Int
+                do { count = try buffer.withUnsafeMutableBytes { try fd.read(into: $0) } } catch let e as Errno {
+                    throw NetlinkError.system("read \(path)", e.rawValue)
+                }
+                return String(decoding: buffer[..<count], as: UTF8.self).trimmingSuffix("\n")
+            }
         }
+    }
+
+    /// Opens `path` with swift-system (which retries EINTR), runs `body`,
+    /// closes it; a failed open is a `NetlinkError` naming the path.
+    private static func withFile<T>(_ path: String, _ mode: FileDescriptor.AccessMode, _ body: (FileDescriptor) throws -> T) throws -> T {
+        let fd: FileDescriptor
+        do { fd = try FileDescriptor.open(FilePath(path), mode, options: .closeOnExec) } catch let e as Errno {
+            throw NetlinkError.system("open \(path)", e.rawValue)
+        }
+        return try fd.closeAfter { try body(fd) }
     }
 
     private static func inNamespace<T>(_ namespace: NetworkNamespace?, _ body: () throws -> T) throws -> T {
@@ -69,7 +80,7 @@ public struct InterfaceSysctl: Hashable, Sendable, CustomStringConvertible {
         do {
             return try namespace.perform(body)
         } catch let error as NetNSError {
-            throw NetlinkError(errno: error.errno, operation: "\(error.operation) \(namespace.path)")
+            throw NetlinkError(.system, errno: error.errno, operation: "\(error.operation) \(namespace.path)")
         }
     }
 }

@@ -48,7 +48,7 @@ func start(_ arguments: [String]) -> pid_t {
 /// Waits for `pid`; its exit status as a shell reports it (128 + signal).
 func reap(_ pid: pid_t) -> Int32 {
     var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 { precondition(errno == EINTR, "waitpid") }
+    precondition(Syscall.retryingInterrupts { waitpid(pid, &status, 0) } >= 0, "waitpid")
     return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }
 

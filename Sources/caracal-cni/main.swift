@@ -6,6 +6,7 @@ import CNIPlugin
 import Glibc
 #endif
 import Logging
+import NetNS
 
 Timeline.enabled = getenv("CARACAL_CNI_TIMELINE").map { String(cString: $0) == "1" } ?? false
 Timeline.mark("start")
@@ -32,18 +33,18 @@ Timeline.mark("logging")
 var input: [UInt8] = []
 var chunk = [UInt8](repeating: 0, count: 16384)
 while true {
-    let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-    if n > 0 { input += chunk[..<n]; continue }
-    if n < 0 && errno == EINTR { continue }
-    break
+    let n = chunk.withUnsafeMutableBytes { buffer in Syscall.retryingInterrupts { read(0, buffer.baseAddress, buffer.count) } }
+    guard n > 0 else { break }
+    input += chunk[..<n]
 }
 Timeline.mark("stdin")
 let outcome = CNIPlugin(logger: Logger(label: "caracal-cni")).run(environment: environment, stdin: input)
 if !outcome.stdout.isEmpty {
     var out = Array((outcome.stdout + "\n").utf8)[...]
     while !out.isEmpty {
-        let n = out.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
-        if n > 0 { out = out.dropFirst(n) } else if n < 0 && errno == EINTR { continue } else { break }
+        let n = out.withUnsafeBytes { buffer in Syscall.retryingInterrupts { write(1, buffer.baseAddress, buffer.count) } }
+        guard n > 0 else { break }
+        out = out.dropFirst(n)
     }
 }
 Timeline.mark("exit")

@@ -93,9 +93,9 @@ struct CodecTests {
             [16, 0, 0, 0, 24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2],  // trailing bytes
         ]
         for bytes in cases {
-            #expect(throws: NetlinkError.self) {
+            #expect {
                 try bytes.withUnsafeBytes { try NetlinkMessage.forEach(in: $0) { _ = try Route.decode($0) } }
-            }
+            } throws: { ($0 as? NetlinkError)?.kind == .malformed }
         }
         // An attribute claiming more bytes than it has.
         let attributes: [UInt8] = [12, 0, 1, 0, 10, 0]

@@ -124,7 +124,7 @@ struct NetlinkSocketTests {
         try withTestNetwork { net in
             let a = try net.namespace("a")
             let socket = try NetlinkSocket(.route, namespace: a.namespace, receiveTimeout: .milliseconds(50))
-            #expect { try socket.receive { _ in } } throws: { ($0 as? NetlinkError)?.isTimeout == true }
+            #expect { try socket.receive { _ in } } throws: { ($0 as? NetlinkError)?.kind == .timeout }
         }
     }
 }
