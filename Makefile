@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 45
 FUZZ_TARGETS := $(notdir $(wildcard Fuzz/Fuzz*))
 BENCHES := bgp-codec bgp routes cni policy datastore
 
-.PHONY: all deps deps-test build release test unit fuzz fuzz-replay demo bench clean $(addprefix bench-,$(BENCHES))
+.PHONY: all deps deps-test deps-demo deps-bench build release test unit fuzz fuzz-replay demo bench clean $(addprefix bench-,$(BENCHES))
 
 all: build
 
@@ -16,6 +16,12 @@ deps:
 
 deps-test:
 	@scripts/install-deps.sh test
+
+deps-demo:
+	@scripts/install-deps.sh demo
+
+deps-bench:
+	@scripts/install-deps.sh bench
 
 build: deps
 	$(SWIFT) build
@@ -26,15 +32,18 @@ release: deps
 	$(SWIFT) build -c release
 	SWIFT=$(SWIFT) scripts/build-cni.sh
 
-# The README's test command: unit and kernel tests, corpus replays, then each
-# fuzz target for a bounded time.
+# The README's test command: first a check that each install profile names
+# the packages of every command its targets run (scripts/check-commands.sh),
+# then unit and kernel tests, corpus replays, then each fuzz target for a
+# bounded time.
 test: deps-test
+	scripts/check-commands.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	$(MAKE) fuzz-replay
 	$(MAKE) fuzz
 
-unit: build
+unit: deps-test build
 	$(SWIFT) test
 
 # Replays every checked-in corpus through the normal (non-fuzzer) build.
@@ -49,17 +58,17 @@ fuzz:
 	done
 
 # The README's main job.
-demo: deps release
+demo: deps-demo release
 	scripts/demo.sh
 
 # Runs every benchmark that exists; says which do not yet.
-bench: deps-test
+bench: deps-bench
 	@for b in $(BENCHES); do \
 	  if [ -x scripts/bench/$$b.sh ]; then scripts/bench.sh $$b || exit 1; \
 	  else echo "bench-$$b: not yet (scripts/bench/$$b.sh arrives with its issue)"; fi; \
 	done
 
-$(addprefix bench-,$(BENCHES)): bench-%: deps-test
+$(addprefix bench-,$(BENCHES)): bench-%: deps-bench
 	scripts/bench.sh $*
 
 clean:

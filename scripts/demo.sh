@@ -136,7 +136,10 @@ echo "-- the enforced ruleset, read back from the kernel (first lines):"
 step "IPs as first-class resources: history, then DEL"
 del_pod node1 web
 "$caracal" ipam history "$web_ip"
-"$caracal" ipam check || true
+"$caracal" ipam list
+# Each node's records against its live kernel (namespaces, veths, routes).
+in_ns node1 "$caracal" ipam check --node node1
+in_ns node2 "$caracal" ipam check --node node2
 
 step "A fixed IP that follows its workload: StatefulSet member demo/cache-0 moves from node1 to node2"
 # Opt-in (ipam.statefulSetClaims): a pod named <statefulset>-<ordinal> in a

@@ -1,17 +1,39 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Caracal needs. Idempotent and quiet when all
 # are present. Needs root. Usage: install-deps.sh [build|test|demo|bench]
+# `install-deps.sh --list PROFILE` prints the profile's packages (no root).
+# A profile names every package whose commands it runs, even one that a
+# listed package pulls in: scripts/check-commands.sh proves it.
 set -euo pipefail
+list=false
+if [ "${1:-}" = --list ]; then list=true; shift; fi
 profile="${1:-test}"
 
-# python3: the demo and the benchmarks parse JSON and write their tables with it.
-build_pkgs=(pkg-config libmnl-dev libnftnl-dev libsqlite3-dev iproute2 nftables make gcc python3)
-test_pkgs=(bird2 gobgpd etcd-server etcd-client containernetworking-plugins tshark tcpdump socat netcat-openbsd iputils-ping time)
+# python3: the demo and the benchmarks parse JSON and write their tables with
+# it (python3-minimal owns /usr/bin/python3).
+build_pkgs=(pkg-config libmnl-dev libnftnl-dev libsqlite3-dev iproute2 nftables make gcc python3 python3-minimal)
+# What caracal-cni and caracal load at run time (docs/cni.md, "Building for
+# production"): a node that only runs the binaries needs these and no -dev.
+runtime_pkgs=(libmnl0 libnftnl11 libsqlite3-0 libstdc++6)
+build_pkgs+=("${runtime_pkgs[@]}")
+# scripts/demo.sh: ping across nodes, socat for the policy probes.
+demo_pkgs=(iputils-ping socat)
+# scripts/bench/*.sh and the bench programs: the reference ptp and host-local
+# plugins, sysctl (procps), /usr/bin/time.
+bench_pkgs=(containernetworking-plugins procps time)
+# The tests (the sqlite3 CLI, tshark, text2pcap from wireshark-common) and
+# scripts/capture-bgp-vectors.sh (bird2, gobgpd, tcpdump, tshark). test also
+# installs demo's and bench's lists (the tests run ping and sysctl too), so
+# that the check in `make test` finds every profile's commands on the machine.
+test_pkgs=(bird2 gobgpd etcd-server etcd-client tshark wireshark-common tcpdump netcat-openbsd sqlite3)
 case "$profile" in
-  build|demo) pkgs=("${build_pkgs[@]}") ;;
-  test|bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|demo|bench]" >&2; exit 2 ;;
+  build) pkgs=("${build_pkgs[@]}") ;;
+  demo) pkgs=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
+  bench) pkgs=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  test) pkgs=("${build_pkgs[@]}" "${demo_pkgs[@]}" "${bench_pkgs[@]}" "${test_pkgs[@]}") ;;
+  *) echo "usage: $0 [--list] [build|test|demo|bench]" >&2; exit 2 ;;
 esac
+if $list; then printf '%s\n' "${pkgs[@]}" | sort -u; exit 0; fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: must run as root (apt-get, network namespaces)" >&2
