@@ -34,8 +34,9 @@ release: deps
 
 # The README's test command: first a check that each install profile names
 # the packages of every command its targets run (scripts/check-commands.sh),
-# then unit and kernel tests, corpus replays, then each fuzz target for a
-# bounded time.
+# then unit and kernel tests, caracal-cni under podman as a real runtime
+# (scripts/test-podman.sh, in namespaces of its own), corpus replays, then
+# each fuzz target for a bounded time.
 test: deps-test
 	scripts/check-commands.sh
 	$(SWIFT) build --build-tests
@@ -43,8 +44,14 @@ test: deps-test
 	$(MAKE) fuzz-replay
 	$(MAKE) fuzz
 
-unit: deps-test build
-	$(SWIFT) test
+# The pure tests (no root, no namespaces; seconds): targets whose tests
+# touch no kernel state. Kernel tests live in their own targets
+# (NetlinkTests, RoutingKernelTests, CNIPluginTests, NFTablesTests,
+# TestSupportTests) and run under `make test`.
+UNIT_TESTS := IPAddressingTests|JSONTests|BGPTests|CNITests|IPAMTests|DatastoreTests|PolicyTests|RoutingTests
+unit: deps-test
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --filter '^($(UNIT_TESTS))\.'
 
 # Replays every checked-in corpus through the normal (non-fuzzer) build.
 fuzz-replay:

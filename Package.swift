@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(name: "FuzzBGPMessage", dependencies: ["BGP", "FuzzSupport", nioCore], path: "Fuzz/FuzzBGPMessage", exclude: ["corpus"]),
         .executableTarget(name: "FuzzBGPFSM", dependencies: ["BGP", "IPAddressing", "FuzzSupport"], path: "Fuzz/FuzzBGPFSM", exclude: ["corpus"]),
         .executableTarget(name: "FuzzNetlink", dependencies: ["Netlink", "FuzzSupport"], path: "Fuzz/FuzzNetlink", exclude: ["corpus"]),
-        .executableTarget(name: "FuzzCNIConfig", dependencies: ["CNI", "FuzzSupport"], path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzCNIConfig", dependencies: ["CNI", "JSON", "FuzzSupport"], path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
         .executableTarget(name: "FuzzSelector", dependencies: ["Policy", "FuzzSupport"], path: "Fuzz/FuzzSelector", exclude: ["corpus"]),
         .executableTarget(name: "FuzzPolicyYAML", dependencies: ["Policy", "FuzzSupport"], path: "Fuzz/FuzzPolicyYAML", exclude: ["corpus"]),
         .executableTarget(name: "FuzzRouteSpec", dependencies: ["Routing", "Netlink", "FuzzSupport"], path: "Fuzz/FuzzRouteSpec", exclude: ["corpus"]),
@@ -82,18 +82,20 @@ let package = Package(
         .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IPAddressing", "TestSupport", nioCore], exclude: ["Vectors"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "Netlink", "IPAddressing", "JSON", "TestSupport"]),
         .testTarget(
-            name: "RoutingTests",
+            name: "RoutingKernelTests",
             dependencies: [
                 "Routing", "Netlink", "TestSupport", "IPAddressing", "NetNS", metrics,
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "IPAddressing", "JSON"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing", "JSON"]),
         .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "IPAM", "IPAddressing", "TestSupport"]),
         .testTarget(
             name: "CNIPluginTests",
-            dependencies: ["CNIPlugin", "CNI", "IPAM", "IPAddressing", "Datastore", "TestSupport", "NetNS"]),
+            dependencies: ["CNIPlugin", "CNI", "IPAM", "IPAddressing", "JSON", "Datastore", "TestSupport", "NetNS"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Golden"]),
         .testTarget(name: "NFTablesTests", dependencies: ["NFTables", "Policy", "TestSupport", "NetNS"]),
     ]

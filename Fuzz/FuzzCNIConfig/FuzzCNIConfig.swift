@@ -4,6 +4,7 @@
 import CNI
 import FuzzSupport
 import Foundation
+import JSON
 
 func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     let input = Array(bytes)

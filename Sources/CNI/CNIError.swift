@@ -1,3 +1,4 @@
+import JSON
 /// The error codes of the CNI spec (SPEC.md "Error") and Caracal's own
 /// plugin-specific codes (100 and above), each documented in
 /// docs/cni.md. A plugin prints the error JSON on stdout and exits non-zero.

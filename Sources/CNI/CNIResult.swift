@@ -1,3 +1,4 @@
+import JSON
 /// A CNI result (SPEC.md "Success"): interfaces, IPs, routes and DNS,
 /// encoded in the version the runtime asked for:
 /// - 0.3.0–0.4.0: each IP carries `"version": "4"|"6"`;

@@ -1,3 +1,4 @@
+import JSON
 /// A CNI spec version ("1.1.0"). Results are encoded in the version of the
 /// config the runtime sent; versions this plugin cannot speak get code 1.
 public struct CNIVersion: Hashable, Comparable, Sendable, CustomStringConvertible {

@@ -1,3 +1,4 @@
+import JSON
 /// Typed access to a JSON object that names the full field path in every
 /// error ("ipam.pools[2]: expected string, got number"): a config error must
 /// tell the operator exactly what to fix.

@@ -1,4 +1,4 @@
-@_exported import JSON
+import JSON
 
 extension JSONValue {
     /// Parses a network config (or any CNI JSON) from stdin. Throws

@@ -1,4 +1,5 @@
 import IPAddressing
+import JSON
 
 /// DNS settings (config `dns`, capability `runtimeConfig.dns`, result `dns`).
 public struct DNSConfig: Hashable, Sendable {

@@ -1,3 +1,4 @@
+import JSON
 /// Sticky claims derived from the workload (opt-in, `ipam.statefulSetClaims`):
 /// a pod that is a StatefulSet member gets the claim
 /// `<namespace>/<statefulset>/<ordinal>`, so the same member gets the same

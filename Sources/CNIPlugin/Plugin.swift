@@ -12,6 +12,7 @@ import NetNS
 import Netlink
 #if canImport(Glibc)
 import Glibc
+import JSON
 #endif
 
 /// What the plugin prints and how it exits.

@@ -2,6 +2,7 @@ import CNI
 import Foundation
 import Testing
 import TestSupport
+import JSON
 
 /// `caracal ipam ...` against a datastore the plugin wrote.
 @Suite("caracal ipam commands", .serialized)

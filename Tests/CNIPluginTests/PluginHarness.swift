@@ -4,6 +4,7 @@ import Foundation
 import TestSupport
 #if canImport(Glibc)
 import Glibc
+import JSON
 #endif
 
 /// Runs the built caracal-cni binary exactly as a runtime does: a clean

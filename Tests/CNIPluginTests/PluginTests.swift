@@ -5,6 +5,7 @@ import Testing
 import TestSupport
 #if canImport(Glibc)
 import Glibc
+import JSON
 #endif
 
 /// Every test: a fresh "node" namespace where the plugin runs, pod

@@ -2,6 +2,7 @@ import Foundation
 import IPAddressing
 import Testing
 @testable import CNI
+import JSON
 
 private func config(_ s: String) throws(CNIError) -> NetworkConfig { try NetworkConfig(parsing: Array(s.utf8)) }
 

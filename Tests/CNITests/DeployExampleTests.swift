@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CNI
+import JSON
 
 /// The example conflist shipped in deploy/cni must be what the plugin
 /// accepts: each plugin entry is sent to its plugin the way libcni does it
