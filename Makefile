@@ -41,6 +41,7 @@ test: deps-test
 	scripts/check-commands.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	scripts/test-podman.sh "$$($(SWIFT) build --show-bin-path)"
 	$(MAKE) fuzz-replay
 	$(MAKE) fuzz
 
