@@ -38,7 +38,8 @@ let package = Package(
         .target(name: "BGP", dependencies: ["IPAddressing", nioCore]),
         .target(name: "JSON"),
         .target(name: "CNI", dependencies: ["IPAddressing", "JSON"]),
-        .target(name: "IPAM", dependencies: ["IPAddressing", "JSON"]),
+        .target(name: "KeyValueStore"),
+        .target(name: "IPAM", dependencies: ["IPAddressing", "JSON", "KeyValueStore"]),
         .target(name: "Policy", dependencies: ["IPAddressing", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Adapters (I/O)
@@ -48,8 +49,8 @@ let package = Package(
         .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Netlink", "Policy", log]),
         .target(
             name: "Datastore",
-            dependencies: ["IPAM", "IPAddressing", "JSON", "CSQLite"]),
-        .target(name: "CNIPlugin", dependencies: ["CNI", "IPAM", "IPAddressing", "JSON", "Datastore", "Netlink", "NetNS", log]),
+            dependencies: ["KeyValueStore", "IPAM", "IPAddressing", "JSON", "CSQLite", "NetNS"]),
+        .target(name: "CNIPlugin", dependencies: ["CNI", "IPAM", "IPAddressing", "JSON", "KeyValueStore", "Datastore", "Netlink", "NetNS", log]),
 
         // MARK: Executables
         .executableTarget(
@@ -63,7 +64,7 @@ let package = Package(
         // MARK: Benchmarks (scripts/bench/<name>.sh; C references in reference/)
         .executableTarget(name: "bench-bgp-codec", dependencies: ["BGP", "IPAddressing", nioCore], exclude: ["reference"]),
         .executableTarget(name: "bench-routes", dependencies: ["Netlink", "Routing", "IPAddressing"], exclude: ["reference"]),
-        .executableTarget(name: "bench-datastore", dependencies: ["Datastore", "IPAM", "IPAddressing"], exclude: ["reference"]),
+        .executableTarget(name: "bench-datastore", dependencies: ["Datastore", "KeyValueStore", "IPAM", "IPAddressing"], exclude: ["reference"]),
         .executableTarget(name: "bench-policy", dependencies: ["Policy", "NFTables", "NetNS", "CSystemShim"]),
 
         // MARK: Fuzz targets (see Fuzz/README.md)
@@ -91,8 +92,10 @@ let package = Package(
             ]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "IPAddressing", "JSON"]),
-        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing", "JSON"]),
-        .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "IPAM", "IPAddressing", "TestSupport"]),
+        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing", "JSON", "KeyValueStore"]),
+        .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "KeyValueStore", "IPAM", "IPAddressing", "TestSupport"]),
+        // A second process for the datastore contract's cross-process races.
+        .executableTarget(name: "kv-contract-worker", dependencies: ["Datastore", "KeyValueStore"], path: "Tests/KVContractWorker"),
         .testTarget(
             name: "CNIPluginTests",
             dependencies: ["CNIPlugin", "CNI", "IPAM", "IPAddressing", "JSON", "Datastore", "TestSupport", "NetNS"]),

@@ -6,6 +6,7 @@ import Foundation
 #endif
 import IPAM
 import IPAddressing
+import KeyValueStore
 import JSON
 import NetNS
 import Netlink
@@ -225,28 +226,42 @@ public struct NodeGC {
         // Only this node's kernel was read: act on this node's findings only.
         let findings = NodeAudit.findings(node: node, endpoints: endpoints, handles: handles, live: live).filter { $0.node == node }
         let dead = findings.filter(\.isDead)
-        let (act, observe) = try store.transaction { tx -> ([AuditFinding], [AuditFinding]) in
+        let plan = try store.read { tx in
             var suspects: [String: GCSuspect] = [:]
             for (key, value) in try tx.list(prefix: GCSuspect.prefix + node + "/") {
                 suspects[String(key.dropFirst(GCSuspect.prefix.count))] = try JSONValueDecoder().decode(GCSuspect.self, from: value)
             }
-            let plan = GCSuspect.plan(dead: dead, suspects: suspects, now: now, minAge: minAge)
-            var done: [AuditFinding] = []
-            for f in plan.act where try stillDead(f, tx) {
-                if let id = f.containerID, let ifName = f.ifName, f.kind == .networkNamespaceGone || f.kind == .allocationWithoutEndpoint {
-                    _ = try ipam.release(containerID: id, ifName: ifName, reason: "GC: \(f.detail)", tx)
-                    try Endpoints.delete(containerID: id, ifName: ifName, tx)
-                }
-                try tx.delete(GCSuspect.prefix + f.key)
-                done.append(f)
-            }
-            for f in plan.observe {
-                try tx.put(GCSuspect.prefix + f.key, Data(try JSONValueEncoder().encodedBytes(GCSuspect(firstSeen: now, finding: f))))
-            }
-            for key in plan.forget { try tx.delete(GCSuspect.prefix + key) }
-            if !done.isEmpty { _ = try ipam.releaseEmptyBlocks(node: node, tx) }
-            return (done, plan.observe)
+            return GCSuspect.plan(dead: dead, suspects: suspects, now: now, minAge: minAge)
         }
+        // Each release re-checks its finding in the transaction that acts on
+        // it; chunks keep every transaction within KVLimits.
+        var act: [AuditFinding] = []
+        for chunk in plan.act.chunked(by: CNIPlugin.releasesPerTransaction) {
+            act += try store.transaction { tx -> [AuditFinding] in
+                var done: [AuditFinding] = []
+                for f in chunk where try stillDead(f, tx) {
+                    if let id = f.containerID, let ifName = f.ifName, f.kind == .networkNamespaceGone || f.kind == .allocationWithoutEndpoint {
+                        _ = try ipam.release(containerID: id, ifName: ifName, reason: "GC: \(f.detail)", tx)
+                        try Endpoints.delete(containerID: id, ifName: ifName, tx)
+                    }
+                    try tx.delete(GCSuspect.prefix + f.key)
+                    done.append(f)
+                }
+                return done
+            }
+        }
+        let bookkeeping: [(key: String, suspect: GCSuspect?)] =
+            plan.observe.map { (GCSuspect.prefix + $0.key, GCSuspect(firstSeen: now, finding: $0)) }
+            + plan.forget.map { (GCSuspect.prefix + $0, nil) }
+        for chunk in bookkeeping.chunked(by: KVLimits.maxWritesPerTransaction) {
+            try store.transaction { tx in
+                for (key, suspect) in chunk {
+                    if let suspect { try tx.put(key, Data(try JSONValueEncoder().encodedBytes(suspect))) } else { try tx.delete(key) }
+                }
+            }
+        }
+        if !act.isEmpty { try store.transaction { tx in _ = try ipam.releaseEmptyBlocks(node: node, tx) } }
+        let observe = plan.observe
         for f in act {
             switch f.kind {
             case .networkNamespaceGone, .hostVethWithoutEndpoint:

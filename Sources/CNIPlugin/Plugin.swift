@@ -15,6 +15,13 @@ import Glibc
 import JSON
 #endif
 
+extension Array {
+    /// Consecutive slices of at most `size` elements.
+    func chunked(by size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}
+
 /// What the plugin prints and how it exits.
 public struct PluginOutcome: Sendable {
     public var stdout: String
@@ -414,16 +421,22 @@ public struct CNIPlugin {
                 logger.warning("GC: could not remove links", metadata: ["container": "\(e.containerID)", "error": "\(error)"])
             }
         }
-        try store.transaction { tx in
-            for e in stale {
-                try ipam.release(containerID: e.containerID, ifName: e.ifName, reason: "GC", tx)
-                try Endpoints.delete(containerID: e.containerID, ifName: e.ifName, tx)
+        // In chunks: a transaction writes at most KVLimits.maxWritesPerTransaction
+        // keys, and one release writes about six.
+        for chunk in stale.chunked(by: CNIPlugin.releasesPerTransaction) {
+            try store.transaction { tx in
+                for e in chunk {
+                    try ipam.release(containerID: e.containerID, ifName: e.ifName, reason: "GC", tx)
+                    try Endpoints.delete(containerID: e.containerID, ifName: e.ifName, tx)
+                }
             }
-            for h in orphans where !staleIDs.contains(h.id) {
-                try ipam.release(containerID: h.containerID, ifName: h.ifName, reason: "GC (no endpoint)", tx)
-            }
-            try ipam.releaseEmptyBlocks(node: c.node, tx)
         }
+        for chunk in orphans.filter({ !staleIDs.contains($0.id) }).chunked(by: CNIPlugin.releasesPerTransaction) {
+            try store.transaction { tx in
+                for h in chunk { try ipam.release(containerID: h.containerID, ifName: h.ifName, reason: "GC (no endpoint)", tx) }
+            }
+        }
+        try store.transaction { tx in _ = try ipam.releaseEmptyBlocks(node: c.node, tx) }
         // Host veths no endpoint claims (left by a crash or a failed DEL).
         let remaining = Set(try store.read { try Endpoints.all($0) }.filter { $0.node == c.node }.map(\.hostVeth))
         for name in try wiring.hostVeths() where !remaining.contains(name) {
@@ -432,6 +445,10 @@ public struct CNIPlugin {
         checkpoint(store)
         logger.info("GC", metadata: ["released": "\(stale.count + orphans.count)"])
     }
+
+    /// Releases per transaction in bulk sweeps (GC): well inside
+    /// `KVLimits.maxWritesPerTransaction` at about six keys per release.
+    static let releasesPerTransaction = 16
 
     // MARK: STATUS
 

@@ -5,6 +5,7 @@ import Foundation
 #endif
 import IPAM
 import IPAddressing
+import KeyValueStore
 import JSON
 
 /// A pod's attachment to the network, written by caracal-cni and read by the

@@ -1,5 +1,6 @@
 import CSQLite
-import IPAM
+import KeyValueStore
+import Synchronization
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -19,6 +20,9 @@ import Glibc
 /// Layout: one table of keys, values and revisions. `revision` grows by one
 /// per committed write transaction and is stored on every key it wrote, the
 /// shape of etcd's mod_revision, so the etcd backend keeps the same model.
+/// A deleted key stays as a tombstone (value NULL, the deleting revision)
+/// so that `changes` can report it; tombstones older than
+/// `retainedRevisions` are compacted away every 1024 revisions.
 ///
 /// It talks to SQLite's C API directly (one connection, cached prepared
 /// statements, a mutex): the CNI plugin opens the store once per
@@ -29,13 +33,17 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     public let path: String
     private let db: OpaquePointer
     /// Serializes the one connection.
-    private let lock = PthreadMutex()
+    private let lock = Mutex(())
     private var statements: [String: OpaquePointer] = [:]
     /// Filled by the connection's wal hook (CSQLite).
     private let walState = UnsafeMutablePointer<caracal_wal_state>.allocate(capacity: 1)
 
     public static let defaultPath = "/var/lib/caracal/caracal.db"
-    static let schemaVersion = 1
+    static let schemaVersion = 2
+    /// Revisions of deletions kept for watchers (`changes`); a watcher
+    /// further behind re-lists. At a few revisions per pod start, about a
+    /// day of a busy node's churn.
+    public static let retainedRevisions: Revision = 10_000
     /// WAL frames (pages) after which a commit checkpoints. SQLite's default
     /// is 1000; every first connection of a process re-reads the whole WAL
     /// to rebuild its index (~2.5 µs a page here), so a plugin run would
@@ -149,7 +157,8 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     /// The schema exists once user_version is set: every later open (each
     /// plugin run opens) skips the write transaction.
     private func createSchemaIfNeeded() throws {
-        if try queryInt64("PRAGMA user_version") ?? 0 >= Int64(SQLiteStore.schemaVersion) { return }
+        let version = try queryInt64("PRAGMA user_version") ?? 0
+        if version >= Int64(SQLiteStore.schemaVersion) { return }
         // WAL is a property of the file: set once, at creation (it cannot
         // change inside a transaction).
         let mode = try queryText("PRAGMA journal_mode = WAL")
@@ -158,20 +167,30 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
         }
         try execute("BEGIN IMMEDIATE")
         do {
-            try execute("""
-                CREATE TABLE IF NOT EXISTS kv (
-                    key TEXT PRIMARY KEY NOT NULL,
-                    value BLOB NOT NULL,
-                    revision INTEGER NOT NULL
-                ) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS meta (
-                    name TEXT PRIMARY KEY NOT NULL,
-                    value INTEGER NOT NULL
-                ) WITHOUT ROWID;
-                INSERT OR IGNORE INTO meta(name, value) VALUES ('revision', 0);
-                PRAGMA user_version = \(SQLiteStore.schemaVersion);
-                COMMIT;
-                """)
+            // Another process may have created or migrated it meanwhile.
+            let current = try queryInt64("PRAGMA user_version") ?? 0
+            if current < Int64(SQLiteStore.schemaVersion) {
+                // Version 1 had no tombstones (value NOT NULL): its rows
+                // move into the version 2 table unchanged.
+                if current == 1 { try execute("ALTER TABLE kv RENAME TO kv_v1") }
+                try execute("""
+                    CREATE TABLE kv (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        value BLOB,
+                        revision INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX kv_revision ON kv(revision);
+                    CREATE TABLE IF NOT EXISTS meta (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        value INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    INSERT OR IGNORE INTO meta(name, value) VALUES ('revision', 0);
+                    INSERT OR IGNORE INTO meta(name, value) VALUES ('compacted', 0);
+                    """)
+                if current == 1 { try execute("INSERT INTO kv SELECT key, value, revision FROM kv_v1; DROP TABLE kv_v1;") }
+                try execute("PRAGMA user_version = \(SQLiteStore.schemaVersion)")
+            }
+            try execute("COMMIT")
         } catch {
             rollback()
             throw error
@@ -186,7 +205,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
 
     @discardableResult
     public func transaction<T>(_ body: (KVTransaction) throws -> T) throws -> T {
-        try lock.withLock {
+        try lock.withLock { _ in
             try run("BEGIN IMMEDIATE")
             do {
                 let rev = (try queryInt64("SELECT value FROM meta WHERE name = 'revision'") ?? 0) + 1
@@ -194,6 +213,8 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
                 let result = try body(tx)
                 if tx.wrote {
                     try run("UPDATE meta SET value = ? WHERE name = 'revision'", .int(rev))
+                    // Bounded tombstones: now and then, in the same commit.
+                    if rev % 1024 == 0, rev > SQLiteStore.retainedRevisions { try compactLocked(through: rev - SQLiteStore.retainedRevisions) }
                 }
                 try run("COMMIT")
                 return result
@@ -205,7 +226,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     }
 
     public func read<T>(_ body: (KVTransaction) throws -> T) throws -> T {
-        try lock.withLock {
+        try lock.withLock { _ in
             // A deferred transaction: one snapshot for every read in `body`.
             try run("BEGIN")
             defer { rollback() }
@@ -215,7 +236,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
 
     /// The WAL's size in pages after this connection's last commit (0
     /// before it commits).
-    public var walPages: Int { lock.withLock { Int(walState.pointee.pages) } }
+    public var walPages: Int { lock.withLock { _ in Int(walState.pointee.pages) } }
 
     /// Copies the WAL's committed pages into the database file (a PASSIVE
     /// checkpoint: it neither waits for nor blocks other readers and
@@ -223,7 +244,7 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     /// how many of them are now in the database file.
     @discardableResult
     public func checkpoint() throws -> (walPages: Int, checkpointed: Int) {
-        try lock.withLock {
+        try lock.withLock { _ in
             var log: Int32 = 0
             var done: Int32 = 0
             let rc = sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &done)
@@ -233,62 +254,121 @@ public final class SQLiteStore: KVStore, @unchecked Sendable {
     }
 
     /// The store's current revision (number of committed write transactions).
-    public func revision() throws -> Int64 {
-        try lock.withLock { try queryInt64("SELECT value FROM meta WHERE name = 'revision'") ?? 0 }
+    public func revision() throws -> Revision {
+        try lock.withLock { _ in try queryInt64("SELECT value FROM meta WHERE name = 'revision'") ?? 0 }
     }
 
     /// The revision at which `key` was last written, nil when absent.
-    public func revision(of key: String) throws -> Int64? {
-        try lock.withLock { try queryInt64("SELECT revision FROM kv WHERE key = ?", .text(key)) }
+    public func revision(of key: String) throws -> Revision? {
+        try lock.withLock { _ in try queryInt64("SELECT revision FROM kv WHERE key = ? AND value IS NOT NULL", .text(key)) }
     }
 
-    public struct ReadOnlyViolation: Error {}
+    public func changes(prefix: String, after revision: Revision) throws -> ChangeSet {
+        try lock.withLock { _ in
+            // One snapshot for the compaction point, the rows and the revision.
+            try run("BEGIN")
+            defer { rollback() }
+            let compacted = try queryInt64("SELECT value FROM meta WHERE name = 'compacted'") ?? 0
+            guard revision >= compacted else { throw KVStoreError.compacted(requested: revision, compactedThrough: compacted) }
+            var events: [WatchEvent] = []
+            try query(
+                "SELECT key, value, revision FROM kv WHERE revision > ? AND key >= ? AND key < ? ORDER BY revision, key",
+                .int(revision), .text(prefix), .text(prefix + "\u{FFFF}")
+            ) { stmt in
+                let key = String(cString: sqlite3_column_text(stmt, 0))
+                let rev = sqlite3_column_int64(stmt, 2)
+                if sqlite3_column_type(stmt, 1) == SQLITE_NULL {
+                    events.append(.delete(key: key, modRevision: rev))
+                } else {
+                    events.append(.put(KeyValue(key: key, value: SQLiteStore.blob(stmt, 1), modRevision: rev)))
+                }
+                return true
+            }
+            let current = try queryInt64("SELECT value FROM meta WHERE name = 'revision'") ?? 0
+            return ChangeSet(events: events, revision: current)
+        }
+    }
+
+    public func compact(through revision: Revision) throws {
+        try lock.withLock { _ in
+            try run("BEGIN IMMEDIATE")
+            do {
+                try compactLocked(through: revision)
+                try run("COMMIT")
+            } catch {
+                rollback()
+                throw error
+            }
+        }
+    }
+
+    public func compactedRevision() throws -> Revision {
+        try lock.withLock { _ in try queryInt64("SELECT value FROM meta WHERE name = 'compacted'") ?? 0 }
+    }
+
+    /// Drops tombstones at or before `revision` (never past the current
+    /// revision) and moves the compaction point; inside a write transaction.
+    private func compactLocked(through revision: Revision) throws {
+        let current = try queryInt64("SELECT value FROM meta WHERE name = 'revision'") ?? 0
+        let through = min(revision, current)
+        let compacted = try queryInt64("SELECT value FROM meta WHERE name = 'compacted'") ?? 0
+        guard through > compacted else { return }
+        try run("DELETE FROM kv WHERE revision <= ? AND value IS NULL", .int(through))
+        try run("UPDATE meta SET value = ? WHERE name = 'compacted'", .int(through))
+    }
 
     private final class Tx: KVTransaction {
         unowned let store: SQLiteStore
-        let revision: Int64
+        let revision: Revision
         let readOnly: Bool
         var wrote = false
+        var budget = WriteBudget()
 
-        init(_ store: SQLiteStore, revision: Int64, readOnly: Bool) {
+        init(_ store: SQLiteStore, revision: Revision, readOnly: Bool) {
             self.store = store
             self.revision = revision
             self.readOnly = readOnly
         }
 
-        func get(_ key: String) throws -> Data? {
-            var value: Data?
-            try store.query("SELECT value FROM kv WHERE key = ?", .text(key)) { stmt in
-                value = SQLiteStore.blob(stmt, 0)
+        func entry(_ key: String) throws -> KeyValue? {
+            var entry: KeyValue?
+            try store.query("SELECT value, revision FROM kv WHERE key = ? AND value IS NOT NULL", .text(key)) { stmt in
+                entry = KeyValue(key: key, value: SQLiteStore.blob(stmt, 0), modRevision: sqlite3_column_int64(stmt, 1))
                 return false
             }
-            return value
+            return entry
         }
 
-        func list(prefix: String) throws -> [(key: String, value: Data)] {
+        func entries(prefix: String) throws -> [KeyValue] {
             // A range scan on the primary key: [prefix, prefix + U+FFFF).
-            var rows: [(key: String, value: Data)] = []
+            var rows: [KeyValue] = []
             try store.query(
-                "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key", .text(prefix), .text(prefix + "\u{FFFF}")
+                "SELECT key, value, revision FROM kv WHERE key >= ? AND key < ? AND value IS NOT NULL ORDER BY key",
+                .text(prefix), .text(prefix + "\u{FFFF}")
             ) { stmt in
-                rows.append((String(cString: sqlite3_column_text(stmt, 0)), SQLiteStore.blob(stmt, 1)))
+                rows.append(KeyValue(
+                    key: String(cString: sqlite3_column_text(stmt, 0)), value: SQLiteStore.blob(stmt, 1),
+                    modRevision: sqlite3_column_int64(stmt, 2)))
                 return true
             }
             return rows
         }
 
         func put(_ key: String, _ value: Data) throws {
-            if readOnly { throw ReadOnlyViolation() }
+            if readOnly { throw KVStoreError.readOnly(key: key) }
+            try budget.write(key)
             wrote = true
             try store.run(
                 "INSERT INTO kv(key, value, revision) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, revision = excluded.revision",
                 .text(key), .blob(value), .int(revision))
         }
 
+        /// A tombstone, so that watchers see the deletion.
         func delete(_ key: String) throws {
-            if readOnly { throw ReadOnlyViolation() }
-            wrote = true
-            try store.run("DELETE FROM kv WHERE key = ?", .text(key))
+            if readOnly { throw KVStoreError.readOnly(key: key) }
+            try budget.write(key)
+            try store.run("UPDATE kv SET value = NULL, revision = ? WHERE key = ? AND value IS NOT NULL", .int(revision), .text(key))
+            if sqlite3_changes(store.db) > 0 { wrote = true }
         }
     }
 

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import IPAddressing
+import KeyValueStore
 import JSON
 
 /// What a pod asks of IPAM on ADD.

@@ -3,105 +3,153 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// The storage contract IPAM is written against: a key-value store with
-/// serializable, atomic transactions. The `Datastore` module implements it
-/// over SQLite (one IMMEDIATE transaction per call); an etcd v3 backend
-/// implements it as software transactional memory: reads record each key's
-/// mod revision, and the commit is one etcd `Txn` comparing those revisions
-/// (create_revision == 0 for keys read as absent, which makes a block claim a
-/// compare-and-swap), retried when a compare fails.
+/// A store revision: the number of committed write transactions, the shape
+/// of etcd's revision. Every key carries the revision that last wrote it.
+public typealias Revision = Int64
+
+/// One key with its value and the revision that wrote it.
+public struct KeyValue: Hashable, Sendable {
+    public var key: String
+    public var value: Data
+    public var modRevision: Revision
+    public init(key: String, value: Data, modRevision: Revision) {
+        self.key = key
+        self.value = value
+        self.modRevision = modRevision
+    }
+}
+
+/// A change reported by `changes(prefix:after:)` and `watch`.
+public enum WatchEvent: Hashable, Sendable {
+    case put(KeyValue)
+    case delete(key: String, modRevision: Revision)
+
+    public var key: String {
+        switch self {
+        case .put(let kv): kv.key
+        case .delete(let key, _): key
+        }
+    }
+
+    public var modRevision: Revision {
+        switch self {
+        case .put(let kv): kv.modRevision
+        case .delete(_, let revision): revision
+        }
+    }
+}
+
+/// What changed under a prefix after a revision: every key written or
+/// deleted since, in revision order (keys of one revision by name), each
+/// with its latest state: a key written twice since `after` is reported
+/// once, as it is now (a level-triggered watcher needs no more). Applying
+/// the events to the state read at `after` gives the state at `revision`.
+public struct ChangeSet: Hashable, Sendable {
+    public var events: [WatchEvent]
+    /// The store's revision when the changes were read; the next read
+    /// continues after it.
+    public var revision: Revision
+    public init(events: [WatchEvent], revision: Revision) {
+        self.events = events
+        self.revision = revision
+    }
+}
+
+public enum KVStoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// History before `compactedThrough` is gone: the watcher must read the
+    /// whole state again (a re-list) and watch from that read's revision.
+    case compacted(requested: Revision, compactedThrough: Revision)
+    /// A transaction wrote more keys than every backend accepts in one
+    /// atomic commit (`KVLimits.maxWritesPerTransaction`).
+    case transactionTooLarge(operations: Int, limit: Int)
+    /// A write inside `read`.
+    case readOnly(key: String)
+    /// An optimistic backend's commit kept conflicting with other writers.
+    case conflict(attempts: Int)
+
+    public var description: String {
+        switch self {
+        case .compacted(let requested, let through):
+            "revision \(requested) is compacted (history is kept after \(through)): re-list and watch again"
+        case .transactionTooLarge(let operations, let limit):
+            "a transaction of \(operations) operations exceeds the limit of \(limit)"
+        case .readOnly(let key): "write of \(key) inside a read-only transaction"
+        case .conflict(let attempts): "transaction still conflicted after \(attempts) attempts"
+        }
+    }
+}
+
+/// Bounds every backend enforces, so that code written against one runs on
+/// all: etcd refuses a Txn with more than `--max-txn-ops` (default 128)
+/// operations.
+public enum KVLimits {
+    /// Puts and deletes per transaction. (Reads are not counted here; an
+    /// etcd backend compares a listed range as one compare, so code that
+    /// reads many keys in a write transaction should list them.)
+    public static let maxWritesPerTransaction = 128
+}
+
+/// The storage contract IPAM, the CNI plugin and the agent are written
+/// against: keys ('/'-separated paths) with values and revisions,
+/// serializable atomic transactions, and the changes since a revision.
 ///
-/// Because a backend may run `body` more than once, a transaction body must
-/// have no effects outside the transaction. Keys are '/'-separated paths.
+/// - SQLite (`Datastore.SQLiteStore`) runs a transaction as one IMMEDIATE
+///   transaction; an etcd v3 backend as software transactional memory:
+///   reads record each key's mod revision (a list records its range), and
+///   the commit is one `Txn` comparing them (create_revision == 0 for keys
+///   read as absent, which makes a block claim a compare-and-swap), retried
+///   when a compare fails. So a transaction body may run more than once and
+///   must have no effects outside the transaction.
+/// - Deletions are kept as tombstones until compacted, so `changes` reports
+///   them; a watcher asking for history older than the compaction point is
+///   told to re-list (`KVStoreError.compacted`).
 public protocol KVTransaction: AnyObject {
-    func get(_ key: String) throws -> Data?
+    /// The key's value and mod revision, nil when absent.
+    func entry(_ key: String) throws -> KeyValue?
     /// Every key starting with `prefix`, in ascending key order.
-    func list(prefix: String) throws -> [(key: String, value: Data)]
+    func entries(prefix: String) throws -> [KeyValue]
     func put(_ key: String, _ value: Data) throws
     func delete(_ key: String) throws
 }
 
+extension KVTransaction {
+    public func get(_ key: String) throws -> Data? { try entry(key)?.value }
+    public func list(prefix: String) throws -> [(key: String, value: Data)] {
+        try entries(prefix: prefix).map { ($0.key, $0.value) }
+    }
+}
+
 public protocol KVStore: Sendable {
     /// Runs `body` as one serializable transaction: all its writes commit
-    /// together or not at all (also when the process dies mid-way).
+    /// together or not at all (also when the process dies mid-way), under
+    /// a new revision when it wrote anything.
     func transaction<T>(_ body: (KVTransaction) throws -> T) throws -> T
-    /// Runs `body` against a consistent snapshot; writes are rejected.
+    /// Runs `body` against a consistent snapshot; writes are refused.
     func read<T>(_ body: (KVTransaction) throws -> T) throws -> T
+    /// The revision of the last committed write transaction.
+    func revision() throws -> Revision
+    /// The changes under `prefix` after `revision` (see `ChangeSet`);
+    /// `KVStoreError.compacted` when that history is gone.
+    func changes(prefix: String, after revision: Revision) throws -> ChangeSet
+    /// Forgets deletions made at or before `revision`: `changes` from an
+    /// older revision is then `.compacted`.
+    func compact(through revision: Revision) throws
+    /// The revision through which history was compacted (0: none).
+    func compactedRevision() throws -> Revision
 }
 
-/// An in-memory `KVStore` (tests, dry runs). Transactions are serialized by
-/// a lock and work on a copy, so a throwing body leaves no trace.
-public final class InMemoryKVStore: KVStore, @unchecked Sendable {
-    private var data: [String: Data] = [:]
-    private let lock = PthreadMutex()
-
+/// Counts the keys a transaction writes against `KVLimits`, the same way
+/// in every backend (a key written twice is one operation: an optimistic
+/// backend buffers writes and commits each key once).
+public struct WriteBudget: Sendable {
+    public private(set) var keys: Set<String> = []
     public init() {}
 
-    @discardableResult
-    public func transaction<T>(_ body: (KVTransaction) throws -> T) throws -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        let tx = Tx(data, readOnly: false)
-        let result = try body(tx)
-        data = tx.data
-        return result
-    }
-
-    public func read<T>(_ body: (KVTransaction) throws -> T) throws -> T {
-        lock.lock()
-        let snapshot = data
-        lock.unlock()
-        return try body(Tx(snapshot, readOnly: true))
-    }
-
-    public var keys: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return data.keys.sorted()
-    }
-
-    public struct ReadOnlyViolation: Error {}
-
-    private final class Tx: KVTransaction {
-        var data: [String: Data]
-        let readOnly: Bool
-        init(_ data: [String: Data], readOnly: Bool) {
-            self.data = data
-            self.readOnly = readOnly
+    public mutating func write(_ key: String) throws {
+        keys.insert(key)
+        if keys.count > KVLimits.maxWritesPerTransaction {
+            throw KVStoreError.transactionTooLarge(operations: keys.count, limit: KVLimits.maxWritesPerTransaction)
         }
-        func get(_ key: String) throws -> Data? { data[key] }
-        func list(prefix: String) throws -> [(key: String, value: Data)] {
-            data.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        }
-        func put(_ key: String, _ value: Data) throws {
-            if readOnly { throw ReadOnlyViolation() }
-            data[key] = value
-        }
-        func delete(_ key: String) throws {
-            if readOnly { throw ReadOnlyViolation() }
-            data[key] = nil
-        }
-    }
-}
-
-/// A pthread mutex (NSLock without Foundation: the CNI plugin links only
-/// FoundationEssentials, see docs/cni.md "Latency").
-public final class PthreadMutex: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    public init() { pthread_mutex_init(mutex, nil) }
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-    public func lock() { pthread_mutex_lock(mutex) }
-    public func unlock() { pthread_mutex_unlock(mutex) }
-    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        lock()
-        defer { unlock() }
-        return try body()
     }
 }

@@ -27,6 +27,23 @@ public final class BackgroundTask<T>: @unchecked Sendable {
     }
 }
 
+extension BackgroundTask where T: Sendable {
+    /// Runs blocking work (a datastore transaction, netlink, a namespace)
+    /// on a dedicated pthread and resumes the awaiting task with its
+    /// result: async code never blocks a thread of Swift's cooperative
+    /// pool (docs/architecture.md, "Concurrency").
+    public static func run(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let work = { continuation.resume(with: Result { try body() }) }
+            guard let thread = startThread(work) else {
+                continuation.resume(throwing: NetNSError(operation: "pthread_create", errno: errno))
+                return
+            }
+            pthread_detach(thread)
+        }
+    }
+}
+
 /// Runs a closure on a dedicated pthread and joins it (never on the
 /// caller's thread: the closure may change the thread's namespace).
 enum ThreadRunner {

@@ -94,7 +94,7 @@ struct PluginHarness {
     /// as an operator would).
     func keys(_ prefix: String) throws -> [String] {
         guard FileManager.default.fileExists(atPath: db) else { return [] }
-        let out = try Command.check(["sqlite3", db, "SELECT key FROM kv WHERE key LIKE '\(prefix)%' ORDER BY key;"]).stdout
+        let out = try Command.check(["sqlite3", db, "SELECT key FROM kv WHERE key LIKE '\(prefix)%' AND value IS NOT NULL ORDER BY key;"]).stdout
         return out.split(separator: "\n").map(String.init)
     }
 

@@ -178,6 +178,18 @@ struct PluginCommandTests {
         }
     }
 
+    @Test func gcOfManyLeaksStaysWithinTheTransactionBound() throws {
+        try withNode { net, p in
+            // 40 leaks need ~240 writes: more than one transaction may hold
+            // (KVLimits.maxWritesPerTransaction, etcd's --max-txn-ops).
+            for i in 0..<40 { #expect(try p.add("leak\(i)", pod: try net.namespace("l\(i)")).status == 0) }
+            let gc = try p.run("GC", ifName: nil, config: p.config(top: ["cni.dev/valid-attachments": []]))
+            #expect(gc.status == 0, "\(gc.stdout)")
+            #expect(try p.keys("ipam/handles/").isEmpty && p.keys("endpoints/").isEmpty)
+            #expect(try !p.hostLinks().contains { $0.hasPrefix("crc") })
+        }
+    }
+
     @Test func malformedInputsGetTheirCodes() throws {
         try withNode { net, p in
             let pod = try net.namespace("pod")

@@ -1,6 +1,7 @@
 import Foundation
 import IPAM
 import IPAddressing
+import KeyValueStore
 import Testing
 import TestSupport
 @testable import Datastore
@@ -35,6 +36,27 @@ struct SQLiteStoreTests {
             // WAL mode is on for every opener.
             let mode = try Command.check(["sqlite3", store.path, "PRAGMA journal_mode;"]).stdout
             #expect(mode.trimmingCharacters(in: .whitespacesAndNewlines) == "wal")
+        }
+    }
+
+    @Test func aVersionOneFileIsMigratedWithItsData() throws {
+        try TemporaryDirectory.with { dir in
+            let path = dir.appendingPathComponent("v1.db").path
+            // The version 1 schema, as an earlier Caracal wrote it.
+            try Command.check(["sqlite3", path, """
+                PRAGMA journal_mode = WAL;
+                CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, revision INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO meta VALUES ('revision', 7);
+                INSERT INTO kv VALUES ('ipam/pools/a', x'7b7d', 3), ('endpoints/c/eth0', x'7b7d', 7);
+                PRAGMA user_version = 1;
+                """])
+            let store = try SQLiteStore(path: path, create: false)
+            #expect(try store.revision() == 7)
+            #expect(try store.read { try $0.entries(prefix: "").map { "\($0.key)@\($0.modRevision)" } } == ["endpoints/c/eth0@7", "ipam/pools/a@3"])
+            try store.transaction { try $0.delete("endpoints/c/eth0") }
+            #expect(try store.changes(prefix: "endpoints/", after: 7).events == [.delete(key: "endpoints/c/eth0", modRevision: 8)])
+            #expect(try Command.check(["sqlite3", path, "PRAGMA user_version;"]).stdout.hasPrefix("2"))
         }
     }
 

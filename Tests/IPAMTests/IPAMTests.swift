@@ -1,5 +1,6 @@
 import Foundation
 import IPAddressing
+import KeyValueStore
 import JSON
 import Testing
 @testable import IPAM
