@@ -44,7 +44,7 @@ let package = Package(
 
         // MARK: Adapters (I/O)
         .target(name: "NetNS", dependencies: ["CSystemShim"]),
-        .target(name: "Netlink", dependencies: ["CMnl", "NetNS", "IPAddressing", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "Netlink", dependencies: ["CMnl", "CSystemShim", "NetNS", "IPAddressing", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Routing", dependencies: ["JSON", "Netlink", "NetNS", log, metrics]),
         .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Netlink", "Policy", log]),
         .target(

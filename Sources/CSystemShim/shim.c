@@ -15,3 +15,7 @@ int caracal_is_netns_fd(int fd) {
     if (type < 0) return -1;
     return type == CLONE_NEWNET ? 1 : 0;
 }
+
+#include <sys/eventfd.h>
+
+int caracal_wake_fd(void) { return eventfd(0, EFD_CLOEXEC); }

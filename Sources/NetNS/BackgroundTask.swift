@@ -34,13 +34,19 @@ extension BackgroundTask where T: Sendable {
     /// pool (docs/architecture.md, "Concurrency").
     public static func run(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            let work = { continuation.resume(with: Result { try body() }) }
-            guard let thread = startThread(work) else {
-                continuation.resume(throwing: NetNSError(operation: "pthread_create", errno: errno))
-                return
+            do { try BackgroundTask<Void>.detached { continuation.resume(with: Result { try body() }) } } catch {
+                continuation.resume(throwing: error)
             }
-            pthread_detach(thread)
         }
+    }
+}
+
+extension BackgroundTask where T == Void {
+    /// Starts `body` on a dedicated pthread that nobody joins (a monitor
+    /// loop that ends by itself when told to stop).
+    public static func detached(_ body: @escaping @Sendable () -> Void) throws {
+        guard let thread = startThread(body) else { throw NetNSError(operation: "pthread_create", errno: errno) }
+        pthread_detach(thread)
     }
 }
 

@@ -1,5 +1,6 @@
 import CMnl
 import NetNS
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -59,7 +60,8 @@ public final class NetlinkSocket: @unchecked Sendable {
     public let portID: UInt32
 
     private let handle: OpaquePointer
-    private let mutex = PThreadMutex()
+    /// Serialises requests: one reply stream per socket.
+    private let mutex = Mutex(())
     private var nextSequence: UInt32
     private let receiveBuffer: UnsafeMutableRawBufferPointer
     /// Many-datagram receive area for per-message ACKs (`recvmmsg`).
@@ -180,34 +182,34 @@ public final class NetlinkSocket: @unchecked Sendable {
     public func execute(
         _ batch: NetlinkBatch, acknowledgement: NetlinkAcknowledgement = .everyMessage
     ) throws -> NetlinkBatchResult {
-        mutex.lock()
-        defer { mutex.unlock() }
-        var failures: [NetlinkError] = []
-        let count = batch.count
-        let base = nextSequence
-        nextSequence &+= UInt32(truncatingIfNeeded: count) &+ 1
-        var first = 0
-        while first < count {
-            // Choose the chunk [first, end) for one sendmsg.
-            var end = first
-            let chunkStart = batch.offsets[first]
-            let messageLimit = acknowledgement == .everyMessage ? maxAcknowledgedMessagesPerSend : Int.max
-            while end < count {
-                let messageEnd = end + 1 < count ? batch.offsets[end + 1] : batch.byteCount
-                if end > first && (messageEnd - chunkStart > maxBytesPerSend || end - first >= messageLimit) { break }
-                end += 1
+        return try mutex.withLock { _ in
+            var failures: [NetlinkError] = []
+            let count = batch.count
+            let base = nextSequence
+            nextSequence &+= UInt32(truncatingIfNeeded: count) &+ 1
+            var first = 0
+            while first < count {
+                // Choose the chunk [first, end) for one sendmsg.
+                var end = first
+                let chunkStart = batch.offsets[first]
+                let messageLimit = acknowledgement == .everyMessage ? maxAcknowledgedMessagesPerSend : Int.max
+                while end < count {
+                    let messageEnd = end + 1 < count ? batch.offsets[end + 1] : batch.byteCount
+                    if end > first && (messageEnd - chunkStart > maxBytesPerSend || end - first >= messageLimit) { break }
+                    end += 1
+                }
+                for index in first..<end {
+                    batch.stamp(index: index, sequence: base &+ UInt32(truncatingIfNeeded: index),
+                                acknowledge: acknowledgement == .everyMessage || index == end - 1)
+                }
+                let chunkEnd = end < count ? batch.offsets[end] : batch.byteCount
+                try sendLocked(batch.storage + chunkStart, count: chunkEnd - chunkStart)
+                try collectReplies(base: base, range: first..<end, acknowledgement: acknowledgement, failures: &failures,
+                                   messageType: batch.messageType(at:))
+                first = end
             }
-            for index in first..<end {
-                batch.stamp(index: index, sequence: base &+ UInt32(truncatingIfNeeded: index),
-                            acknowledge: acknowledgement == .everyMessage || index == end - 1)
-            }
-            let chunkEnd = end < count ? batch.offsets[end] : batch.byteCount
-            try sendLocked(batch.storage + chunkStart, count: chunkEnd - chunkStart)
-            try collectReplies(base: base, range: first..<end, acknowledgement: acknowledgement, failures: &failures,
-                               messageType: batch.messageType(at:))
-            first = end
+            return NetlinkBatchResult(messageCount: count, failures: failures)
         }
-        return NetlinkBatchResult(messageCount: count, failures: failures)
     }
 
     /// Sends `batch` as one nfnetlink transaction for `subsystem` (e.g.
@@ -256,33 +258,33 @@ public final class NetlinkSocket: @unchecked Sendable {
         let total = bytes.reduce(0) { $0 + $1.count }
         try ensureSendBuffer(total)
 
-        mutex.lock()
-        defer { mutex.unlock() }
-        // Sequence numbers: begin, the messages, end.
-        let base = nextSequence
-        nextSequence &+= UInt32(truncatingIfNeeded: count) &+ 3
-        frames.stamp(index: 0, sequence: base, acknowledge: false)
-        var sequence = base
-        for part in parts {
-            for index in part.messages {
-                sequence &+= 1
-                part.batch.stamp(index: index, sequence: sequence,
-                                 acknowledge: acknowledgement == .everyMessage || sequence == base &+ UInt32(count))
-            }
-        }
-        frames.stamp(index: 1, sequence: base &+ UInt32(count + 1), acknowledge: false)
-        try sendLocked(bytes, count: total)
-        var failures: [NetlinkError] = []
-        try collectReplies(base: base &+ 1, range: 0..<count, acknowledgement: acknowledgement, failures: &failures,
-                           framing: [-1, count]) { index in
-            var index = index
+        return try mutex.withLock { _ in
+            // Sequence numbers: begin, the messages, end.
+            let base = nextSequence
+            nextSequence &+= UInt32(truncatingIfNeeded: count) &+ 3
+            frames.stamp(index: 0, sequence: base, acknowledge: false)
+            var sequence = base
             for part in parts {
-                if index < part.messages.count { return part.batch.messageType(at: part.messages.lowerBound + index) }
-                index -= part.messages.count
+                for index in part.messages {
+                    sequence &+= 1
+                    part.batch.stamp(index: index, sequence: sequence,
+                                     acknowledge: acknowledgement == .everyMessage || sequence == base &+ UInt32(count))
+                }
             }
-            return 0
+            frames.stamp(index: 1, sequence: base &+ UInt32(count + 1), acknowledge: false)
+            try sendLocked(bytes, count: total)
+            var failures: [NetlinkError] = []
+            try collectReplies(base: base &+ 1, range: 0..<count, acknowledgement: acknowledgement, failures: &failures,
+                               framing: [-1, count]) { index in
+                var index = index
+                for part in parts {
+                    if index < part.messages.count { return part.batch.messageType(at: part.messages.lowerBound + index) }
+                    index -= part.messages.count
+                }
+                return 0
+            }
+            return NetlinkBatchResult(messageCount: count, failures: failures)
         }
-        return NetlinkBatchResult(messageCount: count, failures: failures)
     }
 
     private func ensureSendBuffer(_ bytes: Int) throws {
@@ -343,48 +345,48 @@ public final class NetlinkSocket: @unchecked Sendable {
     ) throws {
         let batch = NetlinkBatch(capacity: 512)
         try batch.append(type: type, flags: flags, body)
-        mutex.lock()
-        defer { mutex.unlock() }
-        let sequence = nextSequence
-        nextSequence &+= 1
-        batch.stamp(index: 0, sequence: sequence, acknowledge: !isDump)
-        try sendLocked(batch.storage, count: batch.byteCount)
-        var interrupted = false
-        var done = false
-        let name = NetlinkMessageNames.name(type, protocol: netlinkProtocol)
-        while !done {
-            let received = try receiveLocked(operation: "recv \(name)\(isDump ? " dump" : "")")
-            try NetlinkMessage.forEach(in: received) { message in
-                guard message.sequence == sequence, !done else { return }
-                if message.flags & UInt16(NLM_F_DUMP_INTR) != 0 { interrupted = true }
-                switch Int32(message.type) {
-                case NLMSG_DONE:
-                    done = true
-                    if message.payload.count >= 4 {
-                        let code = message.payload.loadUnaligned(as: Int32.self)
-                        if code < 0 {
-                            var error = NetlinkError(.refused, errno: -code, operation: name, messageIndex: 0, sequence: sequence)
-                            if message.flags & UInt16(NLM_F_ACK_TLVS) != 0 {
-                                try Self.readExtendedAck(NetlinkAttributes(UnsafeRawBufferPointer(rebasing: message.payload[4...])), into: &error)
+        return try mutex.withLock { _ in
+            let sequence = nextSequence
+            nextSequence &+= 1
+            batch.stamp(index: 0, sequence: sequence, acknowledge: !isDump)
+            try sendLocked(batch.storage, count: batch.byteCount)
+            var interrupted = false
+            var done = false
+            let name = NetlinkMessageNames.name(type, protocol: netlinkProtocol)
+            while !done {
+                let received = try receiveLocked(operation: "recv \(name)\(isDump ? " dump" : "")")
+                try NetlinkMessage.forEach(in: received) { message in
+                    guard message.sequence == sequence, !done else { return }
+                    if message.flags & UInt16(NLM_F_DUMP_INTR) != 0 { interrupted = true }
+                    switch Int32(message.type) {
+                    case NLMSG_DONE:
+                        done = true
+                        if message.payload.count >= 4 {
+                            let code = message.payload.loadUnaligned(as: Int32.self)
+                            if code < 0 {
+                                var error = NetlinkError(.refused, errno: -code, operation: name, messageIndex: 0, sequence: sequence)
+                                if message.flags & UInt16(NLM_F_ACK_TLVS) != 0 {
+                                    try Self.readExtendedAck(NetlinkAttributes(UnsafeRawBufferPointer(rebasing: message.payload[4...])), into: &error)
+                                }
+                                throw error
                             }
-                            throw error
                         }
+                    case NLMSG_ERROR:
+                        var error = try Self.parseError(message, operation: name)
+                        if error.errno == 0 { done = true; return }
+                        error.messageIndex = 0
+                        error.sequence = sequence
+                        throw error
+                    case NLMSG_NOOP, NLMSG_OVERRUN:
+                        return
+                    default:
+                        try handle(message)
                     }
-                case NLMSG_ERROR:
-                    var error = try Self.parseError(message, operation: name)
-                    if error.errno == 0 { done = true; return }
-                    error.messageIndex = 0
-                    error.sequence = sequence
-                    throw error
-                case NLMSG_NOOP, NLMSG_OVERRUN:
-                    return
-                default:
-                    try handle(message)
                 }
             }
-        }
-        if interrupted {
-            throw NetlinkError(.dumpInterrupted, errno: EINTR, operation: "\(name) dump interrupted", sequence: sequence)
+            if interrupted {
+                throw NetlinkError(.dumpInterrupted, errno: EINTR, operation: "\(name) dump interrupted", sequence: sequence)
+            }
         }
     }
 
@@ -392,10 +394,10 @@ public final class NetlinkSocket: @unchecked Sendable {
     /// `handle` for each message in it. For monitors: `ENOBUFS` throws an
     /// error whose `isOverrun` is true, meaning notifications were lost.
     public func receive(_ handle: (NetlinkMessage) throws -> Void) throws {
-        mutex.lock()
-        defer { mutex.unlock() }
-        let received = try receiveLocked(operation: "recv")
-        try NetlinkMessage.forEach(in: received, handle)
+        return try mutex.withLock { _ in
+            let received = try receiveLocked(operation: "recv")
+            try NetlinkMessage.forEach(in: received, handle)
+        }
     }
 
     /// Reads and discards everything queued, without waiting, and returns
@@ -405,14 +407,14 @@ public final class NetlinkSocket: @unchecked Sendable {
     /// covers everything that was lost.
     @discardableResult
     public func drain() -> Int {
-        mutex.lock()
-        defer { mutex.unlock() }
-        var dropped = 0
-        while true {
-            let received = Syscall.retryingInterrupts { recv(fileDescriptor, receiveBuffer.baseAddress, receiveBuffer.count, Int32(MSG_DONTWAIT)) }
-            if received >= 0 { dropped += 1; continue }
-            if errno == ENOBUFS { continue }
-            return dropped
+        return mutex.withLock { _ in
+            var dropped = 0
+            while true {
+                let received = Syscall.retryingInterrupts { recv(fileDescriptor, receiveBuffer.baseAddress, receiveBuffer.count, Int32(MSG_DONTWAIT)) }
+                if received >= 0 { dropped += 1; continue }
+                if errno == ENOBUFS { continue }
+                return dropped
+            }
         }
     }
 
@@ -620,15 +622,6 @@ final class MultiReceive {
         vectors.deallocate()
         headers.deallocate()
     }
-}
-
-/// A plain pthread mutex (no Foundation in this module).
-final class PThreadMutex: @unchecked Sendable {
-    private let raw: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
-    init() { pthread_mutex_init(raw, nil) }
-    deinit { pthread_mutex_destroy(raw); raw.deallocate() }
-    @inline(__always) func lock() { pthread_mutex_lock(raw) }
-    @inline(__always) func unlock() { pthread_mutex_unlock(raw) }
 }
 
 private func clock_gettime_ns() -> Int64 {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import NetNS
+import Synchronization
 import Netlink
 
 /// How a `RouteProgrammer` behaves.
@@ -75,7 +76,7 @@ public final class RouteProgrammer: @unchecked Sendable {
     public let configuration: RouteProgrammerConfiguration
     private let netlink: RTNetlink
     private let logger: Logger
-    private let lock = NSLock()
+    private let lock = Mutex(())
 
     private var desired = DesiredRoutes()
     private var haveDesiredSet = false
@@ -93,8 +94,8 @@ public final class RouteProgrammer: @unchecked Sendable {
     private let failureCounter: Counter
     private let resyncCounter: Counter
 
-    private var monitorThread: Thread?
-    private let monitorStop = ManagedAtomicFlag()
+    /// The monitor and its dedicated thread, while monitoring.
+    private var monitoring: (monitor: RTNetlinkMonitor, thread: BackgroundTask<Void>)?
 
     /// Metrics: `caracal_routes_programmed` (gauge), `caracal_routes_conflicting`
     /// (gauge), `caracal_route_apply_duration` (timer, one sample per apply),
@@ -258,52 +259,53 @@ public final class RouteProgrammer: @unchecked Sendable {
     }
 
     /// Watches route and link changes on a dedicated thread and repairs.
-    /// Best called before `start()`; called after it, it resyncs once to
-    /// cover changes made before the subscription.
+    /// The thread sleeps in the kernel until notifications arrive (no
+    /// polling). Best called before `start()`; called after it, it resyncs
+    /// once to cover changes made before the subscription.
     public func startMonitoring(receiveBufferSize: Int = 4 << 20) throws {
-        let monitor = try RTNetlinkMonitor(namespace: configuration.namespace, receiveBufferSize: receiveBufferSize,
-                                           pollInterval: .milliseconds(100))
-        lock.lock()
-        guard monitorThread == nil else { lock.unlock(); return }
-        monitorStop.set(false)
-        let stop = monitorStop
-        let thread = Thread { [weak self] in
-            while !stop.get() {
-                do {
-                    var events = try monitor.next()
-                    if events.isEmpty { continue }
-                    // Coalesce a burst into one repair.
-                    var overrun = events.contains(.resyncRequired)
-                    while events.count < 50_000, !overrun {
-                        let more = try monitor.next()
-                        if more.isEmpty { break }
-                        overrun = more.contains(.resyncRequired)
-                        events += more
+        let monitor = try RTNetlinkMonitor(namespace: configuration.namespace, receiveBufferSize: receiveBufferSize)
+        let started: Bool? = locked {
+            guard monitoring == nil else { return nil }
+            let thread = BackgroundTask { [weak self] in
+                while !monitor.isStopped {
+                    do {
+                        var events = try monitor.next()
+                        if events.isEmpty { continue }
+                        // Coalesce a burst into one repair: take what is
+                        // already queued without waiting.
+                        var overrun = events.contains(.resyncRequired)
+                        while events.count < 50_000, !overrun {
+                            let more = try monitor.next(timeout: .zero)
+                            if more.isEmpty { break }
+                            overrun = more.contains(.resyncRequired)
+                            events += more
+                        }
+                        guard let self else { return }
+                        self.logger.debug("route monitor events", metadata: ["count": "\(events.count)", "resync": "\(overrun)"])
+                        try self.handle(events)
+                    } catch {
+                        self?.logger.error("route monitor", metadata: ["error": "\(error)"])
+                        // A failing repair (the kernel refusing, say) is retried on the next event.
+                        _ = try? monitor.next(timeout: .milliseconds(100))
                     }
-                    guard let self else { return }
-                    self.logger.debug("route monitor events", metadata: ["count": "\(events.count)", "resync": "\(overrun)"])
-                    try self.handle(events)
-                } catch {
-                    self?.logger.error("route monitor", metadata: ["error": "\(error)"])
-                    usleep(100_000)
                 }
             }
+            monitoring = (monitor, thread)
+            return resyncCount > 0
         }
-        thread.name = "caracal-route-monitor"
-        monitorThread = thread
-        let started = resyncCount > 0
-        thread.start()
-        lock.unlock()
         // Changes between the last dump and the subscription were not seen:
         // read the kernel once more now that nothing can be missed.
-        if started { try resync() }
+        if started == true { try resync() }
     }
 
+    /// Stops the monitor and waits for its thread to end.
     public func stopMonitoring() {
-        monitorStop.set(true)
-        lock.lock()
-        monitorThread = nil
-        lock.unlock()
+        guard let (monitor, thread) = locked({ () -> (RTNetlinkMonitor, BackgroundTask<Void>)? in
+            defer { monitoring = nil }
+            return monitoring
+        }) else { return }
+        monitor.stop()
+        _ = thread.wait()
     }
 
     public var status: RouteProgrammerStatus {
@@ -323,9 +325,7 @@ public final class RouteProgrammer: @unchecked Sendable {
     // MARK: Internals
 
     private func locked<T>(_ body: () throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body()
+        try lock.withLock { _ in try body() }
     }
 
     private func owns(_ route: Route) -> Bool { route.protocol == configuration.protocol && inScope(route) }
@@ -436,10 +436,3 @@ extension Route {
     var normalizedKey: RouteKey { normalized.key }
 }
 
-/// A Bool shared with the monitor thread.
-final class ManagedAtomicFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set(_ newValue: Bool) { lock.lock(); value = newValue; lock.unlock() }
-    func get() -> Bool { lock.lock(); defer { lock.unlock() }; return value }
-}

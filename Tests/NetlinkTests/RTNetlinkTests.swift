@@ -351,15 +351,15 @@ struct MonitorTests {
         try withTestNetwork { net in
             let pair = try Pair(net)
             // A deliberately tiny queue: a burst overflows it.
-            let monitor = try RTNetlinkMonitor(namespace: pair.a.namespace, receiveBufferSize: 4096, pollInterval: .milliseconds(100))
+            let monitor = try RTNetlinkMonitor(namespace: pair.a.namespace, receiveBufferSize: 4096)
             let route = Route.device(prefix("10.30.0.1/32"), interfaceIndex: pair.va)
             try pair.rt.addRoute(route)
             var events: [NetworkEvent] = []
-            for _ in 0..<20 where !events.contains(.routeAdded(route)) { events += try monitor.next() }
+            for _ in 0..<20 where !events.contains(.routeAdded(route)) { events += try monitor.next(timeout: .milliseconds(100)) }
             #expect(events.contains(.routeAdded(route)))
             try pair.a.ip("route", "del", "10.30.0.1/32")
             events = []
-            for _ in 0..<20 where !events.contains(.routeRemoved(route)) { events += try monitor.next() }
+            for _ in 0..<20 where !events.contains(.routeRemoved(route)) { events += try monitor.next(timeout: .milliseconds(100)) }
             #expect(events.contains(.routeRemoved(route)))
 
             // Storm: 5000 routes in one batch overflow a 4 KiB queue.
@@ -369,15 +369,24 @@ struct MonitorTests {
             }
             #expect(try pair.rt.apply(changes, acknowledgement: .errorsAndLast).succeeded)
             events = []
-            for _ in 0..<200 where !events.contains(.resyncRequired) { events += try monitor.next() }
+            for _ in 0..<200 where !events.contains(.resyncRequired) { events += try monitor.next(timeout: .milliseconds(100)) }
             #expect(events.contains(.resyncRequired))
             // Still alive afterwards.
-            for _ in 0..<50 { if try monitor.next().isEmpty { break } }
+            for _ in 0..<50 { if try monitor.next(timeout: .milliseconds(100)).isEmpty { break } }
             let later = Route.device(prefix("10.31.0.1/32"), interfaceIndex: pair.va)
             try pair.rt.addRoute(later)
             events = []
-            for _ in 0..<20 where !events.contains(.routeAdded(later)) { events += try monitor.next() }
+            for _ in 0..<20 where !events.contains(.routeAdded(later)) { events += try monitor.next(timeout: .milliseconds(100)) }
             #expect(events.contains(.routeAdded(later)))
+            // Woken by its socket, not a timer: a waiting next() returns as
+            // soon as a change arrives, and stop() ends a wait at once.
+            let waiting = BackgroundTask { try monitor.next() }
+            usleep(50_000)
+            try pair.rt.addRoute(Route.device(prefix("10.32.0.1/32"), interfaceIndex: pair.va))
+            #expect(try waiting.wait().get().contains(.routeAdded(Route.device(prefix("10.32.0.1/32"), interfaceIndex: pair.va))))
+            let stopped = BackgroundTask { try monitor.next() }
+            monitor.stop()
+            #expect(try stopped.wait().get().isEmpty && monitor.isStopped)
         }
     }
 }

@@ -15,6 +15,9 @@ ref_dir=/usr/lib/cni
 # The binary as shipped (scripts/build-cni.sh: release, static Swift
 # runtime, non-PIE), built the same way as by `make release`.
 bin="$(scripts/build-cni.sh 2> >(grep -E "error|complete" >&2 || true))"
+# The plugin never creates its datastore: the admin CLI does (release build).
+swift build -c release --product caracal 2> >(grep -E "error|complete" >&2 || true) >&2
+cli="$(swift build -c release --show-bin-path)/caracal"
 
 work="$(mktemp -d)"
 prefix="crcbench-$$"
@@ -29,24 +32,30 @@ ip -n "$prefix-node" link set lo up
 for i in $(seq 0 $((pods - 1))); do ip netns add "$prefix-reference$i"; ip netns add "$prefix-caracal$i"; done
 
 out="$work/result.json"
-python3 - "$bin" "$ref_dir" "$prefix" "$pods" "$work" "$out" <<'PY'
+burst=100
+for i in $(seq 0 $((burst - 1))); do ip netns add "$prefix-breference$i"; ip netns add "$prefix-bcaracal$i"; done
+
+python3 - "$bin" "$ref_dir" "$prefix" "$pods" "$work" "$out" "$cli" "$burst" <<'PY'
 import ctypes, json, os, statistics, subprocess, sys, threading, time
-bin_, ref_dir, prefix, pods, work, out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
+bin_, ref_dir, prefix, pods, work, out, cli, burst = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7], int(sys.argv[8])
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
 fd = os.open(f"/run/netns/{prefix}-node", os.O_RDONLY)
 if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET: children inherit the node namespace
     sys.exit("setns failed")
 
 def configs(round_):
+    db = f"{work}/caracal-{round_}.db"
+    # The admin's pool (this creates the datastore too), as on a real node.
+    subprocess.run([cli, "ipam", "pool", "create", "bench", "--cidr", f"10.{240 + round_}.0.0/16", "--cooldown", "0",
+                    "--datastore", db], check=True, capture_output=True)
     car = {"cniVersion": "1.0.0", "name": "caracal", "type": "caracal-cni", "mtu": 1400, "nodeName": "bench",
-           "datastore": {"path": f"{work}/caracal-{round_}.db"},
-           "ipam": {"type": "caracal", "pools": [{"name": "bench", "cidr": f"10.{240 + round_}.0.0/16", "cooldownSeconds": 0}]}}
+           "datastore": {"path": db}, "ipam": {"type": "caracal", "pools": ["bench"]}}
     ref = {"cniVersion": "1.0.0", "name": f"refnet{round_}", "type": "ptp", "mtu": 1400, "ipMasq": False,
            "ipam": {"type": "host-local", "ranges": [[{"subnet": f"10.{230 + round_}.0.0/16"}]], "dataDir": f"{work}/host-local-{round_}"}}
     return {"caracal": (bin_, json.dumps(car).encode()), "reference": (f"{ref_dir}/ptp", json.dumps(ref).encode())}
 
-def call(name, plugin, stdin, command, i):
-    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": f"bench{i}", "CNI_NETNS": f"/run/netns/{prefix}-{name}{i}",
+def call(name, plugin, stdin, command, i, ns=None):
+    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": f"bench{i}", "CNI_NETNS": f"/run/netns/{prefix}-{ns or name}{i}",
            "CNI_IFNAME": "eth0", "CNI_PATH": ref_dir,
            "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod{i}"}
     t0 = time.perf_counter()
@@ -89,6 +98,27 @@ for round_, callers in enumerate([1, 2]):
             # Calls are interleaved, so rates come from the mean latency.
             "add_pods_per_s": round(callers * 1000 / statistics.mean(a), 1),
             "del_pods_per_s": round(callers * 1000 / statistics.mean(d), 1)}
+# A burst: `burst` pods scheduled at once on one node (calico#5612 waited
+# minutes for 100): every ADD starts together; the time until the last
+# answers. Each plugin bursts alone (one after the other, the order
+# alternating with nothing else running), so each has both cores.
+for round_, first in ((2, "caracal"), (3, "reference")):
+    cfg = configs(round_)
+    order = [first, "reference" if first == "caracal" else "caracal"]
+    for name in order:
+        plugin, stdin = cfg[name]
+        errors, lat = [], [None] * burst
+        def one(i):
+            try: lat[i] = call(name, plugin, stdin, "ADD", i, ns=f"b{name}")
+            except SystemExit as e: errors.append(str(e))
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(burst)]
+        t0 = time.perf_counter()
+        for t in threads: t.start()
+        for t in threads: t.join()
+        wall = time.perf_counter() - t0
+        for i in range(burst): call(name, plugin, stdin, "DEL", i, ns=f"b{name}")
+        results.setdefault(f"burst_{name}", []).append({"all_added_s": round(wall, 2), "errors": len(errors),
+            "add_p99_ms": round(pct([x for x in lat if x is not None], 99), 1) if any(lat) else None})
 json.dump(results, open(out, "w"))
 PY
 
@@ -109,6 +139,14 @@ for c in (1, 2):
         "add_p50_ratio": round(ca["add_p50_ms"] / re_["add_p50_ms"], 3),
         "add_p99_ratio": round(ca["add_p99_ms"] / re_["add_p99_ms"], 3),
         "del_p50_ratio": round(ca["del_p50_ms"] / re_["del_p50_ms"], 3)}
+lines += ["", "100 pods scheduled at once on one node (every ADD started together; time until the last answered; two bursts per plugin, each alone on the machine; goal: all within 15 s, no error):", "",
+          "| plugin | all added (s) | errors | ADD p99 |", "|---|---|---|---|"]
+for name in ("reference", "caracal"):
+    label = "ptp + host-local" if name == "reference" else "caracal-cni"
+    for b in r[f"burst_{name}"]:
+        lines.append(f"| {label} | {b['all_added_s']} | {b['errors']} | {b['add_p99_ms']} ms |")
+summary["burst100"] = {name: {"all_added_s": max(b["all_added_s"] for b in r[f"burst_{name}"]),
+                              "errors": sum(b["errors"] for b in r[f"burst_{name}"])} for name in ("reference", "caracal")}
 lines += ["", "Ratios (caracal / reference, lower is better; goal: ADD ≤ 0.7):", ""]
 for c in (1, 2):
     s = summary[f"callers{c}"]

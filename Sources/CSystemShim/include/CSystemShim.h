@@ -12,5 +12,8 @@ int caracal_gettid(void);
 /// 1 when `fd` is a network namespace (ioctl NS_GET_NSTYPE == CLONE_NEWNET),
 /// 0 when it is something else, -1 with errno when the ioctl fails.
 int caracal_is_netns_fd(int fd);
+/// eventfd(0, EFD_CLOEXEC): a descriptor that one write makes readable
+/// (wakes a thread waiting in poll). Returns the fd or -1 with errno.
+int caracal_wake_fd(void);
 
 #endif
