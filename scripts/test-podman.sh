@@ -293,7 +293,7 @@ sys.exit(0 if ip in net and ip != net.network_address else 1)' "$1" "$2" 2>/dev/
 reach() {
   if [ -z "$2" ]; then
     notok "$1 reaches $3" "no address to ping"
-  elif pm exec "$1" ping -c 1 -W 2 "$2" >/dev/null 2>&1; then
+  elif pm exec "$1" ping -c 1 -w 5 "$2" >/dev/null 2>&1; then
     ok "$1 reaches $3 ($2)"
   else
     notok "$1 reaches $3 ($2)" "node routes:" "$(innode ip route 2>&1)" "$1's routes:" "$(pm exec "$1" ip route 2>&1)"

@@ -198,7 +198,7 @@ public struct CNIPlugin {
 
         // 1. One transaction: leftovers of a crashed ADD go, addresses are
         //    allocated, and the endpoint is recorded as "wiring".
-        let allocated = Result { try store.transaction { tx -> ([Allocation], EndpointRecord?, [IPPrefix]) in
+        let allocated = Result { try store.transaction { tx -> ([Allocation], EndpointRecord?) in
             var leftover: EndpointRecord?
             if let existing = try Endpoints.get(containerID: c.containerID, ifName: c.ifName, tx) {
                 guard existing.state == .wiring else {
@@ -226,9 +226,7 @@ public struct CNIPlugin {
                 network: c.config.name, netns: netns, ips: a.map(\.ip),
                 borrowedIPs: a.filter(\.borrowed).map(\.ip), hostVeth: hostVeth, labels: labels, node: c.node,
                 claim: claim, state: .wiring, created: now), tx)
-            // The pools' prefixes, which a pod's later attachment routes.
-            let networks = try Set(a.map(\.pool)).sorted().compactMap { try ipam.pool(named: $0, tx)?.cidr }
-            return (a, leftover, networks)
+            return (a, leftover)
         } }
         Timeline.mark("allocated")
         // A WAL past its limit is checkpointed from a second connection
@@ -238,7 +236,7 @@ public struct CNIPlugin {
             ? BackgroundTask { [c] in try c.openStore(autocheckpoint: false).checkpoint().walPages } : nil
         var paired = pairing.wait()
         Timeline.mark("paired")
-        guard case .success(let (allocations, leftover, networks)) = allocated else {
+        guard case .success(let (allocations, leftover)) = allocated else {
             if progress.hostVethCreated { try? wiring.unwire(netns: netns, ifName: c.ifName, hostVeth: hostVeth) }
             _ = try allocated.get()
             fatalError("unreachable")
@@ -264,6 +262,8 @@ public struct CNIPlugin {
         // 2. Wire the pod; on any failure undo the wiring and the allocation.
         let wired: PodWiring.Wired
         do {
+            // The pools' prefixes, which a pod's later attachment routes.
+            let networks = Array(Set(allocations.map(\.poolCIDR))).sorted()
             wired = try wiring.configure(try paired.get(), ips: ips, networks: networks)
             Timeline.mark("configured")
             // 3. The endpoint is ready.

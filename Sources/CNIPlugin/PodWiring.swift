@@ -170,45 +170,48 @@ public struct PodWiring: Sendable {
         if has4 { try enableForwarding(.ipv4Forwarding) }
         if has6 { try enableForwarding(.ipv6Forwarding) }
         let any4 = IPPrefix("0.0.0.0/0")!, any6 = IPPrefix("::/0")!
-        func hasDefault(_ family: RouteFilter.Family, _ any: IPPrefix) throws -> Bool {
-            try pod.routes(RouteFilter(family: family, table: .main)).contains { $0.destination == any }
-        }
-        let via4 = has4 ? (try hasDefault(.ipv4, any4) ? networks.filter(\.isIPv4) : [any4]) : []
-        let via6 = has6 ? (try hasDefault(.ipv6, any6) ? networks.filter { !$0.isIPv4 } : [any6]) : []
-        // The gateway's link route of a later attachment needs its own
-        // metric: the first one's `169.254.1.1 dev eth0` has the same key.
-        let gatewayMetric = via4.contains(any4) ? 0 : pair.podIndex
-        // One batch per namespace, one round trip each (the kernel handles
-        // a send's messages in order, so the link is up before the routes).
-        try pod.perform { batch in
-            for ip in ips {
-                batch.appendAddress(InterfaceAddress(
-                    interfaceIndex: pair.podIndex, address: ip, prefixLength: ip.isIPv4 ? 32 : 128,
-                    flags: ip.isIPv6 ? InterfaceAddress.noDAD : 0))
-            }
-            batch.appendLinkChange(index: pair.podIndex, LinkChange(up: true))
+        // The routes through this interface's gateway: the defaults for the
+        // pod's first attachment; for a later one only its networks, and the
+        // gateway's link route with a metric of its own (the first one's
+        // `169.254.1.1 dev eth0` has the same key).
+        func appendRoutes(_ batch: NetlinkBatch, first: Bool) -> [IPPrefix] {
+            let via4 = has4 ? (first ? [any4] : networks.filter(\.isIPv4)) : []
+            let via6 = has6 ? (first ? [any6] : networks.filter { !$0.isIPv4 }) : []
             if has4 {
-                batch.appendNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway4, linkAddress: PodWiring.hostMAC))
                 batch.appendRoute(Route(
                     destination: IPPrefix(address: PodWiring.gateway4, length: 32)!, protocol: .boot, scope: .link,
-                    metric: gatewayMetric, nextHops: NextHops(NextHop(interfaceIndex: pair.podIndex))), .add)
-                for prefix in via4 {
-                    batch.appendRoute(Route(
-                        destination: prefix, protocol: .boot,
-                        nextHops: NextHops(NextHop(gateway: PodWiring.gateway4, interfaceIndex: pair.podIndex))), .add)
-                }
+                    metric: first ? 0 : pair.podIndex, nextHops: NextHops(NextHop(interfaceIndex: pair.podIndex))), .add)
             }
-            if has6 {
-                batch.appendNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway6, linkAddress: PodWiring.hostMAC))
-                for prefix in via6 {
-                    batch.appendRoute(Route(
-                        destination: prefix, protocol: .boot,
-                        nextHops: NextHops(NextHop(gateway: PodWiring.gateway6, interfaceIndex: pair.podIndex))), .add)
-                }
+            for prefix in via4 + via6 {
+                let gateway = prefix.isIPv4 ? PodWiring.gateway4 : PodWiring.gateway6
+                batch.appendRoute(Route(
+                    destination: prefix, protocol: .boot, nextHops: NextHops(NextHop(gateway: gateway, interfaceIndex: pair.podIndex))), .add)
             }
+            return via4 + via6
+        }
+        // One batch per namespace, one round trip each (the kernel handles
+        // a send's messages in order, so the link is up before the routes).
+        var gatewayRoutes: [IPPrefix] = []
+        do {
+            try pod.perform { batch in
+                for ip in ips {
+                    batch.appendAddress(InterfaceAddress(
+                        interfaceIndex: pair.podIndex, address: ip, prefixLength: ip.isIPv4 ? 32 : 128,
+                        flags: ip.isIPv6 ? InterfaceAddress.noDAD : 0))
+                }
+                batch.appendLinkChange(index: pair.podIndex, LinkChange(up: true))
+                if has4 { batch.appendNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway4, linkAddress: PodWiring.hostMAC)) }
+                if has6 { batch.appendNeighbor(Neighbor(interfaceIndex: pair.podIndex, address: PodWiring.gateway6, linkAddress: PodWiring.hostMAC)) }
+                gatewayRoutes = appendRoutes(batch, first: true)
+            }
+        } catch let e as NetlinkError where e.errno == EEXIST {
+            // A later attachment (a second network, Multus): the pod's
+            // default route is another interface's. Tried second so that the
+            // common first attachment costs no extra round trip.
+            try pod.perform { batch in gatewayRoutes = appendRoutes(batch, first: false) }
         }
         try addHostRoutes(host, ips: ips, hostIndex: pair.hostIndex)
-        return Wired(hostMAC: PodWiring.hostMAC.description, podMAC: pair.podMAC, gatewayRoutes: via4 + via6)
+        return Wired(hostMAC: PodWiring.hostMAC.description, podMAC: pair.podMAC, gatewayRoutes: gatewayRoutes)
     }
 
     static func hostPrefix(_ ip: IPAddress) -> IPPrefix { IPPrefix(address: ip, length: ip.isIPv4 ? 32 : 128)! }

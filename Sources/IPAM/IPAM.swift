@@ -47,6 +47,8 @@ public struct AllocationRequest: Hashable, Sendable {
 public struct Allocation: Hashable, Sendable {
     public var ip: IPAddress
     public var pool: String
+    /// The pool's prefix (a pod's later attachment routes it).
+    public var poolCIDR: IPPrefix
     public var block: IPPrefix
     /// True when the block belongs to another node (or none): the node must
     /// advertise this address as a host route.
@@ -276,7 +278,7 @@ public struct IPAM: Sendable {
             block.insert(Slot(ordinal: ordinal, handle: req.handleID, claim: claimName, namespace: req.namespace))
         }
         try saveBlock(block, key: key, pool: pool, now: now, tx)
-        return Allocation(ip: ip, pool: pool.name, block: cidr, borrowed: block.node != req.node)
+        return Allocation(ip: ip, pool: pool.name, poolCIDR: pool.cidr, block: cidr, borrowed: block.node != req.node)
     }
 
     private func describeHandle(_ id: String, _ tx: KVTransaction) throws -> String {
@@ -378,7 +380,8 @@ public struct IPAM: Sendable {
         block.cooling.removeAll { $0.until <= now }
         block.insert(Slot(ordinal: ordinal, handle: req.handleID, claim: req.claim, namespace: req.namespace))
         try saveBlock(block, key: key, pool: pool, now: now, tx)
-        return Allocation(ip: block.cidr.address(at: ordinal)!, pool: pool.name, block: block.cidr, borrowed: block.node != req.node)
+        return Allocation(
+            ip: block.cidr.address(at: ordinal)!, pool: pool.name, poolCIDR: pool.cidr, block: block.cidr, borrowed: block.node != req.node)
     }
 
     // MARK: Release
