@@ -11,6 +11,7 @@
 #include <linux/neighbour.h>
 #include <linux/veth.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <libmnl/libmnl.h>
 #include <unistd.h>
 #include <sys/syscall.h>

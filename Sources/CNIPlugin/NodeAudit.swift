@@ -262,6 +262,7 @@ public struct NodeGC {
         }
         if !act.isEmpty { try store.transaction { tx in _ = try ipam.releaseEmptyBlocks(node: node, tx) } }
         let observe = plan.observe
+        try wiring.forgetConnections(of: act.filter { $0.kind == .networkNamespaceGone || $0.kind == .allocationWithoutEndpoint }.flatMap(\.ips))
         for f in act {
             switch f.kind {
             case .networkNamespaceGone, .hostVethWithoutEndpoint:

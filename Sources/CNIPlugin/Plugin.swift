@@ -345,8 +345,12 @@ public struct CNIPlugin {
                 // The kernel takes ~15 ms to delete a veth (synchronize_net);
                 // the release runs meanwhile. Released addresses cool down
                 // before reuse, so releasing before the link is gone is safe.
-                unwiring = BackgroundTask { [wiring, netns = c.env.netns, ifName = c.ifName, hostVeth = endpoint?.hostVeth ?? c.hostVeth] in
+                // Then the node's conntrack entries of the released
+                // addresses go, so the next holder inherits no flows.
+                unwiring = BackgroundTask { [wiring, netns = c.env.netns, ifName = c.ifName, hostVeth = endpoint?.hostVeth ?? c.hostVeth,
+                                             ips = endpoint?.ips ?? []] in
                     try wiring.unwire(netns: netns, ifName: ifName, hostVeth: hostVeth)
+                    try wiring.forgetConnections(of: ips)
                 }
                 let h = try ipam.release(containerID: c.containerID, ifName: c.ifName, reason: "DEL", tx)
                 try Endpoints.delete(containerID: c.containerID, ifName: c.ifName, tx)
@@ -420,6 +424,9 @@ public struct CNIPlugin {
             do { try wiring.unwire(netns: e.netns, ifName: e.ifName, hostVeth: e.hostVeth) } catch {
                 logger.warning("GC: could not remove links", metadata: ["container": "\(e.containerID)", "error": "\(error)"])
             }
+        }
+        do { try wiring.forgetConnections(of: stale.flatMap(\.ips)) } catch {
+            logger.warning("GC: could not delete conntrack entries", metadata: ["error": "\(error)"])
         }
         // In chunks: a transaction writes at most KVLimits.maxWritesPerTransaction
         // keys, and one release writes about six.

@@ -303,6 +303,15 @@ public struct PodWiring: Sendable {
         link.name.hasPrefix(hostVethPrefix) && link.name.count == 14 && link.kind == "veth"
     }
 
+    /// Deletes the node's conntrack entries that name any of `ips`, so a
+    /// released address starts with no flows of its previous holder
+    /// (docs/cni.md, "Released addresses"). Returns how many went.
+    @discardableResult
+    public func forgetConnections(of ips: [IPAddress]) throws -> Int {
+        guard !ips.isEmpty else { return 0 }
+        return try ConntrackTable(namespace: hostNamespace).deleteEntries(involving: Set(ips))
+    }
+
     /// Host links that look like Caracal's host veths.
     public func hostVeths() throws -> [String] {
         try RTNetlink(namespace: hostNamespace).links().filter(PodWiring.isHostVeth).map(\.name)

@@ -7,6 +7,7 @@ public enum DecodedNetlinkMessage {
     case address(InterfaceAddress?)
     case neighbor(Neighbor?)
     case error(NetlinkError)
+    case conntrack(ConntrackEntry)
     case other(UInt16)
 }
 
@@ -20,6 +21,7 @@ public enum NetlinkFuzzing {
         case Int(RTM_NEWADDR), Int(RTM_DELADDR): return .address(try InterfaceAddress.decode(message))
         case Int(RTM_NEWNEIGH), Int(RTM_DELNEIGH): return .neighbor(try Neighbor.decode(message))
         case Int(NLMSG_ERROR): return .error(try NetlinkSocket.parseError(message, operation: "fuzz"))
+        case Int(ConntrackTable.messageType(IPCTNL_MSG_CT_NEW)): return .conntrack(try ConntrackEntry.decode(message))
         default: return .other(message.type)
         }
     }

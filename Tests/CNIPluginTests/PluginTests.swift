@@ -551,6 +551,27 @@ struct PluginRuntimeTests {
         }
     }
 
+    @Test func delForgetsTheReleasedAddressesConnections() throws {
+        try withNode { net, p in
+            // Connection tracking runs in the node's namespace once a rule uses it.
+            try p.host.check(["nft", "add table inet t; add chain inet t f { type filter hook forward priority 0; }; add rule inet t f ct state established accept"])
+            try p.host.ip("addr", "add", "10.99.0.1/32", "dev", "lo")
+            let a = try net.namespace("a"), b = try net.namespace("b")
+            let ipA = try #require(try p.add("a", pod: a).json?.firstIP), ipB = try #require(try p.add("b", pod: b).json?.firstIP)
+            #expect(try a.canPing(ipB) && a.canPing("10.99.0.1"))
+            func entries(_ ip: String) throws -> Int {
+                try p.host.run(["conntrack", "-L", "-s", ip]).stdout.split(separator: "\n").count
+                    + p.host.run(["conntrack", "-L", "-d", ip]).stdout.split(separator: "\n").count
+            }
+            #expect(try entries(ipB) > 0, "the ping between the pods is tracked")
+            let otherBefore = try p.host.run(["conntrack", "-L", "-d", "10.99.0.1"]).stdout
+            #expect(otherBefore.contains(ipA), "the flow to the node is tracked too")
+            #expect(try p.del("b", pod: b).status == 0)
+            #expect(try entries(ipB) == 0, "no flow of the released address is left")
+            #expect(try p.host.run(["conntrack", "-L", "-d", "10.99.0.1"]).stdout.contains(ipA), "other flows stay")
+        }
+    }
+
     @Test func macFromCNIArgsIsHonoured() throws {
         try withNode { net, p in
             let pod = try net.namespace("pod")

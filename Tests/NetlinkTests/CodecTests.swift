@@ -1,4 +1,5 @@
 import CMnl
+import Foundation
 import IPAddressing
 import Testing
 @testable import Netlink
@@ -84,6 +85,27 @@ struct CodecTests {
         #expect(error?.errno == ENETDOWN)
         #expect(error?.kernelMessage == "Nexthop device is not up")
         #expect(error?.attributeOffset == 32)
+    }
+
+    @Test func conntrackEntriesDecode() throws {
+        // Fuzz/FuzzNetlink/corpus/conntrack-v4-v6: an IPv4 entry in zone 7
+        // (both tuples) and an IPv6 one (original tuple only).
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/FuzzNetlink/corpus/conntrack-v4-v6")
+        let bytes = try [UInt8](Data(contentsOf: url))
+        var entries: [ConntrackEntry] = []
+        try bytes.withUnsafeBytes { try NetlinkMessage.forEach(in: $0) { entries.append(try ConntrackEntry.decode($0)) } }
+        #expect(entries.count == 2)
+        #expect(entries[0].family == 2 && entries[0].zone == 7)
+        #expect(entries[0].addresses == [IPAddress("10.244.0.1")!, IPAddress("10.244.0.2")!])
+        #expect(entries[0].originalTuple?.isEmpty == false)
+        #expect(entries[1].family == 10 && entries[1].zone == nil && entries[1].addresses == [IPAddress("::1")!, IPAddress("::2")!])
+        // A truncated address is malformed, not a crash or a wrong address.
+        var bad = bytes
+        bad[28] = 7  // CTA_IP_V4_SRC's length: 7 instead of 8
+        #expect { try bad.withUnsafeBytes { try NetlinkMessage.forEach(in: $0) { _ = try ConntrackEntry.decode($0) } } } throws: {
+            ($0 as? NetlinkError)?.kind == .malformed
+        }
     }
 
     @Test func malformedInputThrows() {
