@@ -35,27 +35,30 @@ let package = Package(
 
         // MARK: Pure modules
         .target(name: "IPAddressing"),
+        // The cluster's domain as values: routes (desired and observed),
+        // endpoints and their attachment key, nodes.
+        .target(name: "ClusterModel", dependencies: ["IPAddressing"]),
         .target(name: "BGP", dependencies: ["IPAddressing", nioCore]),
         .target(name: "JSON"),
-        .target(name: "CNI", dependencies: ["IPAddressing", "JSON"]),
+        .target(name: "CNI", dependencies: ["ClusterModel", "IPAddressing", "JSON"]),
         .target(name: "KeyValueStore"),
-        .target(name: "IPAM", dependencies: ["IPAddressing", "JSON", "KeyValueStore"]),
+        .target(name: "IPAM", dependencies: ["ClusterModel", "IPAddressing", "JSON", "KeyValueStore"]),
         .target(name: "Policy", dependencies: ["IPAddressing", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Adapters (I/O)
         .target(name: "NetNS", dependencies: ["CSystemShim"]),
-        .target(name: "Netlink", dependencies: ["CMnl", "CSystemShim", "NetNS", "IPAddressing", .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "Routing", dependencies: ["JSON", "Netlink", "NetNS", log, metrics]),
+        .target(name: "Netlink", dependencies: ["ClusterModel", "CMnl", "CSystemShim", "NetNS", "IPAddressing", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "Routing", dependencies: ["ClusterModel", "JSON", "Netlink", "NetNS", log, metrics]),
         .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Netlink", "Policy", log]),
         .target(
             name: "Datastore",
-            dependencies: ["KeyValueStore", "IPAM", "IPAddressing", "JSON", "CSQLite", "NetNS"]),
-        .target(name: "CNIPlugin", dependencies: ["CNI", "IPAM", "IPAddressing", "JSON", "KeyValueStore", "Datastore", "Netlink", "NetNS", log]),
+            dependencies: ["ClusterModel", "KeyValueStore", "IPAM", "IPAddressing", "JSON", "CSQLite", "NetNS"]),
+        .target(name: "CNIPlugin", dependencies: ["ClusterModel", "CNI", "IPAM", "IPAddressing", "JSON", "KeyValueStore", "Datastore", "Netlink", "NetNS", log]),
 
         // MARK: Executables
         .executableTarget(
             name: "caracal",
-            dependencies: [
+            dependencies: ["ClusterModel", 
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), log,
                 "BGP", "IPAddressing", "IPAM", "Datastore", "Netlink", "Routing", "NetNS", "Policy", "NFTables", "CNIPlugin",
             ]),
@@ -63,7 +66,7 @@ let package = Package(
 
         // MARK: Benchmarks (scripts/bench/<name>.sh; C references in reference/)
         .executableTarget(name: "bench-bgp-codec", dependencies: ["BGP", "IPAddressing", nioCore], exclude: ["reference"]),
-        .executableTarget(name: "bench-routes", dependencies: ["Netlink", "Routing", "IPAddressing"], exclude: ["reference"]),
+        .executableTarget(name: "bench-routes", dependencies: ["ClusterModel", "Netlink", "Routing", "IPAddressing"], exclude: ["reference"]),
         .executableTarget(name: "bench-datastore", dependencies: ["Datastore", "KeyValueStore", "IPAM", "IPAddressing"], exclude: ["reference"]),
         .executableTarget(name: "bench-policy", dependencies: ["Policy", "NFTables", "NetNS", "CSystemShim"]),
 
@@ -71,35 +74,35 @@ let package = Package(
         .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"]),
         .executableTarget(name: "FuzzBGPMessage", dependencies: ["BGP", "FuzzSupport", nioCore], path: "Fuzz/FuzzBGPMessage", exclude: ["corpus"]),
         .executableTarget(name: "FuzzBGPFSM", dependencies: ["BGP", "IPAddressing", "FuzzSupport"], path: "Fuzz/FuzzBGPFSM", exclude: ["corpus"]),
-        .executableTarget(name: "FuzzNetlink", dependencies: ["Netlink", "FuzzSupport"], path: "Fuzz/FuzzNetlink", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzNetlink", dependencies: ["ClusterModel", "Netlink", "FuzzSupport"], path: "Fuzz/FuzzNetlink", exclude: ["corpus"]),
         .executableTarget(name: "FuzzCNIConfig", dependencies: ["CNI", "JSON", "FuzzSupport"], path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
         .executableTarget(name: "FuzzSelector", dependencies: ["Policy", "FuzzSupport"], path: "Fuzz/FuzzSelector", exclude: ["corpus"]),
         .executableTarget(name: "FuzzPolicyYAML", dependencies: ["Policy", "FuzzSupport"], path: "Fuzz/FuzzPolicyYAML", exclude: ["corpus"]),
-        .executableTarget(name: "FuzzRouteSpec", dependencies: ["Routing", "Netlink", "FuzzSupport"], path: "Fuzz/FuzzRouteSpec", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzRouteSpec", dependencies: ["ClusterModel", "Routing", "Netlink", "FuzzSupport"], path: "Fuzz/FuzzRouteSpec", exclude: ["corpus"]),
 
         // MARK: Test support and tests
         .target(name: "TestSupport", dependencies: ["NetNS"], path: "Tests/TestSupport"),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
         .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IPAddressing", "TestSupport", nioCore], exclude: ["Vectors"]),
-        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
-        .testTarget(name: "RoutingTests", dependencies: ["Routing", "Netlink", "IPAddressing", "JSON", "TestSupport"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["ClusterModel", "Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
+        .testTarget(name: "RoutingTests", dependencies: ["ClusterModel", "Routing", "Netlink", "IPAddressing", "JSON", "TestSupport"]),
         .testTarget(
             name: "RoutingKernelTests",
-            dependencies: [
+            dependencies: ["ClusterModel", 
                 "Routing", "Netlink", "TestSupport", "IPAddressing", "NetNS", metrics,
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "CNITests", dependencies: ["CNI", "IPAddressing", "JSON"]),
-        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IPAddressing", "JSON", "KeyValueStore"]),
-        .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "KeyValueStore", "IPAM", "IPAddressing", "TestSupport"]),
+        .testTarget(name: "CNITests", dependencies: ["ClusterModel", "CNI", "IPAddressing", "JSON"]),
+        .testTarget(name: "IPAMTests", dependencies: ["ClusterModel", "IPAM", "IPAddressing", "JSON", "KeyValueStore"]),
+        .testTarget(name: "DatastoreTests", dependencies: ["ClusterModel", "Datastore", "KeyValueStore", "IPAM", "IPAddressing", "TestSupport"]),
         // A second process for the datastore contract's cross-process races.
         .executableTarget(name: "kv-contract-worker", dependencies: ["Datastore", "KeyValueStore"], path: "Tests/KVContractWorker"),
         .testTarget(
             name: "CNIPluginTests",
-            dependencies: ["CNIPlugin", "CNI", "IPAM", "IPAddressing", "JSON", "Datastore", "TestSupport", "NetNS"]),
+            dependencies: ["ClusterModel", "CNIPlugin", "CNI", "IPAM", "IPAddressing", "JSON", "Datastore", "TestSupport", "NetNS"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Golden"]),
-        .testTarget(name: "NFTablesTests", dependencies: ["NFTables", "Policy", "TestSupport", "NetNS"]),
+        .testTarget(name: "NFTablesTests", dependencies: ["ClusterModel", "NFTables", "Policy", "TestSupport", "NetNS"]),
     ]
 )

@@ -1,3 +1,4 @@
+import ClusterModel
 import Netlink
 import FuzzSupport
 

@@ -9,7 +9,7 @@ func fuzzOne(_ data: UnsafeRawBufferPointer) {
     let text = String(decoding: data, as: UTF8.self)
     let policies = (try? PolicyParser.parse(text)) ?? PolicySet()
     let inventory = (try? EndpointParser.parse(text)) ?? EndpointInventory(endpoints: [
-        Endpoint(namespace: "x", name: "a", labels: ["app": "web"], addresses: [IPAddress("10.0.0.1")!], interface: "crc1"),
+        Endpoint(namespace: "x", name: "a", labels: ["app": "web"], addresses: [NumericAddress("10.0.0.1")!], interface: "crc1"),
     ])
     let ruleset = PolicyCompiler().compile(policies, inventory)
     let text1 = NftRenderer.render(ruleset)

@@ -1,3 +1,4 @@
+import ClusterModel
 import IPAddressing
 import JSON
 
@@ -96,13 +97,6 @@ public struct Label: Hashable, Sendable, Codable {
     public var key: String
     public var value: String
     public init(key: String, value: String) { self.key = key; self.value = value }
-}
-
-/// `{containerID, ifname}` from GC's `cni.dev/valid-attachments`.
-public struct Attachment: Hashable, Sendable {
-    public var containerID: String
-    public var ifName: String
-    public init(containerID: String, ifName: String) { self.containerID = containerID; self.ifName = ifName }
 }
 
 /// A network configuration as the runtime sends it on stdin (one plugin of a

@@ -1,3 +1,4 @@
+import ClusterModel
 import Datastore
 #if canImport(FoundationEssentials)
 import FoundationEssentials

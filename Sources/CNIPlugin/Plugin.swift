@@ -1,3 +1,4 @@
+import ClusterModel
 import CNI
 import Datastore
 #if canImport(FoundationEssentials)

@@ -1,3 +1,4 @@
+import ClusterModel
 import CNI
 import IPAddressing
 import NetNS

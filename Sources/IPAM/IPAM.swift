@@ -1,4 +1,5 @@
 #if canImport(FoundationEssentials)
+import ClusterModel
 import FoundationEssentials
 #else
 import Foundation

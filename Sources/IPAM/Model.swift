@@ -1,4 +1,5 @@
 #if canImport(FoundationEssentials)
+import ClusterModel
 import FoundationEssentials
 #else
 import Foundation
@@ -142,16 +143,6 @@ public struct Pool: Codable, Hashable, Sendable {
     public func quota(for namespace: String) -> Int? { namespaceQuotas[namespace] ?? namespaceQuotas["*"] }
 }
 
-/// A node's record: its labels, used by pool node selectors.
-public struct NodeRecord: Codable, Hashable, Sendable {
-    public var name: String
-    public var labels: [String: String]
-    public init(name: String, labels: [String: String] = [:]) {
-        self.name = name
-        self.labels = labels
-    }
-}
-
 /// One taken address of a block: held by a pod (`handle`), bound to a
 /// sticky claim (`claim`), or both.
 public struct Slot: Codable, Hashable, Sendable {
@@ -222,7 +213,7 @@ public struct HandleRecord: Codable, Hashable, Sendable {
     public var historyKeys: [String]
 
     public var id: String { HandleRecord.id(containerID: containerID, ifName: ifName) }
-    public static func id(containerID: String, ifName: String) -> String { "\(containerID)/\(ifName)" }
+    public static func id(containerID: String, ifName: String) -> String { Attachment.id(containerID: containerID, ifName: ifName) }
 }
 
 /// A sticky claim: a workload identity bound to fixed addresses. It

@@ -237,9 +237,9 @@ enum KernelObjects {
     /// An interval is a start element and an end element holding end+1,
     /// flagged as the interval's end (none when the range reaches the top).
     static func rangeElements(_ f: IPFamily, _ r: ClosedRange<UInt128>) -> [Element] {
-        var out = [Element(key: IPAddress(family: f, value: r.lowerBound).bytes)]
+        var out = [Element(key: NumericAddress(family: f, value: r.lowerBound).bytes)]
         if r.upperBound != f.maxValue {
-            out.append(Element(key: IPAddress(family: f, value: r.upperBound + 1).bytes, intervalEnd: true))
+            out.append(Element(key: NumericAddress(family: f, value: r.upperBound + 1).bytes, intervalEnd: true))
         }
         return out
     }

@@ -473,7 +473,7 @@ public final class NFTablesProgrammer: Sendable {
             let f: IPFamily = keyType == t.typeIPv4 ? .ipv4 : .ipv6
             // Sort by key, ends before starts at equal keys; pair them up.
             let keyed = elems.compactMap { e -> (UInt128, Bool)? in
-                guard let a = IPAddress(bytes: e.key), a.family == f else { return nil }
+                guard let a = NumericAddress(bytes: e.key), a.family == f else { return nil }
                 return (a.value, e.intervalEnd)
             }.sorted { ($0.0, $0.1 ? 0 : 1) < ($1.0, $1.1 ? 0 : 1) }
             var ranges: [ClosedRange<UInt128>] = []
@@ -493,7 +493,7 @@ public final class NFTablesProgrammer: Sendable {
             let f: IPFamily = keyType >> 12 == t.typeIPv4 ? .ipv4 : .ipv6
             let alen = f == .ipv4 ? 4 : 16
             let tuples = elems.compactMap { e -> AddressProtoPort? in
-                guard e.key.count == alen + 8, let a = IPAddress(bytes: Array(e.key[0..<alen])),
+                guard e.key.count == alen + 8, let a = NumericAddress(bytes: Array(e.key[0..<alen])),
                       let p = L4Protocol(number: e.key[alen]) else { return nil }
                 return AddressProtoPort(address: a, proto: p, port: UInt16(e.key[alen + 4]) << 8 | UInt16(e.key[alen + 5]))
             }

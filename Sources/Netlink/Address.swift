@@ -1,3 +1,4 @@
+import ClusterModel
 import CMnl
 import IPAddressing
 #if canImport(Glibc)

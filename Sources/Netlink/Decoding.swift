@@ -1,3 +1,4 @@
+import ClusterModel
 import CMnl
 
 /// Everything the Netlink module can decode from a received message.

@@ -1,3 +1,4 @@
+import ClusterModel
 import CMnl
 import NetNS
 #if canImport(Glibc)

@@ -11,7 +11,7 @@ public enum IPFamily: String, Hashable, Sendable, Codable, CaseIterable, Compara
     public static func < (a: IPFamily, b: IPFamily) -> Bool { a == .ipv4 && b == .ipv6 }
 }
 
-public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct NumericAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var family: IPFamily
     public var value: UInt128
 
@@ -23,11 +23,11 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Text through `IPAddressing` (dotted quad without leading zeros;
     /// RFC 4291 IPv6 text).
     public init?(_ text: String) {
-        guard let a = IPAddressing.IPAddress(text) else { return nil }
+        guard let a = IPAddress(text) else { return nil }
         self.init(a)
     }
 
-    public init(_ a: IPAddressing.IPAddress) {
+    public init(_ a: IPAddress) {
         switch a {
         case .v4(let v4): self.init(family: .ipv4, value: UInt128(v4.value))
         case .v6(let v6): self.init(family: .ipv6, value: UInt128(v6.high) << 64 | UInt128(v6.low))
@@ -35,7 +35,7 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     /// The same address as `IPAddressing` holds it.
-    public var scalar: IPAddressing.IPAddress {
+    public var scalar: IPAddress {
         switch family {
         case .ipv4: .v4(IPv4Address(UInt32(truncatingIfNeeded: value)))
         case .ipv6: .v6(IPv6Address(high: UInt64(truncatingIfNeeded: value >> 64), low: UInt64(truncatingIfNeeded: value)))
@@ -55,7 +55,7 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
         self.init(family: bytes.count == 4 ? .ipv4 : .ipv6, value: v)
     }
 
-    public static func < (a: IPAddress, b: IPAddress) -> Bool {
+    public static func < (a: NumericAddress, b: NumericAddress) -> Bool {
         (a.family, a.value) < (b.family, b.value)
     }
 
@@ -66,12 +66,12 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
 /// An address prefix such as `10.0.0.0/8` or `fd00::/64`. A bare address is
 /// a host prefix. Host bits must be zero, as Kubernetes validation requires.
 public struct CIDR: Hashable, Sendable, CustomStringConvertible {
-    public var address: IPAddress
+    public var address: NumericAddress
     public var prefixLength: Int
 
     public init?(_ text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let a = IPAddress(String(parts[0])) else { return nil }
+        guard parts.count <= 2, let a = NumericAddress(String(parts[0])) else { return nil }
         let len: Int
         if parts.count == 2 {
             guard let l = Int(parts[1]), (0...a.family.bits).contains(l),
@@ -116,7 +116,7 @@ public struct AddressSet: Hashable, Sendable {
     }
 
     /// Many addresses at once (one sort, not one per insert).
-    public init(addresses: [IPAddress]) {
+    public init(addresses: [NumericAddress]) {
         v4 = AddressSet.normalize(addresses.filter { $0.family == .ipv4 }.map { $0.value...$0.value })
         v6 = AddressSet.normalize(addresses.filter { $0.family == .ipv6 }.map { $0.value...$0.value })
     }
@@ -125,7 +125,7 @@ public struct AddressSet: Hashable, Sendable {
 
     public func ranges(_ family: IPFamily) -> [ClosedRange<UInt128>] { family == .ipv4 ? v4 : v6 }
 
-    public func contains(_ address: IPAddress) -> Bool {
+    public func contains(_ address: NumericAddress) -> Bool {
         let rs = ranges(address.family)
         // Binary search over disjoint sorted ranges.
         var lo = 0, hi = rs.count - 1
@@ -138,7 +138,7 @@ public struct AddressSet: Hashable, Sendable {
         return false
     }
 
-    public mutating func insert(_ address: IPAddress) {
+    public mutating func insert(_ address: NumericAddress) {
         insert(address.family, address.value...address.value)
     }
 
@@ -217,7 +217,7 @@ public struct AddressSet: Hashable, Sendable {
 
     /// nft element text for one range: an address, a prefix, or `a-b`.
     public static func elementText(_ family: IPFamily, _ r: ClosedRange<UInt128>) -> String {
-        let lo = IPAddress(family: family, value: r.lowerBound)
+        let lo = NumericAddress(family: family, value: r.lowerBound)
         if r.lowerBound == r.upperBound { return lo.description }
         let span = r.upperBound - r.lowerBound
         // A prefix: span+1 is a power of two and lo is aligned to it.
@@ -226,6 +226,6 @@ public struct AddressSet: Hashable, Sendable {
             return "\(lo)/\(family.bits - hostBits)"
         }
         if span == UInt128.max { return "\(lo)/0" }
-        return "\(lo)-\(IPAddress(family: family, value: r.upperBound))"
+        return "\(lo)-\(NumericAddress(family: family, value: r.upperBound))"
     }
 }

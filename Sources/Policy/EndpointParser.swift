@@ -6,7 +6,7 @@ public enum EndpointParser {
         var inventory = EndpointInventory()
         var seenIDs = Set<String>()
         var seenInterfaces = Set<String>()
-        var seenAddresses = Set<IPAddress>()
+        var seenAddresses = Set<NumericAddress>()
         for doc in try yamlDocuments(text) where !doc.isNull {
             let top = try doc.mapping(allowed: ["namespaces", "endpoints"])
             for nf in try top["namespaces"]?.sequence() ?? [] {
@@ -25,10 +25,10 @@ public enum EndpointParser {
                 try PolicyParser.checkName(ns, nsf)
                 try PolicyParser.checkName(name, nf)
                 guard seenIDs.insert("\(ns)/\(name)").inserted else { throw nf.error("duplicate endpoint '\(ns)/\(name)'") }
-                var addresses: [IPAddress] = []
+                var addresses: [NumericAddress] = []
                 for af in try m["ips"]?.sequence() ?? [] {
                     let s = try af.string()
-                    guard let a = IPAddress(s) else { throw af.error("invalid IP address '\(s)'") }
+                    guard let a = NumericAddress(s) else { throw af.error("invalid IP address '\(s)'") }
                     guard seenAddresses.insert(a).inserted else { throw af.error("address \(a) is used by two endpoints") }
                     addresses.append(a)
                 }

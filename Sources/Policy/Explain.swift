@@ -4,8 +4,8 @@ public struct PacketProbe: Hashable, Sendable {
     public var hook: Hook
     public var inputInterface: String?
     public var outputInterface: String?
-    public var source: IPAddress
-    public var destination: IPAddress
+    public var source: NumericAddress
+    public var destination: NumericAddress
     public var proto: L4Protocol
     public var sourcePort: UInt16
     public var destinationPort: UInt16
@@ -13,7 +13,7 @@ public struct PacketProbe: Hashable, Sendable {
     public var icmpCode: UInt8
     public var ctState: CTStates
 
-    public init(hook: Hook, inputInterface: String?, outputInterface: String?, source: IPAddress, destination: IPAddress,
+    public init(hook: Hook, inputInterface: String?, outputInterface: String?, source: NumericAddress, destination: NumericAddress,
                 proto: L4Protocol, sourcePort: UInt16 = 40000, destinationPort: UInt16 = 0,
                 icmpType: UInt8 = 8, icmpCode: UInt8 = 0, ctState: CTStates = .new) {
         self.hook = hook; self.inputInterface = inputInterface; self.outputInterface = outputInterface
@@ -173,7 +173,7 @@ public struct PolicyExplainer: Sendable {
 
     public enum Party: Hashable, Sendable {
         case endpoint(Endpoint)
-        case address(IPAddress)
+        case address(NumericAddress)
         case host
     }
 
@@ -189,7 +189,7 @@ public struct PolicyExplainer: Sendable {
 
     public func resolve(_ text: String) throws(ResolveError) -> Party {
         if text == "host" { return .host }
-        if let a = IPAddress(text) {
+        if let a = NumericAddress(text) {
             return inventory.endpoint(address: a).map { .endpoint($0) } ?? .address(a)
         }
         guard let ep = inventory.endpoint(named: text) else { throw .unknownEndpoint(text) }
@@ -197,8 +197,8 @@ public struct PolicyExplainer: Sendable {
     }
 
     public func explain(from: Party, to: Party, proto: L4Protocol, port: UInt16,
-                        fromAddress: IPAddress? = nil, toAddress: IPAddress? = nil) throws(ResolveError) -> Explanation {
-        func address(_ party: Party, _ preferred: IPFamily?) throws(ResolveError) -> IPAddress? {
+                        fromAddress: NumericAddress? = nil, toAddress: NumericAddress? = nil) throws(ResolveError) -> Explanation {
+        func address(_ party: Party, _ preferred: IPFamily?) throws(ResolveError) -> NumericAddress? {
             switch party {
             case .address(let a): return a
             case .host: return nil
@@ -214,7 +214,7 @@ public struct PolicyExplainer: Sendable {
         var dst = toAddress
         if dst == nil { dst = try address(to, src?.family) }
         let family = src?.family ?? dst?.family ?? .ipv4
-        let hostAddr = IPAddress(family: family, value: family == .ipv4 ? 0xA9FE_0101 : 1)
+        let hostAddr = NumericAddress(family: family, value: family == .ipv4 ? 0xA9FE_0101 : 1)
         let iif: String?
         switch from {
         case .endpoint(let e): iif = e.interface ?? uplink

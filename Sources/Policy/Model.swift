@@ -229,13 +229,13 @@ public struct Endpoint: Hashable, Sendable {
     public var namespace: String
     public var name: String
     public var labels: [String: String]
-    public var addresses: [IPAddress]
+    public var addresses: [NumericAddress]
     /// The host side veth. nil for endpoints on other nodes: they can be
     /// peers, but this node enforces nothing for them.
     public var interface: String?
     public var ports: [NamedPort]
 
-    public init(namespace: String, name: String, labels: [String: String] = [:], addresses: [IPAddress],
+    public init(namespace: String, name: String, labels: [String: String] = [:], addresses: [NumericAddress],
                 interface: String? = nil, ports: [NamedPort] = []) {
         self.namespace = namespace; self.name = name; self.labels = labels
         self.addresses = addresses; self.interface = interface; self.ports = ports
@@ -262,5 +262,5 @@ public struct EndpointInventory: Hashable, Sendable {
     }
 
     public func endpoint(named id: String) -> Endpoint? { endpoints.first { $0.id == id } }
-    public func endpoint(address: IPAddress) -> Endpoint? { endpoints.first { $0.addresses.contains(address) } }
+    public func endpoint(address: NumericAddress) -> Endpoint? { endpoints.first { $0.addresses.contains(address) } }
 }

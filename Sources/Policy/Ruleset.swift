@@ -88,10 +88,10 @@ public struct InterfaceGroup: Hashable, Sendable, Comparable {
 
 /// An (address, protocol, port) tuple: the element of a named-port set.
 public struct AddressProtoPort: Hashable, Sendable, Comparable {
-    public var address: IPAddress
+    public var address: NumericAddress
     public var proto: L4Protocol
     public var port: UInt16
-    public init(address: IPAddress, proto: L4Protocol, port: UInt16) {
+    public init(address: NumericAddress, proto: L4Protocol, port: UInt16) {
         self.address = address; self.proto = proto; self.port = port
     }
     public static func < (a: AddressProtoPort, b: AddressProtoPort) -> Bool {
@@ -121,7 +121,7 @@ public struct NamedSet: Hashable, Sendable {
         self.name = name; self.kind = kind; self.ranges = ranges; self.tuples = tuples; self.comment = comment
     }
 
-    public func contains(_ a: IPAddress) -> Bool {
+    public func contains(_ a: NumericAddress) -> Bool {
         guard case .addresses(let f) = kind, a.family == f else { return false }
         return AddressSet(v4: f == .ipv4 ? ranges : [], v6: f == .ipv6 ? ranges : []).contains(a)
     }

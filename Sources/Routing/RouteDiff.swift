@@ -1,4 +1,4 @@
-import Netlink
+import ClusterModel
 
 /// What must change so the kernel's routes of one protocol equal the desired
 /// routes. Pure: computed from two maps, applied elsewhere.

@@ -174,7 +174,7 @@ func endpoint(_ i: Int, like: Int? = nil, canary: Int? = nil) -> Endpoint {
     var labels = ["app": "a\(j % 200)", "tier": "t\(j % 3)"]
     if let canary { labels["canary\(canary)"] = "yes" }
     return Endpoint(namespace: "ns\(j % 100)", name: "pod\(i)", labels: labels,
-                    addresses: [IPAddress(family: .ipv4, value: v)], interface: "crc\(String(i, radix: 16))")
+                    addresses: [NumericAddress(family: .ipv4, value: v)], interface: "crc\(String(i, radix: 16))")
 }
 
 /// nft commands for an incremental change (the reference for incremental).

@@ -2,6 +2,7 @@
 // Runs inside a namespace prepared by the script; programs COUNT IPv4 /32
 // routes on device IFINDEX through the Netlink module and the
 // RouteProgrammer, and prints one JSON line of timings in seconds.
+import ClusterModel
 import Foundation
 import IPAddressing
 import Netlink

@@ -1,3 +1,4 @@
+import ClusterModel
 import ArgumentParser
 import CNIPlugin
 import Datastore

@@ -30,7 +30,7 @@ import Testing
             spec: {podSelector: {}, policyTypes: [Egress]}
             """)
             let inventory = EndpointInventory(namespaces: ["v6": [:]], endpoints: [
-                Endpoint(namespace: "v6", name: "pod", addresses: [IPAddress("fd00:99::5")!], interface: "crcv6pod"),
+                Endpoint(namespace: "v6", name: "pod", addresses: [NumericAddress("fd00:99::5")!], interface: "crcv6pod"),
             ])
             let programmer = try NFTablesProgrammer(namespace: node.namespace)
             defer { try? programmer.deleteTable() }

@@ -167,7 +167,7 @@ final class PodTopology {
         for (id, addr) in addresses.sorted(by: { $0.key < $1.key }) {
             let parts = id.split(separator: "/").map(String.init)
             inv.endpoints.append(Endpoint(namespace: parts[0], name: parts[1], labels: ["pod": parts[1]],
-                                          addresses: [IPAddress(addr)!], interface: "crc\(parts[0])\(parts[1])",
+                                          addresses: [NumericAddress(addr)!], interface: "crc\(parts[0])\(parts[1])",
                                           ports: [NamedPort(name: "serve-80-tcp", port: 80, proto: .tcp), NamedPort(name: "serve-81-tcp", port: 81, proto: .tcp),
                                                   NamedPort(name: "serve-80-udp", port: 80, proto: .udp), NamedPort(name: "serve-81-udp", port: 81, proto: .udp)]))
         }

@@ -60,10 +60,10 @@ import Testing
             #expect(try topo.run(both).map(\.description) == ["x/b->x/a:80/TCP"])
             let explain = PolicyExplainer(ruleset: PolicyCompiler().compile(policies, inventory), inventory: inventory)
             let e = explain.evaluator.evaluate(PacketProbe(hook: .forward, inputInterface: "crcxd", outputInterface: "crcxa",
-                                                           source: IPAddress("10.99.1.4")!, destination: IPAddress("10.99.1.1")!,
+                                                           source: NumericAddress("10.99.1.4")!, destination: NumericAddress("10.99.1.1")!,
                                                            proto: .tcp, destinationPort: 80))
             #expect(!e.allowed && e.summary.contains("fail closed"))
-            inventory.endpoints.append(Endpoint(namespace: "x", name: "d", labels: ["pod": "d"], addresses: [IPAddress("10.99.1.4")!], interface: "crcxd"))
+            inventory.endpoints.append(Endpoint(namespace: "x", name: "d", labels: ["pod": "d"], addresses: [NumericAddress("10.99.1.4")!], interface: "crcxd"))
             let report = try programmer.apply(PolicyCompiler().compile(policies, inventory))
             let diff = try #require(report.diff)
             #expect(!report.fullReplace && diff.addedChains.isEmpty && diff.changedChains.isEmpty && diff.addedSets.isEmpty)
@@ -122,7 +122,7 @@ import Testing
             let policies = try PolicyParser.parse(k8s("x", "same", "podSelector: {}\ningress: [{from: [{podSelector: {}}]}]"))
             var inventory = topo.inventory()
             // The agent learns of x/d before its veth exists.
-            inventory.endpoints.append(Endpoint(namespace: "x", name: "d", labels: ["pod": "d"], addresses: [IPAddress("10.99.1.4")!], interface: "crcxd"))
+            inventory.endpoints.append(Endpoint(namespace: "x", name: "d", labels: ["pod": "d"], addresses: [NumericAddress("10.99.1.4")!], interface: "crcxd"))
             let desired = PolicyCompiler().compile(policies, inventory)
             let first = try programmer.apply(desired)
             #expect(first.pendingInterfaces == ["crcxd"])

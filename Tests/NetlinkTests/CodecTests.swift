@@ -1,3 +1,4 @@
+import ClusterModel
 import CMnl
 import Foundation
 import IPAddressing

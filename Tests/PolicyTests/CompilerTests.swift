@@ -110,7 +110,7 @@ func np(_ ns: String, _ name: String, _ spec: String) -> String {
         """))
         var inv = Fixtures.inventory
         let before = PolicyCompiler().compile(policies, inv)
-        inv.endpoints.append(Endpoint(namespace: "x", name: "b2", labels: ["pod": "b"], addresses: [IPAddress("10.99.1.20")!], interface: "crcxb2"))
+        inv.endpoints.append(Endpoint(namespace: "x", name: "b2", labels: ["pod": "b"], addresses: [NumericAddress("10.99.1.20")!], interface: "crcxb2"))
         let after = PolicyCompiler().compile(policies, inv)
         #expect(before.chains == after.chains)
         #expect(before.sets.map(\.name) == after.sets.map(\.name))
@@ -149,13 +149,13 @@ func np(_ ns: String, _ name: String, _ spec: String) -> String {
         let r = try Reach(np("x", "same", "podSelector: {}\ningress: [{from: [{podSelector: {}}]}]"))
         #expect(r.ruleset.group(of: "crcxz") == 0)
         let e = RulesetEvaluator(r.ruleset).evaluate(PacketProbe(hook: .forward, inputInterface: "crcxz", outputInterface: "crcya",
-                                                                  source: IPAddress("10.99.1.9")!, destination: IPAddress("10.99.2.1")!,
+                                                                  source: NumericAddress("10.99.1.9")!, destination: NumericAddress("10.99.2.1")!,
                                                                   proto: .tcp, destinationPort: 80))
         #expect(!e.allowed && e.summary.contains("fail closed"))
         // A host interface outside the prefix never meets the profile maps,
         // whatever its group: the dispatch rule is guarded by the prefix.
         let host = RulesetEvaluator(r.ruleset).evaluate(PacketProbe(hook: .forward, inputInterface: "eth0", outputInterface: "crcya",
-                                                                     source: IPAddress("192.0.2.1")!, destination: IPAddress("10.99.2.1")!,
+                                                                     source: NumericAddress("192.0.2.1")!, destination: NumericAddress("10.99.2.1")!,
                                                                      proto: .tcp, destinationPort: 80))
         #expect(host.allowed)
     }

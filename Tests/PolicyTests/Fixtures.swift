@@ -7,9 +7,9 @@ enum Fixtures {
     static let namespaces = ["x", "y", "z"]
     static let pods = ["a", "b", "c"]
 
-    static func address(_ ns: String, _ pod: String) -> IPAddress {
+    static func address(_ ns: String, _ pod: String) -> NumericAddress {
         let n = UInt128(namespaces.firstIndex(of: ns)! + 1), m = UInt128(pods.firstIndex(of: pod)! + 1)
-        return IPAddress(family: .ipv4, value: 0x0A63_0000 | n << 8 | m)
+        return NumericAddress(family: .ipv4, value: 0x0A63_0000 | n << 8 | m)
     }
 
     static var inventoryYAML: String {

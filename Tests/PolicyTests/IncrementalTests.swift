@@ -41,8 +41,8 @@ import Testing
         let apps = ["web", "api", "db"]
         var labels = ["pod": ["a", "b", "c"][Int(g.next() % 3)]]
         if g.next() % 4 != 0 { labels["app"] = apps[Int(g.next() % 3)] }
-        var addresses = [IPAddress(family: .ipv4, value: 0x0A63_0000 + UInt128(id))]
-        if g.next() % 3 == 0 { addresses.append(IPAddress(family: .ipv6, value: (0xFD00 << 112) + UInt128(id))) }
+        var addresses = [NumericAddress(family: .ipv4, value: 0x0A63_0000 + UInt128(id))]
+        if g.next() % 3 == 0 { addresses.append(NumericAddress(family: .ipv6, value: (0xFD00 << 112) + UInt128(id))) }
         let ports: [NamedPort] = g.next() % 2 == 0
             ? [NamedPort(name: "http", port: UInt16(8000 + g.next() % 3), proto: .tcp), NamedPort(name: "metrics", port: 9100, proto: .tcp)] : []
         return Endpoint(namespace: ns, name: "p\(id)", labels: labels, addresses: addresses,
@@ -91,7 +91,7 @@ import Testing
         let policies = try PolicyParser.parse(Self.policies)
         var inc = IncrementalPolicyCompiler(policies: policies, inventory: Fixtures.inventory)
         let before = inc.ruleset
-        inc.upsert(Endpoint(namespace: "x", name: "b2", labels: ["pod": "b"], addresses: [IPAddress("10.99.1.20")!], interface: "crcxb2"))
+        inc.upsert(Endpoint(namespace: "x", name: "b2", labels: ["pod": "b"], addresses: [NumericAddress("10.99.1.20")!], interface: "crcxb2"))
         let diff = RulesetDiff(from: before, to: inc.ruleset)
         #expect(diff.addedChains.isEmpty && diff.changedChains.isEmpty && diff.addedSets.isEmpty && diff.removedSets.isEmpty)
         #expect(diff.addedMapElements.values.allSatisfy { $0.isEmpty })

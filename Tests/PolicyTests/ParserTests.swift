@@ -170,6 +170,6 @@ import Testing
         #expect(throws: PolicyInputError.self) { try EndpointParser.parse("endpoints: [{namespace: x, name: a, ips: [1.2.3.4]}, {namespace: x, name: b, ips: [1.2.3.4]}]") }
         // JSON is YAML.
         let json = try EndpointParser.parse(#"{"endpoints": [{"namespace": "x", "name": "a", "ips": ["fd00::1"], "interface": "crc1"}]}"#)
-        #expect(json.endpoints[0].addresses == [IPAddress("fd00::1")!])
+        #expect(json.endpoints[0].addresses == [NumericAddress("fd00::1")!])
     }
 }

@@ -1,3 +1,4 @@
+import ClusterModel
 import IPAddressing
 import Netlink
 import Testing
