@@ -49,9 +49,9 @@ public struct PolicyCompiler: Sendable {
         // class (replicas of one workload) share a profile: it is worked out
         // once per class.
         // (Only local endpoints, those with a host interface, get profiles.)
-        var profileOfClass = [ProfileGroups.Profile?](repeating: nil, count: state.classes.count)
+        var profileOfClass = [ProfileGroups.Profile?](repeating: nil, count: state.index.classes.count)
         for (i, ep) in inventory.endpoints.enumerated() where ep.interface != nil {
-            let c = state.classOfEndpoint[i]
+            let c = state.index.classOfEndpoint[i]
             if profileOfClass[c] != nil { continue }
             profileOfClass[c] = state.profile(for: ep)
         }
@@ -66,7 +66,7 @@ public struct PolicyCompiler: Sendable {
         interfaceGroups.reserveCapacity(inventory.endpoints.count)
         for (i, ep) in inventory.endpoints.enumerated() {
             guard let iface = ep.interface else { continue }
-            interfaceGroups.append(InterfaceGroup(interface: iface, group: groupOfClass[state.classOfEndpoint[i]]))
+            interfaceGroups.append(InterfaceGroup(interface: iface, group: groupOfClass[state.index.classOfEndpoint[i]]))
         }
         var chains = baseChains()
         chains += state.chains.values.sorted { $0.name < $1.name }
@@ -84,7 +84,7 @@ public struct PolicyCompiler: Sendable {
             }
         }
         return Ruleset(interfacePrefix: interfacePrefix,
-                       sets: state.sets.values.filter { used.contains($0.name) }.sorted { $0.name < $1.name },
+                       sets: state.peerSets.sets.values.filter { used.contains($0.name) }.sorted { $0.name < $1.name },
                        chains: chains,
                        fromProfile: fromProfile.sorted(), toProfile: toProfile.sorted(),
                        interfaceGroups: interfaceGroups.sorted())
@@ -201,71 +201,31 @@ enum Naming {
 
 struct CompileState {
     let policies: PolicySet
-    /// Endpoint indices are stable: `IncrementalPolicyCompiler` appends new
-    /// endpoints and leaves removed ones in place, dropped from every index.
-    var inventory: EndpointInventory
     let globals: [GlobalNetworkPolicy]
     let podSelectors: [Selector]
     /// Which policies apply to a direction, precomputed (asked per endpoint class).
     let globalIsIngress: [Bool], globalIsEgress: [Bool]
     let policyIsIngress: [Bool], policyIsEgress: [Bool]
-    var sets: [String: NamedSet] = [:]
+    /// NetworkPolicies by namespace, sorted by name within one.
+    var policiesByNamespace: [String: [Int]] = [:]
+    /// The endpoints and the selections of them (see `EndpointIndex`).
+    var index: EndpointIndex
+    /// The named sets the rules look up (see `PeerSets`).
+    var peerSets = PeerSets()
     var chains: [String: Chain] = [:]
     /// See `PolicyCompiler.compile(_:_:finished:)`.
-    var finished: (@Sendable (PolicyCompiler.Finished) -> Void)?
+    var finished: (@Sendable (PolicyCompiler.Finished) -> Void)? {
+        didSet { peerSets.finished = finished }
+    }
     var profileByKey: [String: String] = [:]
     /// Cheap identity of a profile (indices, no strings) for the per-endpoint lookup.
     struct ProfileKey: Hashable { var direction: Direction; var globals: [Int]; var k8s: [Int] }
     var chainByProfile: [ProfileKey: String] = [:]
-    var nsLabelCache: [String: [String: String]] = [:]
-    /// Indexes so that compiling stays near-linear in pods × policies that
-    /// can select them, not all pods × all policies.
-    let allNamespaces: [String]
-    /// Endpoints with the same namespace and labels: selectors are
-    /// evaluated once per class, not once per endpoint.
-    struct EndpointClass { var namespace: String; var labels: [String: String]; var members: [Int] }
-    var classes: [EndpointClass] = []
-    var classOfEndpoint: [Int] = []
-    var classesByNamespace: [String: [Int]] = [:]
-    var policiesByNamespace: [String: [Int]] = [:]
-    var endpointsByPortName: [String: [Int]] = [:]
-    struct SelectionKey: Hashable { var pods: Selector; var namespaces: Selector?; var own: String? }
-    var selectionCache: [SelectionKey: [Int]] = [:]
-    /// Namespaces by namespace selector (few distinct ones, asked per peer).
-    var namespaceSelection: [Selector: [String]] = [:]
-    let allNamespaceLabels: [[String: String]]
-    var peerAddresses: [String: AddressSet] = [:]
-    /// What each peer set and tuple set is made of, so an endpoint event
-    /// can recompute just the sets whose selections it changes.
-    struct PeerDefinition { var selections: [SelectionKey]; var fixed: AddressSet; var intersect: AddressSet?; var subtract: AddressSet? }
-    var peerDefinitions: [String: PeerDefinition] = [:]
-    var peersBySelection: [SelectionKey: [String]] = [:]
-    struct TupleDefinition { var selection: SelectionKey?; var portName: String; var proto: L4Protocol; var family: IPFamily; var within: String? }
-    var tupleDefinitions: [String: TupleDefinition] = [:]
-    struct ClassKey: Hashable {
-        var namespace: String
-        var labels: [String: String]
-
-        /// Asked once per endpoint. A dictionary's own hash runs a seeded
-        /// hasher per element; an order-independent sum of FNV-1a hashes is
-        /// a fraction of that (equality stays exact).
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(namespace)
-            var sum: UInt64 = 0
-            for (k, v) in labels { sum &+= Naming.fnv1a(k) &* 0x9E37_79B9_7F4A_7C15 ^ Naming.fnv1a(v) }
-            hasher.combine(sum)
-        }
-    }
-    var classIndex: [ClassKey: Int] = [:]
-    /// Peer set names by peer text and family (saves re-deriving a name
-    /// from the text's hash for every rule with the same peers).
-    struct PeerSetKey: Hashable { var key: String; var family: IPFamily }
-    var peerSetNames: [PeerSetKey: String] = [:]
     var selectorTexts: [LabelSelector: String] = [:]
 
     init(policies: PolicySet, inventory: EndpointInventory) {
         self.policies = policies
-        self.inventory = inventory
+        index = EndpointIndex(inventory)
         let gs = policies.globalPolicies.sorted(by: GlobalNetworkPolicy.precedes)
         globals = gs
         podSelectors = policies.networkPolicies.map { $0.podSelector.selector }
@@ -273,64 +233,14 @@ struct CompileState {
         globalIsEgress = gs.map { $0.types.contains(.egress) }
         policyIsIngress = policies.networkPolicies.map { $0.policyTypes.contains(.ingress) }
         policyIsEgress = policies.networkPolicies.map { $0.policyTypes.contains(.egress) }
-        classOfEndpoint.reserveCapacity(inventory.endpoints.count)
-        for (i, e) in inventory.endpoints.enumerated() {
-            let key = ClassKey(namespace: e.namespace, labels: e.labels)
-            if let c = classIndex[key] {
-                classes[c].members.append(i)
-                classOfEndpoint.append(c)
-            } else {
-                classIndex[key] = classes.count
-                classesByNamespace[e.namespace, default: []].append(classes.count)
-                classOfEndpoint.append(classes.count)
-                classes.append(EndpointClass(namespace: e.namespace, labels: e.labels, members: [i]))
-            }
-            if !e.ports.isEmpty {
-                for name in Set(e.ports.map(\.name)) { endpointsByPortName[name, default: []].append(i) }
-            }
-        }
-        // Every endpoint's namespace has classes: no pass over the endpoints.
-        allNamespaces = Set(classesByNamespace.keys).union(inventory.namespaces.keys).sorted()
-        allNamespaceLabels = allNamespaces.map { inventory.namespaceLabels($0) }
-        for (ns, labels) in zip(allNamespaces, allNamespaceLabels) { nsLabelCache[ns] = labels }
         // Sorted by name within a namespace, so selections come out in a canonical order.
         for i in policies.networkPolicies.indices.sorted(by: { policies.networkPolicies[$0].name < policies.networkPolicies[$1].name }) {
             policiesByNamespace[policies.networkPolicies[i].namespace, default: []].append(i)
         }
     }
 
-    /// Endpoints whose labels match `pods`, in namespaces matching
-    /// `namespaces` (or in `own` when no namespace selector; everywhere when
-    /// neither). Cached: many rules share selectors.
-    mutating func select(_ pods: Selector, namespaces: Selector?, own: String?) -> [Int] {
-        let key = SelectionKey(pods: pods, namespaces: namespaces, own: own)
-        if let hit = selectionCache[key] { return hit }
-        let spaces: [String]
-        if let namespaces {
-            if let hit = namespaceSelection[namespaces] { spaces = hit } else {
-                spaces = allNamespaces.indices.filter { namespaces.matches(allNamespaceLabels[$0]) }.map { allNamespaces[$0] }
-                namespaceSelection[namespaces] = spaces
-            }
-        }
-        else if let own { spaces = [own] }
-        else { spaces = allNamespaces }
-        var out: [Int] = []
-        for ns in spaces {
-            for c in classesByNamespace[ns] ?? [] where pods.matches(classes[c].labels) { out += classes[c].members }
-        }
-        out.sort()
-        selectionCache[key] = out
-        return out
-    }
-
-    func addresses(ofIndices idx: [Int]) -> AddressSet {
-        AddressSet(addresses: idx.flatMap { inventory.endpoints[$0].addresses })
-    }
-
-    func nsLabels(_ ns: String) -> [String: String] { nsLabelCache[ns] ?? inventory.namespaceLabels(ns) }
-
     func globalSelects(_ g: GlobalNetworkPolicy, _ ep: Endpoint) -> Bool {
-        g.selector.matches(ep.labels) && (g.namespaceSelector?.matches(nsLabels(ep.namespace)) ?? true)
+        g.selector.matches(ep.labels) && (g.namespaceSelector?.matches(index.nsLabels(ep.namespace)) ?? true)
     }
 
     // MARK: Profiles
@@ -338,7 +248,7 @@ struct CompileState {
     /// The endpoint's (egress, ingress) profile chains. Each selector is
     /// evaluated once for both directions.
     mutating func profile(for ep: Endpoint) -> ProfileGroups.Profile {
-        let nsLabels = nsLabels(ep.namespace)
+        let nsLabels = index.nsLabels(ep.namespace)
         let gs = globals.indices.filter {
             globals[$0].selector.matches(ep.labels) && (globals[$0].namespaceSelector?.matches(nsLabels) ?? true)
         }
@@ -412,31 +322,6 @@ struct CompileState {
         return name
     }
 
-    // MARK: Sets
-
-    /// The address set of one peer definition (`key`: its canonical text),
-    /// shared by every rule with the same peers: named by the peers, not by
-    /// the rule, so its name and comment stay stable while pods come and go,
-    /// and identical selections cost one set. (Few sets matter: the kernel
-    /// finds a set by name with a linear walk, for every set, element
-    /// message and lookup expression of a transaction.) `addrs` runs once
-    /// per key.
-    mutating func peerSet(_ key: String, _ f: IPFamily, _ addrs: () -> AddressSet) -> String {
-        if let n = peerSetNames[PeerSetKey(key: key, family: f)] { return n }
-        let n = "peers-\(Naming.hex(key))-\(Self.familyTag(f))"
-        peerSetNames[PeerSetKey(key: key, family: f)] = n
-        if sets[n] == nil {
-            let all: AddressSet
-            if let hit = peerAddresses[key] { all = hit } else { all = addrs(); peerAddresses[key] = all }
-            var comment = "peers: " + key
-            if comment.utf8.count > 120 { comment = String(decoding: Array(comment.utf8.prefix(117)), as: UTF8.self) + "..." }
-            let set = NamedSet(name: n, kind: .addresses(f), ranges: all.ranges(f), comment: comment)
-            sets[n] = set
-            finished?(.set(set))
-        }
-        return n
-    }
-
     mutating func peerText(_ p: NetworkPolicy, _ peer: NetworkPolicyPeer) -> String {
         switch peer {
         case let .pods(podSel, nsSel):
@@ -469,32 +354,6 @@ struct CompileState {
         return "global " + parts.joined(separator: " ")
     }
 
-    mutating func tupleSet(_ name: String, _ def: TupleDefinition, _ comment: String) -> String {
-        let n = Naming.identifier(name)
-        if sets[n] == nil {
-            tupleDefinitions[n] = def
-            let set = NamedSet(name: n, kind: .addressProtoPort(def.family), tuples: resolve(def), comment: comment)
-            sets[n] = set
-            finished?(.set(set))
-        }
-        return n
-    }
-
-    static func familyTag(_ f: IPFamily) -> String { f == .ipv4 ? "v4" : "v6" }
-
-
-    func namedPortTuples(_ eps: [Endpoint], _ name: String, _ proto: L4Protocol, within peers: AddressSet?) -> [AddressProtoPort] {
-        var out: [AddressProtoPort] = []
-        for e in eps {
-            for np in e.ports where np.name == name && np.proto == proto {
-                for a in e.addresses where peers?.contains(a) ?? true {
-                    out.append(AddressProtoPort(address: a, proto: proto, port: np.port))
-                }
-            }
-        }
-        return out
-    }
-
     // MARK: Kubernetes rules
 
     mutating func k8sRule(_ p: NetworkPolicy, _ pi: Int, _ d: Direction, _ ri: Int, _ r: NetworkPolicyRule) -> [Rule] {
@@ -516,18 +375,18 @@ struct CompileState {
             // The peer text is built from cached selector texts rather than
             // looked up by hashing the whole peer list.
             peerKey = r.peers.map { peerText(p, $0) }.joined(separator: "; ")
-            if let hit = peerAddresses[peerKey] { peerAddrs = hit } else {
-                var def = PeerDefinition(selections: [], fixed: AddressSet(), intersect: nil, subtract: nil)
+            if let hit = peerSets.peerAddresses[peerKey] { peerAddrs = hit } else {
+                var def = PeerSets.PeerDefinition(selections: [], fixed: AddressSet(), intersect: nil, subtract: nil)
                 for peer in r.peers {
                     switch peer {
                     case let .pods(podSel, nsSel):
-                        def.selections.append(SelectionKey(pods: podSel?.selector ?? .all, namespaces: nsSel?.selector,
+                        def.selections.append(EndpointIndex.SelectionKey(pods: podSel?.selector ?? .all, namespaces: nsSel?.selector,
                                                            own: nsSel == nil ? p.namespace : nil))
                     case let .ipBlock(cidr, except):
                         def.fixed = def.fixed.union(AddressSet([cidr]).subtracting(AddressSet(except)))
                     }
                 }
-                peerAddrs = define(peerKey, def)
+                peerAddrs = peerSets.define(peerKey, def, &index)
             }
             families = (v4 ? [.ipv4] : []) + (v6 ? [.ipv6] : [])
         } else if r.ports.contains(where: { if case .named = $0.port { true } else { false } }) {
@@ -539,7 +398,7 @@ struct CompileState {
             if let f {
                 common.append(.family(f))
                 if let peerAddrs {
-                    common.append(.addressInSet(peerSide, peerSet(peerKey, f) { peerAddrs }, f))
+                    common.append(.addressInSet(peerSide, peerSets.peerSet(peerKey, f) { peerAddrs }, f))
                 }
             }
             if r.ports.isEmpty {
@@ -556,15 +415,15 @@ struct CompileState {
                     guard let f else { continue }
                     // Ingress: the name is resolved on the selected (receiving)
                     // pods; egress: on the peers.
-                    let def: TupleDefinition
+                    let def: PeerSets.TupleDefinition
                     if d == .ingress {
-                        def = TupleDefinition(selection: SelectionKey(pods: podSelectors[pi], namespaces: nil, own: p.namespace),
+                        def = PeerSets.TupleDefinition(selection: EndpointIndex.SelectionKey(pods: podSelectors[pi], namespaces: nil, own: p.namespace),
                                               portName: name, proto: port.proto, family: f, within: nil)
                     } else {
-                        def = TupleDefinition(selection: nil, portName: name, proto: port.proto, family: f,
+                        def = PeerSets.TupleDefinition(selection: nil, portName: name, proto: port.proto, family: f,
                                               within: peerAddrs == nil ? nil : peerKey)
                     }
-                    let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", def, comment + " port \(name)")
+                    let set = peerSets.tupleSet("\(base)-p\(pj)-\(PeerSets.familyTag(f))", def, comment + " port \(name)", &index)
                     m.append(.destinationInTupleSet(set, f))
                 }
                 rules.append(Rule(matches: m, verdict: .return, comment: comment))
@@ -578,42 +437,15 @@ struct CompileState {
     mutating func entityAddresses(_ e: EntityRule) -> AddressSet? {
         guard e.constrainsAddresses else { return nil }
         let key = Self.entityText(e)
-        if let hit = peerAddresses[key] { return hit }
-        var def = PeerDefinition(selections: [], fixed: AddressSet(), intersect: nil, subtract: AddressSet(e.notNets))
+        if let hit = peerSets.peerAddresses[key] { return hit }
+        var def = PeerSets.PeerDefinition(selections: [], fixed: AddressSet(), intersect: nil, subtract: AddressSet(e.notNets))
         if e.selector != nil || e.namespaceSelector != nil {
-            def.selections = [SelectionKey(pods: e.selector ?? .all, namespaces: e.namespaceSelector, own: nil)]
+            def.selections = [EndpointIndex.SelectionKey(pods: e.selector ?? .all, namespaces: e.namespaceSelector, own: nil)]
         } else {
             def.fixed = AddressSet.everything(.ipv4).union(.everything(.ipv6))
         }
         if !e.nets.isEmpty { def.intersect = AddressSet(e.nets) }
-        return define(key, def)
-    }
-
-    /// Records a peer definition and returns its addresses.
-    mutating func define(_ key: String, _ def: PeerDefinition) -> AddressSet {
-        for k in def.selections {
-            _ = select(k.pods, namespaces: k.namespaces, own: k.own)
-            peersBySelection[k, default: []].append(key)
-        }
-        peerDefinitions[key] = def
-        let s = resolve(def)
-        peerAddresses[key] = s
-        return s
-    }
-
-    func resolve(_ d: PeerDefinition) -> AddressSet {
-        var s = d.fixed
-        for k in d.selections { s = s.union(addresses(ofIndices: selectionCache[k] ?? [])) }
-        if let i = d.intersect { s = s.intersection(i) }
-        if let x = d.subtract { s = s.subtracting(x) }
-        return s
-    }
-
-    /// The tuples of a named-port set, from its definition.
-    mutating func resolve(_ t: TupleDefinition) -> [AddressProtoPort] {
-        let indices = t.selection.map { select($0.pods, namespaces: $0.namespaces, own: $0.own) } ?? (endpointsByPortName[t.portName] ?? [])
-        let tuples = namedPortTuples(indices.map { inventory.endpoints[$0] }, t.portName, t.proto, within: t.within.flatMap { peerAddresses[$0] })
-        return Array(Set(tuples.filter { $0.address.family == t.family })).sorted()
+        return peerSets.define(key, def, &index)
     }
 
     static func entityFamilies(_ e: EntityRule) -> Set<IPFamily>? {
@@ -655,10 +487,10 @@ struct CompileState {
             if let f {
                 common.append(.family(f))
                 if let src {
-                    common.append(.addressInSet(.source, peerSet(Self.entityText(r.source), f) { src }, f))
+                    common.append(.addressInSet(.source, peerSets.peerSet(Self.entityText(r.source), f) { src }, f))
                 }
                 if let dst {
-                    common.append(.addressInSet(.destination, peerSet(Self.entityText(r.destination), f) { dst }, f))
+                    common.append(.addressInSet(.destination, peerSets.peerSet(Self.entityText(r.destination), f) { dst }, f))
                 }
             }
             if let p = r.proto, !(hasNamed && r.destination.ports.count == 1) { common.append(.proto(p)) }
@@ -672,11 +504,11 @@ struct CompileState {
                     case let .range(a, b)?: m.append(.port(.destination, a, b))
                     case let .named(name)?:
                         guard let f, let p = r.proto else { continue }
-                        let def = TupleDefinition(selection: SelectionKey(pods: r.destination.selector ?? .all,
+                        let def = PeerSets.TupleDefinition(selection: EndpointIndex.SelectionKey(pods: r.destination.selector ?? .all,
                                                                           namespaces: r.destination.namespaceSelector, own: nil),
                                                   portName: name, proto: p, family: f,
                                                   within: dst == nil ? nil : Self.entityText(r.destination))
-                        let set = tupleSet("\(base)-p\(pj)-\(Self.familyTag(f))", def, comment + " port \(name)")
+                        let set = peerSets.tupleSet("\(base)-p\(pj)-\(PeerSets.familyTag(f))", def, comment + " port \(name)", &index)
                         m.append(.destinationInTupleSet(set, f))
                     }
                     rules.append(Rule(matches: m, logPrefix: logPrefix, verdict: verdict, comment: comment))

@@ -15,7 +15,7 @@ public struct IncrementalPolicyCompiler: Sendable {
     public let compiler: PolicyCompiler
     public let policies: PolicySet
     private var state: CompileState
-    /// Live endpoint id → index in `state.inventory.endpoints`.
+    /// Live endpoint id → index in `state.index.inventory.endpoints`.
     private var indexOfID: [String: Int] = [:]
     private var profileOfClass: [ProfileGroups.Profile?] = []
     /// Local live endpoints per profile.
@@ -33,8 +33,8 @@ public struct IncrementalPolicyCompiler: Sendable {
 
     /// The live endpoints (with the namespaces).
     public var inventory: EndpointInventory {
-        var inv = state.inventory
-        inv.endpoints = indexOfID.values.sorted().map { state.inventory.endpoints[$0] }
+        var inv = state.index.inventory
+        inv.endpoints = indexOfID.values.sorted().map { state.index.inventory.endpoints[$0] }
         return inv
     }
 
@@ -45,23 +45,23 @@ public struct IncrementalPolicyCompiler: Sendable {
         state = CompileState(policies: policies, inventory: live)
         indexOfID = [:]
         for (i, e) in live.endpoints.enumerated() { indexOfID[e.id] = i }
-        profileOfClass = Array(repeating: nil, count: state.classes.count)
+        profileOfClass = Array(repeating: nil, count: state.index.classes.count)
         profileUse = [:]
         for (i, e) in live.endpoints.enumerated() where e.interface != nil {
             profileUse[profile(ofEndpoint: i), default: 0] += 1
         }
         groups = ProfileGroups.assign(Set(profileUse.keys))
         ruleset.interfaceGroups = live.endpoints.enumerated().compactMap { i, e in
-            e.interface.map { InterfaceGroup(interface: $0, group: groups[profileOfClass[state.classOfEndpoint[i]]!]!) }
+            e.interface.map { InterfaceGroup(interface: $0, group: groups[profileOfClass[state.index.classOfEndpoint[i]]!]!) }
         }.sorted()
         assemble()
     }
 
     private mutating func profile(ofEndpoint i: Int) -> ProfileGroups.Profile {
-        let c = state.classOfEndpoint[i]
+        let c = state.index.classOfEndpoint[i]
         if c >= profileOfClass.count { profileOfClass += Array(repeating: nil, count: c - profileOfClass.count + 1) }
         if let p = profileOfClass[c] { return p }
-        let ep = state.inventory.endpoints[i]
+        let ep = state.index.inventory.endpoints[i]
         let p = state.profile(for: ep)
         profileOfClass[c] = p
         return p
@@ -70,7 +70,7 @@ public struct IncrementalPolicyCompiler: Sendable {
     /// Adds an endpoint, or replaces the one with the same namespace/name.
     public mutating func upsert(_ e: Endpoint) {
         if let old = indexOfID[e.id] { detach(old) }
-        guard state.nsLabelCache[e.namespace] != nil else {
+        guard state.index.nsLabelCache[e.namespace] != nil else {
             // A namespace not seen before changes namespace selections: start over.
             var live = inventory
             live.endpoints.append(e)
@@ -97,26 +97,13 @@ public struct IncrementalPolicyCompiler: Sendable {
     private var groupChanges: [(String, Int?)] = []
 
     private mutating func attach(_ e: Endpoint) -> Int {
-        let i = state.inventory.endpoints.count
-        state.inventory.endpoints.append(e)
+        let i = state.index.append(e)
         indexOfID[e.id] = i
-        let key = CompileState.ClassKey(namespace: e.namespace, labels: e.labels)
-        if let c = state.classIndex[key] {
-            state.classes[c].members.append(i)
-            state.classOfEndpoint.append(c)
-        } else {
-            let c = state.classes.count
-            state.classIndex[key] = c
-            state.classesByNamespace[e.namespace, default: []].append(c)
-            state.classOfEndpoint.append(c)
-            state.classes.append(.init(namespace: e.namespace, labels: e.labels, members: [i]))
-        }
-        for name in Set(e.ports.map(\.name)) { state.endpointsByPortName[name, default: []].append(i) }
         if !e.ports.isEmpty { tuplesDirty = true }
         // New indices are the largest: appending keeps selections sorted.
-        for (key, members) in state.selectionCache where selects(key, e) {
-            state.selectionCache[key] = members + [i]
-            dirtyPeers.formUnion(state.peersBySelection[key] ?? [])
+        for (key, members) in state.index.selectionCache where selects(key, e) {
+            state.index.selectionCache[key] = members + [i]
+            dirtyPeers.formUnion(state.peerSets.peersBySelection[key] ?? [])
             tuplesDirty = true
         }
         if let iface = e.interface { groupChanges.append((iface, i)) }
@@ -124,15 +111,14 @@ public struct IncrementalPolicyCompiler: Sendable {
     }
 
     private mutating func detach(_ i: Int) {
-        let e = state.inventory.endpoints[i]
+        let e = state.index.inventory.endpoints[i]
         indexOfID[e.id] = nil
-        let c = state.classOfEndpoint[i]
-        state.classes[c].members.removeAll { $0 == i }
-        for name in Set(e.ports.map(\.name)) { state.endpointsByPortName[name]?.removeAll { $0 == i } }
+        let c = state.index.classOfEndpoint[i]
+        state.index.remove(at: i)
         if !e.ports.isEmpty { tuplesDirty = true }
-        for (key, members) in state.selectionCache where selects(key, e) {
-            state.selectionCache[key] = members.filter { $0 != i }
-            dirtyPeers.formUnion(state.peersBySelection[key] ?? [])
+        for (key, members) in state.index.selectionCache where selects(key, e) {
+            state.index.selectionCache[key] = members.filter { $0 != i }
+            dirtyPeers.formUnion(state.peerSets.peersBySelection[key] ?? [])
             tuplesDirty = true
         }
         if let iface = e.interface {
@@ -141,9 +127,9 @@ public struct IncrementalPolicyCompiler: Sendable {
         }
     }
 
-    private func selects(_ key: CompileState.SelectionKey, _ e: Endpoint) -> Bool {
+    private func selects(_ key: EndpointIndex.SelectionKey, _ e: Endpoint) -> Bool {
         if let ns = key.namespaces {
-            guard ns.matches(state.nsLabels(e.namespace)) else { return false }
+            guard ns.matches(state.index.nsLabels(e.namespace)) else { return false }
         } else if let own = key.own, own != e.namespace {
             return false
         }
@@ -158,18 +144,18 @@ public struct IncrementalPolicyCompiler: Sendable {
     private mutating func finishEvent() {
         // Sets whose selections changed.
         for key in dirtyPeers {
-            guard let def = state.peerDefinitions[key] else { continue }
-            let addrs = state.resolve(def)
-            state.peerAddresses[key] = addrs
+            guard let def = state.peerSets.peerDefinitions[key] else { continue }
+            let addrs = state.peerSets.resolve(def, state.index)
+            state.peerSets.peerAddresses[key] = addrs
             for f in IPFamily.allCases {
-                let name = "peers-\(Naming.hex(key))-\(CompileState.familyTag(f))"
-                state.sets[name]?.ranges = addrs.ranges(f)
+                let name = "peers-\(Naming.hex(key))-\(PeerSets.familyTag(f))"
+                state.peerSets.sets[name]?.ranges = addrs.ranges(f)
             }
         }
         if tuplesDirty || !dirtyPeers.isEmpty {
-            for (name, def) in state.tupleDefinitions where tuplesDirty || def.within.map(dirtyPeers.contains) == true {
-                let tuples = state.resolve(def)
-                state.sets[name]?.tuples = tuples
+            for (name, def) in state.peerSets.tupleDefinitions where tuplesDirty || def.within.map(dirtyPeers.contains) == true {
+                let tuples = state.peerSets.resolve(def, &state.index)
+                state.peerSets.sets[name]?.tuples = tuples
             }
         }
         dirtyPeers = []
@@ -180,12 +166,12 @@ public struct IncrementalPolicyCompiler: Sendable {
         groups = assigned
         if moved {
             ruleset.interfaceGroups = indexOfID.values.compactMap { i -> InterfaceGroup? in
-                let e = state.inventory.endpoints[i]
-                return e.interface.map { InterfaceGroup(interface: $0, group: groups[profileOfClass[state.classOfEndpoint[i]]!]!) }
+                let e = state.index.inventory.endpoints[i]
+                return e.interface.map { InterfaceGroup(interface: $0, group: groups[profileOfClass[state.index.classOfEndpoint[i]]!]!) }
             }.sorted()
         } else {
             for (iface, index) in groupChanges {
-                setGroup(iface, index.map { groups[profileOfClass[state.classOfEndpoint[$0]]!]! } ?? 0)
+                setGroup(iface, index.map { groups[profileOfClass[state.index.classOfEndpoint[$0]]!]! } ?? 0)
             }
         }
         groupChanges = []
@@ -236,7 +222,7 @@ public struct IncrementalPolicyCompiler: Sendable {
             }
         }
         ruleset.chains = compiler.baseChains() + state.chains.values.filter { reached.contains($0.name) }.sorted { $0.name < $1.name }
-        ruleset.sets = setNames.compactMap { state.sets[$0] }.sorted { $0.name < $1.name }
+        ruleset.sets = setNames.compactMap { state.peerSets.sets[$0] }.sorted { $0.name < $1.name }
         ruleset.fromProfile = fromProfile.sorted()
         ruleset.toProfile = toProfile.sorted()
     }
