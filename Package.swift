@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "NetNS", dependencies: ["CSystemShim"]),
         .target(name: "Netlink", dependencies: ["ClusterModel", "CMnl", "CSystemShim", "NetNS", "IPAddressing", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Routing", dependencies: ["ClusterModel", "JSON", "Netlink", "NetNS", log, metrics]),
-        .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Netlink", "Policy", log]),
+        .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Netlink", "Policy", log, metrics]),
         .target(
             name: "Datastore",
             dependencies: ["ClusterModel", "KeyValueStore", "IPAM", "IPAddressing", "JSON", "CSQLite", "NetNS"]),
@@ -68,7 +68,9 @@ let package = Package(
         .executableTarget(name: "bench-bgp-codec", dependencies: ["BGP", "IPAddressing", nioCore], exclude: ["reference"]),
         .executableTarget(name: "bench-routes", dependencies: ["ClusterModel", "Netlink", "Routing", "IPAddressing"], exclude: ["reference"]),
         .executableTarget(name: "bench-datastore", dependencies: ["Datastore", "KeyValueStore", "IPAM", "IPAddressing"], exclude: ["reference"]),
-        .executableTarget(name: "bench-policy", dependencies: ["Policy", "NFTables", "NetNS", "CSystemShim"]),
+        .executableTarget(
+            name: "bench-policy",
+            dependencies: ["Policy", "NFTables", "NetNS", "CSystemShim", metrics, .product(name: "MetricsTestKit", package: "swift-metrics")]),
 
         // MARK: Fuzz targets (see Fuzz/README.md)
         .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"]),
@@ -103,6 +105,8 @@ let package = Package(
             name: "CNIPluginTests",
             dependencies: ["ClusterModel", "CNIPlugin", "CNI", "IPAM", "IPAddressing", "JSON", "Datastore", "TestSupport", "NetNS"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Golden"]),
-        .testTarget(name: "NFTablesTests", dependencies: ["ClusterModel", "NFTables", "Policy", "TestSupport", "NetNS"]),
+        .testTarget(
+            name: "NFTablesTests",
+            dependencies: ["ClusterModel", "NFTables", "Policy", "TestSupport", "NetNS", .product(name: "MetricsTestKit", package: "swift-metrics")]),
     ]
 )

@@ -1,5 +1,6 @@
 import CNftnl
 import Logging
+import Metrics
 import Netlink
 import NetNS
 import Policy
@@ -34,10 +35,37 @@ public final class NFTablesProgrammer: Sendable {
     let links: RTNetlink
     private let logger = Logger(label: "caracal.nftables")
 
+    /// Where each apply's time went, as swift-metrics timers (one sample
+    /// per apply that did the step): `caracal_policy_diff_duration`,
+    /// `caracal_policy_compile_duration` (when the programmer compiled; the
+    /// encoding overlaps it), `caracal_policy_encode_duration` (libnftnl
+    /// objects into bytes; after a compile, what was left of it),
+    /// `caracal_policy_transaction_duration` (a full replace's transaction,
+    /// sent to last ACK: the kernel's work), `caracal_policy_link_duration`
+    /// (interface groups) and `caracal_policy_commit_duration` (an
+    /// incremental update's batches, kernel commits and groups).
+    struct Timers: Sendable {
+        let diff, compile, encode, link, transaction, commit: Metrics.Timer
+        init(_ factory: MetricsFactory) {
+            func timer(_ step: String) -> Metrics.Timer { Metrics.Timer(label: "caracal_policy_\(step)_duration", factory: factory) }
+            (diff, compile, encode, link, transaction, commit) =
+                (timer("diff"), timer("compile"), timer("encode"), timer("link"), timer("transaction"), timer("commit"))
+        }
+
+        func record(_ r: ApplyReport) {
+            for (timer, seconds) in [(diff, r.diffSeconds), (compile, r.compileSeconds), (encode, r.encodeSeconds), (link, r.linkSeconds),
+                                     (transaction, r.transactionSeconds), (commit, r.commitSeconds)] where seconds > 0 {
+                timer.recordNanoseconds(Int64(seconds * 1e9))
+            }
+        }
+    }
+    let timers: Timers
+
     /// Opens a netfilter and a route socket, inside `namespace` when given.
-    public init(namespace: NetworkNamespace? = nil) throws {
+    public init(namespace: NetworkNamespace? = nil, metricsFactory: MetricsFactory = MetricsSystem.factory) throws {
         socket = try NetfilterSocket(namespace: namespace)
         links = try RTNetlink(namespace: namespace)
+        timers = Timers(metricsFactory)
     }
 
     public struct ApplyReport: Sendable, CustomStringConvertible {
@@ -55,22 +83,22 @@ public final class NFTablesProgrammer: Sendable {
         /// next apply.
         public var enforced: Ruleset
         /// Time spent diffing against the current state.
-        public var diffSeconds: Double = 0
+        var diffSeconds: Double = 0
         /// Time spent compiling, when the programmer compiled
         /// (`replace(compiling:for:with:)`; encoding overlaps it).
-        public var compileSeconds: Double = 0
+        var compileSeconds: Double = 0
         /// Time spent building the batch (libnftnl objects into bytes;
         /// after a compile by the programmer, what was left of it).
-        public var encodeSeconds: Double = 0
+        var encodeSeconds: Double = 0
         /// Time spent on the link groups (part of `commitSeconds`; on a
         /// first full replace it overlaps the transaction).
-        public var linkSeconds: Double = 0
+        var linkSeconds: Double = 0
         /// Time from sending a full replace's transaction to its last
         /// acknowledgement: the kernel's work.
-        public var transactionSeconds: Double = 0
+        var transactionSeconds: Double = 0
         /// Time spent building the batches, committing them in the kernel
         /// and setting the interface groups.
-        public var commitSeconds: Double = 0
+        var commitSeconds: Double = 0
         public var description: String {
             var s = messages == 0 && linkChanges == 0 ? "no changes"
                 : (fullReplace ? "replaced table" : "incremental update") + " in \(messages) nftables messages, \(linkChanges) interface groups set"
@@ -85,6 +113,12 @@ public final class NFTablesProgrammer: Sendable {
     /// the kernel is asked.
     @discardableResult
     public func apply(_ desired: Ruleset, current: Ruleset?? = nil) throws -> ApplyReport {
+        let report = try applyTimed(desired, current: current)
+        timers.record(report)
+        return report
+    }
+
+    private func applyTimed(_ desired: Ruleset, current: Ruleset??) throws -> ApplyReport {
         var knownLinks: [String: UInt32]?
         let existing: Ruleset?
         if let current {
@@ -120,7 +154,9 @@ public final class NFTablesProgrammer: Sendable {
     /// Replaces the whole table atomically, then sets the interface groups.
     @discardableResult
     public func replace(_ desired: Ruleset) throws -> ApplyReport {
-        try replace(desired, links: nil)
+        let report = try replace(desired, links: nil)
+        timers.record(report)
+        return report
     }
 
     /// Compiles `policies` for `inventory` and replaces the whole table
@@ -144,6 +180,7 @@ public final class NFTablesProgrammer: Sendable {
         let read = try reading.wait().get()
         var report = try replace(desired, links: read.links, encoder: encoder, groupsDuringCommit: !read.inForce)
         report.compileSeconds = compiled - t0
+        timers.record(report)
         return (desired, report)
     }
 

@@ -5,6 +5,7 @@
 import CSystemShim
 import Foundation
 import NetNS
+import MetricsTestKit
 import NFTables
 import Policy
 
@@ -239,7 +240,25 @@ if args.contains("--compile-only") {
 let nsFD = open("/run/netns/\(netnsName)", O_RDONLY)
 precondition(nsFD >= 0 && caracal_setns_net(nsFD) == 0, "cannot enter /run/netns/\(netnsName)")
 close(nsFD)
-let programmer = try NFTablesProgrammer(namespace: namespace)
+// The programmer reports where each apply's time went as swift-metrics
+// timers; this in-process backend lets the bench read them.
+let metrics = TestMetrics()
+let programmer = try NFTablesProgrammer(namespace: namespace, metricsFactory: metrics)
+
+/// Runs one apply and returns its result with the seconds each step took
+/// (0 for a step it did not do), from the programmer's timers.
+func timed<T>(_ apply: () throws -> T) rethrows -> (T, [String: Double]) {
+    let steps = ["diff", "compile", "encode", "link", "transaction", "commit"]
+    func samples(_ step: String) -> [Int64] { (try? metrics.expectTimer("caracal_policy_\(step)_duration").values) ?? [] }
+    let before = Dictionary(uniqueKeysWithValues: steps.map { ($0, samples($0).count) })
+    let result = try apply()
+    var seconds: [String: Double] = [:]
+    for step in steps {
+        let after = samples(step)
+        seconds[step] = after.count > before[step]! ? Double(after.last!) / 1e9 : 0
+    }
+    return (result, seconds)
+}
 
 // `--apply-only N`: N full applies of the 10000-pod state (no reference, no
 // trace), for profiling the kernel side with perf.
@@ -248,10 +267,10 @@ if let i = args.firstIndex(of: "--apply-only"), i + 1 < args.count, let n = Int(
     for _ in 0..<n {
         try programmer.deleteTable()
         let t0 = now()
-        let (_, report) = try programmer.replace(compiling: set, for: inv)
+        let (_, time) = try timed { try programmer.replace(compiling: set, for: inv) }
         let t2 = now()
-        print(String(format: "total %.4f s: compile %.4f s, encode %.4f s, kernel %.4f s, links %.4f s", t2 - t0, report.compileSeconds,
-                     report.encodeSeconds, report.transactionSeconds, report.linkSeconds))
+        print(String(format: "total %.4f s: compile %.4f s, encode %.4f s, kernel %.4f s, links %.4f s", t2 - t0, time["compile"]!,
+                     time["encode"]!, time["transaction"]!, time["link"]!))
     }
     exit(0)
 }
@@ -262,8 +281,8 @@ if args.contains("--encode-only") {
     let r = PolicyCompiler().compile(set, inv)
     for _ in 0..<8 {
         try programmer.deleteTable()
-        let report = try programmer.replace(r)
-        print(String(format: "encode (2 lanes) %.4f s, commit %.4f", report.encodeSeconds, report.commitSeconds))
+        let (_, time) = try timed { try programmer.replace(r) }
+        print(String(format: "encode (2 lanes) %.4f s, transaction %.4f", time["encode"]!, time["transaction"]!))
     }
     exit(0)
 }
@@ -295,12 +314,12 @@ for pods in [1000, 10000] {
     for _ in 0..<25 {
         try programmer.deleteTable()
         let start = now()
-        let (compiled, report) = try programmer.replace(compiling: set, for: inv)
+        let ((compiled, _), time) = try timed { try programmer.replace(compiling: set, for: inv) }
         caracal.append(now() - start)
         ruleset = compiled
-        encodeTimes.append(report.encodeSeconds)
-        kernelTimes.append(report.transactionSeconds)
-        compileOnly.append(report.compileSeconds)
+        encodeTimes.append(time["encode"]!)
+        kernelTimes.append(time["transaction"]!)
+        compileOnly.append(time["compile"]!)
         try programmer.deleteTable()
         reference.append(nftFile(dumped))
     }
@@ -377,11 +396,11 @@ for pods in [100, 1000, 10000] {
         for trial in 0..<5 {
             // Caracal: diff against the in-memory state, one libnftnl batch.
             var (diff, desired) = addPod(canary: canaryFor(trial))
-            let report = try programmer.apply(desired, current: .some(current))
+            let (report, time) = try timed { try programmer.apply(desired, current: .some(current)) }
             precondition(report.pendingInterfaces.isEmpty && report.linkChanges == 1)
-            commit.append(report.commitSeconds)
-            linkTimes.append(report.linkSeconds)
-            diffTimes.append(report.diffSeconds)
+            commit.append(time["commit"]!)
+            linkTimes.append(time["link"]!)
+            diffTimes.append(time["diff"]!)
             compile.append(incrementalTimes.last!)
             recompile.append(fullTimes.last!)
             chainsAdded = diff.addedChains.count

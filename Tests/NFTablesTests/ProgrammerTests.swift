@@ -1,4 +1,5 @@
 import Foundation
+import MetricsTestKit
 import NetNS
 import NFTables
 import Policy
@@ -9,7 +10,8 @@ import Testing
     @Test func applyDumpReapplyAndProbe() throws {
         try withTestNetwork { net in
             let topo = try PodTopology(net)
-            let programmer = try NFTablesProgrammer(namespace: topo.node.namespace)
+            let metrics = TestMetrics()
+            let programmer = try NFTablesProgrammer(namespace: topo.node.namespace, metricsFactory: metrics)
             let policies = try PolicyParser.parse("""
             apiVersion: networking.k8s.io/v1
             kind: NetworkPolicy
@@ -22,8 +24,12 @@ import Testing
             let back = try #require(try programmer.read())
             #expect(NftRenderer.render(back) == NftRenderer.render(ruleset))
             #expect(back == ruleset)
+            // Each step's time went to its swift-metrics timer.
+            #expect(try metrics.expectTimer("caracal_policy_encode_duration").values.count == 1)
+            #expect(try metrics.expectTimer("caracal_policy_transaction_duration").values.count == 1)
             let again = try programmer.apply(ruleset)
             #expect(again.messages == 0)
+            #expect(try metrics.expectTimer("caracal_policy_diff_duration").values.count == 1, "the second apply diffed")
             let passed = try topo.run([
                 .init(from: "x/a", to: "x/b", port: 80, proto: .tcp),
                 .init(from: "y/a", to: "x/b", port: 80, proto: .tcp),
