@@ -348,6 +348,9 @@ public struct CNIPlugin {
                 // before reuse, so releasing before the link is gone is safe.
                 // Then the node's conntrack entries of the released
                 // addresses go, so the next holder inherits no flows.
+                // (Starting work inside the body is safe only because
+                // SQLiteStore runs a body exactly once, under the write
+                // lock; an optimistic backend may run it again.)
                 unwiring = BackgroundTask { [wiring, netns = c.env.netns, ifName = c.ifName, hostVeth = endpoint?.hostVeth ?? c.hostVeth,
                                              ips = endpoint?.ips ?? []] in
                     try wiring.unwire(netns: netns, ifName: ifName, hostVeth: hostVeth)
