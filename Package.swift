@@ -39,6 +39,8 @@ let package = Package(
         // endpoints and their attachment key, nodes.
         .target(name: "ClusterModel", dependencies: ["IPAddressing"]),
         .target(name: "BGP", dependencies: ["IPAddressing", nioCore]),
+        // The speaker's tables and decisions (RFC 4271 §9, RFC 4456), pure.
+        .target(name: "BGPRIB", dependencies: ["BGP", "IPAddressing"]),
         .target(name: "JSON"),
         .target(name: "CNI", dependencies: ["ClusterModel", "IPAddressing", "JSON"]),
         .target(name: "KeyValueStore"),
@@ -75,6 +77,7 @@ let package = Package(
         // MARK: Fuzz targets (see Fuzz/README.md)
         .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"]),
         .executableTarget(name: "FuzzBGPMessage", dependencies: ["BGP", "FuzzSupport", nioCore], path: "Fuzz/FuzzBGPMessage", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzBGPRIB", dependencies: ["BGP", "BGPRIB", "IPAddressing", "FuzzSupport"], path: "Fuzz/FuzzBGPRIB", exclude: ["corpus"]),
         .executableTarget(name: "FuzzBGPFSM", dependencies: ["BGP", "IPAddressing", "FuzzSupport"], path: "Fuzz/FuzzBGPFSM", exclude: ["corpus"]),
         .executableTarget(name: "FuzzNetlink", dependencies: ["ClusterModel", "Netlink", "FuzzSupport"], path: "Fuzz/FuzzNetlink", exclude: ["corpus"]),
         .executableTarget(name: "FuzzCNIConfig", dependencies: ["CNI", "JSON", "FuzzSupport"], path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
@@ -86,6 +89,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["NetNS"], path: "Tests/TestSupport"),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
         .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
+        .testTarget(name: "BGPRIBTests", dependencies: ["BGPRIB", "BGP", "IPAddressing"]),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IPAddressing", "TestSupport", nioCore], exclude: ["Vectors"]),
         .testTarget(name: "NetlinkTests", dependencies: ["ClusterModel", "Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
         .testTarget(name: "RoutingTests", dependencies: ["ClusterModel", "Routing", "Netlink", "IPAddressing", "JSON", "TestSupport"]),

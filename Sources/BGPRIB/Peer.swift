@@ -1,0 +1,55 @@
+import BGP
+import IPAddressing
+
+/// What the RIB knows of a peer: enough to run the decision process and
+/// the advertisement rules. The speaker fills it from its configuration
+/// and the negotiated session.
+public struct RIBPeer: Hashable, Sendable, CustomStringConvertible {
+    /// The peer's address (the tie-break of RFC 4271 §9.1.2.2 (g)).
+    public var address: IPAddress
+    public var asn: UInt32
+    /// The BGP Identifier from the peer's OPEN.
+    public var routerID: IPv4Address
+    /// A route-reflector client of this speaker (RFC 4456).
+    public var isReflectorClient: Bool
+    /// How many times our own AS may appear in an eBGP path (BIRD's
+    /// `allow local as`); 0: a path with our AS is a loop.
+    public var allowAsIn: Int
+
+    public init(address: IPAddress, asn: UInt32, routerID: IPv4Address, isReflectorClient: Bool = false, allowAsIn: Int = 0) {
+        self.address = address
+        self.asn = asn
+        self.routerID = routerID
+        self.isReflectorClient = isReflectorClient
+        self.allowAsIn = allowAsIn
+    }
+
+    public var description: String { "\(address) AS\(asn)" }
+}
+
+/// This speaker, as the decision process and the advertisement rules see it.
+public struct RIBSpeaker: Hashable, Sendable {
+    public var asn: UInt32
+    public var routerID: IPv4Address
+    /// The reflector's CLUSTER_ID (RFC 4456 §7; default: the router ID).
+    public var clusterID: IPv4Address
+    /// Compare MED between paths from different neighbouring ASes too.
+    public var alwaysCompareMed: Bool
+    /// Paths installed together (ECMP) when they tie through the IGP cost.
+    public var maximumPaths: Int
+    /// Reflect between clients (RFC 4456 §8; off when clients are fully
+    /// meshed among themselves).
+    public var clientToClientReflection: Bool
+
+    public init(asn: UInt32, routerID: IPv4Address, clusterID: IPv4Address? = nil, alwaysCompareMed: Bool = false,
+                maximumPaths: Int = 1, clientToClientReflection: Bool = true) {
+        self.asn = asn
+        self.routerID = routerID
+        self.clusterID = clusterID ?? routerID
+        self.alwaysCompareMed = alwaysCompareMed
+        self.maximumPaths = max(1, maximumPaths)
+        self.clientToClientReflection = clientToClientReflection
+    }
+
+    public func isInternal(_ peer: RIBPeer) -> Bool { peer.asn == asn }
+}
