@@ -12,6 +12,8 @@ public enum Advertisement {
         if communities.contains(.noAdvertise) { return false }
         let fromInternal = speaker.isInternal(path.peer), toInternal = speaker.isInternal(peer)
         if !toInternal && (communities.contains(.noExport) || communities.contains(.noExportSubconfed)) { return false }
+        // Our own routes go to every peer.
+        if path.peer.isLocal { return true }
         guard fromInternal && toInternal else { return true }
         // iBGP to iBGP only by reflection: from a client to every peer
         // (to the other clients unless client-to-client reflection is
@@ -31,7 +33,8 @@ public enum Advertisement {
         func set(_ value: PathAttributeValue) {
             if let i = a.list.firstIndex(where: { $0.value.typeCode == value.typeCode }) { a.list[i] = PathAttribute(value) } else { a.list.append(PathAttribute(value)) }
         }
-        let fromInternal = speaker.isInternal(path.peer)
+        // A route we originate is not reflected: it is ours.
+        let fromInternal = speaker.isInternal(path.peer) && !path.peer.isLocal
         if speaker.isInternal(peer) {
             // LOCAL_PREF travels inside the AS (RFC 4271 §5.1.5).
             set(.localPref(path.localPref))

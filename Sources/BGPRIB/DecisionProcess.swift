@@ -4,13 +4,14 @@ import IPAddressing
 /// The steps of the decision process (RFC 4271 §9.1.2.2, RFC 4456 §9), in
 /// the order they are applied; a losing path records the step it lost at.
 public enum DecisionStep: Int, Comparable, CaseIterable, Sendable, CustomStringConvertible {
-    case ineligible = 1, localPref, asPathLength, origin, med, externalOverInternal, igpCost, routerID, clusterListLength, peerAddress
+    case ineligible = 1, learnedOverLocal, localPref, asPathLength, origin, med, externalOverInternal, igpCost, routerID, clusterListLength, peerAddress
 
     public static func < (a: DecisionStep, b: DecisionStep) -> Bool { a.rawValue < b.rawValue }
 
     public var description: String {
         switch self {
         case .ineligible: "ineligible"
+        case .learnedOverLocal: "learned, the speaker originates the prefix"
         case .localPref: "lower LOCAL_PREF"
         case .asPathLength: "longer AS_PATH"
         case .origin: "higher ORIGIN"
@@ -52,7 +53,7 @@ public struct DecisionProcess: Sendable {
     /// next hop, AS loop; RFC 4456 §8: reflection loops), nil when it may.
     public func ineligibility(_ path: Path) -> String? {
         let a = path.attributes.attributes
-        if igpCost(path.nextHop) == nil { return "next hop \(path.nextHop) is unresolvable" }
+        if !path.peer.isLocal, igpCost(path.nextHop) == nil { return "next hop \(path.nextHop) is unresolvable" }
         if !speaker.isInternal(path.peer), let asPath = a.asPath {
             let own = asPath.segments.reduce(0) { $0 + $1.asns.filter { $0 == speaker.asn }.count }
             if own > path.peer.allowAsIn { return "AS_PATH holds our AS \(speaker.asn)" }
@@ -80,6 +81,9 @@ public struct DecisionProcess: Sendable {
             guard let target = highest ? remaining.map(value).max() : remaining.map(value).min() else { return }
             keep(step) { value($0) == target }
         }
+        // A route this speaker originates wins (BIRD's protocol preference
+        // of static over BGP); the RFC's steps order the learned ones.
+        if remaining.contains(where: \.peer.isLocal) { keep(.learnedOverLocal) { $0.peer.isLocal } }
         keepBest(.localPref, highest: true) { $0.localPref }
         keepBest(.asPathLength) { $0.asPathLength }
         keepBest(.origin) { $0.origin.rawValue }

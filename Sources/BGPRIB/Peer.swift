@@ -24,7 +24,15 @@ public struct RIBPeer: Hashable, Sendable, CustomStringConvertible {
         self.allowAsIn = allowAsIn
     }
 
-    public var description: String { "\(address) AS\(asn)" }
+    public var description: String { isLocal ? "local" : "\(address) AS\(asn)" }
+
+    /// The pseudo-peer of routes this speaker originates: the unspecified
+    /// address, which no session has.
+    public static func local(_ speaker: RIBSpeaker) -> RIBPeer {
+        RIBPeer(address: .v4(IPv4Address(0)), asn: speaker.asn, routerID: speaker.routerID)
+    }
+
+    public var isLocal: Bool { address == .v4(IPv4Address(0)) }
 }
 
 /// This speaker, as the decision process and the advertisement rules see it.

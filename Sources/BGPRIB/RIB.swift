@@ -22,29 +22,91 @@ public struct RIB: Sendable {
     public private(set) var peers: [IPAddress: RIBPeer] = [:]
     /// Loc-RIB: prefix → best path set (best first).
     public private(set) var locRIB: [IPPrefix: [Path]] = [:]
+    /// Paths kept after their session went down gracefully (RFC 4724) or
+    /// while a route refresh runs (RFC 7313), until the peer sends them
+    /// again or its End-of-RIB / EoRR sweeps them: peer → prefix → path IDs.
+    public private(set) var stale: [IPAddress: [IPPrefix: Set<UInt32>]] = [:]
 
     public init(decision: DecisionProcess) { self.decision = decision }
 
     public var speaker: RIBSpeaker { decision.speaker }
 
-    /// A session reached Established.
+    /// A session reached Established (again, after a graceful restart: its
+    /// stale paths stay until its End-of-RIB).
     public mutating func peerUp(_ peer: RIBPeer) {
         peers[peer.address] = peer
         if adjRIBIn[peer.address] == nil { adjRIBIn[peer.address] = [:] }
     }
 
-    /// A session went down: its paths are withdrawn.
-    public mutating func peerDown(_ address: IPAddress) -> [RIBChange] {
-        guard let table = adjRIBIn.removeValue(forKey: address) else { return [] }
+    /// A session went down. Without graceful restart its paths are
+    /// withdrawn. With it (RFC 4724 helper; RFC 8538 after a NOTIFICATION
+    /// other than Hard Reset, when the N-bit was negotiated) they stay and
+    /// keep forwarding, marked stale, until the restarted session sends
+    /// them again and its End-of-RIB sweeps the rest, or the caller's stale
+    /// timer ends it (`sweepStale`).
+    public mutating func peerDown(_ address: IPAddress, gracefulRestart: Bool = false) -> [RIBChange] {
+        if gracefulRestart, let table = adjRIBIn[address] {
+            var marks = stale[address] ?? [:]
+            for (prefix, paths) in table { marks[prefix, default: []].formUnion(paths.keys) }
+            stale[address] = marks
+            return []
+        }
+        stale[address] = nil
         peers[address] = nil
+        guard let table = adjRIBIn.removeValue(forKey: address) else { return [] }
         for paths in table.values { for p in paths.values { attributes.release(p.attributes) } }
         return table.keys.sorted().compactMap { recompute($0) }
     }
+
+    /// Withdraws the peer's paths still stale in `family` (nil: every
+    /// family): its End-of-RIB (RFC 4724 §4.2), the end of an enhanced route
+    /// refresh (RFC 7313 EoRR), or the stale-path timer.
+    public mutating func sweepStale(_ address: IPAddress, family: AddressFamily? = nil) -> [RIBChange] {
+        guard let marks = stale[address] else { return [] }
+        var touched: [IPPrefix] = []
+        for (prefix, ids) in marks where family.map({ Self.family(of: prefix) == $0 }) ?? true {
+            for id in ids { touched.append(remove(prefix, pathID: id, from: address)) }
+            stale[address]?[prefix] = nil
+        }
+        if stale[address]?.isEmpty == true { stale[address] = nil }
+        return Set(touched).sorted().compactMap { recompute($0) }
+    }
+
+    /// RFC 7313 BoRR: the peer is about to send `family` again; what it
+    /// does not resend before EoRR (`sweepStale`) goes.
+    public mutating func beginRouteRefresh(_ address: IPAddress, family: AddressFamily) {
+        guard let table = adjRIBIn[address] else { return }
+        for (prefix, paths) in table where Self.family(of: prefix) == family {
+            stale[address, default: [:]][prefix, default: []].formUnion(paths.keys)
+        }
+    }
+
+    /// Whether `path` is kept only until its peer's End-of-RIB.
+    public func isStale(_ path: Path) -> Bool { stale[path.peer.address]?[path.prefix]?.contains(path.pathID) == true }
+
+    /// A route this speaker originates (a node's blocks and borrowed /32s).
+    /// It wins over learned paths to the same prefix, as a static route's
+    /// preference does over BGP in BIRD.
+    public mutating func originate(_ prefix: IPPrefix, nextHop: IPAddress, attributes values: PathAttributes? = nil) -> [RIBChange] {
+        var stored = values ?? PathAttributes([.origin(.igp), .asPath(ASPath())])
+        stored.list.removeAll { $0.value.typeCode == PathAttributeType.mpReachNLRI || $0.value.typeCode == PathAttributeType.mpUnreachNLRI }
+        _ = add(prefix, pathID: 0, peer: RIBPeer.local(speaker), attributes: stored, nextHop: nextHop)
+        return recompute(prefix).map { [$0] } ?? []
+    }
+
+    /// Stops originating `prefix`.
+    public mutating func withdrawOrigination(_ prefix: IPPrefix) -> [RIBChange] {
+        _ = remove(prefix, pathID: 0, from: RIBPeer.local(speaker).address)
+        return recompute(prefix).map { [$0] } ?? []
+    }
+
+    static func family(of prefix: IPPrefix) -> AddressFamily { prefix.address.isIPv4 ? .ipv4Unicast : .ipv6Unicast }
 
     /// Applies one UPDATE from `address` (already validated by the codec;
     /// RFC 7606 treat-as-withdraw UPDATEs arrive here as withdrawals).
     public mutating func receive(_ update: UpdateMessage, from address: IPAddress) -> [RIBChange] {
         guard let peer = peers[address] else { return [] }
+        if let family = update.endOfRIB { return sweepStale(address, family: family) }
         var touched = Set<IPPrefix>()
         for n in update.withdrawnIPv4 { touched.insert(remove(.v4(n.prefix), pathID: n.pathID ?? 0, from: address)) }
         for n in update.withdrawnIPv6 { touched.insert(remove(.v6(n.prefix), pathID: n.pathID ?? 0, from: address)) }
@@ -82,6 +144,10 @@ public struct RIB: Sendable {
 
     private mutating func add(_ prefix: IPPrefix, pathID: UInt32, peer: RIBPeer, attributes stored: PathAttributes, nextHop: IPAddress) -> IPPrefix {
         if let old = adjRIBIn[peer.address]?[prefix]?[pathID] { attributes.release(old.attributes) }
+        // Sent again: no longer stale.
+        if stale[peer.address]?[prefix]?.remove(pathID) != nil, stale[peer.address]?[prefix]?.isEmpty == true {
+            stale[peer.address]?[prefix] = nil
+        }
         let path = Path(prefix: prefix, peer: peer, pathID: pathID, attributes: attributes.intern(stored), nextHop: nextHop)
         adjRIBIn[peer.address, default: [:]][prefix, default: [:]][pathID] = path
         return prefix

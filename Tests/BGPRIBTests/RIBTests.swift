@@ -135,3 +135,63 @@ struct SplitMix: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("RIB: graceful restart, route refresh, origination")
+struct RIBRestartTests {
+    let a = peer("10.1.0.1", routerID: "1.0.0.1")
+
+    func rib() -> RIB {
+        var rib = RIB(decision: DecisionProcess(speaker: speaker))
+        rib.peerUp(a)
+        _ = rib.receive(update(["10.244.1.0/26", "10.244.2.0/26"], [], nextHop: "10.1.0.1"), from: a.address)
+        return rib
+    }
+
+    @Test func gracefulRestartKeepsPathsUntilEndOfRIBSweepsWhatWasNotResent() {
+        var rib = rib()
+        #expect(rib.peerDown(a.address, gracefulRestart: true).isEmpty, "nothing is withdrawn while the peer restarts")
+        #expect(rib.locRIB.count == 2 && rib.locRIB.values.allSatisfy { rib.isStale($0[0]) })
+        rib.peerUp(a)
+        _ = rib.receive(update(["10.244.1.0/26"], [], nextHop: "10.1.0.1"), from: a.address)
+        #expect(!rib.isStale(rib.locRIB[IPPrefix("10.244.1.0/26")!]![0]), "sent again: fresh")
+        let swept = rib.receive(UpdateMessage.endOfRIB(.ipv4Unicast), from: a.address)
+        #expect(swept.map(\.description) == ["10.244.2.0/26 withdrawn"])
+        #expect(rib.stale.isEmpty && rib.locRIB.count == 1)
+    }
+
+    @Test func theStaleTimerEndsARestartThatNeverCameBack() {
+        var rib = rib()
+        _ = rib.peerDown(a.address, gracefulRestart: true)
+        let swept = rib.sweepStale(a.address)
+        #expect(swept.count == 2 && swept.allSatisfy(\.best.isEmpty) && rib.locRIB.isEmpty)
+        // A plain session down after a graceful one clears everything.
+        var other = self.rib()
+        _ = other.peerDown(a.address, gracefulRestart: true)
+        #expect(other.peerDown(a.address).count == 2 && other.stale.isEmpty)
+    }
+
+    @Test func enhancedRouteRefreshSweepsWhatTheRefreshDidNotResend() {
+        var rib = rib()
+        rib.beginRouteRefresh(a.address, family: .ipv4Unicast)
+        _ = rib.receive(update(["10.244.2.0/26"], [], nextHop: "10.1.0.1"), from: a.address)
+        let swept = rib.sweepStale(a.address, family: .ipv4Unicast)
+        #expect(swept.map(\.description) == ["10.244.1.0/26 withdrawn"])
+        #expect(rib.sweepStale(a.address, family: .ipv6Unicast).isEmpty)
+    }
+
+    @Test func originatedRoutesWinAndGoToEveryPeer() {
+        var rib = rib()
+        let block = IPPrefix("10.244.1.0/26")!
+        let changes = rib.originate(block, nextHop: IPAddress("10.0.0.1")!)
+        #expect(changes.first?.best.first?.peer.isLocal == true)
+        #expect(rib.explain(block).lost.first?.step == .learnedOverLocal)
+        let ours = rib.locRIB[block]![0]
+        let client = peer("10.1.0.9", client: true), nonClient = peer("10.1.0.8"), ebgp = peer("192.0.2.1", asn: 64501)
+        #expect(Advertisement.mayAdvertise(ours, to: nonClient, speaker: speaker) && Advertisement.mayAdvertise(ours, to: client, speaker: speaker))
+        let (attributes, hop) = Advertisement.exported(ours, to: nonClient, speaker: speaker, localAddress: IPAddress("10.0.0.1")!)
+        #expect(attributes.originatorID == nil && attributes.clusterList.isEmpty && hop == IPAddress("10.0.0.1")!, "not reflected")
+        let (toEBGP, _) = Advertisement.exported(ours, to: ebgp, speaker: speaker, localAddress: IPAddress("192.0.2.100")!)
+        #expect(toEBGP.asPath?.segments.first?.asns == [65000])
+        #expect(rib.withdrawOrigination(block).first?.best.first?.peer == a, "back to the learned path")
+    }
+}
