@@ -17,14 +17,21 @@ func fuzzRIB(_ input: [UInt8]) {
         RIBPeer(address: IPAddress("10.1.0.2")!, asn: 65000, routerID: IPv4Address("1.0.0.2")!, isReflectorClient: true),
         RIBPeer(address: IPAddress("192.0.2.1")!, asn: 64501, routerID: IPv4Address("1.0.0.3")!),
     ]
-    for p in peers { rib.peerUp(p) }
+    // The eBGP peer's import policy rewrites (and sometimes rejects), so
+    // the post-policy table is exercised too.
+    let importPolicy = RoutePolicy(terms: [
+        .init(name: "long", matches: [.prefixList([.init(IPPrefix("0.0.0.0/0")!, ge: 25)])], disposition: .reject),
+        .init(name: "pref", actions: [.setLocalPref(150), .addCommunities([Community(asn: 65000, value: 1)])]),
+    ], otherwise: .accept)
+    for p in peers { rib.peerUp(p, importPolicy: p.asn == 65000 ? nil : importPolicy) }
     let context = CodecContext(fourOctetAS: true, addPath: [.ipv4Unicast, .ipv6Unicast], extendedMessage: false)
     let (messages, _) = BGPMessage.decodeAll(input, context: context)
     for (i, d) in messages.enumerated() {
         let p = peers[i % peers.count]
         guard case .update(let u) = d.message else {
-            // Any other message: the session restarts.
-            _ = rib.peerDown(p.address)
+            // Any other message: the session restarts (gracefully for a
+            // KEEPALIVE, so stale paths and their sweep are exercised).
+            _ = rib.peerDown(p.address, gracefulRestart: d.message == .keepalive)
             rib.peerUp(p)
             continue
         }

@@ -17,8 +17,15 @@ public struct RIBChange: Hashable, Sendable, CustomStringConvertible {
 public struct RIB: Sendable {
     public var decision: DecisionProcess
     public private(set) var attributes = AttributeStore()
-    /// Adj-RIB-In: peer address → prefix → path ID → path.
+    /// Adj-RIB-In: peer address → prefix → path ID → path, as received
+    /// (before import policy: a policy change is re-applied from here
+    /// without a route refresh, as BIRD's `import table` does).
     public private(set) var adjRIBIn: [IPAddress: [IPPrefix: [UInt32: Path]]] = [:]
+    /// The same after import policy: the paths the decision sees.
+    public private(set) var accepted: [IPAddress: [IPPrefix: [UInt32: Path]]] = [:]
+    /// Import policy per peer (RFC 8212 default: an eBGP peer without one
+    /// accepts nothing).
+    public private(set) var importPolicies: [IPAddress: RoutePolicy] = [:]
     public private(set) var peers: [IPAddress: RIBPeer] = [:]
     /// Loc-RIB: prefix → best path set (best first).
     public private(set) var locRIB: [IPPrefix: [Path]] = [:]
@@ -33,9 +40,24 @@ public struct RIB: Sendable {
 
     /// A session reached Established (again, after a graceful restart: its
     /// stale paths stay until its End-of-RIB).
-    public mutating func peerUp(_ peer: RIBPeer) {
+    public mutating func peerUp(_ peer: RIBPeer, importPolicy: RoutePolicy? = nil) {
         peers[peer.address] = peer
+        importPolicies[peer.address] = importPolicy ?? importPolicies[peer.address] ?? .defaultPolicy(external: !speaker.isInternal(peer))
         if adjRIBIn[peer.address] == nil { adjRIBIn[peer.address] = [:] }
+    }
+
+    /// Replaces a peer's import policy and re-applies it to what the peer
+    /// sent (soft reconfiguration inbound: no route refresh needed).
+    public mutating func setImportPolicy(_ policy: RoutePolicy, for address: IPAddress) -> [RIBChange] {
+        importPolicies[address] = policy
+        guard let table = adjRIBIn[address] else { return [] }
+        for paths in table.values { for p in paths.values { applyImportPolicy(p) } }
+        return table.keys.sorted().compactMap { recompute($0) }
+    }
+
+    /// Received and accepted paths of a peer (status).
+    public func counts(for address: IPAddress) -> (received: Int, accepted: Int) {
+        (adjRIBIn[address]?.values.reduce(0) { $0 + $1.count } ?? 0, accepted[address]?.values.reduce(0) { $0 + $1.count } ?? 0)
     }
 
     /// A session went down. Without graceful restart its paths are
@@ -55,6 +77,7 @@ public struct RIB: Sendable {
         peers[address] = nil
         guard let table = adjRIBIn.removeValue(forKey: address) else { return [] }
         for paths in table.values { for p in paths.values { attributes.release(p.attributes) } }
+        for paths in (accepted.removeValue(forKey: address) ?? [:]).values { for p in paths.values { attributes.release(p.attributes) } }
         return table.keys.sorted().compactMap { recompute($0) }
     }
 
@@ -132,9 +155,9 @@ public struct RIB: Sendable {
         return touched.sorted().compactMap { recompute($0) }
     }
 
-    /// Every path to `prefix` in the Adj-RIBs-In.
+    /// Every path to `prefix` that import policy accepted.
     public func candidates(_ prefix: IPPrefix) -> [Path] {
-        adjRIBIn.values.flatMap { ($0[prefix] ?? [:]).values }
+        accepted.values.flatMap { ($0[prefix] ?? [:]).values }
     }
 
     /// The decision for one prefix, with why each other path lost.
@@ -150,13 +173,34 @@ public struct RIB: Sendable {
         }
         let path = Path(prefix: prefix, peer: peer, pathID: pathID, attributes: attributes.intern(stored), nextHop: nextHop)
         adjRIBIn[peer.address, default: [:]][prefix, default: [:]][pathID] = path
+        applyImportPolicy(path)
         return prefix
+    }
+
+    /// Puts `path` (as received) through its peer's import policy into
+    /// `accepted`, or takes it out of it.
+    private mutating func applyImportPolicy(_ path: Path) {
+        let address = path.peer.address
+        if let old = accepted[address]?[path.prefix]?.removeValue(forKey: path.pathID) { attributes.release(old.attributes) }
+        let policy = path.peer.isLocal ? .acceptAll : importPolicies[address] ?? .defaultPolicy(external: !speaker.isInternal(path.peer))
+        let outcome = policy.evaluate(prefix: path.prefix, attributes: path.attributes.attributes, nextHop: path.nextHop, neighbour: address)
+        if outcome.accepted {
+            var kept = path
+            kept.attributes = attributes.intern(outcome.attributes)
+            accepted[address, default: [:]][path.prefix, default: [:]][path.pathID] = kept
+        } else if accepted[address]?[path.prefix]?.isEmpty == true {
+            accepted[address]?[path.prefix] = nil
+        }
     }
 
     private mutating func remove(_ prefix: IPPrefix, pathID: UInt32, from address: IPAddress) -> IPPrefix {
         if let old = adjRIBIn[address]?[prefix]?.removeValue(forKey: pathID) {
             attributes.release(old.attributes)
             if adjRIBIn[address]?[prefix]?.isEmpty == true { adjRIBIn[address]?[prefix] = nil }
+        }
+        if let old = accepted[address]?[prefix]?.removeValue(forKey: pathID) {
+            attributes.release(old.attributes)
+            if accepted[address]?[prefix]?.isEmpty == true { accepted[address]?[prefix] = nil }
         }
         return prefix
     }

@@ -87,9 +87,9 @@ struct RIBTests {
                 for c in rib.peerDown(p.address) { consumer[c.prefix] = c.best.isEmpty ? nil : c.best }
                 announced[p.address] = nil
             case 1, 2 where !isUp || rng.next() % 2 == 0:
-                if !isUp { rib.peerUp(p); announced[p.address] = [:] }
+                if !isUp { rib.peerUp(p, importPolicy: .acceptAll); announced[p.address] = [:] }
             default:
-                if !isUp { rib.peerUp(p); announced[p.address] = [:] }
+                if !isUp { rib.peerUp(p, importPolicy: .acceptAll); announced[p.address] = [:] }
                 let prefix = prefixes[Int(rng.next() % 8)]
                 if rng.next() % 3 == 0 {
                     for c in rib.receive(update([], [], nextHop: "10.9.9.9", withdrawn: [prefix]), from: p.address) { consumer[c.prefix] = c.best.isEmpty ? nil : c.best }
