@@ -90,7 +90,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["NetNS"], path: "Tests/TestSupport"),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
         .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
-        .testTarget(name: "BGPRIBTests", dependencies: ["BGPRIB", "BGP", "IPAddressing"]),
+        .testTarget(name: "BGPRIBTests", dependencies: ["BGPRIB", "BGP", "IPAddressing", "TestSupport"]),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IPAddressing", "TestSupport", nioCore], exclude: ["Vectors"]),
         .testTarget(name: "NetlinkTests", dependencies: ["ClusterModel", "Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
         .testTarget(name: "RoutingTests", dependencies: ["ClusterModel", "Routing", "Netlink", "IPAddressing", "JSON", "TestSupport"]),

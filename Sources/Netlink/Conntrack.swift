@@ -35,7 +35,7 @@ public struct ConntrackTable: Sendable {
                 guard !entry.addresses.isDisjoint(with: addresses), let original = entry.originalTuple else { return }
                 // The entry is named by its original tuple (and zone), sent
                 // back as the kernel gave it.
-                try batch.append(type: Self.messageType(IPCTNL_MSG_CT_DELETE)) { request in
+                batch.append(type: Self.messageType(IPCTNL_MSG_CT_DELETE)) { request in
                     request.put(header: nfgenmsg(nfgen_family: entry.family, version: UInt8(NFNETLINK_V0), res_id: 0))
                     original.withUnsafeBytes { request.put(UInt16(CTA_TUPLE_ORIG.rawValue) | UInt16(NLA_F_NESTED), bytes: $0) }
                     if let zone = entry.zone { request.put(UInt16(CTA_ZONE.rawValue), zone.bigEndian) }

@@ -1,6 +1,7 @@
 import BGP
 import IPAddressing
 import Testing
+import TestSupport
 @testable import BGPRIB
 
 func update(_ prefixes: [String], _ values: [PathAttributeValue], nextHop: String, withdrawn: [String] = [], pathID: UInt32? = nil) -> UpdateMessage {
@@ -69,7 +70,7 @@ struct RIBTests {
     /// scratch over what each peer currently announces, and the changes
     /// reported bring a consumer's copy to the same state.
     @Test(arguments: [1, 2, 3, 4, 5]) func locRIBEqualsABruteForceRecomputation(seed: UInt64) {
-        var rng = SplitMix(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         var ecmp = speaker
         ecmp.maximumPaths = 2
         var rib = RIB(decision: DecisionProcess(speaker: ecmp))
@@ -120,19 +121,6 @@ struct RIBTests {
             #expect(rib.locRIB == expected)
             #expect(consumer == expected)
         }
-    }
-}
-
-/// A small deterministic generator (no seeded generator in the standard library).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -150,7 +150,7 @@ struct DatastoreContractTests {
     @Test(arguments: Backend.allCases)
     func changesBringAnyEarlierSnapshotUpToDate(_ backend: Backend) throws {
         try backend.withStore { store, _ in
-            var rng = SplitMix64(seed: 7)
+            var rng = SeededGenerator(seed: 7)
             var snapshots: [(state: [String: String], revision: Revision)] = [try snapshot(store, prefix: "p/")]
             for round in 0..<60 {
                 try store.transaction { tx in
@@ -283,17 +283,4 @@ private func spawn(_ arguments: [String]) -> Process {
     p.standardOutput = Pipe()
     try! p.run()
     return p
-}
-
-/// A small deterministic generator (no seeded generator in the standard library).
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
