@@ -25,7 +25,7 @@ bench_pkgs=(containernetworking-plugins procps time bird2)
 # scripts/capture-bgp-vectors.sh (bird2, gobgpd, tcpdump, tshark). test also
 # installs demo's and bench's lists (the tests run ping and sysctl too), so
 # that the check in `make test` finds every profile's commands on the machine.
-test_pkgs=(bird2 gobgpd etcd-server etcd-client tshark wireshark-common tcpdump netcat-openbsd sqlite3 conntrack)
+test_pkgs=(bird2 gobgpd etcd-server etcd-client tshark wireshark-common tcpdump netcat-openbsd sqlite3 conntrack bgpdump)
 # scripts/test-podman.sh: podman 4.3 with its CNI backend (it runs conmon,
 # crun, and catatonit reaps for the script), busybox-static as the
 # containers' rootfs, nsenter/unshare/mountpoint (util-linux), mount/umount.

@@ -143,6 +143,13 @@ extension PathAttributes {
         for a in list { a.encode(into: &b, context: context) }
     }
 
+    /// The attributes as they go on the wire (what an MRT dump stores).
+    public func encodedBytes(context: CodecContext) -> [UInt8] {
+        var b = ByteBuffer()
+        encode(into: &b, context: context)
+        return b.readBytes(length: b.readableBytes) ?? []
+    }
+
     /// Size on the wire; used by the packer.
     func encodedSize(context: CodecContext) -> Int {
         var b = ByteBuffer()
