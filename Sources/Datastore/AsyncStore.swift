@@ -1,5 +1,9 @@
 import KeyValueStore
 import NetNS
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The async form of any `KVStore`, for the agent. Every backend's calls
 /// block (SQLite's file lock and fsyncs, an etcd round trip through a
@@ -16,40 +20,43 @@ extension KVStore {
     }
 
     /// Every change under `prefix` after `revision`, as change sets in
-    /// revision order, until the task is cancelled. The stream ends with
-    /// `KVStoreError.compacted` when the history it needs is gone: the
+    /// revision order, until the consumer stops iterating. The stream ends
+    /// with `KVStoreError.compacted` when the history it needs is gone: the
     /// watcher re-lists and watches again from that read's revision.
     ///
-    /// Changes are read with `changes(prefix:after:)` whenever the store's
-    /// revision moved; SQLite has no cross-process notification, so the
-    /// revision is polled every `pollInterval` (one indexed read). An etcd
-    /// backend streams its native watch instead.
+    /// One dedicated thread reads `changes(prefix:after:)` whenever the
+    /// store's revision moved. SQLite has no cross-process notification,
+    /// so that thread checks the revision every `pollInterval` (one
+    /// indexed read); an etcd backend streams its native watch instead.
     public func watch(
         prefix: String, after revision: Revision, pollInterval: Duration = .milliseconds(100)
     ) -> AsyncThrowingStream<ChangeSet, Error> {
         AsyncThrowingStream { continuation in
-            let task = Task {
-                var seen = revision
-                do {
-                    while !Task.isCancelled {
-                        let after = seen
-                        let current = try await BackgroundTask.run { try self.revision() }
-                        if current > after {
-                            let changes = try await BackgroundTask.run { try self.changes(prefix: prefix, after: after) }
-                            if !changes.events.isEmpty { continuation.yield(changes) }
-                            seen = changes.revision
-                        } else {
-                            try await Task.sleep(for: pollInterval)
+            let stopped = Mutex(false)
+            continuation.onTermination = { _ in stopped.withLock { $0 = true } }
+            let sleepMicroseconds = UInt32(clamping: pollInterval.components.seconds * 1_000_000
+                + pollInterval.components.attoseconds / 1_000_000_000_000)
+            do {
+                try BackgroundTask<Void>.detached {
+                    var seen = revision
+                    do {
+                        while !stopped.withLock({ $0 }) {
+                            if try self.revision() > seen {
+                                let changes = try self.changes(prefix: prefix, after: seen)
+                                if !changes.events.isEmpty { continuation.yield(changes) }
+                                seen = changes.revision
+                            } else {
+                                usleep(sleepMicroseconds)
+                            }
                         }
+                        continuation.finish()
+                    } catch {
+                        continuation.finish(throwing: error)
                     }
-                    continuation.finish()
-                } catch is CancellationError {
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
                 }
+            } catch {
+                continuation.finish(throwing: error)
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
     }
 }
