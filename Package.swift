@@ -103,7 +103,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "CNITests", dependencies: ["ClusterModel", "CNI", "IPAddressing", "JSON"]),
         .testTarget(name: "IPAMTests", dependencies: ["ClusterModel", "IPAM", "IPAddressing", "JSON", "KeyValueStore"]),
-        .testTarget(name: "DatastoreTests", dependencies: ["ClusterModel", "Datastore", "KeyValueStore", "IPAM", "IPAddressing", "TestSupport"]),
+        .testTarget(name: "DatastoreTests", dependencies: ["BGP", "ClusterModel", "Datastore", "KeyValueStore", "IPAM", "IPAddressing", "TestSupport"]),
         // A second process for the datastore contract's cross-process races.
         .executableTarget(name: "kv-contract-worker", dependencies: ["Datastore", "KeyValueStore"], path: "Tests/KVContractWorker"),
         .testTarget(

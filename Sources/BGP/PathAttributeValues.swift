@@ -96,6 +96,20 @@ public struct ASPath: Hashable, Sendable, CustomStringConvertible {
     public init(_ segments: [ASPathSegment] = []) { self.segments = segments }
     public init(sequence: [UInt32]) { segments = sequence.isEmpty ? [] : [ASPathSegment(.sequence, sequence)] }
 
+    /// The path with `asn` prepended `times` times: into the leading
+    /// AS_SEQUENCE while it holds at most 255 ASes, else as a new one
+    /// (RFC 4271 §5.1.2).
+    public func prepending(_ asn: UInt32, times: Int = 1) -> ASPath {
+        var copy = segments
+        let added = [UInt32](repeating: asn, count: times)
+        if let first = copy.first, first.kind == .sequence, first.asns.count + times <= 255 {
+            copy[0] = ASPathSegment(.sequence, added + first.asns)
+        } else {
+            copy.insert(ASPathSegment(.sequence, added), at: 0)
+        }
+        return ASPath(copy)
+    }
+
     /// Path length for route selection (RFC 4271 §9.1.2.2: a set counts as
     /// one; RFC 5065 §5.3: confederation segments count zero).
     public var selectionLength: Int {

@@ -29,20 +29,16 @@ public enum Advertisement {
         _ path: Path, to peer: RIBPeer, speaker: RIBSpeaker, localAddress: IPAddress, nextHopSelf: Bool = false
     ) -> (attributes: PathAttributes, nextHop: IPAddress) {
         var a = path.attributes.attributes
-        func drop(_ type: UInt8) { a.list.removeAll { $0.value.typeCode == type } }
-        func set(_ value: PathAttributeValue) {
-            if let i = a.list.firstIndex(where: { $0.value.typeCode == value.typeCode }) { a.list[i] = PathAttribute(value) } else { a.list.append(PathAttribute(value)) }
-        }
         // A route we originate is not reflected: it is ours.
         let fromInternal = speaker.isInternal(path.peer) && !path.peer.isLocal
         if speaker.isInternal(peer) {
             // LOCAL_PREF travels inside the AS (RFC 4271 §5.1.5).
-            set(.localPref(path.localPref))
+            a.set(.localPref(path.localPref))
             if fromInternal {
                 // Reflection (RFC 4456 §8): the originator is recorded once,
                 // our cluster prepended; the next hop is never rewritten.
-                if a.originatorID == nil { set(.originatorID(path.peer.routerID)) }
-                set(.clusterList([speaker.clusterID] + a.clusterList))
+                if a.originatorID == nil { a.set(.originatorID(path.peer.routerID)) }
+                a.set(.clusterList([speaker.clusterID] + a.clusterList))
                 return (a, path.nextHop)
             }
             return (a, nextHopSelf ? localAddress : path.nextHop)
@@ -50,18 +46,11 @@ public enum Advertisement {
         // To another AS: our AS prepended, no LOCAL_PREF, no reflection
         // attributes, and a MED learned from a neighbouring AS is not passed
         // on to another (RFC 4271 §5.1.4); the next hop is ours.
-        let asPath = a.asPath ?? ASPath()
-        var segments = asPath.segments
-        if let first = segments.first, first.kind == .sequence, first.asns.count < 255 {
-            segments[0] = ASPathSegment(.sequence, [speaker.asn] + first.asns)
-        } else {
-            segments.insert(ASPathSegment(.sequence, [speaker.asn]), at: 0)
-        }
-        set(.asPath(ASPath(segments)))
-        drop(PathAttributeType.localPref)
-        drop(PathAttributeType.originatorID)
-        drop(PathAttributeType.clusterList)
-        if !fromInternal { drop(PathAttributeType.multiExitDisc) }
+        a.set(.asPath((a.asPath ?? ASPath()).prepending(speaker.asn)))
+        a.remove(type: PathAttributeType.localPref)
+        a.remove(type: PathAttributeType.originatorID)
+        a.remove(type: PathAttributeType.clusterList)
+        if !fromInternal { a.remove(type: PathAttributeType.multiExitDisc) }
         return (a, localAddress)
     }
 }

@@ -112,7 +112,8 @@ public struct RIB: Sendable {
     /// preference does over BGP in BIRD.
     public mutating func originate(_ prefix: IPPrefix, nextHop: IPAddress, attributes values: PathAttributes? = nil) -> [RIBChange] {
         var stored = values ?? PathAttributes([.origin(.igp), .asPath(ASPath())])
-        stored.list.removeAll { $0.value.typeCode == PathAttributeType.mpReachNLRI || $0.value.typeCode == PathAttributeType.mpUnreachNLRI }
+        stored.remove(type: PathAttributeType.mpReachNLRI)
+        stored.remove(type: PathAttributeType.mpUnreachNLRI)
         _ = add(prefix, pathID: 0, peer: RIBPeer.local(speaker), attributes: stored, nextHop: nextHop)
         return recompute(prefix).map { [$0] } ?? []
     }
@@ -137,7 +138,8 @@ public struct RIB: Sendable {
         if !reach4.isEmpty || !reach6.isEmpty {
             // The attributes a path carries: without the NLRI containers.
             var stored = update.attributes
-            stored.list.removeAll { $0.value.typeCode == PathAttributeType.mpReachNLRI || $0.value.typeCode == PathAttributeType.mpUnreachNLRI }
+            stored.remove(type: PathAttributeType.mpReachNLRI)
+            stored.remove(type: PathAttributeType.mpUnreachNLRI)
             let hop4: IPAddress? = {
                 if case .ipv4(let a)? = update.attributes.mpReach?.nextHop { return .v4(a) }
                 return update.attributes.nextHop.map { .v4($0) }

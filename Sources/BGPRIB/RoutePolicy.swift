@@ -164,23 +164,16 @@ public struct RoutePolicy: Hashable, Sendable {
     }
 
     private func apply(_ action: Action, to out: inout Outcome) {
-        func set(_ value: PathAttributeValue) {
-            if let i = out.attributes.list.firstIndex(where: { $0.value.typeCode == value.typeCode }) {
-                out.attributes.list[i] = PathAttribute(value)
-            } else {
-                out.attributes.list.append(PathAttribute(value))
-            }
-        }
         func setCommunities(_ cs: [Community]) {
-            if cs.isEmpty { out.attributes.list.removeAll { $0.value.typeCode == PathAttributeType.communities } } else { set(.communities(cs)) }
+            if cs.isEmpty { out.attributes.remove(type: PathAttributeType.communities) } else { out.attributes.set(.communities(cs)) }
         }
         func setLarge(_ cs: [LargeCommunity]) {
-            if cs.isEmpty { out.attributes.list.removeAll { $0.value.typeCode == PathAttributeType.largeCommunity } } else { set(.largeCommunities(cs)) }
+            if cs.isEmpty { out.attributes.remove(type: PathAttributeType.largeCommunity) } else { out.attributes.set(.largeCommunities(cs)) }
         }
         let communities = out.attributes.communities, large = out.attributes.largeCommunities
         switch action {
-        case .setLocalPref(let v): set(.localPref(v))
-        case .setMED(let v): set(.multiExitDisc(v))
+        case .setLocalPref(let v): out.attributes.set(.localPref(v))
+        case .setMED(let v): out.attributes.set(.multiExitDisc(v))
         case .addCommunities(let cs): setCommunities(communities + cs.filter { !communities.contains($0) })
         case .removeCommunities(let cs): setCommunities(communities.filter { !cs.contains($0) })
         case .replaceCommunities(let cs): setCommunities(cs)
@@ -188,14 +181,7 @@ public struct RoutePolicy: Hashable, Sendable {
         case .removeLargeCommunities(let cs): setLarge(large.filter { !cs.contains($0) })
         case .replaceLargeCommunities(let cs): setLarge(cs)
         case .prependAS(let asn, let times):
-            var segments = out.attributes.asPath?.segments ?? []
-            let added = [UInt32](repeating: asn, count: times)
-            if let first = segments.first, first.kind == .sequence, first.asns.count + times <= 255 {
-                segments[0] = ASPathSegment(.sequence, added + first.asns)
-            } else {
-                segments.insert(ASPathSegment(.sequence, added), at: 0)
-            }
-            set(.asPath(ASPath(segments)))
+            out.attributes.set(.asPath((out.attributes.asPath ?? ASPath()).prepending(asn, times: times)))
         case .setNextHopSelf: out.nextHopSelf = true
         }
     }

@@ -376,7 +376,7 @@ public struct PodWiring: Sendable {
             if mine.isEmpty { continue }
             let routes = try host.routes(RouteFilter(family: fam, table: .main))
             for ip in mine {
-                let dst = IPPrefix(address: ip, length: ip.isIPv4 ? 32 : 128)!
+                let dst = PodWiring.hostPrefix(ip)
                 if !routes.contains(where: { $0.destination == dst && $0.nextHops.contains { $0.interfaceIndex == hostLink.index } }) {
                     drift.append("host route \(dst) dev \(hostVeth) is missing")
                 }

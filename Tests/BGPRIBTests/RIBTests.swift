@@ -70,7 +70,7 @@ struct RIBTests {
     /// scratch over what each peer currently announces, and the changes
     /// reported bring a consumer's copy to the same state.
     @Test(arguments: [1, 2, 3, 4, 5]) func locRIBEqualsABruteForceRecomputation(seed: UInt64) {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var ecmp = speaker
         ecmp.maximumPaths = 2
         var rib = RIB(decision: DecisionProcess(speaker: ecmp))

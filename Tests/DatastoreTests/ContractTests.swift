@@ -1,3 +1,4 @@
+import BGP
 import Datastore
 import Foundation
 import KeyValueStore
@@ -150,7 +151,7 @@ struct DatastoreContractTests {
     @Test(arguments: Backend.allCases)
     func changesBringAnyEarlierSnapshotUpToDate(_ backend: Backend) throws {
         try backend.withStore { store, _ in
-            var rng = SeededGenerator(seed: 7)
+            var rng = SplitMix64(seed: 7)
             var snapshots: [(state: [String: String], revision: Revision)] = [try snapshot(store, prefix: "p/")]
             for round in 0..<60 {
                 try store.transaction { tx in
