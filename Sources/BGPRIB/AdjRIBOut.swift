@@ -108,13 +108,12 @@ public struct AdjRIBOut: Sendable {
 
     /// A group's form of a best path, nil when it gets none.
     private mutating func export(_ path: Path, _ group: OutputSettings) -> ExportedRoute? {
-        // The advertisement rules need the receiving side's kind only.
-        let receiver = RIBPeer(address: group.localAddress, asn: group.isInternal ? speaker.asn : 0, routerID: speaker.routerID,
-                               isReflectorClient: group.isReflectorClient)
-        // (Never to its own sender: `apply` filters that per peer.)
+        // The rules need the receiving side's kind only (never to its own
+        // sender: `apply` filters that per peer).
+        let receiver = Advertisement.Receiver(isInternal: group.isInternal, isReflectorClient: group.isReflectorClient)
         guard Advertisement.mayAdvertise(path, to: receiver, speaker: speaker) else { return nil }
         var (attributes, nextHop) = Advertisement.exported(
-            path, to: receiver, speaker: speaker, localAddress: group.localAddress, nextHopSelf: group.nextHopSelf)
+            path, toInternal: group.isInternal, speaker: speaker, localAddress: group.localAddress, nextHopSelf: group.nextHopSelf)
         let outcome = group.exportPolicy.evaluate(
             prefix: path.prefix, attributes: attributes, nextHop: nextHop, neighbour: group.neighbour ?? group.localAddress)
         guard outcome.accepted else { return nil }

@@ -5,12 +5,28 @@ import IPAddressing
 /// route reflection (RFC 4456 §8), the well-known communities (RFC 1997)
 /// and the attribute rewriting of RFC 4271 §5.1 on the way out.
 public enum Advertisement {
+    /// What the rules need of the receiving side: all members of an update
+    /// group share it.
+    public struct Receiver: Hashable, Sendable {
+        public var isInternal: Bool
+        public var isReflectorClient: Bool
+        public init(isInternal: Bool, isReflectorClient: Bool) {
+            self.isInternal = isInternal
+            self.isReflectorClient = isReflectorClient
+        }
+    }
+
     /// Whether `path` (a best path) may be sent to `peer`.
     public static func mayAdvertise(_ path: Path, to peer: RIBPeer, speaker: RIBSpeaker) -> Bool {
-        if path.peer.address == peer.address { return false }  // never back to its sender
+        path.peer.address != peer.address  // never back to its sender
+            && mayAdvertise(path, to: Receiver(isInternal: speaker.isInternal(peer), isReflectorClient: peer.isReflectorClient), speaker: speaker)
+    }
+
+    /// The same for any peer of the `receiver` kind (its sender aside).
+    public static func mayAdvertise(_ path: Path, to receiver: Receiver, speaker: RIBSpeaker) -> Bool {
         let communities = path.attributes.attributes.communities
         if communities.contains(.noAdvertise) { return false }
-        let fromInternal = speaker.isInternal(path.peer), toInternal = speaker.isInternal(peer)
+        let fromInternal = speaker.isInternal(path.peer), toInternal = receiver.isInternal
         if !toInternal && (communities.contains(.noExport) || communities.contains(.noExportSubconfed)) { return false }
         // Our own routes go to every peer.
         if path.peer.isLocal { return true }
@@ -18,8 +34,8 @@ public enum Advertisement {
         // iBGP to iBGP only by reflection: from a client to every peer
         // (to the other clients unless client-to-client reflection is
         // off), from a non-client to clients only.
-        if path.peer.isReflectorClient { return !peer.isReflectorClient || speaker.clientToClientReflection }
-        return peer.isReflectorClient
+        if path.peer.isReflectorClient { return !receiver.isReflectorClient || speaker.clientToClientReflection }
+        return receiver.isReflectorClient
     }
 
     /// The attributes and next hop `path` is sent to `peer` with.
@@ -28,10 +44,17 @@ public enum Advertisement {
     public static func exported(
         _ path: Path, to peer: RIBPeer, speaker: RIBSpeaker, localAddress: IPAddress, nextHopSelf: Bool = false
     ) -> (attributes: PathAttributes, nextHop: IPAddress) {
+        exported(path, toInternal: speaker.isInternal(peer), speaker: speaker, localAddress: localAddress, nextHopSelf: nextHopSelf)
+    }
+
+    /// The same for an iBGP (`toInternal`) or eBGP receiver.
+    public static func exported(
+        _ path: Path, toInternal: Bool, speaker: RIBSpeaker, localAddress: IPAddress, nextHopSelf: Bool = false
+    ) -> (attributes: PathAttributes, nextHop: IPAddress) {
         var a = path.attributes.attributes
         // A route we originate is not reflected: it is ours.
         let fromInternal = speaker.isInternal(path.peer) && !path.peer.isLocal
-        if speaker.isInternal(peer) {
+        if toInternal {
             // LOCAL_PREF travels inside the AS (RFC 4271 §5.1.5).
             a.set(.localPref(path.localPref))
             if fromInternal {
