@@ -246,6 +246,20 @@ struct DatastoreContractTests {
     }
 
     @Test(arguments: Backend.allCases)
+    func theAsyncFormRunsTheSameTransactions(_ backend: Backend) async throws {
+        try await backend.withStore { store, _ in
+            let written: Revision = try await store.transaction { tx in
+                try tx.put("a/1", Data("x".utf8))
+                return 1
+            }
+            #expect(written == 1)
+            #expect(try await store.read { tx in try tx.get("a/1") } == Data("x".utf8))
+            await #expect(throws: KVStoreError.readOnly(key: "a/2")) { try await store.read { tx in try tx.put("a/2", Data()) } }
+            #expect(try store.revision() == 1)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func watchStreamsChangesInOrderAndEndsWhenHistoryIsGone(_ backend: Backend) async throws {
         try await backend.withStore { store, _ in
             try store.transaction { try $0.put("x/0", data("0")) }

@@ -348,6 +348,23 @@ extension String {
 
 @Suite("rtnetlink monitor")
 struct MonitorTests {
+    @Test func eventsStreamFromADedicatedThreadAndStopWithTheConsumer() async throws {
+        try await withTestNetwork { net in
+            let pair = try Pair(net)
+            let monitor = try RTNetlinkMonitor(namespace: pair.a.namespace)
+            let route = Route.device(prefix("10.33.0.1/32"), interfaceIndex: pair.va)
+            let adding = Task { try await Task.sleep(for: .milliseconds(50)); try pair.rt.addRoute(route) }
+            var seen = false
+            for try await batch in monitor.events() where batch.contains(.routeAdded(route)) {
+                seen = true
+                break
+            }
+            try await adding.value
+            #expect(seen)
+            #expect(waitFor { monitor.isStopped }, "ending the iteration stops the monitor's thread")
+        }
+    }
+
     @Test func seesChangesAndSurvivesOverrun() throws {
         try withTestNetwork { net in
             let pair = try Pair(net)
@@ -390,4 +407,13 @@ struct MonitorTests {
             #expect(try stopped.wait().get().isEmpty && monitor.isStopped)
         }
     }
+}
+
+/// Polls `condition` every 10 ms for up to 2 s.
+private func waitFor(_ condition: () -> Bool) -> Bool {
+    for _ in 0..<200 {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return false
 }
