@@ -129,6 +129,20 @@ public struct Withdrawal: Hashable, Sendable {
 
 // MARK: - Packing
 
+/// What packing needs of an NLRI entry of either family.
+protocol NLRIItem {
+    var pathID: UInt32? { get }
+    var encodedSize: Int { get }
+}
+
+extension IPv4NLRI: NLRIItem {
+    var encodedSize: Int { NLRICodec.size(self) }
+}
+
+extension IPv6NLRI: NLRIItem {
+    var encodedSize: Int { NLRICodec.size(self) }
+}
+
 extension UpdateMessage {
     private static let fixedOverhead = BGPLimits.headerSize + 2 + 2
 
@@ -152,17 +166,30 @@ extension UpdateMessage {
     /// Announces IPv6 prefixes in MP_REACH_NLRI (placed first, as RFC 7606
     /// §5.1 asks) with the other shared attributes.
     public static func packing(ipv6 nlri: [IPv6NLRI], nextHop: MPNextHop, attributes: PathAttributes, context: CodecContext) -> [UpdateMessage] {
-        let family = AddressFamily.ipv6Unicast
-        let empty = PathAttribute(.mpReachNLRI(MPReachNLRI(family: family, nextHop: nextHop, nlri: .ipv6([]))), extendedLength: true)
+        packingMP(nlri, family: .ipv6Unicast, nextHop: nextHop, attributes: attributes, context: context, wrap: NLRIList.ipv6)
+    }
+
+    /// Announces IPv4 prefixes in MP_REACH_NLRI: with an IPv6 next hop, as
+    /// RFC 8950 allows when the peer sent the Extended Next Hop capability.
+    public static func packing(ipv4 nlri: [IPv4NLRI], nextHop: MPNextHop, attributes: PathAttributes, context: CodecContext) -> [UpdateMessage] {
+        var rest = attributes
+        rest.remove(type: PathAttributeType.nextHop)
+        return packingMP(nlri, family: .ipv4Unicast, nextHop: nextHop, attributes: rest, context: context, wrap: NLRIList.ipv4)
+    }
+
+    private static func packingMP<N>(
+        _ nlri: [N], family: AddressFamily, nextHop: MPNextHop, attributes: PathAttributes, context: CodecContext, wrap: ([N]) -> NLRIList
+    ) -> [UpdateMessage] where N: NLRIItem {
+        let empty = PathAttribute(.mpReachNLRI(MPReachNLRI(family: family, nextHop: nextHop, nlri: wrap([]))), extendedLength: true)
         var rest = attributes
         rest.remove(type: PathAttributeType.mpReachNLRI)
         let base = PathAttributes([empty] + rest.list)
         let room = context.maxMessageSize - fixedOverhead - base.encodedSize(context: context)
         let addPath = context.addPath.contains(family)
-        let size = { (n: IPv6NLRI) in NLRICodec.size(n) + (addPath && n.pathID == nil ? 4 : 0) }
+        let size = { (n: N) in n.encodedSize + (addPath && n.pathID == nil ? 4 : 0) }
         return chunks(nlri, room: room, size: size).map { part in
             var attrs = base
-            attrs.list[0].value = .mpReachNLRI(MPReachNLRI(family: family, nextHop: nextHop, nlri: .ipv6(part)))
+            attrs.list[0].value = .mpReachNLRI(MPReachNLRI(family: family, nextHop: nextHop, nlri: wrap(part)))
             // The flag is only kept as a choice for short values (see
             // `PathAttribute.extendedLength`), so that the UPDATE round-trips.
             attrs.list[0].extendedLength = 5 + nextHop.encodedLength + part.reduce(0) { $0 + size($1) } <= 255

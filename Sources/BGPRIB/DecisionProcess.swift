@@ -105,7 +105,7 @@ public struct DecisionProcess: Sendable {
         }
         let ordered = remaining.sorted(by: tieBreak)
         guard let best = ordered.first else { return Decision(best: [], lost: lost) }
-        let multipath = Array(ordered.prefix(speaker.maximumPaths))
+        let multipath = Array(ordered.prefix(min(speaker.maximumPaths, RIBSpeaker.maximumPathsLimit)))
         for p in ordered.dropFirst(multipath.count) {
             let step: DecisionStep = p.originatorOrRouterID != best.originatorOrRouterID ? .routerID
                 : p.attributes.attributes.clusterList.count != best.attributes.attributes.clusterList.count ? .clusterListLength : .peerAddress

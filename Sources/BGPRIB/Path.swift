@@ -1,36 +1,55 @@
 import BGP
 import IPAddressing
 
-/// A path attribute set stored once and shared by every path that carries
-/// it (a reflector holds the same few sets for thousands of prefixes).
+/// A path attribute set and next hop stored once and shared by every path
+/// that carries them (a reflector holds the same few sets for thousands of
+/// prefixes). The next hop lives here, not in each path, as in BIRD's
+/// `rta`: most paths of a peer share both.
 public final class InternedAttributes: Hashable, Sendable {
     public let attributes: PathAttributes
-    init(_ attributes: PathAttributes) { self.attributes = attributes }
-    public static func == (a: InternedAttributes, b: InternedAttributes) -> Bool { a === b || a.attributes == b.attributes }
-    public func hash(into hasher: inout Hasher) { hasher.combine(attributes) }
+    public let nextHop: IPAddress
+    public init(_ attributes: PathAttributes, nextHop: IPAddress) {
+        self.attributes = attributes
+        self.nextHop = nextHop
+    }
+    public static func == (a: InternedAttributes, b: InternedAttributes) -> Bool {
+        a === b || (a.nextHop == b.nextHop && a.attributes == b.attributes)
+    }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(attributes)
+        hasher.combine(nextHop)
+    }
 }
 
-/// The interning table: identical attribute sets map to one object; a set
-/// no path uses any more is dropped.
+/// The interning table: identical attribute sets map to one object, with a
+/// count of the paths holding it; a set no path uses any more is dropped.
 public struct AttributeStore: Sendable {
-    private var table: [PathAttributes: (value: InternedAttributes, uses: Int)] = [:]
+    private struct Key: Hashable {
+        var attributes: PathAttributes
+        var nextHop: IPAddress
+    }
+    private var table: [Key: (value: InternedAttributes, uses: Int)] = [:]
     public init() {}
 
     public var count: Int { table.count }
 
-    mutating func intern(_ attributes: PathAttributes) -> InternedAttributes {
-        if let hit = table[attributes] {
-            table[attributes] = (hit.value, hit.uses + 1)
+    /// The shared object for `attributes` and `nextHop`, counted `uses`
+    /// times (an UPDATE's NLRI all share its attributes: one lookup).
+    mutating func intern(_ attributes: PathAttributes, nextHop: IPAddress, uses: Int = 1) -> InternedAttributes {
+        let key = Key(attributes: attributes, nextHop: nextHop)
+        if let hit = table[key] {
+            table[key] = (hit.value, hit.uses + uses)
             return hit.value
         }
-        let value = InternedAttributes(attributes)
-        table[attributes] = (value, 1)
+        let value = InternedAttributes(attributes, nextHop: nextHop)
+        table[key] = (value, uses)
         return value
     }
 
-    mutating func release(_ value: InternedAttributes) {
-        guard let hit = table[value.attributes] else { return }
-        if hit.uses <= 1 { table[value.attributes] = nil } else { table[value.attributes] = (hit.value, hit.uses - 1) }
+    mutating func release(_ value: InternedAttributes, uses: Int = 1) {
+        let key = Key(attributes: value.attributes, nextHop: value.nextHop)
+        guard let hit = table[key] else { return }
+        if hit.uses <= uses { table[key] = nil } else { table[key] = (hit.value, hit.uses - uses) }
     }
 }
 
@@ -41,7 +60,14 @@ public struct Path: Hashable, Sendable, CustomStringConvertible {
     public var peer: RIBPeer
     public var pathID: UInt32
     public var attributes: InternedAttributes
-    public var nextHop: IPAddress
+    public var nextHop: IPAddress { attributes.nextHop }
+
+    public init(prefix: IPPrefix, peer: RIBPeer, pathID: UInt32, attributes: InternedAttributes) {
+        self.prefix = prefix
+        self.peer = peer
+        self.pathID = pathID
+        self.attributes = attributes
+    }
 
     public var description: String {
         "\(prefix) via \(nextHop) from \(peer)\(pathID == 0 ? "" : " id \(pathID)") [\(attributes.attributes.asPath?.description ?? "")]"

@@ -60,4 +60,9 @@ public struct RIBSpeaker: Hashable, Sendable {
     }
 
     public func isInternal(_ peer: RIBPeer) -> Bool { peer.asn == asn }
+
+    /// The most paths a best set holds (the RIB keeps a path's rank in 7
+    /// bits; the kernel's multipath routes and BIRD's `merge paths` limit
+    /// are of the same order).
+    public static let maximumPathsLimit = 127
 }

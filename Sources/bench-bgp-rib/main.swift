@@ -59,44 +59,44 @@ case "ingest":
     let elapsed = seconds(clock.now - start)
     let grown = residentBytes() - before
     let total = paths * peerCount
-    print("{\"mode\":\"ingest\",\"peers\":\(peerCount),\"paths\":\(total),\"prefixes\":\(rib.locRIB.count),\"changes\":\(changes),"
+    print("{\"mode\":\"ingest\",\"peers\":\(peerCount),\"paths\":\(total),\"prefixes\":\(rib.prefixCount),\"changes\":\(changes),"
         + "\"seconds\":\(String(format: "%.3f", elapsed)),\"paths_per_s\":\(Int(Double(total) / elapsed)),"
         + "\"bytes_per_path\":\(grown / max(1, total)),\"attribute_sets\":\(rib.attributes.count)}")
 case "fanout":
     let (clientCount, groupCount) = (a, b)
     var rib = RIB(decision: DecisionProcess(speaker: speaker))
     var out = AdjRIBOut(speaker: speaker)
-    var peers: [IPAddress: RIBPeer] = [:]
+    var peers: [RIBPeer] = []
     for c in 0..<clientCount {
         let p = RIBPeer(address: .v4(IPv4Address(0x0A02_0000 + UInt32(c + 1))), asn: 65000, routerID: IPv4Address(0x0202_0000 + UInt32(c + 1)),
                         isReflectorClient: true)
-        peers[p.address] = p
+        peers.append(p)
         rib.peerUp(p)
         // Groups differ by the session's local address (as clients on
         // different subnets do).
-        out.addPeer(p.address, OutputSettings(exportPolicy: .acceptAll, isInternal: true, isReflectorClient: true,
-                                              localAddress: .v4(IPv4Address(0x0A00_0001 + UInt32(c % groupCount) << 8)), context: context))
+        _ = out.addPeer(p.address, OutputSettings(exportPolicy: .acceptAll, isInternal: true, isReflectorClient: true,
+                                                  localAddress: .v4(IPv4Address(0x0A00_0001 + UInt32(c % groupCount) << 8)), context: context), rib: rib)
     }
     let before = residentBytes()
     let start = clock.now
     var changes: [RIBChange] = []
-    for (c, p) in peers.values.sorted(by: { $0.address < $1.address }).enumerated() {
+    for (c, p) in peers.enumerated() {
         let base = 0x0A80_0000 + UInt32(c * 2)
         let u = UpdateMessage(attributes: PathAttributes([.origin(.igp), .asPath(ASPath()), .nextHop(IPv4Address(0x0A02_0000 + UInt32(c + 1)))]),
                               nlri: [IPv4NLRI(IPv4Prefix(address: IPv4Address(base), length: 32)!), IPv4NLRI(IPv4Prefix(address: IPv4Address(base + 1), length: 32)!)])
         changes += rib.receive(u, from: p.address)
     }
     let ingested = clock.now
-    let updates = out.apply(changes, peers: peers)
-    var bytes = 0, messages = 0
-    for list in updates.values {
-        for u in list { bytes += BGPMessage.update(u).encoded(context: context).count; messages += 1 }
-    }
+    // Every group's Adj-RIB-Out and its UPDATEs, encoded once per group.
+    let outputs = out.apply(changes, rib: rib)
     let end = clock.now
+    let bytes = outputs.reduce(0) { $0 + $1.encoded.count }
+    let messages = outputs.reduce(0) { $0 + $1.messages.count }
+    let delivered = outputs.reduce(0) { $0 + $1.messages.count * $1.members.count }
     let grown = residentBytes() - before
-    print("{\"mode\":\"fanout\",\"clients\":\(clientCount),\"groups\":\(out.groups.count),\"prefixes\":\(rib.locRIB.count),"
+    print("{\"mode\":\"fanout\",\"clients\":\(clientCount),\"groups\":\(out.groups.count),\"prefixes\":\(rib.prefixCount),"
         + "\"ingest_s\":\(String(format: "%.3f", seconds(ingested - start))),\"out_and_encode_s\":\(String(format: "%.3f", seconds(end - ingested))),"
-        + "\"updates\":\(messages),\"update_bytes\":\(bytes),\"rss_growth_mb\":\(String(format: "%.1f", Double(grown) / 1048576))}")
+        + "\"updates\":\(messages),\"update_bytes\":\(bytes),\"updates_delivered\":\(delivered),\"rss_growth_mb\":\(String(format: "%.1f", Double(grown) / 1048576))}")
 default:
     exit(2)
 }

@@ -39,7 +39,7 @@ struct AdvertisementTests {
         #expect(a.originatorID == client1.routerID && a.clusterList == [speaker.clusterID] && a.localPref == 150)
         // Reflected again by another reflector: the originator stays, clusters add up.
         let other = RIBSpeaker(asn: 65000, routerID: IPv4Address("10.0.0.2")!)
-        let again = Path(prefix: prefix, peer: peer("10.0.0.1"), pathID: 0, attributes: InternedAttributes(a), nextHop: hop)
+        let again = Path(prefix: prefix, peer: peer("10.0.0.1"), pathID: 0, attributes: InternedAttributes(a, nextHop: hop))
         let (b, _) = Advertisement.exported(again, to: peer("10.1.0.9", client: true), speaker: other, localAddress: local)
         #expect(b.originatorID == client1.routerID && b.clusterList == [other.clusterID, speaker.clusterID])
     }

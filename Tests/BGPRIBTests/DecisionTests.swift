@@ -18,8 +18,8 @@ func path(
     if !attributes.contains(where: { $0.typeCode == PathAttributeType.asPath }) {
         attributes.append(.asPath(ASPath(sequence: p.asn == speaker.asn ? [] : [p.asn])))
     }
-    return Path(prefix: prefix, peer: p, pathID: pathID, attributes: InternedAttributes(PathAttributes(attributes)),
-                nextHop: IPAddress(nextHop ?? p.address.description)!)
+    return Path(prefix: prefix, peer: p, pathID: pathID, attributes: InternedAttributes(PathAttributes(attributes),
+                nextHop: IPAddress(nextHop ?? p.address.description)!))
 }
 
 @Suite("BGP decision process (RFC 4271 §9.1.2.2)")
