@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // MARK: C interop, each behind one small Swift module.
@@ -45,7 +46,9 @@ let package = Package(
         .target(name: "CNI", dependencies: ["ClusterModel", "IPAddressing", "JSON"]),
         .target(name: "KeyValueStore"),
         .target(name: "IPAM", dependencies: ["ClusterModel", "IPAddressing", "JSON", "KeyValueStore"]),
-        .target(name: "Policy", dependencies: ["IPAddressing", .product(name: "Yams", package: "Yams")]),
+        // Strict YAML reading with field-path errors (policy, agent config).
+        .target(name: "StrictYAML", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "Policy", dependencies: ["IPAddressing", "StrictYAML", .product(name: "Yams", package: "Yams")]),
 
         // MARK: Adapters (I/O)
         .target(name: "NetNS", dependencies: ["CSystemShim"]),
@@ -55,6 +58,14 @@ let package = Package(
         .target(
             name: "Datastore",
             dependencies: ["ClusterModel", "KeyValueStore", "IPAM", "IPAddressing", "JSON", "CSQLite", "NetNS"]),
+        // BGP sessions over SwiftNIO: the FSM and the RIB on the wire.
+        .target(name: "BGPSpeaker", dependencies: ["BGP", "BGPRIB", "IPAddressing", "StrictYAML", nioCore,
+                                                   .product(name: "NIOPosix", package: "swift-nio"), log, metrics]),
+        // `caracal agent`: the speaker, kernel routes and the control socket.
+        .target(name: "Agent", dependencies: ["BGP", "BGPRIB", "BGPSpeaker", "ClusterModel", "IPAddressing", "NetNS", "Netlink", "Routing",
+                                              nioCore, .product(name: "NIOPosix", package: "swift-nio"), log,
+                                              .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                              .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
         .target(name: "CNIPlugin", dependencies: ["ClusterModel", "CNI", "IPAM", "IPAddressing", "JSON", "KeyValueStore", "Datastore", "Netlink", "NetNS", log]),
 
         // MARK: Executables
@@ -63,6 +74,7 @@ let package = Package(
             dependencies: ["ClusterModel", 
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), log,
                 "BGP", "IPAddressing", "IPAM", "Datastore", "Netlink", "Routing", "NetNS", "Policy", "NFTables", "CNIPlugin",
+                "Agent", "BGPSpeaker", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .executableTarget(name: "caracal-cni", dependencies: ["CNIPlugin", "NetNS", log]),
 

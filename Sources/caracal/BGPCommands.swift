@@ -6,7 +6,7 @@ struct BGPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bgp",
         abstract: "BGP tools.",
-        subcommands: [BGPDecode.self]
+        subcommands: [BGPRoutes.self, BGPReset.self, BGPMRTDump.self, BGPDecode.self]
     )
 }
 

@@ -3,12 +3,14 @@ import ArgumentParser
 /// The `caracal` command line: operator tools now, the node agent later.
 /// Each area registers its commands in its own file (BGPCommands.swift, ...).
 @main
-struct Caracal: ParsableCommand {
+struct Caracal: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "caracal",
         abstract: "Caracal: an L3 routed container network.",
         version: CaracalVersion.string,
         subcommands: [
+            AgentCommand.self,
+            StatusCommand.self,
             BGPCommand.self,
             IPAMCommand.self,
             RoutesCommand.self,

@@ -1,0 +1,134 @@
+import BGP
+import BGPRIB
+import BGPSpeaker
+import Foundation
+import IPAddressing
+import Logging
+import NetNS
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// `caracal agent`: the BGP speaker, the kernel route programmer and the
+/// control socket in one process, run by swift-service-lifecycle (SIGTERM
+/// and SIGINT shut down in order; SIGHUP reloads the configuration file).
+public final class Agent: Service, @unchecked Sendable {
+    public let configPath: String
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let speaker: BGPSpeaker
+    private let kernel: KernelRoutes?
+    private let restarting: Bool
+    private var control: ControlServer?
+    /// The configuration running now (guarded: reloads come from the
+    /// control socket's loop and from SIGHUP).
+    private let current: Mutex<AgentConfiguration>
+
+    public init(configPath: String, logger: Logger) throws {
+        self.configPath = configPath
+        self.logger = logger
+        let config = try Self.load(configPath)
+        current = Mutex(config)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let programs = config.programRoutes
+        restarting = try programs && KernelRoutes.haveRoutes(namespace: nil)
+        let kernel = programs ? try KernelRoutes(holding: restarting, logger: logger) : nil
+        self.kernel = kernel
+        speaker = BGPSpeaker(configuration: config.bgp, loop: group.next(), logger: logger,
+                             onRIBChanges: { kernel?.apply($0) }, onConverged: { kernel?.converged() })
+    }
+
+    static func load(_ path: String) throws -> AgentConfiguration {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ControlError("\(path): cannot read the configuration") }
+        do {
+            return try AgentConfiguration.parse(text)
+        } catch {
+            throw ControlError("\(path): \(error)")
+        }
+    }
+
+    public func run() async throws {
+        let config = current.withLock { $0 }
+        control = try await ControlServer.start(path: config.controlSocket, group: group) { [self] request in
+            handle(request)
+        }.get()
+        logger.info("agent starting", metadata: ["name": "\(config.name)", "as": "\(config.bgp.asNumber)", "routerID": "\(config.bgp.routerID)",
+                                                 "peers": "\(config.bgp.peers.count)", "restarting": "\(restarting)",
+                                                 "control": "\(config.controlSocket)"])
+        try await speaker.start(restarting: restarting).get()
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            do {
+                let report = try await reload()
+                logger.info("configuration reloaded (SIGHUP)", metadata: ["report": "\(report)"])
+            } catch {
+                logger.error("reload refused; the running configuration stays", metadata: ["error": "\(error)"])
+            }
+        }
+        logger.info("agent stopping")
+        try? await speaker.shutdown().get()
+        try? await control?.close().get()
+        try? await group.shutdownGracefully()
+    }
+
+    /// Re-reads the file; a bad one is refused with the field named.
+    func reload() async throws -> ReloadReport {
+        let new = try Self.load(configPath)
+        let old = current.withLock { $0 }
+        if new.controlSocket != old.controlSocket || new.programRoutes != old.programRoutes {
+            throw ControlError("spec.control / spec.kernel cannot change while running; restart the agent")
+        }
+        let report = try await speaker.reload(new.bgp).get()
+        current.withLock { $0 = new }
+        return report
+    }
+
+    private func handle(_ request: ControlRequest) -> EventLoopFuture<Data> {
+        let loop = group.next()
+        func encode<T: Codable & Sendable>(_ future: EventLoopFuture<T>) -> EventLoopFuture<Data> {
+            future.flatMapThrowing { try ControlJSON.encoder().encode(ControlResponse(ok: true, result: $0, error: nil)) }
+        }
+        switch request.command {
+        case .status:
+            return encode(speaker.status().map { [kernel] s in AgentStatus(bgp: s, kernelRoutes: kernel?.programmed) })
+        case .routes:
+            var prefix: IPPrefix?
+            var peer: IPAddress?
+            if let p = request.prefix {
+                guard let v = IPPrefix(p) ?? IPAddress(p).map({ IPPrefix(address: $0, length: $0.isIPv4 ? 32 : 128)! }) else {
+                    return loop.makeFailedFuture(ControlError("\(p): not a prefix"))
+                }
+                prefix = v
+            }
+            if let p = request.peer {
+                guard let v = IPAddress(p) else { return loop.makeFailedFuture(ControlError("\(p): not a peer address")) }
+                peer = v
+            }
+            return encode(speaker.routes(prefix: prefix, peer: peer, received: request.received ?? false))
+        case .reset:
+            guard let p = request.peer, let address = IPAddress(p) else { return loop.makeFailedFuture(ControlError("reset needs a peer address")) }
+            var soft: BGPSpeaker.SoftReset?
+            if let s = request.soft {
+                guard let v = BGPSpeaker.SoftReset(rawValue: s) else { return loop.makeFailedFuture(ControlError("--soft takes in or out")) }
+                soft = v
+            }
+            return encode(speaker.reset(peer: address, soft: soft).flatMapThrowing { found in
+                guard found else { throw ControlError("no peer \(p)") }
+                return "reset \(p)"
+            })
+        case .reload:
+            let promise = loop.makePromise(of: ReloadReport.self)
+            promise.completeWithTask { try await self.reload() }
+            return encode(promise.futureResult)
+        case .mrt:
+            return encode(speaker.mrtDump().map { Data($0).base64EncodedString() })
+        }
+    }
+}
+
+public struct AgentStatus: Codable, Sendable {
+    public var bgp: SpeakerStatus
+    /// Routes the agent holds in the kernel (nil: kernel programming off).
+    public var kernelRoutes: Int?
+}
