@@ -49,7 +49,7 @@ test: deps-test
 # touch no kernel state. Kernel tests live in their own targets
 # (NetlinkTests, RoutingKernelTests, CNIPluginTests, NFTablesTests,
 # TestSupportTests) and run under `make test`.
-UNIT_TESTS := IPAddressingTests|JSONTests|BGPTests|BGPRIBTests|CNITests|IPAMTests|DatastoreTests|PolicyTests|RoutingTests
+UNIT_TESTS := IPAddressingTests|JSONTests|BGPTests|BGPRIBTests|BGPSpeakerTests|CNITests|IPAMTests|DatastoreTests|PolicyTests|RoutingTests
 unit: deps-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '^($(UNIT_TESTS))\.'

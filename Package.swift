@@ -102,6 +102,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["NetNS"], path: "Tests/TestSupport"),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
         .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
+        .testTarget(name: "BGPSpeakerTests", dependencies: ["BGPSpeaker", "BGPRIB", "BGP", "IPAddressing"]),
+        .testTarget(name: "BGPInteropTests", dependencies: ["TestSupport"]),
         .testTarget(name: "BGPRIBTests", dependencies: ["BGPRIB", "BGP", "IPAddressing", "TestSupport"]),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IPAddressing", "TestSupport", nioCore], exclude: ["Vectors"]),
         .testTarget(name: "NetlinkTests", dependencies: ["ClusterModel", "Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),

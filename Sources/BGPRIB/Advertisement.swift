@@ -64,7 +64,8 @@ public enum Advertisement {
                 a.set(.clusterList([speaker.clusterID] + a.clusterList))
                 return (a, path.nextHop)
             }
-            return (a, nextHopSelf ? localAddress : path.nextHop)
+            // Our own routes carry our address on the session.
+            return (a, nextHopSelf || path.peer.isLocal ? localAddress : path.nextHop)
         }
         // To another AS: our AS prepended, no LOCAL_PREF, no reflection
         // attributes, and a MED learned from a neighbouring AS is not passed

@@ -243,8 +243,8 @@ public struct AgentConfiguration: Hashable, Sendable {
         var names = Set<String>(), addresses = Set<IPAddress>()
         for f in try m["peers"]?.sequence() ?? [] {
             let peer = try parsePeer(f, policies: config.policies, environment: environment, readFile: readFile)
-            guard names.insert(peer.name).inserted else { throw f.child("name", f.node).error("peer name '\(peer.name)' is used twice") }
             guard addresses.insert(peer.address).inserted else { throw f.error("peer address \(peer.address) is used twice") }
+            guard names.insert(peer.name).inserted else { throw f.child("name", f.node).error("peer name '\(peer.name)' is used twice") }
             config.peers.append(peer)
         }
         return config

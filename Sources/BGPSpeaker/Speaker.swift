@@ -259,7 +259,8 @@ public final class BGPSpeaker: @unchecked Sendable {
                 self.feed(session, c, .tcpConnectionAcknowledged)
             case .failure(let error):
                 guard current else { return }
-                session.lastError = "connect: \(error)"
+                session.lastError = "connect: \(error)" + (config.password == nil ? ""
+                    : " (TCP MD5 is on: a peer with another password, or none, drops our SYNs silently)")
                 self.feed(session, c, .tcpConnectionFails)
             }
         }

@@ -1,0 +1,118 @@
+import BGP
+import BGPRIB
+import IPAddressing
+import Testing
+@testable import BGPSpeaker
+
+@Suite("Agent configuration: YAML with field-named errors")
+struct ConfigurationTests {
+    let header = """
+        apiVersion: caracal.io/v1alpha1
+        kind: AgentConfiguration
+        metadata:
+          name: node-1
+        spec:
+          bgp:
+            asNumber: 64512
+            routerID: 10.0.0.1
+
+        """
+
+    func parse(_ body: String, env: [String: String] = [:], files: [String: String] = [:]) throws(ConfigurationError) -> AgentConfiguration {
+        try AgentConfiguration.parse(header + body, environment: env, readFile: { files[$0] })
+    }
+
+    func error(_ body: String, env: [String: String] = [:], files: [String: String] = [:]) -> ConfigurationError? {
+        do {
+            _ = try parse(body, env: env, files: files)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func aCompleteConfigurationReadsIntoTypedValues() throws {
+        let c = try parse("""
+                listen: {addresses: ["10.0.0.1", "fd00::1"], port: 1179}
+                routeReflector: {clusterID: 10.0.0.100, clientToClient: false}
+                maximumPaths: 4
+                gracefulRestart: {restartTime: 90, notification: false}
+                originate: [10.244.1.0/24, "fd00:244::/64"]
+                policies:
+                  - name: tor-in
+                    terms:
+                      - name: blocks
+                        match: {prefixes: [{prefix: 10.244.0.0/16, ge: 24, le: 26}], community: "65000:1"}
+                        actions: {setLocalPref: 200, addCommunities: [no-export], prependAS: {asNumber: 64512, times: 2}}
+                        then: accept
+                    default: reject
+                peers:
+                  - name: tor
+                    address: 10.0.0.254
+                    remoteAS: 65000
+                    localAddress: 10.0.0.1
+                    holdTime: 30
+                    ebgpMultihop: 2
+                    families: [ipv4-unicast]
+                    addPaths: {receive: true, send: 2}
+                    maxPrefixes: {limit: 1000, action: restart, restartAfter: 30}
+                    password: {file: /etc/caracal/tor.key}
+                    importPolicy: tor-in
+                  - address: 10.0.0.2
+                    remoteAS: internal
+                    routeReflectorClient: true
+              kernel: {programRoutes: false}
+              control: {socket: /run/caracal/a.sock}
+            """, files: ["/etc/caracal/tor.key": "s3cret\n"])
+        #expect(c.name == "node-1" && !c.programRoutes && c.controlSocket == "/run/caracal/a.sock")
+        let bgp = c.bgp
+        #expect(bgp.listenAddresses == [IPAddress("10.0.0.1")!, IPAddress("fd00::1")!] && bgp.port == 1179)
+        #expect(bgp.clusterID == IPv4Address("10.0.0.100")! && !bgp.clientToClientReflection && bgp.maximumPaths == 4)
+        #expect(bgp.gracefulRestart.restartTime == 90 && !bgp.gracefulRestart.notification)
+        #expect(bgp.originate.map(\.description) == ["10.244.1.0/24", "fd00:244::/64"])
+        let tor = bgp.peers[0]
+        #expect(tor.remoteAS == .number(65000) && tor.ttl == 2 && tor.holdTime == 30 && tor.families == [.ipv4Unicast])
+        #expect(tor.addPathReceive && tor.addPathSend == .best(2) && tor.maxPrefixes?.action == .restart && tor.password == "s3cret")
+        #expect(bgp.peers[1].name == "10.0.0.2" && bgp.peers[1].remoteAS == .internal && bgp.peers[1].routeReflectorClient)
+        let policy = try #require(bgp.policies["tor-in"])
+        #expect(policy.otherwise == .reject && policy.terms[0].disposition == .accept)
+        #expect(policy.terms[0].actions.contains(.setLocalPref(200)) && policy.terms[0].actions.contains(.prependAS(64512, times: 2)))
+        // The policy does what it says.
+        let a = PathAttributes([.origin(.igp), .asPath(ASPath()), .communities([Community(asn: 65000, value: 1)])])
+        let out = policy.evaluate(prefix: IPPrefix("10.244.3.0/26")!, attributes: a, nextHop: IPAddress("10.0.0.254")!, neighbour: IPAddress("10.0.0.254")!)
+        #expect(out.accepted && out.attributes.localPref == 200 && out.attributes.communities.contains(.noExport))
+    }
+
+    @Test func everyErrorNamesItsField() {
+        let cases: [(String, String, String)] = [
+            ("    peers:\n      - address: 10.0.0.2\n", "spec.bgp.peers[0]", "remoteAS is required"),
+            ("    peers:\n      - address: 10.0.0.2\n        remoteAS: 23456\n", "spec.bgp.peers[0].remoteAS", "not 23456"),
+            ("    peers:\n      - address: 10.0.0.2\n        remoteAS: 1\n        holdTime: 2\n", "spec.bgp.peers[0].holdTime", "0 or 3-65535"),
+            ("    peers:\n      - address: 10.0.0.2\n        remoteAS: 1\n        colour: red\n", "spec.bgp.peers[0].colour", "unknown field"),
+            ("    peers:\n      - address: 10.0.0.2\n        remoteAS: 1\n        importPolicy: nope\n", "spec.bgp.peers[0].importPolicy", "no policy named 'nope'"),
+            ("    peers:\n      - address: 10.0.0.2\n        remoteAS: 1\n      - address: 10.0.0.2\n        remoteAS: 2\n", "spec.bgp.peers[1]", "used twice"),
+            ("    policies:\n      - name: p\n        terms:\n          - match: {prefixes: [{prefix: 10.0.0.0/8, le: 40}]}\n", "spec.bgp.policies[0]", "le"),
+            ("    originate: [10.0.0.0/33]\n", "spec.bgp.originate[0]", "expected a prefix"),
+            ("    maximumPaths: 0\n", "spec.bgp.maximumPaths", "must be 1-127"),
+        ]
+        for (body, path, message) in cases {
+            let e = error(body)
+            #expect(e?.path == path && e?.message.contains(message) == true, "\(body): \(e.map { "\($0)" } ?? "accepted")")
+        }
+    }
+
+    @Test func aPasswordThatResolvesToNothingRefusesToStart() {
+        let peer = "    peers:\n      - name: tor\n        address: 10.0.0.2\n        remoteAS: 1\n"
+        let missingEnv = error(peer + "        password: {env: TOR_KEY}\n")
+        #expect(missingEnv?.path == "spec.bgp.peers[0].password.env" && missingEnv?.message.contains("peer tor") == true)
+        let missingFile = error(peer + "        password: {file: /nope}\n")
+        #expect(missingFile?.message.contains("/nope cannot be read") == true)
+        let empty = error(peer + "        password: {env: TOR_KEY}\n", env: ["TOR_KEY": ""])
+        #expect(empty?.message.contains("empty") == true, "never an empty password")
+    }
+
+    @Test func theHeaderIsChecked() {
+        #expect(throws: ConfigurationError.self) { try AgentConfiguration.parse("apiVersion: v1\nkind: AgentConfiguration\nspec: {}\n") }
+        #expect(throws: ConfigurationError.self) { try AgentConfiguration.parse(header.replacingOccurrences(of: "routerID: 10.0.0.1", with: "routerID: 0.0.0.0")) }
+    }
+}
