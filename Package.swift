@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // MARK: C interop, each behind one small Swift module.
@@ -63,7 +64,8 @@ let package = Package(
                                                    .product(name: "NIOPosix", package: "swift-nio"), log, metrics]),
         // `caracal agent`: the speaker, kernel routes and the control socket.
         .target(name: "Agent", dependencies: ["BGP", "BGPRIB", "BGPSpeaker", "ClusterModel", "IPAddressing", "NetNS", "Netlink", "Routing",
-                                              nioCore, .product(name: "NIOPosix", package: "swift-nio"), log,
+                                              nioCore, .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                                              log, metrics, .product(name: "Prometheus", package: "swift-prometheus"),
                                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                               .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
         .target(name: "CNIPlugin", dependencies: ["ClusterModel", "CNI", "IPAM", "IPAddressing", "JSON", "KeyValueStore", "Datastore", "Netlink", "NetNS", log]),

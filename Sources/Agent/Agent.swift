@@ -7,6 +7,7 @@ import Logging
 import NetNS
 import NIOCore
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -22,6 +23,8 @@ public final class Agent: Service, @unchecked Sendable {
     private let kernel: KernelRoutes?
     private let restarting: Bool
     private var control: ControlServer?
+    private var metricsEndpoint: MetricsEndpoint?
+    private let registry: PrometheusCollectorRegistry?
     /// The configuration running now (guarded: reloads come from the
     /// control socket's loop and from SIGHUP).
     private let current: Mutex<AgentConfiguration>
@@ -31,6 +34,9 @@ public final class Agent: Service, @unchecked Sendable {
         self.logger = logger
         let config = try Self.load(configPath)
         current = Mutex(config)
+        // Before any metric exists: the speaker's and the programmer's
+        // counters are created below.
+        registry = config.metricsAddress == nil ? nil : MetricsEndpoint.bootstrap()
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let programs = config.programRoutes
         restarting = try programs && KernelRoutes.haveRoutes(namespace: nil)
@@ -54,6 +60,11 @@ public final class Agent: Service, @unchecked Sendable {
         control = try await ControlServer.start(path: config.controlSocket, group: group) { [self] request in
             handle(request)
         }.get()
+        if let address = config.metricsAddress, let registry {
+            let (host, port) = try Self.hostPort(address)
+            metricsEndpoint = try await MetricsEndpoint.start(host: host, port: port, registry: registry, group: group).get()
+            logger.info("metrics", metadata: ["address": "\(address)", "path": "/metrics"])
+        }
         logger.info("agent starting", metadata: ["name": "\(config.name)", "as": "\(config.bgp.asNumber)", "routerID": "\(config.bgp.routerID)",
                                                  "peers": "\(config.bgp.peers.count)", "restarting": "\(restarting)",
                                                  "control": "\(config.controlSocket)"])
@@ -69,7 +80,18 @@ public final class Agent: Service, @unchecked Sendable {
         logger.info("agent stopping")
         try? await speaker.shutdown().get()
         try? await control?.close().get()
+        try? await metricsEndpoint?.close().get()
         try? await group.shutdownGracefully()
+    }
+
+    /// `host:port` or `[v6]:port`.
+    static func hostPort(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            throw ControlError("spec.metrics.address: expected host:port, not \(text)")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
     }
 
     /// Re-reads the file; a bad one is refused with the field named.

@@ -74,7 +74,7 @@ struct InteropTests {
                         holdTime: 9
                         connectRetryTime: 1
                         families: [ipv6-unicast]
-                """)
+                """) + "\n  metrics:\n    address: \"127.0.0.1:9464\"\n"
                 var agent: CaracalAgent? = try CaracalAgent(in: a, config: config, directory: dir)
                 #expect(try eventually { try agent!.established("10.61.0.2") && agent!.established("fd61::2") }, "\(agent!.daemon.output)")
                 #expect(try eventually { try bird.established("c4") && bird.established("c6") })
@@ -88,6 +88,10 @@ struct InteropTests {
                 let peer = try #require(try agent!.peer("10.61.0.2"))
                 #expect(peer["received"] as? Int == 1 && peer["advertised"] as? Int == 1)
                 #expect((peer["capabilities"] as? [String])?.contains("graceful-restart") == true)
+                // Prometheus metrics on the configured address.
+                let metrics = try a.run(["python3", "-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9464/metrics').read().decode())"]).stdout
+                #expect(metrics.contains("caracal_bgp_sessions{state=\"Established\"} 2"), "\(metrics.prefix(2000))")
+                #expect(metrics.contains("caracal_bgp_updates_in_total") && metrics.contains("caracal_routes_programmed"))
 
                 // Killed: BIRD keeps our route (stale) and our kernel routes stay.
                 agent!.daemon.kill()
