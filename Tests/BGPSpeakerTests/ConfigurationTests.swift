@@ -1,3 +1,4 @@
+import Foundation
 import BGP
 import BGPRIB
 import IPAddressing
@@ -114,5 +115,29 @@ struct ConfigurationTests {
     @Test func theHeaderIsChecked() {
         #expect(throws: ConfigurationError.self) { try AgentConfiguration.parse("apiVersion: v1\nkind: AgentConfiguration\nspec: {}\n") }
         #expect(throws: ConfigurationError.self) { try AgentConfiguration.parse(header.replacingOccurrences(of: "routerID: 10.0.0.1", with: "routerID: 0.0.0.0")) }
+    }
+}
+
+@Suite("docs/config.md examples")
+struct ConfigurationDocsTests {
+    /// Every complete example in docs/config.md parses (the docs name the
+    /// fields exactly as the file spells them; this keeps them honest).
+    @Test func everyExampleInTheDocsParses() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/config.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        let blocks = text.components(separatedBy: "```yaml\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+        var parsed = 0
+        for block in blocks {
+            for document in block.components(separatedBy: "\n---\n") where document.contains("kind: AgentConfiguration") && !document.contains("{...}") {
+                do {
+                    _ = try AgentConfiguration.parse(document, environment: [:], readFile: { _ in "a-secret" })
+                    parsed += 1
+                } catch {
+                    Issue.record("docs/config.md example does not parse: \(error)\n\(document)")
+                }
+            }
+        }
+        #expect(parsed == 4, "the mesh node, the reflector, its client and the ToR example")
     }
 }
