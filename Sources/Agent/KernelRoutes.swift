@@ -24,6 +24,15 @@ public final class KernelRoutes: Sendable {
         var desired: [IPPrefix: Route] = [:]
         /// Interface addresses, to find the link of each next hop.
         var addresses: [InterfaceAddress] = []
+        /// `converged()` asked for the full set to be programmed.
+        var fullSetPending = false
+
+        /// True when the caller must start the writer.
+        mutating func claimWriter() -> Bool {
+            guard !writing else { return false }
+            writing = true
+            return true
+        }
     }
     private let state: Mutex<State>
 
@@ -49,9 +58,7 @@ public final class KernelRoutes: Sendable {
     public func apply(_ changes: [RIBChange]) {
         let start = state.withLock { s -> Bool in
             for change in changes { s.pending[change.prefix] = route(for: change, addresses: s.addresses) }
-            guard !s.writing else { return false }
-            s.writing = true
-            return true
+            return s.claimWriter()
         }
         if start { drain() }
     }
@@ -61,37 +68,40 @@ public final class KernelRoutes: Sendable {
     public func converged() {
         let start = state.withLock { s -> Bool in
             s.holding = false
-            guard !s.writing else { return false }
-            s.writing = true
-            return true
+            s.fullSetPending = true
+            return s.claimWriter()
         }
-        if start { drain(full: true) }
+        if start { drain() }
     }
 
     public var programmed: Int { state.withLock { $0.desired.count } }
 
-    private func drain(full: Bool = false) {
+    /// Writes until nothing is pending, on a dedicated thread; one writer
+    /// at a time (`State.writing`).
+    private func drain() {
         do {
             try BackgroundTask<Void>.detached { [self] in
-                var fullSet = full
                 while true {
-                    let (batch, holding, desired) = state.withLock { s -> ([IPPrefix: Route?], Bool, [IPPrefix: Route]) in
-                        let b = s.pending
+                    let work = state.withLock { s -> (batch: [IPPrefix: Route?], full: [Route]?)? in
+                        let batch = s.pending
                         s.pending = [:]
-                        for (prefix, route) in b { s.desired[prefix] = route }
-                        if b.isEmpty && !fullSet { s.writing = false }
-                        return (b, s.holding, s.desired)
+                        for (prefix, route) in batch { s.desired[prefix] = route }
+                        let full = s.fullSetPending && !s.holding ? Array(s.desired.values) : nil
+                        s.fullSetPending = false
+                        if batch.isEmpty && full == nil {
+                            s.writing = false
+                            return nil
+                        }
+                        return (batch, full)
                     }
-                    if batch.isEmpty && !fullSet { return }
+                    guard let work else { return }
                     do {
                         let report: RouteApplyReport
-                        if fullSet && !holding {
-                            report = try programmer.setDesired(Array(desired.values))
-                            fullSet = false
+                        if let full = work.full {
+                            report = try programmer.setDesired(full)
                         } else {
-                            fullSet = false
-                            let upserts = batch.values.compactMap { $0 }
-                            let removals = batch.filter { $0.value == nil }.map { RouteKey(destination: $0.key, table: .main, metric: 0) }
+                            let upserts = work.batch.values.compactMap { $0 }
+                            let removals = work.batch.filter { $0.value == nil }.map { RouteKey(destination: $0.key, table: .main, metric: 0) }
                             report = try programmer.update(upserting: upserts, removing: removals)
                         }
                         if !report.succeeded {

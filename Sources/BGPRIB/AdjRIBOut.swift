@@ -88,6 +88,11 @@ public struct AdjRIBOut: Sendable {
     private var groupTable: [OutputSettings: Group] = [:]
     private var sourceIndex: [IPAddress: UInt32] = [:]
     private var store = AttributeStore()
+    /// Within one `apply`: a group's export of an attribute set from one
+    /// peer, when its export policy looks at nothing prefix-specific (the
+    /// NLRI of an UPDATE share their attributes: one export, not one per
+    /// prefix). Keyed by object identity, so it never outlives the call.
+    private var exportCache: [ExportCacheKey: ExportedRoute?] = [:]
     /// RFC 4724 restarting speaker: peers whose End-of-RIB is awaited
     /// before anything is sent (nil: not restarting).
     public private(set) var awaitingEndOfRIB: Set<IPAddress>?
@@ -98,6 +103,13 @@ public struct AdjRIBOut: Sendable {
         var view: [ViewKey: ExportedRoute] = [:]
         /// Path IDs per prefix with more than one (ADD-PATH groups).
         var ids: [IPPrefix: [UInt32]] = [:]
+    }
+
+    struct ExportCacheKey: Hashable, Sendable {
+        var attributes: ObjectIdentifier
+        var source: IPAddress
+        var ipv4: Bool
+        var group: Int
     }
 
     struct ViewKey: Hashable, Sendable {
@@ -206,6 +218,8 @@ public struct AdjRIBOut: Sendable {
     /// returns the UPDATEs each group is sent (packed up to its session's
     /// size limit, withdrawals first), encoded once per group.
     public mutating func apply(_ changes: [RIBChange], rib: RIB) -> [GroupOutput] {
+        exportCache.removeAll(keepingCapacity: true)
+        defer { exportCache.removeAll(keepingCapacity: true) }
         var out: [GroupOutput] = []
         for settings in groupTable.keys.sorted(by: { $0.localAddress < $1.localAddress || ($0.localAddress == $1.localAddress && $0.hashValue < $1.hashValue) }) {
             var transitions: [Transition] = []
@@ -301,6 +315,24 @@ public struct AdjRIBOut: Sendable {
 
     /// A group's form of a path, nil when it gets none.
     private mutating func export(_ path: Path, _ group: OutputSettings) -> ExportedRoute? {
+        // The policy may look at the prefix: then no sharing.
+        let cacheable = group.exportPolicy.terms.allSatisfy { t in
+            t.matches.allSatisfy { if case .prefixList = $0 { false } else { true } }
+        }
+        guard cacheable else { return exportUncached(path, group) }
+        let key = ExportCacheKey(attributes: ObjectIdentifier(path.attributes), source: path.peer.address, ipv4: path.prefix.address.isIPv4,
+                                 group: group.hashValue)
+        if let hit = exportCache[key] {
+            // The view holds one count per entry.
+            if let hit { store.retain(hit.attributes) }
+            return hit
+        }
+        let route = exportUncached(path, group)
+        exportCache[key] = .some(route)
+        return route
+    }
+
+    private mutating func exportUncached(_ path: Path, _ group: OutputSettings) -> ExportedRoute? {
         // The rules need the receiving side's kind only (never to its own
         // sender: handled per member).
         let receiver = Advertisement.Receiver(isInternal: group.isInternal, isReflectorClient: group.isReflectorClient)

@@ -23,33 +23,47 @@ public final class InternedAttributes: Hashable, Sendable {
 
 /// The interning table: identical attribute sets map to one object, with a
 /// count of the paths holding it; a set no path uses any more is dropped.
+/// Counts are kept by object identity, so taking or dropping a use costs a
+/// pointer hash, not a hash of the attributes.
 public struct AttributeStore: Sendable {
     private struct Key: Hashable {
         var attributes: PathAttributes
         var nextHop: IPAddress
     }
-    private var table: [Key: (value: InternedAttributes, uses: Int)] = [:]
+    private var table: [Key: InternedAttributes] = [:]
+    private var uses: [ObjectIdentifier: Int] = [:]
     public init() {}
 
     public var count: Int { table.count }
 
     /// The shared object for `attributes` and `nextHop`, counted `uses`
     /// times (an UPDATE's NLRI all share its attributes: one lookup).
-    mutating func intern(_ attributes: PathAttributes, nextHop: IPAddress, uses: Int = 1) -> InternedAttributes {
+    mutating func intern(_ attributes: PathAttributes, nextHop: IPAddress, uses n: Int = 1) -> InternedAttributes {
         let key = Key(attributes: attributes, nextHop: nextHop)
         if let hit = table[key] {
-            table[key] = (hit.value, hit.uses + uses)
-            return hit.value
+            uses[ObjectIdentifier(hit), default: 0] += n
+            return hit
         }
         let value = InternedAttributes(attributes, nextHop: nextHop)
-        table[key] = (value, uses)
+        table[key] = value
+        uses[ObjectIdentifier(value)] = n
         return value
     }
 
-    mutating func release(_ value: InternedAttributes, uses: Int = 1) {
-        let key = Key(attributes: value.attributes, nextHop: value.nextHop)
-        guard let hit = table[key] else { return }
-        if hit.uses <= uses { table[key] = nil } else { table[key] = (hit.value, hit.uses - uses) }
+    /// One more use of an object this store handed out.
+    mutating func retain(_ value: InternedAttributes) {
+        uses[ObjectIdentifier(value), default: 0] += 1
+    }
+
+    mutating func release(_ value: InternedAttributes, uses n: Int = 1) {
+        let id = ObjectIdentifier(value)
+        guard let count = uses[id] else { return }
+        if count <= n {
+            uses[id] = nil
+            table[Key(attributes: value.attributes, nextHop: value.nextHop)] = nil
+        } else {
+            uses[id] = count - n
+        }
     }
 }
 

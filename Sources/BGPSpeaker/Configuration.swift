@@ -21,6 +21,9 @@ public struct SpeakerConfiguration: Hashable, Sendable {
     public var originate: [IPPrefix]
     public var policies: [String: RoutePolicy]
     public var peers: [PeerConfiguration]
+    /// Dynamic neighbours: sessions accepted from any address in a prefix
+    /// (BIRD's `neighbor range`, FRR's `bgp listen range`), always passive.
+    public var peerRanges: [PeerRange] = []
 
     public init(asNumber: UInt32, routerID: IPv4Address, listenAddresses: [IPAddress] = [], port: Int = 179,
                 clusterID: IPv4Address? = nil, clientToClientReflection: Bool = true, maximumPaths: Int = 1,
@@ -43,6 +46,13 @@ public struct SpeakerConfiguration: Hashable, Sendable {
         RIBSpeaker(asn: asNumber, routerID: routerID, clusterID: clusterID, maximumPaths: maximumPaths,
                    clientToClientReflection: clientToClientReflection)
     }
+}
+
+/// A dynamic neighbour range: `template` (its address is the prefix's)
+/// gives every field of the peers it accepts.
+public struct PeerRange: Hashable, Sendable {
+    public var prefix: IPPrefix
+    public var template: PeerConfiguration
 }
 
 public struct GracefulRestartSettings: Hashable, Sendable {
@@ -183,7 +193,7 @@ public struct AgentConfiguration: Hashable, Sendable {
 
     static func parseBGP(_ field: YField, environment: [String: String], readFile: (String) -> String?) throws(ConfigurationError) -> SpeakerConfiguration {
         let m = try field.mapping(allowed: ["asNumber", "routerID", "listen", "routeReflector", "maximumPaths", "gracefulRestart",
-                                            "originate", "policies", "peers"])
+                                            "originate", "policies", "peers", "peerRanges"])
         guard let asField = m["asNumber"] else { throw field.error("asNumber is required") }
         let asn = try asField.asNumber()
         guard let idField = m["routerID"] else { throw field.error("routerID is required") }
@@ -247,16 +257,29 @@ public struct AgentConfiguration: Hashable, Sendable {
             guard names.insert(peer.name).inserted else { throw f.child("name", f.node).error("peer name '\(peer.name)' is used twice") }
             config.peers.append(peer)
         }
+        for f in try m["peerRanges"]?.sequence() ?? [] {
+            var peer = try parsePeer(f, policies: config.policies, environment: environment, readFile: readFile, range: true)
+            // parsePeer checked the mapping and its prefix.
+            guard let prefix = f.value("prefix").flatMap({ try? $0.prefix() }) else { throw f.error("prefix is required") }
+            peer.passive = true
+            config.peerRanges.append(PeerRange(prefix: prefix, template: peer))
+        }
         return config
     }
 
     static func parsePeer(_ field: YField, policies: [String: RoutePolicy], environment: [String: String],
-                          readFile: (String) -> String?) throws(ConfigurationError) -> PeerConfiguration {
-        let m = try field.mapping(allowed: ["name", "address", "remoteAS", "localAddress", "passive", "holdTime", "connectRetryTime",
+                          readFile: (String) -> String?, range: Bool = false) throws(ConfigurationError) -> PeerConfiguration {
+        let m = try field.mapping(allowed: [range ? "prefix" : "address", "name", "remoteAS", "localAddress", "passive", "holdTime", "connectRetryTime",
                                             "ebgpMultihop", "ttlSecurity", "nextHopSelf", "routeReflectorClient", "families", "addPaths",
                                             "gracefulRestart", "maxPrefixes", "password", "importPolicy", "exportPolicy", "allowAsIn"])
-        guard let addressField = m["address"] else { throw field.error("address is required") }
-        let address = try addressField.address()
+        let address: IPAddress
+        if range {
+            guard let prefixField = m["prefix"] else { throw field.error("prefix is required") }
+            address = try prefixField.prefix().address
+        } else {
+            guard let addressField = m["address"] else { throw field.error("address is required") }
+            address = try addressField.address()
+        }
         guard let remote = m["remoteAS"] else { throw field.error("remoteAS is required (a number, or internal)") }
         let remoteAS: RemoteAS
         if case .scalar(let s) = remote.node, s.string == "internal" { remoteAS = .internal } else { remoteAS = .number(try remote.asNumber()) }
@@ -316,6 +339,8 @@ public struct AgentConfiguration: Hashable, Sendable {
             peer.maxPrefixes = MaxPrefixes(limit: limit, action: action, restartAfter: after)
         }
         if let pw = m["password"] {
+            // A key per prefix needs TCP_MD5SIG_EXT on the listener: not yet.
+            if range { throw pw.error("TCP MD5 is not supported for peerRanges yet") }
             let p = try pw.mapping(allowed: ["file", "env"])
             var secret: String?
             if let file = p["file"] {
@@ -428,6 +453,13 @@ public struct AgentConfiguration: Hashable, Sendable {
 }
 
 extension YField {
+    /// The value of `key` in a mapping already checked.
+    func value(_ key: String) -> YField? {
+        guard case .mapping(let m) = node else { return nil }
+        for (k, v) in m { if case .scalar(let ks) = k, ks.string == key { return child(key, v) } }
+        return nil
+    }
+
     func bool() throws(ConfigurationError) -> Bool {
         guard case .scalar(let s) = node, s.style == .plain, let v = ["true": true, "false": false][s.string] else {
             throw error("expected true or false")

@@ -17,6 +17,7 @@ final class Connection: @unchecked Sendable {
     var handler: BGPChannelHandler?
     var timers: [SessionTimer: Scheduled<Void>] = [:]
     var lastWrite: EventLoopFuture<Void>?
+    weak var session: PeerSession?
     /// Bumped whenever an outgoing connect must be abandoned.
     var connectGeneration = 0
 

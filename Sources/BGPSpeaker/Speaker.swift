@@ -118,6 +118,20 @@ public final class BGPSpeaker: @unchecked Sendable {
         feed(session, c, .manualStart(passive: config.passive))
     }
 
+    /// A session from an address in a `peerRanges` prefix: a passive peer
+    /// made from the range's template, gone again when its session ends.
+    private func dynamicPeer(_ remote: IPAddress) -> PeerSession? {
+        guard let range = configuration.peerRanges.first(where: { $0.prefix.contains(remote) }) else { return nil }
+        var config = range.template
+        config.address = remote
+        config.name = "\(range.template.name)-\(remote)"
+        let session = PeerSession(config: config)
+        session.dynamic = true
+        peers[remote] = session
+        logger.info("dynamic neighbour", metadata: ["peer": "\(config.name)", "range": "\(range.prefix)"])
+        return session
+    }
+
     private func removePeer(_ address: IPAddress, reason: CeaseSubcode) {
         guard let session = peers[address] else { return }
         session.stopRestartTimers()
@@ -153,7 +167,9 @@ public final class BGPSpeaker: @unchecked Sendable {
         nextConnectionID += 1
         let fsm = SessionFSM(configuration: sessionConfiguration(session.config, passive: passive, restarting: session.restarting),
                              random: SplitMix64(seed: random.next()))
-        return Connection(id: nextConnectionID, fsm: fsm, primary: primary, inbound: inbound)
+        let c = Connection(id: nextConnectionID, fsm: fsm, primary: primary, inbound: inbound)
+        c.session = session
+        return c
     }
 
     // MARK: The state machine's actions
@@ -204,6 +220,13 @@ public final class BGPSpeaker: @unchecked Sendable {
         if session.connections.count > 1 {
             cancelTimers(c)
             session.connections.removeAll { $0 === c }
+            return
+        }
+        if session.dynamic {
+            // A dynamic neighbour lives as long as its session.
+            cancelTimers(c)
+            session.connections = []
+            if peers[session.config.address] === session { peers[session.config.address] = nil }
             return
         }
         guard !c.primary, !stopping, peers[session.config.address] === session else { return }
@@ -310,7 +333,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         written.whenSuccess { [weak self, weak c] in
             guard let self, let c else { return }
             self.loop.execute {
-                guard let session = self.peers.values.first(where: { $0.connections.contains { $0 === c } }) else { return }
+                guard let session = c.session, session.connections.contains(where: { $0 === c }) else { return }
                 if c.fsm.state == .established || c.fsm.state == .openConfirm { self.feed(session, c, .sendProgress) }
             }
         }
@@ -423,7 +446,8 @@ public final class BGPSpeaker: @unchecked Sendable {
     /// An inbound connection (§8.1.1 events 14/17).
     private func accepted(_ channel: Channel, _ handler: BGPChannelHandler) {
         loop.execute { [self] in
-            guard let remote = channel.remoteAddress?.ipAddress.flatMap(IPAddress.init), let session = peers[remote], !stopping else {
+            guard let remote = channel.remoteAddress?.ipAddress.flatMap(IPAddress.init), !stopping,
+                  let session = peers[remote] ?? dynamicPeer(remote) else {
                 logger.info("connection from an unknown address refused", metadata: ["remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
                 channel.close(promise: nil)
                 return
@@ -443,18 +467,18 @@ public final class BGPSpeaker: @unchecked Sendable {
                 feed(session, c, .tcpConnectionConfirmed)
                 return
             }
-            if session.connections.contains(where: { $0.fsm.state == .idle }) || session.config.passive == false && session.connections.isEmpty {
-                // Idle (backing off): accept by starting passively.
-                if let c = session.connections.first(where: { $0.fsm.state == .idle }) {
-                    for t in c.timers.values { t.cancel() }
-                    c.timers = [:]
-                    session.connections.removeAll { $0 === c }
-                }
+            // Idle (backing off): this connection replaces the waiting state
+            // machine.
+            for idle in session.connections where idle.fsm.state == .idle {
+                cancelTimers(idle)
+                session.connections.removeAll { $0 === idle }
             }
             // A collision (ours is in OpenSent/OpenConfirm), or an idle peer:
-            // a second state machine for this connection, resolved once
-            // both OPENs are in.
-            let c = newConnection(session, primary: session.connections.isEmpty, passive: true, inbound: true)
+            // a state machine for this connection (a collision is resolved
+            // once both OPENs are in). It is the peer's primary only for a
+            // passive peer: an active one gets a fresh active state machine
+            // when this one ends (`retire`).
+            let c = newConnection(session, primary: session.connections.isEmpty && session.config.passive, passive: true, inbound: true)
             session.connections.append(c)
             feed(session, c, .manualStart(passive: true))
             attach(channel, handler, to: c, session)
@@ -632,7 +656,8 @@ public final class BGPSpeaker: @unchecked Sendable {
             SpeakerStatus(asNumber: configuration.asNumber, routerID: configuration.routerID.description,
                           clusterID: configuration.clusterID?.description, prefixes: rib.prefixCount,
                           restarting: out.awaitingEndOfRIB != nil,
-                          peers: configuration.peers.compactMap { peers[$0.address] }.map { peerStatus($0) })
+                          peers: configuration.peers.compactMap { peers[$0.address] }.map { peerStatus($0) }
+                              + peers.values.filter(\.dynamic).sorted { $0.config.address < $1.config.address }.map { peerStatus($0) })
         }
     }
 
@@ -797,6 +822,8 @@ final class PeerSession: @unchecked Sendable {
     var lastError: String?
     var flaps = 0
     var restarting = false
+    /// Accepted from a `peerRanges` prefix.
+    var dynamic = false
     var maxPrefixWarned = false
     var staleTimer: Scheduled<Void>?
     var restartTask: Scheduled<Void>?

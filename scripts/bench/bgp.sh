@@ -120,7 +120,7 @@ with open(sys.argv[1], "w") as f:
         f.write(f"  route {a >> 24}.{a >> 16 & 255}.{a >> 8 & 255}.{a & 255}/32 blackhole;\n")
     f.write("}\n")
     for name, local, peer, asn in (("tocar", "10.70.0.1", "10.70.0.2", 64512), ("torx", "10.71.0.1", "10.71.0.2", 64513)):
-        f.write(f"protocol bgp {name} {{ local {local} as 65100; neighbor {peer} as {asn}; hold time 90; disabled;\n")
+        f.write(f"protocol bgp {name} {{ local {local} as 65100; neighbor {peer} as {asn}; hold time 90; connect delay time 1; connect retry time 1; disabled;\n")
         f.write("  ipv4 { import none; export where source = RTS_STATIC; }; }\n")
 PY
   ip netns exec "$F" bird -f -c "$work/feed.conf" -s "$work/feed.ctl" -P "$work/feed.pid" & feeder=$!; pids+=($feeder)
