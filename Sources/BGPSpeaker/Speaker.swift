@@ -555,11 +555,12 @@ public final class BGPSpeaker: @unchecked Sendable {
         session.negotiated = nil
     }
 
+    /// Also for a peer that is gone since (a removed or dynamic neighbour):
+    /// its stale routes must not outlive the timer.
     private func sweepStale(_ address: IPAddress, why: String) {
-        guard let session = peers[address] else { return }
-        session.staleTimer = nil
+        peers[address]?.staleTimer = nil
         let changes = rib.sweepStale(address)
-        if !changes.isEmpty { logger.info("stale routes swept", metadata: ["peer": "\(session.config.name)", "why": "\(why)", "prefixes": "\(changes.count)"]) }
+        if !changes.isEmpty { logger.info("stale routes swept", metadata: ["peer": "\(address)", "why": "\(why)", "prefixes": "\(changes.count)"]) }
         propagate(changes)
     }
 

@@ -357,6 +357,46 @@ struct InteropTests {
     }
 }
 
+extension InteropTests {
+    /// Dynamic neighbours: a session from any address of a range, with the
+    /// range's settings; the peer is gone from status once its session ends.
+    @Test func dynamicNeighboursFromARange() throws {
+        try withTestNetwork { net in
+            try TemporaryDirectory.with { dir in
+                let a = try net.namespace("a"), b = try net.namespace("b")
+                try net.veth(a, "a0", "10.63.0.1/24", b, "b0", "10.63.0.7/24")
+                let agent = try CaracalAgent(in: a, config: agentConfig(
+                    routerID: "10.63.0.1", listen: ["10.63.0.1"], originate: ["10.244.63.0/24"], peers: "      []", policies: """
+                      - name: accept-all
+                        default: accept
+                """, extra: """
+                    peerRanges:
+                      - name: rack
+                        prefix: 10.63.0.0/24
+                        remoteAS: 65003
+                        holdTime: 9
+                        importPolicy: accept-all
+                        exportPolicy: accept-all
+                """), directory: dir)
+                let bird = try BIRD(in: b, config: """
+                    router id 10.63.0.7;
+                    protocol device {}
+                    protocol static { ipv4; route 10.98.67.0/24 blackhole; }
+                    protocol bgp c { local 10.63.0.7 as 65003; neighbor 10.63.0.1 as 64512; \(Self.birdTimers)
+                      graceful restart off; ipv4 { import all; export where source = RTS_STATIC; }; }
+                    """, directory: dir)
+                #expect(try eventually { try agent.established("10.63.0.7") }, "\(agent.daemon.output)")
+                #expect(try agent.peer("10.63.0.7")?["name"] as? String == "rack-10.63.0.7")
+                #expect(try eventually { try agent.kernelRoutes().contains("10.98.67.0/24 via 10.63.0.7") })
+                #expect(try eventually { try bird.cli("show route 10.244.63.0/24").contains("10.244.63.0/24") })
+                bird.daemon.stop()
+                #expect(try eventually { try agent.peer("10.63.0.7") == nil }, "a dynamic neighbour lives as long as its session")
+                #expect(try eventually { try !agent.kernelRoutes().contains("10.98.67.0/24") }, "without graceful restart its routes leave at once")
+            }
+        }
+    }
+}
+
 enum RawPeer {
     /// A minimal BGP speaker in Python: OPEN, KEEPALIVE, a malformed UPDATE
     /// (ORIGIN 7: treat-as-withdraw, RFC 7606 §7.1), a good UPDATE, then —
