@@ -13,23 +13,26 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$bench_root"
-swift build -c release --product caracal 2>&1 | { grep -E "error|complete" || true; } | tail -1 >&2
+for product in caracal bench-bgp-clients; do
+  swift build -c release --product "$product" 2>&1 | { grep -E "error|complete" || true; } | tail -1 >&2
+done
 caracal="$(swift build -c release --show-bin-path)/caracal"
+generator="$(swift build -c release --show-bin-path)/bench-bgp-clients"
 rounds="${ROUNDS:-2}"
 
 work="$(mktemp -d)"
 pfx="crcbench-bgp-$$"
-F="$pfx-f" C="$pfx-c" R="$pfx-r"
+F="$pfx-f" C="$pfx-c" R="$pfx-r" G="$pfx-g"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 0.3
-  for ns in "$F" "$C" "$R"; do ip netns delete "$ns" 2>/dev/null || true; done
+  for ns in "$F" "$C" "$R" "$G"; do ip netns delete "$ns" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-for ns in "$F" "$C" "$R"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+for ns in "$F" "$C" "$R" "$G"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
 link() {  # NS_A IF_A ADDR_A NS_B IF_B ADDR_B
   ip -n "$1" link add "$2" type veth peer name "$5" netns "$4"
   ip -n "$1" addr add "$3/24" dev "$2"; ip -n "$4" addr add "$6/24" dev "$5"
@@ -38,6 +41,13 @@ link() {  # NS_A IF_A ADDR_A NS_B IF_B ADDR_B
 link "$F" fc 10.70.0.1 "$C" cf 10.70.0.2
 link "$F" fr 10.71.0.1 "$R" rf 10.71.0.2
 link "$C" cr 10.72.0.1 "$R" rc 10.72.0.2
+# The client generator's sources (10.200.0.0/16 on its lo) sit behind one
+# gateway on each reflector's side (the shared ARP table holds 1024).
+link "$C" cg 10.73.0.1 "$G" gc 10.73.0.2
+link "$R" rg 10.74.0.1 "$G" gr 10.74.0.2
+ip -n "$C" route add 10.200.0.0/16 via 10.73.0.2
+ip -n "$R" route add 10.200.0.0/16 via 10.74.0.2
+python3 -c 'print("\n".join(f"address add 10.200.{i >> 8}.{i & 255}/32 dev lo" for i in range(1, 2049)))' | ip -n "$G" -batch -
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 now() { date +%s.%N; }
@@ -169,6 +179,53 @@ for round in $(seq 1 "$rounds"); do
   sleep 1
 done
 
+# Reflector scale: N clients (the generator) against a caracal reflector
+# and a BIRD reflector, one at a time, fresh for each N.
+kill "$cin" "$cout" "$(cat "$work/rx.pid")" 2>/dev/null || true
+sleep 1
+for n in 200 1000 2000; do
+  for who in caracal bird; do
+    if [ "$who" = caracal ]; then
+      cat > "$work/rr.yaml" <<EOF
+apiVersion: caracal.io/v1alpha1
+kind: AgentConfiguration
+metadata: {name: bench-rr}
+spec:
+  bgp:
+    asNumber: 64512
+    routerID: 10.73.0.1
+    listen: {addresses: [10.73.0.1]}
+    routeReflector: {clusterID: 10.73.0.1}
+    gracefulRestart: {enabled: false}
+    peerRanges:
+      - {name: c, prefix: 10.200.0.0/16, remoteAS: internal, routeReflectorClient: true, holdTime: 240}
+  kernel: {programRoutes: false}
+  control: {socket: $work/rr.sock}
+EOF
+      ip netns exec "$C" "$caracal" agent --config "$work/rr.yaml" --log-level warning 2> "$work/rr.log" & rr=$!; pids+=($rr)
+      wait_for 30 test -S "$work/rr.sock"; target=10.73.0.1
+    else
+      cat > "$work/rr.conf" <<'EOF'
+router id 10.74.0.1;
+protocol device {}
+protocol static { ipv4; route 10.200.0.0/16 via 10.74.0.2; }
+protocol bgp clients { local 10.74.0.1 as 64512; neighbor range 10.200.0.0/16 internal; dynamic name "c"; rr client; rr cluster id 10.74.0.1;
+  hold time 240; ipv4 { import all; export where source = RTS_BGP; }; }
+EOF
+      ip netns exec "$R" bird -f -c "$work/rr.conf" -s "$work/rr.ctl" -P "$work/rr.pid" & rr=$!; pids+=($rr)
+      wait_for 30 test -S "$work/rr.ctl"; target=10.74.0.1
+    fi
+    sleep 0.5
+    before=$(rss_kb "$rr")
+    out=$(ip netns exec "$G" "$generator" "$target" "$n" 10.200.0.1 64512 8 2> "$work/gen.log" || true)
+    after=$(rss_kb "$rr")
+    echo "$out" | python3 -c "import json,sys; r=json.loads(sys.stdin.read() or '{}'); r.update({'mode':'reflector','reflector':'$who','rss_kb':$after,'rss_growth_kb':$after-$before}); print(json.dumps(r))" >> "$results"
+    kill "$rr"; wait "$rr" 2>/dev/null || true
+    rm -f "$work/rr.sock" "$work/rr.ctl"
+    sleep 1
+  done
+done
+
 python3 - "$results" "$work/section.md" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -194,6 +251,26 @@ for n in (100000, 1000000):
                   "bird_bytes_per_route": round(bpr), "memory_ratio": round(cpr / bpr, 2) if bpr > 0 else None}
     lines.append(f"| {n:,} | {c:.2f} s | {b:.2f} s | {c / b:.2f}× | {cpr:.0f} B | {bpr:.0f} B | {bt * 1024 / n if bt else 0:.0f} B | "
                  f"{(cpr / bpr) if bpr > 0 else float('nan'):.2f}× |")
+refl = [r for r in runs if r["mode"] == "reflector"]
+lines += ["", "| reflector clients | Caracal convergence | BIRD convergence | time ratio | Caracal RSS | BIRD RSS | memory ratio | prefixes per UPDATE (Caracal / BIRD) |",
+          "|---|---|---|---|---|---|---|---|"]
+reflector = {}
+for n in (200, 1000, 2000):
+    c = next((r for r in refl if r["reflector"] == "caracal" and r.get("clients") == n), None)
+    b = next((r for r in refl if r["reflector"] == "bird" and r.get("clients") == n), None)
+    if not c or not b: continue
+    cs, bs = c.get("convergence_s", -1), b.get("convergence_s", -1)
+    ok = c.get("ok") and b.get("ok")
+    reflector[n] = {"caracal_s": cs, "bird_s": bs, "time_ratio": round(cs / bs, 2) if ok and bs > 0 else None,
+                    "caracal_rss_kb": c["rss_kb"], "bird_rss_kb": b["rss_kb"], "memory_ratio": round(c["rss_kb"] / b["rss_kb"], 2),
+                    "caracal_ok": c.get("ok"), "bird_ok": b.get("ok")}
+    lines.append(f"| {n:,} | {cs:.2f} s{'' if c.get('ok') else ' (incomplete)'} | {bs:.2f} s{'' if b.get('ok') else ' (incomplete)'} | "
+                 f"{(cs / bs) if ok and bs > 0 else float('nan'):.2f}× | {c['rss_kb'] / 1024:.1f} MB | {b['rss_kb'] / 1024:.1f} MB | "
+                 f"{c['rss_kb'] / b['rss_kb']:.2f}× | {c.get('prefixes_per_update', 0)} / {b.get('prefixes_per_update', 0)} |")
+lines += ["", "Reflector scale: `bench-bgp-clients` (Sources/bench-bgp-clients, one event loop) opens N iBGP client sessions, 8 "
+          "connects in flight, from N addresses behind one gateway; each announces 2 /32s; convergence is from the first "
+          "Established until every client holds the other clients' 2N − 2 prefixes. Reflector RSS after convergence. "
+          "Goal: ≤ 0.5× BIRD's convergence time at 1000 and 2000 clients, at ≤ 1.0× its memory."]
 adv = med("advertise", "caracal", 100000)
 ref = med("ingest", "bird", 100000)
 lines += ["", f"Advertise 100,000: Caracal → BIRD {adv:.2f} s, BIRD → BIRD {ref:.2f} s: {adv / ref:.2f}×.", "",
@@ -201,7 +278,7 @@ lines += ["", f"Advertise 100,000: Caracal → BIRD {adv:.2f} s, BIRD → BIRD {
           "Command: `make bench-bgp`."]
 open(sys.argv[2], "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
-print(json.dumps({"bench": "bgp", "ingest": {str(k): v for k, v in summary.items()},
+print(json.dumps({"bench": "bgp", "ingest": {str(k): v for k, v in summary.items()}, "reflector": {str(k): v for k, v in reflector.items()},
                   "advertise_100k": {"caracal_s": adv, "bird_s": ref, "ratio": round(adv / ref, 2)}, "runs": runs}, separators=(",", ":")))
 PY
 bench_publish bgp "$work/section.md"
