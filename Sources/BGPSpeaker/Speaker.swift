@@ -27,6 +27,9 @@ public final class BGPSpeaker: @unchecked Sendable {
     /// End-of-RIBs (the owner then programs the full set).
     private let onConverged: () -> Void
     private var converged = false
+    /// Loc-RIB changes not yet given to the Adj-RIBs-Out (`propagate`).
+    private var pendingOutput: [RIBChange] = []
+    private var outputScheduled = false
     private var random = SplitMix64(seed: UInt64(truncatingIfNeeded: Date().timeIntervalSince1970.bitPattern))
     private var stopping = false
 
@@ -526,6 +529,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         }
         logger.info("session established", metadata: ["peer": "\(config.name)", "as": "\(n.peerAS)", "routerID": "\(n.peerIdentifier)",
                                                      "families": "\(n.families.map(\.description).sorted())", "hold": "\(n.holdTime)"])
+        flushOutput()  // the new peer's table is the current one
         send(out.addPeer(config.address, outputSettings(session, n), rib: rib))
         // A peer without GR is not waited for by a restarting speaker.
         if out.awaitingEndOfRIB?.contains(config.address) == true, n.peerGracefulRestart == nil {
@@ -621,16 +625,36 @@ public final class BGPSpeaker: @unchecked Sendable {
             return
         }
         // Send the peer its whole table again (RFC 2918).
+        flushOutput()
         out.removePeer(session.config.address)
         send(out.addPeer(session.config.address, outputSettings(session, n), rib: rib))
     }
 
-    /// Loc-RIB changes: to the Adj-RIBs-Out and to the owner.
+    /// Loc-RIB changes: to the owner at once, and to the Adj-RIBs-Out once
+    /// the event loop has handled what is ready now. Changes that arrive on
+    /// many sessions in one burst (a reflector's clients converging) then
+    /// leave as one packed UPDATE run per group instead of one UPDATE per
+    /// incoming message: without it a reflector of N clients writes N² small
+    /// UPDATEs.
     private func propagate(_ changes: [RIBChange]) {
         guard !changes.isEmpty else { return }
         metrics.decisions.increment(by: changes.count)
-        send(out.apply(changes, rib: rib))
         onRIBChanges(changes)
+        pendingOutput += changes
+        guard !outputScheduled else { return }
+        outputScheduled = true
+        loop.execute { [self] in flushOutput() }
+    }
+
+    private func flushOutput() {
+        outputScheduled = false
+        guard !pendingOutput.isEmpty else { return }
+        // Only each prefix's last state matters: the Adj-RIB-Out reads the
+        // RIB as it is now.
+        var latest: [IPPrefix: RIBChange] = [:]
+        for change in pendingOutput { latest[change.prefix] = change }
+        pendingOutput.removeAll(keepingCapacity: true)
+        send(out.apply(latest.keys.sorted().map { latest[$0]! }, rib: rib))
     }
 
     /// Writes each group's encoded UPDATEs to its members' sessions.
