@@ -455,7 +455,8 @@ public final class BGPSpeaker: @unchecked Sendable {
                 channel.close(promise: nil)
                 return
             }
-            if session.connections.contains(where: { $0.fsm.state == .established }) {
+            if session.connections.contains(where: { $0.fsm.state == .established }) || session.heldDown {
+                // (Held down after max-prefix: not before `restartAfter`.)
                 // A new connection while established: refused (Cease 5).
                 var buffer = channel.allocator.buffer(capacity: 32)
                 BGPMessage.notification(NotificationMessage(cease: .connectionRejected)).encode(into: &buffer, context: .initial)
@@ -610,8 +611,11 @@ public final class BGPSpeaker: @unchecked Sendable {
             guard let c = session.connections.first(where: { $0.fsm.state == .established }) else { return }
             feed(session, c, .manualStop(n))
             session.lastError = "max prefixes exceeded: \(received) > \(limit.limit); restarting in \(Int(limit.restartAfter)) s"
+            session.heldDown = true
             session.restartTask = loop.scheduleTask(in: .nanoseconds(Int64(limit.restartAfter * 1e9))) { [weak self, weak session] in
-                guard let self, let session, let c = session.connections.first, c.fsm.state == .idle else { return }
+                guard let self, let session else { return }
+                session.heldDown = false
+                guard let c = session.connections.first, c.fsm.state == .idle else { return }
                 self.feed(session, c, .manualStart(passive: session.config.passive))
             }
         }
@@ -850,6 +854,8 @@ final class PeerSession: @unchecked Sendable {
     /// Accepted from a `peerRanges` prefix.
     var dynamic = false
     var maxPrefixWarned = false
+    /// Stopped for max-prefix: no session (either way) until restartAfter.
+    var heldDown = false
     var staleTimer: Scheduled<Void>?
     var restartTask: Scheduled<Void>?
 

@@ -397,6 +397,96 @@ extension InteropTests {
     }
 }
 
+extension InteropTests {
+    /// Caracal as graceful-restart helper: BIRD is killed and comes back;
+    /// its routes stay in Caracal's RIB and kernel, marked stale, until its
+    /// End-of-RIB. Then max-prefix trips (restart action) and is reported,
+    /// and a reload changes an export policy without resetting the session
+    /// it does not affect, while a bad file is refused with the field named.
+    @Test func helperRestartMaxPrefixAndReload() throws {
+        try withTestNetwork { net in
+            try TemporaryDirectory.with { dir in
+                let a = try net.namespace("a"), b = try net.namespace("b"), c = try net.namespace("c")
+                try net.veth(a, "a0", "10.75.0.1/24", b, "b0", "10.75.0.2/24")
+                try net.veth(a, "a1", "10.76.0.1/24", c, "c0", "10.76.0.2/24")
+                let birdConfig = """
+                    router id 10.75.0.2;
+                    protocol device {}
+                    protocol static { ipv4; route 10.98.75.0/24 blackhole; route 10.98.76.0/24 blackhole; }
+                    protocol bgp c { local 10.75.0.2 as 64512; neighbor 10.75.0.1 as 64512; \(Self.birdTimers)
+                      graceful restart on; graceful restart time 30; ipv4 { import all; export where source = RTS_STATIC; }; }
+                    """
+                var bird = try BIRD(in: b, config: birdConfig, directory: dir)
+                let flooder = try BIRD(in: c, config: """
+                    router id 10.76.0.2;
+                    protocol device {}
+                    protocol static { ipv4; route 10.99.1.0/24 blackhole; route 10.99.2.0/24 blackhole; route 10.99.3.0/24 blackhole; }
+                    protocol bgp c { local 10.76.0.2 as 65010; neighbor 10.76.0.1 as 64512; \(Self.birdTimers)
+                      ipv4 { import all; export where source = RTS_STATIC; }; }
+                    """, directory: dir, name: "flooder")
+                func config(export: String) -> String {
+                    agentConfig(routerID: "10.75.0.1", listen: ["10.75.0.1", "10.76.0.1"], originate: ["10.244.75.0/24", "10.77.0.0/16"], peers: """
+                      - name: bird
+                        address: 10.75.0.2
+                        remoteAS: internal
+                        holdTime: 9
+                        connectRetryTime: 1
+                      - name: flooder
+                        address: 10.76.0.2
+                        remoteAS: 65010
+                        holdTime: 9
+                        connectRetryTime: 1
+                        importPolicy: all
+                        exportPolicy: \(export)
+                        maxPrefixes: {limit: 2, action: restart, restartAfter: 600}
+                """, policies: """
+                      - name: all
+                        default: accept
+                      - name: none
+                        default: reject
+                """)
+                }
+                let agent = try CaracalAgent(in: a, config: config(export: "all"), directory: dir)
+                #expect(try eventually { try agent.established("10.75.0.2") }, "\(agent.daemon.output)")
+                #expect(try eventually { try agent.kernelRoutes().contains("10.98.76.0/24 via 10.75.0.2") })
+
+                // Max prefixes: 3 > 2, Cease and no restart for 600 s.
+                #expect(try eventually { (try agent.peer("10.76.0.2")?["info"] as? String ?? "").contains("max prefixes exceeded") })
+                #expect(try eventually { try flooder.cli("show protocols all c").contains("Maximum number of prefixes reached") },
+                        "\(try flooder.cli("show protocols all c"))")
+                #expect(try agent.peer("10.76.0.2")?["state"] as? String != "Established")
+
+                // BIRD killed: its routes stay, stale, in the RIB and the kernel.
+                let flapsBefore = try agent.peer("10.75.0.2")?["flaps"] as? Int ?? -1
+                bird.daemon.kill()
+                #expect(try eventually { try agent.peer("10.75.0.2")?["state"] as? String != "Established" })
+                #expect(try eventually { try agent.peer("10.75.0.2")?["stale"] as? Int == 2 })
+                #expect(try agent.kernelRoutes().contains("10.98.76.0/24 via 10.75.0.2"), "kept while BIRD restarts")
+                bird = try BIRD(in: b, config: birdConfig, directory: dir, name: "bird-restarted")
+                #expect(try eventually { try agent.established("10.75.0.2") })
+                #expect(try eventually { try agent.peer("10.75.0.2")?["stale"] as? Int == 0 }, "End-of-RIB swept the stale marks")
+                #expect(try agent.kernelRoutes().contains("10.98.76.0/24 via 10.75.0.2"))
+                #expect(try agent.peer("10.75.0.2")?["flaps"] as? Int == flapsBefore + 1)
+
+                // Reload: the flooder's export policy changes; BIRD's session
+                // stays as it is. A bad file is refused and changes nothing.
+                let since = try agent.peer("10.75.0.2")?["since"] as? String
+                try config(export: "none").replacingOccurrences(of: "@SOCKET@", with: agent.socket)
+                    .write(to: agent.configFile, atomically: true, encoding: .utf8)
+                let reload = try Command.run([BuiltProduct.path("caracal"), "agent", "reload", "--socket", agent.socket])
+                #expect(reload.succeeded && reload.stdout.contains("reloaded"), "\(reload.stdout) \(reload.stderr)")
+                #expect(try agent.peer("10.75.0.2")?["since"] as? String == since && agent.established("10.75.0.2"), "untouched")
+                try "apiVersion: caracal.io/v1alpha1\nkind: AgentConfiguration\nspec:\n  bgp:\n    asNumber: 64512\n    routerID: 10.75.0.1\n    colour: red\n"
+                    .write(to: agent.configFile, atomically: true, encoding: .utf8)
+                let bad = try Command.run([BuiltProduct.path("caracal"), "agent", "reload", "--socket", agent.socket])
+                #expect(!bad.succeeded && bad.stderr.contains("spec.bgp.colour"), "\(bad.stderr)")
+                #expect(try agent.established("10.75.0.2"), "the running configuration stays")
+                _ = bird
+            }
+        }
+    }
+}
+
 enum RawPeer {
     /// A minimal BGP speaker in Python: OPEN, KEEPALIVE, a malformed UPDATE
     /// (ORIGIN 7: treat-as-withdraw, RFC 7606 §7.1), a good UPDATE, then —
