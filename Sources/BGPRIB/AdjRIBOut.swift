@@ -103,6 +103,11 @@ public struct AdjRIBOut: Sendable {
         var view: [ViewKey: ExportedRoute] = [:]
         /// Path IDs per prefix with more than one (ADD-PATH groups).
         var ids: [IPPrefix: [UInt32]] = [:]
+        /// A group built for one member leaves that member's own paths out
+        /// of its view (it is never sent them): a ToR's full table costs no
+        /// view entries in its own group. Rebuilt without when a second
+        /// member joins.
+        var excluding: IPAddress?
     }
 
     struct ExportCacheKey: Hashable, Sendable {
@@ -150,7 +155,29 @@ public struct AdjRIBOut: Sendable {
         let previous = settings[address].map { effectiveView(for: address, in: $0) }
         if let old = settings[address] { leave(address, old) }
         settings[address] = output
-        if groupTable[output] == nil { groupTable[output] = build(output, rib: rib) }
+        var outputs: [GroupOutput] = []
+        if groupTable[output] == nil {
+            groupTable[output] = build(output, excluding: address, rib: rib)
+        } else if let only = groupTable[output]!.excluding {
+            // A second member: the view gains the first one's paths (sent to
+            // it as well, as a group of several is; see the type's comment).
+            let before = groupTable[output]!
+            var rebuilt = build(output, excluding: nil, rib: rib)
+            rebuilt.members = before.members
+            for route in before.view.values { store.release(route.attributes) }
+            groupTable[output] = rebuilt
+            if awaitingEndOfRIB == nil {
+                var transitions: [Transition] = []
+                for (key, route) in rebuilt.view where before.view[key] != route {
+                    transitions.append(Transition(key: key, old: before.view[key], new: route))
+                }
+                for (key, route) in before.view where rebuilt.view[key] == nil { transitions.append(Transition(key: key, old: route, new: nil)) }
+                let messages = Self.pack(transitions, output)
+                if !messages.isEmpty, before.members.contains(only) {
+                    outputs.append(GroupOutput(members: [only], messages: messages, context: output.context))
+                }
+            }
+        }
         groupTable[output]!.members.insert(address)
         guard awaitingEndOfRIB == nil else { return [] }
         let now = effectiveView(for: address, in: output)
@@ -159,7 +186,8 @@ public struct AdjRIBOut: Sendable {
         for (key, route) in previous ?? [:] where now[key] == nil { transitions.append(Transition(key: key, old: route, new: nil)) }
         var messages = Self.pack(transitions, output)
         if previous == nil { messages += output.families.sorted().map { UpdateMessage.endOfRIB($0) } }
-        return messages.isEmpty ? [] : [GroupOutput(members: [address], messages: messages, context: output.context)]
+        if !messages.isEmpty { outputs.append(GroupOutput(members: [address], messages: messages, context: output.context)) }
+        return outputs
     }
 
     public mutating func removePeer(_ address: IPAddress) {
@@ -252,7 +280,7 @@ public struct AdjRIBOut: Sendable {
 
     /// Brings one group's view of `change.prefix` up to date.
     private mutating func update(_ settings: OutputSettings, _ change: RIBChange, rib: RIB) -> [Transition] {
-        let routes = exportedRoutes(change.prefix, best: change.best, settings, rib: rib)
+        let routes = exportedRoutes(change.prefix, best: change.best, settings, excluding: groupTable[settings]?.excluding, rib: rib)
         var group = groupTable.removeValue(forKey: settings)!
         defer { groupTable[settings] = group }
         let oldIDs = group.ids[change.prefix] ?? (group.view[ViewKey(prefix: change.prefix, pathID: 0)] != nil ? [0] : [])
@@ -283,17 +311,24 @@ public struct AdjRIBOut: Sendable {
     /// What a group is sent for a prefix: the best path, or with ADD-PATH
     /// the best N eligible paths numbered 1…N by rank (a path's ID is its
     /// rank: a new best renumbers, which the receiver sees as replacements).
-    private mutating func exportedRoutes(_ prefix: IPPrefix, best: [Path], _ settings: OutputSettings, rib: RIB) -> [(pathID: UInt32, route: ExportedRoute)] {
+    private mutating func exportedRoutes(_ prefix: IPPrefix, best: [Path], _ settings: OutputSettings, excluding: IPAddress?,
+                                         rib: RIB) -> [(pathID: UInt32, route: ExportedRoute)] {
         let family = RIB.family(of: prefix)
         guard settings.families.contains(family) else { return [] }
         if let limit = settings.pathLimit(family) {
             var out: [(UInt32, ExportedRoute)] = []
+            var rank: UInt32 = 0
             for path in rib.ranked(prefix, limit: limit) {
-                if let route = export(path, settings) { out.append((UInt32(out.count + 1), route)) }
+                guard let route = export(path, settings) else { continue }
+                rank += 1
+                // An excluded path keeps its rank (the numbering stays the
+                // group's) but takes no entry.
+                if path.peer.address == excluding { store.release(route.attributes) } else { out.append((rank, route)) }
             }
             return out
         }
-        return best.first.flatMap { export($0, settings) }.map { [(0, $0)] } ?? []
+        guard let first = best.first, first.peer.address != excluding else { return [] }
+        return export(first, settings).map { [(UInt32(0), $0)] } ?? []
     }
 
     /// A group's view, as one member gets it (a group of one: without its
@@ -305,8 +340,8 @@ public struct AdjRIBOut: Sendable {
     }
 
     /// A new group's view, from the Loc-RIB.
-    private mutating func build(_ settings: OutputSettings, rib: RIB) -> Group {
-        groupTable[settings] = Group()
+    private mutating func build(_ settings: OutputSettings, excluding: IPAddress?, rib: RIB) -> Group {
+        groupTable[settings] = Group(excluding: excluding)
         rib.forEachBest { prefix, best in
             _ = update(settings, RIBChange(prefix: prefix, best: best), rib: rib)
         }

@@ -75,6 +75,19 @@ struct AdjRIBOutTests {
                 "the client, alone in its group, loses the eBGP path and is not sent its own")
     }
 
+    @Test func aGroupOfOneKeepsNoEntriesForItsOwnPathsUntilASecondMemberJoins() throws {
+        let cs = clients(2)
+        var (rib, out) = setUp([cs[0]])
+        let p = rib.receive(update((0..<100).map { "10.244.\($0).0/24" }, [], nextHop: "10.1.0.1"), from: cs[0].address)
+        #expect(out.apply(p, rib: rib).isEmpty, "nothing to send to the only member: its own paths")
+        #expect(out.advertisedCount(to: cs[0].address) == 0, "and no view entries for them (a ToR's full table costs nothing here)")
+        rib.peerUp(cs[1])
+        let joined = out.addPeer(cs[1].address, clientSettings(), rib: rib).perPeer
+        #expect(prefixes(joined[cs[1].address]).count == 100, "the newcomer gets the table")
+        #expect(prefixes(joined[cs[0].address]).count == 100, "the first member now gets its own reflected too, as every member of a group does")
+        #expect(out.advertisedCount(to: cs[0].address) == 100 && out.groups.count == 1)
+    }
+
     @Test func exportPolicyAndManyPrefixesPacked() throws {
         let cs = clients(2)
         let ebgp = peer("192.0.2.1", asn: 64501)
