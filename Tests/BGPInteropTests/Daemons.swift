@@ -90,6 +90,26 @@ final class GoBGP {
         _ = eventually(5) { FileManager.default.fileExists(atPath: api) }
     }
 
+    /// One IPv4 unicast neighbour with short timers.
+    convenience init(in ns: TestNamespace, asNumber: Int, routerID: String, neighbor: String, peerAS: Int, directory: URL) throws {
+        try self.init(in: ns, config: """
+            [global.config]
+              as = \(asNumber)
+              router-id = "\(routerID)"
+            [[neighbors]]
+              [neighbors.config]
+                neighbor-address = "\(neighbor)"
+                peer-as = \(peerAS)
+              [neighbors.timers.config]
+                connect-retry = 2
+                hold-time = 9
+                keepalive-interval = 3
+              [[neighbors.afi-safis]]
+                [neighbors.afi-safis.config]
+                  afi-safi-name = "ipv4-unicast"
+            """, directory: directory)
+    }
+
     func cli(_ arguments: [String]) throws -> CommandResult {
         try Command.run(["gobgp", "--target", "unix://\(api)"] + arguments)
     }

@@ -131,22 +131,7 @@ struct InteropTests {
                     protocol bgp reflector { local 10.62.0.2 as 64512; neighbor 10.62.0.1 as 64512; \(Self.birdTimers)
                       ipv4 { import all; export where source = RTS_STATIC; }; }
                     """, directory: dir)
-                let gobgp = try GoBGP(in: g, config: """
-                    [global.config]
-                      as = 64512
-                      router-id = "10.62.0.3"
-                    [[neighbors]]
-                      [neighbors.config]
-                        neighbor-address = "10.62.0.1"
-                        peer-as = 64512
-                      [neighbors.timers.config]
-                        connect-retry = 2
-                        hold-time = 9
-                        keepalive-interval = 3
-                      [[neighbors.afi-safis]]
-                        [neighbors.afi-safis.config]
-                          afi-safi-name = "ipv4-unicast"
-                    """, directory: dir)
+                let gobgp = try GoBGP(in: g, asNumber: 64512, routerID: "10.62.0.3", neighbor: "10.62.0.1", peerAS: 64512, directory: dir)
                 let agent = try CaracalAgent(in: r, config: agentConfig(
                     routerID: "10.62.0.1", listen: ["10.62.0.1"], originate: [], peers: """
                       - name: bird
@@ -191,22 +176,7 @@ struct InteropTests {
                 let a = try net.namespace("a"), g = try net.namespace("g"), b = try net.namespace("b")
                 try net.veth(a, "a0", "10.64.0.1/24", g, "g0", "10.64.0.2/24")
                 try net.veth(a, "a1", "10.66.0.1/24", b, "b0", "10.66.0.2/24")
-                let gobgp = try GoBGP(in: g, config: """
-                    [global.config]
-                      as = 65001
-                      router-id = "10.64.0.2"
-                    [[neighbors]]
-                      [neighbors.config]
-                        neighbor-address = "10.64.0.1"
-                        peer-as = 64512
-                      [neighbors.timers.config]
-                        connect-retry = 2
-                        hold-time = 9
-                        keepalive-interval = 3
-                      [[neighbors.afi-safis]]
-                        [neighbors.afi-safis.config]
-                          afi-safi-name = "ipv4-unicast"
-                    """, directory: dir)
+                let gobgp = try GoBGP(in: g, asNumber: 65001, routerID: "10.64.0.2", neighbor: "10.64.0.1", peerAS: 64512, directory: dir)
                 let bird = try BIRD(in: b, config: """
                     router id 10.66.0.2;
                     protocol device {}
