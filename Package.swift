@@ -99,6 +99,7 @@ let package = Package(
         .executableTarget(name: "FuzzCNIConfig", dependencies: ["CNI", "JSON", "FuzzSupport"], path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
         .executableTarget(name: "FuzzSelector", dependencies: ["Policy", "FuzzSupport"], path: "Fuzz/FuzzSelector", exclude: ["corpus"]),
         .executableTarget(name: "FuzzPolicyYAML", dependencies: ["Policy", "FuzzSupport"], path: "Fuzz/FuzzPolicyYAML", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzAgentConfig", dependencies: ["BGPSpeaker", "FuzzSupport"], path: "Fuzz/FuzzAgentConfig", exclude: ["corpus"]),
         .executableTarget(name: "FuzzRouteSpec", dependencies: ["ClusterModel", "Routing", "Netlink", "FuzzSupport"], path: "Fuzz/FuzzRouteSpec", exclude: ["corpus"]),
 
         // MARK: Test support and tests

@@ -38,6 +38,9 @@ public struct SessionConfiguration: Hashable, Sendable {
     /// Capability codes the peer must advertise, or the OPEN is refused with
     /// Unsupported Capability (RFC 5492 §5).
     public var requiredCapabilities: Set<UInt8> = []
+    /// Accept any AS but ours from the peer (BIRD's `neighbor … external`,
+    /// FRR's `remote-as external`); `peerAS` is then not checked.
+    public var anyExternalPeerAS = false
 
     public init(localAS: UInt32, peerAS: UInt32, bgpIdentifier: IPv4Address, holdTime: UInt16 = 90,
                 minimumHoldTime: UInt16 = 3, connectRetryTime: Double = 5, connectRetryMaximum: Double = 120,
@@ -67,7 +70,7 @@ public struct SessionConfiguration: Hashable, Sendable {
         self.domainName = domainName
     }
 
-    public var isInternal: Bool { localAS == peerAS }
+    public var isInternal: Bool { !anyExternalPeerAS && localAS == peerAS }
 
     /// Checks every field; the error names the first bad one.
     public func validate() throws(SessionConfigurationError) {
@@ -186,7 +189,7 @@ public struct NegotiatedSession: Hashable, Sendable {
     public static func negotiate(local: SessionConfiguration, peer open: OpenMessage) throws(BGPError) -> NegotiatedSession {
         let caps = open.capabilities
         let peerAS = open.asNumber
-        guard peerAS == local.peerAS else {
+        guard local.anyExternalPeerAS ? peerAS != local.localAS : peerAS == local.peerAS else {
             throw BGPError(.badPeerAS(peerAS), NotificationMessage(open: .badPeerAS))
         }
         // RFC 6793 §4.1: with a 4-octet capability, the 2-octet field holds

@@ -80,11 +80,22 @@ public enum RemoteAS: Hashable, Sendable, CustomStringConvertible {
     case number(UInt32)
     /// The speaker's own AS (iBGP).
     case `internal`
+    /// Any AS but ours (eBGP to whatever the peer says it is).
+    case external
 
+    /// The AS the OPEN must carry (for `external`: none; see `isInternal`).
     public func resolve(local: UInt32) -> UInt32 {
         switch self {
         case .number(let n): n
-        case .internal: local
+        case .internal, .external: local
+        }
+    }
+
+    public func isInternal(local: UInt32) -> Bool {
+        switch self {
+        case .number(let n): n == local
+        case .internal: true
+        case .external: false
         }
     }
 
@@ -92,6 +103,7 @@ public enum RemoteAS: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .number(let n): "\(n)"
         case .internal: "internal"
+        case .external: "external"
         }
     }
 }
@@ -280,9 +292,15 @@ public struct AgentConfiguration: Hashable, Sendable {
             guard let addressField = m["address"] else { throw field.error("address is required") }
             address = try addressField.address()
         }
-        guard let remote = m["remoteAS"] else { throw field.error("remoteAS is required (a number, or internal)") }
+        guard let remote = m["remoteAS"] else { throw field.error("remoteAS is required (a number, internal or external)") }
         let remoteAS: RemoteAS
-        if case .scalar(let s) = remote.node, s.string == "internal" { remoteAS = .internal } else { remoteAS = .number(try remote.asNumber()) }
+        if case .scalar(let s) = remote.node, s.string == "internal" {
+            remoteAS = .internal
+        } else if case .scalar(let s) = remote.node, s.string == "external" {
+            remoteAS = .external
+        } else {
+            remoteAS = .number(try remote.asNumber())
+        }
         var peer = PeerConfiguration(name: try m["name"]?.string() ?? address.description, address: address, remoteAS: remoteAS)
         if let l = m["localAddress"] { peer.localAddress = try l.address() }
         if let p = m["passive"] { peer.passive = try p.bool() }

@@ -159,11 +159,13 @@ public final class BGPSpeaker: @unchecked Sendable {
         // RFC 8950: IPv4 NLRI with an IPv6 next hop, on sessions over IPv6.
         let extendedNextHop: [ExtendedNextHopEntry] = config.address.isIPv4 ? []
             : [ExtendedNextHopEntry(nlriAFI: .ipv4, nlriSAFI: 1, nextHopAFI: .ipv6)]
-        return SessionConfiguration(
+        var session = SessionConfiguration(
             localAS: configuration.asNumber, peerAS: config.remoteAS.resolve(local: configuration.asNumber),
             bgpIdentifier: configuration.routerID, holdTime: config.holdTime, connectRetryTime: config.connectRetryTime,
             passive: passive, families: config.families, addPath: addPath, gracefulRestart: gr,
             extendedNextHop: extendedNextHop, hostname: ProcessInfo.processInfo.hostName)
+        session.anyExternalPeerAS = config.remoteAS == .external
+        return session
     }
 
     private func newConnection(_ session: PeerSession, primary: Bool, passive: Bool, inbound: Bool) -> Connection {
@@ -693,13 +695,13 @@ public final class BGPSpeaker: @unchecked Sendable {
     private func peerStatus(_ s: PeerSession) -> PeerStatus {
         let counts = rib.counts(for: s.config.address)
         let n = s.negotiated
-        let isInternal = s.config.remoteAS.resolve(local: configuration.asNumber) == configuration.asNumber
+        let isInternal = s.config.remoteAS.isInternal(local: configuration.asNumber)
         var note = s.lastError ?? ""
         if !isInternal, s.config.importPolicy == nil || s.config.exportPolicy == nil {
             note = (note.isEmpty ? "" : note + "; ") + "RFC 8212: no \(s.config.importPolicy == nil ? "import" : "export") policy, nothing \(s.config.importPolicy == nil ? "accepted" : "sent")"
         }
         return PeerStatus(
-            name: s.config.name, address: s.config.address.description, asNumber: s.config.remoteAS.resolve(local: configuration.asNumber),
+            name: s.config.name, address: s.config.address.description, asNumber: n?.peerAS ?? (s.config.remoteAS == .external ? 0 : s.config.remoteAS.resolve(local: configuration.asNumber)),
             type: isInternal ? (s.config.routeReflectorClient ? "iBGP rr-client" : "iBGP") : "eBGP",
             state: s.state.rawValue, since: s.establishedSince ?? s.lastTransition,
             info: note, received: counts.received, accepted: counts.accepted, advertised: out.advertisedCount(to: s.config.address),
@@ -753,7 +755,7 @@ public final class BGPSpeaker: @unchecked Sendable {
                 // The Adj-RIB-In is kept: re-applying import policy needs no
                 // ROUTE-REFRESH.
                 let policy = session.config.importPolicy.flatMap { configuration.policies[$0] }
-                    ?? .defaultPolicy(external: session.config.remoteAS.resolve(local: configuration.asNumber) != configuration.asNumber)
+                    ?? .defaultPolicy(external: !session.config.remoteAS.isInternal(local: configuration.asNumber))
                 propagate(rib.setImportPolicy(policy, for: address))
             case .outbound?:
                 if let n = session.negotiated {
@@ -816,7 +818,7 @@ public final class BGPSpeaker: @unchecked Sendable {
                 }
                 if policiesChanged {
                     let policy = peer.importPolicy.flatMap { new.policies[$0] }
-                        ?? .defaultPolicy(external: peer.remoteAS.resolve(local: new.asNumber) != new.asNumber)
+                        ?? .defaultPolicy(external: !peer.remoteAS.isInternal(local: new.asNumber))
                     propagate(rib.setImportPolicy(policy, for: address))
                     report.reapplied.append(address.description)
                 }

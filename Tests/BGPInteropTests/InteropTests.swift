@@ -187,7 +187,7 @@ struct InteropTests {
                     routerID: "10.64.0.1", listen: ["10.64.0.1", "10.66.0.1"], originate: ["10.244.64.0/24", "10.77.0.0/16"], peers: """
                       - name: gobgp
                         address: 10.64.0.2
-                        remoteAS: 65001
+                        remoteAS: external
                         holdTime: 9
                         connectRetryTime: 1
                         importPolicy: accept-all
@@ -219,6 +219,7 @@ struct InteropTests {
                 let path = try gobgp.cli(["-j", "global", "rib", "-a", "ipv4", "10.244.64.0/24"]).stdout
                 #expect(path.contains("\"asns\":[64512]"), "our AS prepended: \(path)")
                 #expect(path.contains("\"metric\":50"), "MED set by the export policy: \(path)")
+                #expect(try agent.peer("10.64.0.2")?["asNumber"] as? Int == 65001, "remoteAS external: the AS the peer opened with")
                 // The wrong AS: refused, and status says why.
                 #expect(try eventually { (try agent.peer("10.66.0.2")?["info"] as? String ?? "").contains("Bad Peer AS") },
                         "\((try? agent.peer("10.66.0.2")).flatMap { $0 } ?? [:])")

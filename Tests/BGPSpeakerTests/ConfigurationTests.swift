@@ -141,3 +141,16 @@ struct ConfigurationDocsTests {
         #expect(parsed == 4, "the mesh node, the reflector, its client and the ToR example")
     }
 }
+
+@Suite("remoteAS external")
+struct ExternalPeerASTests {
+    @Test func anyASButOursIsAccepted() throws {
+        var local = SessionConfiguration(localAS: 64512, peerAS: 64512, bgpIdentifier: IPv4Address("10.0.0.1")!)
+        local.anyExternalPeerAS = true
+        #expect(!local.isInternal)
+        let from65001 = OpenMessage(asNumber: 65001, holdTime: 90, bgpIdentifier: IPv4Address("10.0.0.2")!, capabilities: [])
+        #expect(try NegotiatedSession.negotiate(local: local, peer: from65001).peerAS == 65001)
+        let fromUs = OpenMessage(asNumber: 64512, holdTime: 90, bgpIdentifier: IPv4Address("10.0.0.2")!, capabilities: [])
+        #expect(throws: BGPError.self) { try NegotiatedSession.negotiate(local: local, peer: fromUs) }
+    }
+}

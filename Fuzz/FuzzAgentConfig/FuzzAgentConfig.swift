@@ -1,0 +1,41 @@
+// libFuzzer target for the agent's YAML configuration (see Fuzz/README.md).
+import BGPSpeaker
+import Foundation
+import FuzzSupport
+
+/// Parses the bytes as an agent configuration (secrets resolve to a fixed
+/// value). Properties: nothing traps; an error names a field path that
+/// exists in the text or is empty (the document itself); parsing is
+/// deterministic.
+func fuzzConfig(_ data: UnsafeRawBufferPointer) {
+    let text = String(decoding: data, as: UTF8.self)
+    func parse() -> Result<AgentConfiguration, ConfigurationError> {
+        Result { () throws(ConfigurationError) -> AgentConfiguration in
+            try AgentConfiguration.parse(text, environment: ["K": "secret"], readFile: { _ in "secret" })
+        }
+    }
+    let first = parse()
+    switch (first, parse()) {
+    case (.success(let a), .success(let b)):
+        guard a == b else { fatalError("parsing is not deterministic") }
+        guard !a.bgp.peers.contains(where: { $0.password == "" }) else { fatalError("an empty password was accepted") }
+    case (.failure(let a), .failure(let b)):
+        guard a == b else { fatalError("errors are not deterministic") }
+        let last = a.path.split(separator: ".").last.map { String($0.split(separator: "[")[0]) } ?? ""
+        guard last.isEmpty || text.contains(last) else { fatalError("error names a field the text does not have: \(a)") }
+    default:
+        fatalError("parsing is not deterministic")
+    }
+}
+
+#if FUZZING
+@_cdecl("FuzzAgentConfig_main")
+public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    FuzzTarget.runLibFuzzer(argc, argv, { $0.withUnsafeBytes(fuzzConfig) })
+}
+#else
+@main
+struct Replay {
+    static func main() { FuzzTarget.replay(name: "FuzzAgentConfig") { $0.withUnsafeBytes(fuzzConfig) } }
+}
+#endif
