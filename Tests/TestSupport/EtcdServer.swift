@@ -1,0 +1,133 @@
+import Foundation
+
+/// A single-member etcd (Debian's `/usr/bin/etcd`) for one test: its own
+/// network namespace (only `lo`, so it can reach nothing and nothing
+/// outside the test reaches it), its data in a temporary directory, and
+/// its client and peer listeners on unix sockets in that directory, so
+/// the test process and its helpers reach it by the socket's path
+/// without a route into the namespace. `stop()` kills it by pid and
+/// removes the namespace and the directory; `withEtcd` always calls it.
+public final class EtcdServer: @unchecked Sendable {
+    public let directory: URL
+    public let network: TestNetwork
+    public let namespace: TestNamespace
+    private var process: Process?
+    private let name: String
+
+    /// The client URL for Caracal's config: `unix:///…/etcd.sock:0`.
+    public var endpoint: String { "unix://\(directory.path)/\(name).sock:0" }
+
+    public init(name: String = "etcd", extraArguments: [String] = []) throws {
+        self.name = name
+        network = TestNetwork()
+        directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("crc-etcd-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        do {
+            namespace = try network.namespace(name)
+        } catch {
+            network.cleanup()
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+        do { try start(extraArguments: extraArguments) } catch {
+            stop()
+            throw error
+        }
+    }
+
+    deinit { stop() }
+
+    /// Starts etcd (again, after `kill()`: same data, same socket).
+    public func start(extraArguments: [String] = []) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/ip")
+        // etcd takes a unix URL's host as the socket's path, relative to
+        // its working directory.
+        let client = "unix://\(name).sock:0", peer = "unix://\(name)-peer.sock:0"
+        p.arguments = ["netns", "exec", namespace.name, "/usr/bin/etcd",
+            "--name", name, "--data-dir", directory.appendingPathComponent("data").path,
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", "\(name)=\(peer)", "--logger", "zap", "--log-outputs",
+            directory.appendingPathComponent("etcd.log").path] + extraArguments
+        p.currentDirectoryURL = directory
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        try waitUntilReady()
+    }
+
+    /// Polls the gateway until it answers (etcd elects itself within a second or two).
+    private func waitUntilReady() throws {
+        let socket = directory.appendingPathComponent("\(name).sock:0").path
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if Self.gatewayAnswers(socket) { return }
+            guard process?.isRunning == true else { throw EtcdServerError(log: log) }
+            usleep(50_000)
+        }
+        throw EtcdServerError(log: log)
+    }
+
+    /// One Range through the JSON gateway on the unix socket, answered 200.
+    static func gatewayAnswers(_ socketPath: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(socketPath.utf8CString)
+        guard path.count <= MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.map { UInt8(bitPattern: $0) }) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { return false }
+        let body = "{\"key\":\"AA==\"}"
+        let request = "POST /v3/kv/range HTTP/1.1\r\nHost: etcd\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        guard write(fd, request, request.utf8.count) == request.utf8.count else { return false }
+        var reply = [UInt8](repeating: 0, count: 64)
+        let n = read(fd, &reply, reply.count)
+        return n > 12 && String(decoding: reply[0..<n], as: UTF8.self).hasPrefix("HTTP/1.1 200")
+    }
+
+    /// Kills etcd (SIGKILL) and waits for it; the data stays.
+    public func kill() {
+        guard let p = process else { return }
+        if p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        process = nil
+    }
+
+    public func stop() {
+        kill()
+        network.cleanup()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    public var log: String {
+        (try? String(contentsOf: directory.appendingPathComponent("etcd.log"), encoding: .utf8)) ?? ""
+    }
+}
+
+public struct EtcdServerError: Error, CustomStringConvertible {
+    public var log: String
+    public var description: String { "etcd did not become ready; its log ends:\n\(log.suffix(2000))" }
+}
+
+/// Runs `body` with a fresh etcd and always stops it.
+public func withEtcd<T>(_ body: (EtcdServer) throws -> T) throws -> T {
+    let server = try EtcdServer()
+    defer { server.stop() }
+    return try body(server)
+}
+
+public func withEtcd<T>(_ body: (EtcdServer) async throws -> T) async throws -> T {
+    let server = try EtcdServer()
+    defer { server.stop() }
+    return try await body(server)
+}
