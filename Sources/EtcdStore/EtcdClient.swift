@@ -134,13 +134,14 @@ public final class EtcdClient: Sendable {
             let task = http.execute(request: request, delegate: delegate, deadline: .now() + TimeAmount(timeout))
             do {
                 try task.futureResult.wait()
-            } catch is LineDelegate.Stop {
-                // The consumer had what it needed.
             } catch let error as EtcdError {
                 throw error
+            } catch where delegate.stopped {
+                // The consumer had what it needed and cancelled the rest.
             } catch {
-                lastError = EtcdError(kind: Self.isConnectFailure(error) ? .unreachable : .ambiguous, call: path, endpoint: endpoint.url, message: "\(error)")
-                if Self.isConnectFailure(error) { continue }
+                let connect = Self.isConnectFailure(error)
+                lastError = EtcdError(kind: connect ? .unreachable : .ambiguous, call: path, endpoint: endpoint.url, message: "\(error)")
+                if connect { continue }
                 throw lastError!
             }
             if let status = delegate.status, status != .ok {
@@ -231,16 +232,18 @@ public final class EtcdClient: Sendable {
     }
 }
 
-/// Splits a streamed body into lines and hands each to `onLine`; stops the
-/// transfer (by failing it with `Stop`) when `onLine` says so. A non-200
+/// Splits a streamed body into lines and hands each to `onLine`; when
+/// `onLine` says it has enough, cancels the rest of the transfer
+/// (`Task.cancel`, AsyncHTTPClient's way to end a stream early). A non-200
 /// answer's body is kept for the error.
 final class LineDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
     typealias Response = Void
-    struct Stop: Error {}
 
-    // Touched only on the request's event loop, one callback at a time.
+    // Touched only on the request's event loop, one callback at a time,
+    // and read after the task's future completed.
     private(set) var status: HTTPResponseStatus?
     private(set) var unread = Data()
+    private(set) var stopped = false
     private let onLine: @Sendable (Data) throws -> Bool
 
     init(onLine: @escaping @Sendable (Data) throws -> Bool) { self.onLine = onLine }
@@ -252,13 +255,17 @@ final class LineDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
 
     func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
         unread.append(contentsOf: buffer.readableBytesView)
-        guard status == .ok else { return task.eventLoop.makeSucceededVoidFuture() }
+        guard status == .ok, !stopped else { return task.eventLoop.makeSucceededVoidFuture() }
         do {
             while let newline = unread.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = unread[unread.startIndex..<newline]
                 unread = Data(unread[(newline + 1)...])
                 if line.isEmpty { continue }
-                if try !onLine(Data(line)) { return task.eventLoop.makeFailedFuture(Stop()) }
+                if try !onLine(Data(line)) {
+                    stopped = true
+                    task.cancel()
+                    break
+                }
             }
         } catch {
             return task.eventLoop.makeFailedFuture(error)
@@ -267,7 +274,7 @@ final class LineDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
     }
 
     func didFinishRequest(task: HTTPClient.Task<Void>) throws {
-        if status == .ok, !unread.isEmpty, try !onLine(unread) { throw Stop() }
+        if status == .ok, !stopped, !unread.isEmpty { _ = try onLine(unread) }
     }
 }
 

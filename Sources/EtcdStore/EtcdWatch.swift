@@ -12,7 +12,7 @@ extension EtcdStore {
     /// `KVStoreError.compacted` when etcd no longer has the history it
     /// needs (the `compact_revision` of a watch response): re-list, then
     /// watch from that read's revision.
-    public func watch(prefix keyPrefix: String, after revision: Revision, reconnectDelay: Duration = .milliseconds(200)) -> AsyncThrowingStream<ChangeSet, Error> {
+    public func nativeWatch(prefix keyPrefix: String, after revision: Revision, reconnectDelay: Duration = .milliseconds(200)) -> AsyncThrowingStream<ChangeSet, Error> {
         let (stream, continuation) = AsyncThrowingStream<ChangeSet, Error>.makeStream()
         let task = Task {
             var seen = revision

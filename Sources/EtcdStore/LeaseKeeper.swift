@@ -9,6 +9,10 @@ import Synchronization
 public struct EtcdLease: Hashable, Sendable {
     public var id: Int64
     public var ttlSeconds: Int64
+    public init(id: Int64, ttlSeconds: Int64) {
+        self.id = id
+        self.ttlSeconds = ttlSeconds
+    }
 }
 
 public enum LeaseError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -46,7 +50,7 @@ extension EtcdStore {
                 throw EtcdError(kind: EtcdErrorKind(grpcCode: code), call: "/v3/lease/keepalive", endpoint: "", message: error.message ?? "")
             }
             ttl.withLock { $0 = decoded.result?.TTL?.value ?? 0 }
-            return false
+            return true  // the answer ends after its one line
         }
         let remaining = ttl.withLock { $0 } ?? 0
         if remaining <= 0 { throw LeaseError.expired(id: lease.id) }
@@ -68,10 +72,13 @@ extension EtcdStore {
     }
 }
 
-/// Keeps a lease alive from a task: a keep-alive every third of its TTL,
-/// as etcd's own client does. `run` returns `LeaseError.expired` when a
-/// keep-alive comes too late (the node was cut off longer than the TTL):
-/// the agent must then grant a new lease and put its keys again.
+/// Keeps a lease alive: a keep-alive every third of its TTL, as etcd's
+/// own client does, from a dedicated thread, so that a busy cooperative
+/// pool never delays a renewal (a node's liveness must not depend on it).
+/// `run` returns when its task is cancelled and throws `LeaseError.expired`
+/// when a keep-alive came too late (the node was cut off from etcd longer
+/// than the TTL): the agent must then grant a new lease and put its keys
+/// again. A failed renewal (etcd unreachable) is retried until then.
 public struct LeaseKeeper: Sendable {
     public let store: EtcdStore
     public let lease: EtcdLease
@@ -81,20 +88,29 @@ public struct LeaseKeeper: Sendable {
         self.lease = lease
     }
 
-    /// Renews until cancelled (returns) or the lease is gone (throws).
-    /// A failed renewal (etcd unreachable) is retried until the TTL runs out.
     public func run() async throws {
-        let interval = Duration.milliseconds(max(lease.ttlSeconds * 1000 / 3, 100))
-        while !Task.isCancelled {
-            do {
-                _ = try await BackgroundTask.run { try store.keepAlive(lease) }
-            } catch let error as LeaseError {
-                throw error
-            } catch {
-                store.logger.warning("lease keep-alive failed; retrying", metadata: ["lease": "\(lease.id)", "error": "\(error)"])
+        let stopped = Mutex(false)
+        let intervalMicroseconds = UInt32(clamping: max(lease.ttlSeconds * 1_000_000 / 3, 100_000))
+        try await withTaskCancellationHandler {
+            try await BackgroundTask.run { [store, lease] in
+                while !stopped.withLock({ $0 }) {
+                    do {
+                        try store.keepAlive(lease)
+                    } catch let error as LeaseError {
+                        throw error
+                    } catch {
+                        store.logger.warning("lease keep-alive failed; retrying", metadata: ["lease": "\(lease.id)", "error": "\(error)"])
+                    }
+                    // Sleep in short steps so that cancellation ends it promptly.
+                    var slept: UInt32 = 0
+                    while slept < intervalMicroseconds, !stopped.withLock({ $0 }) {
+                        usleep(20_000)
+                        slept += 20_000
+                    }
+                }
             }
-            do { try await Task.sleep(for: interval) } catch { return }
+        } onCancel: {
+            stopped.withLock { $0 = true }
         }
     }
 }
-

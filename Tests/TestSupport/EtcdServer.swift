@@ -12,6 +12,10 @@ public final class EtcdServer: @unchecked Sendable {
     public let network: TestNetwork
     public let namespace: TestNamespace
     private var process: Process?
+    /// The write end of the guard shell's stdin: closing it (or this
+    /// process dying) makes the guard SIGKILL etcd, so no etcd outlives
+    /// its test.
+    private var lifeline: FileHandle?
     private let name: String
 
     /// The client URL for Caracal's config: `unix:///…/etcd.sock:0`.
@@ -41,11 +45,19 @@ public final class EtcdServer: @unchecked Sendable {
     /// Starts etcd (again, after `kill()`: same data, same socket).
     public func start(extraArguments: [String] = []) throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/ip")
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
         // etcd takes a unix URL's host as the socket's path, relative to
         // its working directory.
         let client = "unix://\(name).sock:0", peer = "unix://\(name)-peer.sock:0"
-        p.arguments = ["netns", "exec", namespace.name, "/usr/bin/etcd",
+        // A killed etcd leaves its sockets behind, and etcd will not bind over them.
+        for socket in ["\(name).sock:0", "\(name)-peer.sock:0"] {
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent(socket))
+        }
+        // The guard: etcd in the background, then a read of the lifeline
+        // that returns at EOF and kills etcd. (Not `wait`: dash's wait did
+        // not return under the test process here.)
+        let guardScript = "exec 3<&0; \"$@\" & read _ <&3; kill -9 $!"
+        p.arguments = ["-c", guardScript, "etcd-guard", "/usr/bin/ip", "netns", "exec", namespace.name, "/usr/bin/etcd",
             "--name", name, "--data-dir", directory.appendingPathComponent("data").path,
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
@@ -54,8 +66,11 @@ public final class EtcdServer: @unchecked Sendable {
         p.currentDirectoryURL = directory
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
+        let stdin = Pipe()
+        p.standardInput = stdin
         try p.run()
         process = p
+        lifeline = stdin.fileHandleForWriting
         try waitUntilReady()
     }
 
@@ -98,7 +113,8 @@ public final class EtcdServer: @unchecked Sendable {
     /// Kills etcd (SIGKILL) and waits for it; the data stays.
     public func kill() {
         guard let p = process else { return }
-        if p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL) }
+        try? lifeline?.close()
+        lifeline = nil
         p.waitUntilExit()
         process = nil
     }
