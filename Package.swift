@@ -72,7 +72,7 @@ let package = Package(
             name: "caracal",
             dependencies: ["ClusterModel", 
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), log,
-                "BGP", "IPAddressing", "IPAM", "Datastore", "Netlink", "Routing", "NetNS", "Policy", "NFTables", "CNIPlugin",
+                "BGP", "IPAddressing", "IPAM", "Datastore", "EtcdStore", "KeyValueStore", "Netlink", "Routing", "NetNS", "Policy", "NFTables", "CNIPlugin",
             ]),
         .executableTarget(name: "caracal-cni", dependencies: ["CNIPlugin", "NetNS", log]),
 

@@ -8,6 +8,7 @@ import Foundation
 #endif
 import IPAM
 import IPAddressing
+import KeyValueStore
 import Logging
 import NetNS
 import Netlink
@@ -15,13 +16,6 @@ import Netlink
 import Glibc
 import JSON
 #endif
-
-extension Array {
-    /// Consecutive slices of at most `size` elements.
-    func chunked(by size: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
-    }
-}
 
 /// What the plugin prints and how it exits.
 public struct PluginOutcome: Sendable {

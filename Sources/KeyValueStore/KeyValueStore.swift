@@ -154,3 +154,11 @@ public struct WriteBudget: Sendable {
         }
     }
 }
+
+extension Array {
+    /// Consecutive slices of at most `size` elements: how bulk writers
+    /// (GC sweeps, a migration) stay within `KVLimits`.
+    public func chunked(by size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

@@ -13,6 +13,7 @@ struct Caracal: ParsableCommand {
             IPAMCommand.self,
             RoutesCommand.self,
             PolicyCommand.self,
+            DatastoreCommand.self,
         ]
     )
 }
