@@ -65,7 +65,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
-        .target(name: "CNIPlugin", dependencies: ["ClusterModel", "CNI", "IPAM", "IPAddressing", "JSON", "KeyValueStore", "Datastore", "Netlink", "NetNS", log]),
+        .target(name: "CNIPlugin", dependencies: ["ClusterModel", "CNI", "IPAM", "IPAddressing", "JSON", "KeyValueStore", "Datastore", "EtcdStore", "Netlink", "NetNS", log]),
 
         // MARK: Executables
         .executableTarget(
