@@ -118,7 +118,7 @@ let package = Package(
         .executableTarget(name: "kv-contract-worker", dependencies: ["Datastore", "EtcdStore", "KeyValueStore"], path: "Tests/KVContractWorker"),
         .testTarget(
             name: "CNIPluginTests",
-            dependencies: ["ClusterModel", "CNIPlugin", "CNI", "IPAM", "IPAddressing", "JSON", "Datastore", "TestSupport", "NetNS"]),
+            dependencies: ["ClusterModel", "CNIPlugin", "CNI", "IPAM", "IPAddressing", "JSON", "Datastore", "EtcdStore", "KeyValueStore", "TestSupport", "NetNS"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Golden"]),
         .testTarget(
             name: "NFTablesTests",
