@@ -127,43 +127,41 @@ public final class EtcdClient: Sendable {
     /// Blocks until then, until the stream ends, or until `timeout`.
     func stream(_ path: String, _ body: some Encodable, timeout: Duration, onLine: @escaping @Sendable (Data) throws -> Bool) throws {
         let bytes = try JSONEncoder().encode(body)
-        var lastError: EtcdError?
-        for endpoint in endpointOrder() {
-            let request = try makeRequest(endpoint, path, bytes)
+        try failingOver(path, idempotent: true) { endpoint in
             let delegate = LineDelegate(onLine: onLine)
-            let task = http.execute(request: request, delegate: delegate, deadline: .now() + TimeAmount(timeout))
+            let task = http.execute(request: try makeRequest(endpoint, path, bytes), delegate: delegate, deadline: .now() + TimeAmount(timeout))
             do {
                 try task.futureResult.wait()
-            } catch let error as EtcdError {
-                throw error
             } catch where delegate.stopped {
                 // The consumer had what it needed and cancelled the rest.
-            } catch {
-                let connect = Self.isConnectFailure(error)
-                lastError = EtcdError(kind: connect ? .unreachable : .ambiguous, call: path, endpoint: endpoint.url, message: "\(error)")
-                if connect { continue }
-                throw lastError!
             }
             if let status = delegate.status, status != .ok {
                 throw Self.error(status: status, body: delegate.unread, call: path, endpoint: endpoint.url)
             }
-            prefer(endpoint)
-            return
         }
-        throw lastError ?? EtcdError(kind: .unreachable, call: path, endpoint: "", message: "no endpoint")
     }
 
     // MARK: - Transport
 
     private func send(_ path: String, _ bytes: Data, idempotent: Bool) throws -> (HTTPResponseStatus, Data, String) {
+        try failingOver(path, idempotent: idempotent) { endpoint in
+            let request = try makeRequest(endpoint, path, bytes)
+            let response = try http.execute(request: request, deadline: .now() + .milliseconds(Int64(config.requestTimeoutMs))).wait()
+            return (response.status, response.body.map { Data($0.readableBytesView) } ?? Data(), endpoint.url)
+        }
+    }
+
+    /// Runs `attempt` against each endpoint in turn, from the preferred
+    /// one, until one answers (an `EtcdError` is an answer). A transport
+    /// failure moves on when the request cannot have reached etcd, or for
+    /// any failure when `idempotent`; otherwise it is `.ambiguous`.
+    private func failingOver<T>(_ path: String, idempotent: Bool, _ attempt: (EtcdEndpoint) throws -> T) throws -> T {
         var lastError: EtcdError?
         for endpoint in endpointOrder() {
             do {
-                let request = try makeRequest(endpoint, path, bytes)
-                let response = try http.execute(request: request, deadline: .now() + .milliseconds(Int64(config.requestTimeoutMs))).wait()
+                let result = try attempt(endpoint)
                 prefer(endpoint)
-                let data = response.body.map { Data($0.readableBytesView) } ?? Data()
-                return (response.status, data, endpoint.url)
+                return result
             } catch let error as EtcdError {
                 throw error
             } catch {
@@ -242,8 +240,10 @@ final class LineDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
     // Touched only on the request's event loop, one callback at a time,
     // and read after the task's future completed.
     private(set) var status: HTTPResponseStatus?
-    private(set) var unread = Data()
+    private var lines = LineBuffer()
     private(set) var stopped = false
+    /// What came and was not a line yet (an error answer's body).
+    var unread: Data { lines.unread }
     private let onLine: @Sendable (Data) throws -> Bool
 
     init(onLine: @escaping @Sendable (Data) throws -> Bool) { self.onLine = onLine }
@@ -254,18 +254,15 @@ final class LineDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
     }
 
     func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
-        unread.append(contentsOf: buffer.readableBytesView)
-        guard status == .ok, !stopped else { return task.eventLoop.makeSucceededVoidFuture() }
+        guard status == .ok, !stopped else {
+            lines.keep(buffer)
+            return task.eventLoop.makeSucceededVoidFuture()
+        }
         do {
-            while let newline = unread.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = unread[unread.startIndex..<newline]
-                unread = Data(unread[(newline + 1)...])
-                if line.isEmpty { continue }
-                if try !onLine(Data(line)) {
-                    stopped = true
-                    task.cancel()
-                    break
-                }
+            for line in lines.append(buffer) where try !onLine(line) {
+                stopped = true
+                task.cancel()
+                break
             }
         } catch {
             return task.eventLoop.makeFailedFuture(error)
@@ -276,6 +273,26 @@ final class LineDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
     func didFinishRequest(task: HTTPClient.Task<Void>) throws {
         if status == .ok, !stopped, !unread.isEmpty { _ = try onLine(unread) }
     }
+}
+
+/// A gateway stream's bytes cut into its lines (one JSON object each).
+struct LineBuffer {
+    private(set) var unread = Data()
+
+    /// The complete lines the bytes finish, without empty ones.
+    mutating func append(_ buffer: ByteBuffer) -> [Data] {
+        unread.append(contentsOf: buffer.readableBytesView)
+        var lines: [Data] = []
+        while let newline = unread.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = Data(unread[unread.startIndex..<newline])
+            unread = Data(unread[(newline + 1)...])
+            if !line.isEmpty { lines.append(line) }
+        }
+        return lines
+    }
+
+    /// Keeps bytes that are not to be cut (an error answer's body).
+    mutating func keep(_ buffer: ByteBuffer) { unread.append(contentsOf: buffer.readableBytesView) }
 }
 
 extension TimeAmount {

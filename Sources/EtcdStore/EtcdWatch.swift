@@ -40,13 +40,9 @@ extension EtcdStore {
         let start = etcdKey(keyPrefix)
         let create = WatchCreateRequest(key: start, range_end: rangeEnd(ofPrefix: start), start_revision: EtcdInt64(max(seen, 1)))
         let response = try await client.openStream("/v3/watch", WatchRequest(create_request: create))
-        var buffer = Data()
+        var lines = LineBuffer()
         for try await part in response.body {
-            buffer.append(contentsOf: part.readableBytesView)
-            while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = Data(buffer[buffer.startIndex..<newline])
-                buffer = Data(buffer[(newline + 1)...])
-                guard !line.isEmpty else { continue }
+            for line in lines.append(part) {
                 let message = try Self.decodeWatchLine(line)
                 if let compacted = message.compact_revision?.value, compacted > 0 {
                     throw KVStoreError.compacted(requested: seen, compactedThrough: compacted)

@@ -6,6 +6,7 @@ import IPAM
 import IPAddressing
 import JSON
 import KeyValueStore
+import Synchronization
 import Testing
 import TestSupport
 
@@ -22,27 +23,31 @@ struct EtcdPluginTests {
                 try TemporaryDirectory.with { dir in
                     let hosts = try (1...Self.hosts).map { try net.namespace("host\($0)") }
                     let harnesses = try hosts.map { try PluginHarness(host: $0, dir: dir, createDatastore: false) }
-                    func config(_ node: Int) -> JSONValue {
+                    let configs = (1...Self.hosts).map { node in
                         harnesses[0].config(top: [
                             "nodeName": .string("node\(node)"),
                             "datastore": ["type": "etcd", "endpoints": [.string(etcd.endpoint)]],
                         ])
                     }
-                    var pods: [[TestNamespace]] = []
-                    for h in 0..<Self.hosts {
-                        pods.append(try (0..<Self.podsPerHost).map { try net.namespace("h\(h + 1)p\($0)") })
-                    }
-                    // Waves of `wave` ADDs per host, all hosts at once.
-                    var outcomes: [(node: Int, outcome: PluginHarness.Outcome)] = []
-                    let lock = NSLock()
+                    let pods = try (1...Self.hosts).map { h in try (0..<Self.podsPerHost).map { try net.namespace("h\(h)p\($0)") } }
+                    // Waves of `wave` ADDs per host, all hosts at once: each
+                    // plugin process is started from a thread of its own.
+                    let collected = Mutex<[(node: Int, outcome: PluginHarness.Outcome)]>([])
                     for start in stride(from: 0, to: Self.podsPerHost, by: Self.wave) {
-                        DispatchQueue.concurrentPerform(iterations: Self.hosts * Self.wave) { n in
+                        let group = DispatchGroup()
+                        for n in 0..<(Self.hosts * Self.wave) {
                             let h = n / Self.wave, i = start + n % Self.wave
-                            let outcome = (try? harnesses[h].add("h\(h + 1)c\(i)", pod: pods[h][i], config: config(h + 1)))
-                                ?? PluginHarness.Outcome(status: -1, stdout: "", stderr: "could not run")
-                            lock.lock(); outcomes.append((h + 1, outcome)); lock.unlock()
+                            group.enter()
+                            Thread {
+                                let outcome = (try? harnesses[h].add("h\(h + 1)c\(i)", pod: pods[h][i], config: configs[h]))
+                                    ?? PluginHarness.Outcome(status: -1, stdout: "", stderr: "could not run")
+                                collected.withLock { $0.append((h + 1, outcome)) }
+                                group.leave()
+                            }.start()
                         }
+                        group.wait()
                     }
+                    let outcomes = collected.withLock { $0 }
                     let failed = outcomes.filter { $0.outcome.status != 0 }
                     #expect(failed.isEmpty, "\(failed.prefix(3).map { "\($0.outcome.stdout) \($0.outcome.stderr.suffix(300))" })")
                     let ips = outcomes.compactMap { $0.outcome.json?.firstIP }
