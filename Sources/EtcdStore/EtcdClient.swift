@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import KeyValueStore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -125,11 +126,18 @@ public final class EtcdClient: Sendable {
     /// A streaming call (watch): `onLine` gets each JSON line as it
     /// arrives and returns false to stop reading, which closes the stream.
     /// Blocks until then, until the stream ends, or until `timeout`.
-    func stream(_ path: String, _ body: some Encodable, timeout: Duration, onLine: @escaping @Sendable (Data) throws -> Bool) throws {
+    /// Without a `timeout` it runs until the stream ends or `cancellation`
+    /// is cancelled (a watch).
+    func stream(
+        _ path: String, _ body: some Encodable, timeout: Duration?, cancellation: StreamCancellation? = nil,
+        onLine: @escaping @Sendable (Data) throws -> Bool
+    ) throws {
         let bytes = try JSONEncoder().encode(body)
         try failingOver(path, idempotent: true) { endpoint in
             let delegate = LineDelegate(onLine: onLine)
-            let task = http.execute(request: try makeRequest(endpoint, path, bytes), delegate: delegate, deadline: .now() + TimeAmount(timeout))
+            let task = http.execute(
+                request: try makeRequest(endpoint, path, bytes), delegate: delegate, deadline: timeout.map { .now() + TimeAmount($0) })
+            if let cancellation, !cancellation.register(task) { throw CancellationError() }
             do {
                 try task.futureResult.wait()
             } catch where delegate.stopped {
@@ -163,6 +171,10 @@ public final class EtcdClient: Sendable {
                 prefer(endpoint)
                 return result
             } catch let error as EtcdError {
+                throw error
+            } catch let error as KVStoreError {
+                throw error  // a stream's consumer decided (compacted)
+            } catch let error as CancellationError {
                 throw error
             } catch {
                 let connect = Self.isConnectFailure(error)
@@ -273,6 +285,32 @@ final class LineDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
     func didFinishRequest(task: HTTPClient.Task<Void>) throws {
         if status == .ok, !stopped, !unread.isEmpty { _ = try onLine(unread) }
     }
+}
+
+/// Ends a blocking `stream` from another thread (a watch whose consumer
+/// went away): cancels the transfer in flight and any later one.
+final class StreamCancellation: Sendable {
+    private let state = Mutex<(task: HTTPClient.Task<Void>?, cancelled: Bool)>((nil, false))
+
+    /// False when already cancelled (the caller stops).
+    func register(_ task: HTTPClient.Task<Void>) -> Bool {
+        let cancelled = state.withLock { state in
+            state.task = task
+            return state.cancelled
+        }
+        if cancelled { task.cancel() }
+        return !cancelled
+    }
+
+    func cancel() {
+        let task = state.withLock { state in
+            state.cancelled = true
+            return state.task
+        }
+        task?.cancel()
+    }
+
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
 }
 
 /// A gateway stream's bytes cut into its lines (one JSON object each).

@@ -1,7 +1,7 @@
-import AsyncHTTPClient
 import Foundation
 import KeyValueStore
-import NIOCore
+import NetNS
+import Synchronization
 
 extension EtcdStore {
     /// etcd's native watch of `prefix` from after `revision`, as change
@@ -12,86 +12,78 @@ extension EtcdStore {
     /// `KVStoreError.compacted` when etcd no longer has the history it
     /// needs (the `compact_revision` of a watch response): re-list, then
     /// watch from that read's revision.
+    ///
+    /// The stream is read on a dedicated thread (docs/architecture.md,
+    /// "Concurrency": event sources feed streams from their own threads),
+    /// so a busy cooperative pool delays the consumer, never the watch.
+    /// Ending the iteration cancels the HTTP stream and ends the thread.
     public func nativeWatch(prefix keyPrefix: String, after revision: Revision, reconnectDelay: Duration = .milliseconds(200)) -> AsyncThrowingStream<ChangeSet, Error> {
         let (stream, continuation) = AsyncThrowingStream<ChangeSet, Error>.makeStream()
-        let task = Task {
-            var seen = revision
-            while !Task.isCancelled {
-                do {
-                    try await self.watchOnce(prefix: keyPrefix, after: &seen, continuation: continuation)
-                } catch let error as KVStoreError {
-                    continuation.finish(throwing: error)
-                    return
-                } catch is CancellationError {
-                    break
-                } catch {
-                    logger.notice("etcd watch broke; watching again", metadata: ["prefix": "\(keyPrefix)", "after": "\(seen)", "error": "\(error)"])
+        let cancellation = StreamCancellation()
+        continuation.onTermination = { _ in cancellation.cancel() }
+        let delayMicroseconds = UInt32(clamping: reconnectDelay.components.seconds * 1_000_000 + reconnectDelay.components.attoseconds / 1_000_000_000_000)
+        do {
+            try BackgroundTask<Void>.detached {
+                let seen = WatchPosition(revision)
+                while !cancellation.isCancelled {
+                    do {
+                        try self.watchOnce(prefix: keyPrefix, seen: seen, cancellation: cancellation, continuation: continuation)
+                    } catch let error as KVStoreError {
+                        continuation.finish(throwing: error)
+                        return
+                    } catch {
+                        if cancellation.isCancelled { break }
+                        self.logger.notice("etcd watch broke; watching again", metadata: [
+                            "prefix": "\(keyPrefix)", "after": "\(seen.revision)", "error": "\(error)"])
+                    }
+                    usleep(delayMicroseconds)
                 }
-                try? await Task.sleep(for: reconnectDelay)
+                continuation.finish()
             }
-            continuation.finish()
+        } catch {
+            continuation.finish(throwing: error)
         }
-        continuation.onTermination = { _ in task.cancel() }
         return stream
     }
 
-    /// One watch stream on one endpoint, until it ends or breaks.
-    private func watchOnce(prefix keyPrefix: String, after seen: inout Revision, continuation: AsyncThrowingStream<ChangeSet, Error>.Continuation) async throws {
+    /// One watch stream on one endpoint, until it ends, breaks or is cancelled.
+    private func watchOnce(
+        prefix keyPrefix: String, seen: WatchPosition, cancellation: StreamCancellation,
+        continuation: AsyncThrowingStream<ChangeSet, Error>.Continuation
+    ) throws {
         let start = etcdKey(keyPrefix)
-        let create = WatchCreateRequest(key: start, range_end: rangeEnd(ofPrefix: start), start_revision: EtcdInt64(max(seen, 1)))
-        let response = try await client.openStream("/v3/watch", WatchRequest(create_request: create))
-        var lines = LineBuffer()
-        for try await part in response.body {
-            for line in lines.append(part) {
-                let message = try Self.decodeWatchLine(line)
-                if let compacted = message.compact_revision?.value, compacted > 0 {
-                    throw KVStoreError.compacted(requested: seen, compactedThrough: compacted)
-                }
-                var latest: [String: WatchEvent] = [:]
-                var last = seen
-                for event in message.events ?? [] {
-                    guard let revision = event.kv.mod_revision?.value, revision > seen, let key = storeKey(event.kv.key) else { continue }
-                    latest[key] = Self.watchEvent(event, key: key, revision: revision)
-                    last = max(last, revision)
-                }
-                guard !latest.isEmpty else { continue }
-                let events = latest.values.sorted { ($0.modRevision, $0.key) < ($1.modRevision, $1.key) }
-                seen = last
-                continuation.yield(ChangeSet(events: events, revision: last))
+        // From `seen`, not `seen + 1`: see `changes`.
+        let create = WatchCreateRequest(key: start, range_end: rangeEnd(ofPrefix: start), start_revision: EtcdInt64(max(seen.revision, 1)))
+        try client.stream("/v3/watch", WatchRequest(create_request: create), timeout: nil, cancellation: cancellation) { line in
+            let message = try Self.decodeWatchLine(line)
+            let after = seen.revision
+            if let compacted = message.compact_revision?.value, compacted > 0 {
+                throw KVStoreError.compacted(requested: after, compactedThrough: compacted)
             }
+            var latest: [String: WatchEvent] = [:]
+            var last = after
+            for event in message.events ?? [] {
+                guard let revision = event.kv.mod_revision?.value, revision > after, let key = self.storeKey(event.kv.key) else { continue }
+                latest[key] = Self.watchEvent(event, key: key, revision: revision)
+                last = max(last, revision)
+            }
+            if !latest.isEmpty {
+                seen.revision = last
+                continuation.yield(ChangeSet(events: latest.values.sorted { ($0.modRevision, $0.key) < ($1.modRevision, $1.key) }, revision: last))
+            }
+            return !cancellation.isCancelled
         }
+        // The server ended the stream (etcd stopping): watch again.
+        throw EtcdError(kind: .unavailable, call: "/v3/watch", endpoint: "", message: "the watch stream ended")
     }
 }
 
-extension EtcdClient {
-    /// Opens a streaming call (the watch) on the first endpoint that
-    /// answers; the caller reads the body until it ends.
-    func openStream(_ path: String, _ body: some Encodable) async throws -> HTTPClientResponse {
-        let bytes = try JSONEncoder().encode(body)
-        var lastError: Error?
-        for endpoint in endpointOrder() {
-            var request = HTTPClientRequest(url: try endpoint.url(path: path).absoluteString)
-            request.method = .POST
-            if let host = endpoint.hostHeader { request.headers.replaceOrAdd(name: "Host", value: host) }
-            request.headers.add(name: "Content-Type", value: "application/json")
-            if let token = try authToken(endpoint) { request.headers.add(name: "Authorization", value: token) }
-            request.body = .bytes(ByteBuffer(bytes: bytes))
-            do {
-                // The deadline covers the answer's head only (AsyncHTTPClient
-                // cancels it once the head arrives), not the stream.
-                let response = try await http.execute(request, deadline: .now() + .milliseconds(Int64(config.requestTimeoutMs)))
-                guard response.status == .ok else {
-                    let data = Data((try await response.body.collect(upTo: 1 << 16)).readableBytesView)
-                    throw Self.error(status: response.status, body: data, call: path, endpoint: endpoint.url)
-                }
-                prefer(endpoint)
-                return response
-            } catch let error as EtcdError {
-                throw error
-            } catch {
-                lastError = EtcdError(kind: .unreachable, call: path, endpoint: endpoint.url, message: "\(error)")
-            }
-        }
-        throw lastError ?? EtcdError(kind: .unreachable, call: path, endpoint: "", message: "no endpoint")
+/// The last revision a watch delivered, where it resumes after a break.
+final class WatchPosition: Sendable {
+    private let value: Mutex<Revision>
+    init(_ revision: Revision) { value = Mutex(revision) }
+    var revision: Revision {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }

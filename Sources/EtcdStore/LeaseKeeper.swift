@@ -73,44 +73,50 @@ extension EtcdStore {
 }
 
 /// Keeps a lease alive: a keep-alive every third of its TTL, as etcd's
-/// own client does, from a dedicated thread, so that a busy cooperative
-/// pool never delays a renewal (a node's liveness must not depend on it).
-/// `run` returns when its task is cancelled and throws `LeaseError.expired`
-/// when a keep-alive came too late (the node was cut off from etcd longer
-/// than the TTL): the agent must then grant a new lease and put its keys
-/// again. A failed renewal (etcd unreachable) is retried until then.
-public struct LeaseKeeper: Sendable {
+/// own client does, from a dedicated thread started by `start()`, so that
+/// neither a busy cooperative pool nor a slow caller delays a renewal (a
+/// node's liveness must not depend on them). A failed renewal (etcd
+/// unreachable) is retried until the lease is gone; then `onExpired` is
+/// called once with `LeaseError.expired` (the node was cut off longer
+/// than the TTL): the agent must grant a new lease and put its keys again.
+public final class LeaseKeeper: Sendable {
     public let store: EtcdStore
     public let lease: EtcdLease
+    private let onExpired: @Sendable (LeaseError) -> Void
+    private let state = Mutex<(stopped: Bool, expired: LeaseError?)>((false, nil))
 
-    public init(store: EtcdStore, lease: EtcdLease) {
+    public init(store: EtcdStore, lease: EtcdLease, onExpired: @escaping @Sendable (LeaseError) -> Void = { _ in }) {
         self.store = store
         self.lease = lease
+        self.onExpired = onExpired
     }
 
-    public func run() async throws {
-        let stopped = Mutex(false)
+    /// Why renewing ended, if it did.
+    public var expired: LeaseError? { state.withLock { $0.expired } }
+
+    public func start() throws {
         let intervalMicroseconds = UInt32(clamping: max(lease.ttlSeconds * 1_000_000 / 3, 100_000))
-        try await withTaskCancellationHandler {
-            try await BackgroundTask.run { [store, lease] in
-                while !stopped.withLock({ $0 }) {
-                    do {
-                        try store.keepAlive(lease)
-                    } catch let error as LeaseError {
-                        throw error
-                    } catch {
-                        store.logger.warning("lease keep-alive failed; retrying", metadata: ["lease": "\(lease.id)", "error": "\(error)"])
-                    }
-                    // Sleep in short steps so that cancellation ends it promptly.
-                    var slept: UInt32 = 0
-                    while slept < intervalMicroseconds, !stopped.withLock({ $0 }) {
-                        usleep(20_000)
-                        slept += 20_000
-                    }
+        try BackgroundTask<Void>.detached { [self] in
+            while !state.withLock({ $0.stopped }) {
+                do {
+                    try store.keepAlive(lease)
+                } catch let error as LeaseError {
+                    state.withLock { $0.expired = error }
+                    onExpired(error)
+                    return
+                } catch {
+                    store.logger.warning("lease keep-alive failed; retrying", metadata: ["lease": "\(lease.id)", "error": "\(error)"])
+                }
+                // Short steps, so that `stop` ends the thread promptly.
+                var slept: UInt32 = 0
+                while slept < intervalMicroseconds, !state.withLock({ $0.stopped }) {
+                    usleep(20_000)
+                    slept += 20_000
                 }
             }
-        } onCancel: {
-            stopped.withLock { $0 = true }
         }
     }
+
+    /// Stops renewing (the lease then expires after its TTL, unless revoked).
+    public func stop() { state.withLock { $0.stopped = true } }
 }
