@@ -1,5 +1,5 @@
 import Datastore
-import EtcdStore
+@testable import EtcdStore
 import Foundation
 import KeyValueStore
 import Synchronization
@@ -198,6 +198,28 @@ struct EtcdStoreTests {
             #expect(try s.read { try $0.get("k") } == data("v"))
             let none = try EtcdStore(EtcdConfig(endpoints: [dead]))
             #expect { try none.revision() } throws: { ($0 as? EtcdError)?.kind == .unreachable }
+        }
+    }
+
+    /// etcd with authentication on (as `etcdctl auth enable` does it: a
+    /// root role and user, then enable): the token is fetched and sent;
+    /// no or wrong credentials are refused.
+    @Test func usernameAndPasswordGetATokenAndWrongOnesAreRefused() throws {
+        try withEtcd { server in
+            let admin = try store(server)
+            let _: EmptyResponse = try admin.client.call("/v3/auth/role/add", ["name": "root"], idempotent: false)
+            let _: EmptyResponse = try admin.client.call("/v3/auth/user/add", ["name": "root", "password": "s3cret"], idempotent: false)
+            let _: EmptyResponse = try admin.client.call("/v3/auth/user/grant", ["user": "root", "role": "root"], idempotent: false)
+            let _: EmptyResponse = try admin.client.call("/v3/auth/enable", [String: String](), idempotent: false)
+            let endpoint = try EtcdEndpoint(server.endpoint)
+            let root = try EtcdStore(EtcdConfig(endpoints: [endpoint], username: "root", password: "s3cret"))
+            try root.transaction { try $0.put("k", data("v")) }
+            #expect(try root.read { try $0.get("k") } == data("v"))
+            let wrong = try EtcdStore(EtcdConfig(endpoints: [endpoint], username: "root", password: "nope"))
+            #expect(throws: EtcdError.self) { try wrong.read { try $0.get("k") } }
+            let anonymous = try store(server)
+            #expect(throws: EtcdError.self) { try anonymous.transaction { try $0.put("k", data("w")) } }
+            #expect(try root.read { try $0.get("k") } == data("v"), "the refused write changed nothing")
         }
     }
 
