@@ -188,13 +188,13 @@ public final class EtcdClient: Sendable {
     }
 
     /// Endpoints from the preferred one on, each once.
-    func endpointOrder() -> [EtcdEndpoint] {
+    private func endpointOrder() -> [EtcdEndpoint] {
         let first = preferred.withLock { $0 }
         let all = config.endpoints
         return (0..<all.count).map { all[(first + $0) % all.count] }
     }
 
-    func prefer(_ endpoint: EtcdEndpoint) {
+    private func prefer(_ endpoint: EtcdEndpoint) {
         if let i = config.endpoints.firstIndex(of: endpoint) { preferred.withLock { $0 = i } }
     }
 
@@ -207,7 +207,7 @@ public final class EtcdClient: Sendable {
         return request
     }
 
-    func authToken(_ endpoint: EtcdEndpoint) throws -> String? {
+    private func authToken(_ endpoint: EtcdEndpoint) throws -> String? {
         guard let username = config.username else { return nil }
         if let cached = token.withLock({ $0 }) { return cached }
         let path = "/v3/auth/authenticate"

@@ -223,6 +223,34 @@ struct EtcdStoreTests {
         }
     }
 
+    /// The fault: a three-member cluster loses a member (the one
+    /// the client prefers, possibly the leader). Caracal sees nothing
+    /// beyond a retry: the client moves to the next endpoint by itself; a
+    /// write that meets the election fails as unavailable and is retried by
+    /// its caller, as a runtime retries code 11.
+    @Test func aThreeMemberClusterLosingAMemberServesOnAfterARetry() throws {
+        let cluster = try EtcdCluster(size: 3)
+        defer { cluster.stop() }
+        let s = try EtcdStore(EtcdConfig(endpoints: cluster.endpoints.map(EtcdEndpoint.init)))
+        for i in 0..<10 { try s.transaction { try $0.put("k/\(i)", data("\(i)")) } }
+        cluster.members[0].kill()
+        var retries = 0
+        for i in 10..<30 {
+            while true {
+                do {
+                    try s.transaction { try $0.put("k/\(i)", data("\(i)")) }
+                    break
+                } catch let error as EtcdError where [.unavailable, .ambiguous, .deadlineExceeded].contains(error.kind) && retries < 50 {
+                    retries += 1
+                    usleep(200_000)
+                }
+            }
+        }
+        let keys = try s.read { try $0.entries(prefix: "k/") }
+        #expect(keys.count == 30 && Set(keys.map(\.value)) == Set((0..<30).map { data("\($0)") }), "nothing lost")
+        #expect(retries < 50, "the two members served again after at most an election")
+    }
+
     @Test func locationsParse() throws {
         #expect(try DatastoreLocation(parsing: "embedded:/var/lib/caracal/db") == .embedded(path: "/var/lib/caracal/db"))
         #expect(try DatastoreLocation(parsing: "/x.db") == .embedded(path: "/x.db"))

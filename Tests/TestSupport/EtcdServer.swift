@@ -17,16 +17,21 @@ public final class EtcdServer: @unchecked Sendable {
     /// its test.
     private var lifeline: FileHandle?
     private let name: String
+    /// The member names of its cluster (itself alone for a single member).
+    private let cluster: [String]
+    /// Whether `stop` removes the directory and the namespaces (a cluster's
+    /// members share its).
+    private let ownsResources: Bool
 
     /// The client URL for Caracal's config: `unix:///…/etcd.sock:0`.
     public var endpoint: String { "unix://\(directory.path)/\(name).sock:0" }
 
     public init(name: String = "etcd", extraArguments: [String] = []) throws {
         self.name = name
+        cluster = [name]
+        ownsResources = true
         network = TestNetwork()
-        directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("crc-etcd-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try Self.makeDirectory()
         do {
             namespace = try network.namespace(name)
         } catch {
@@ -40,10 +45,34 @@ public final class EtcdServer: @unchecked Sendable {
         }
     }
 
+    /// A member of `EtcdCluster`: its own namespace in the cluster's
+    /// network, its sockets in the cluster's directory; not started.
+    init(member name: String, of cluster: [String], directory: URL, network: TestNetwork) throws {
+        self.name = name
+        self.cluster = cluster
+        ownsResources = false
+        self.network = network
+        self.directory = directory
+        namespace = try network.namespace(name)
+    }
+
+    static func makeDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("crc-etcd-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
     deinit { stop() }
 
     /// Starts etcd (again, after `kill()`: same data, same socket).
     public func start(extraArguments: [String] = []) throws {
+        try launch(extraArguments: extraArguments)
+        try waitUntilReady()
+    }
+
+    /// Starts the process without waiting (a cluster's members wait for each other).
+    func launch(extraArguments: [String] = []) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         // etcd takes a unix URL's host as the socket's path, relative to
@@ -58,11 +87,11 @@ public final class EtcdServer: @unchecked Sendable {
         // not return under the test process here.)
         let guardScript = "exec 3<&0; \"$@\" & read _ <&3; kill -9 $!"
         p.arguments = ["-c", guardScript, "etcd-guard", "/usr/bin/ip", "netns", "exec", namespace.name, "/usr/bin/etcd",
-            "--name", name, "--data-dir", directory.appendingPathComponent("data").path,
+            "--name", name, "--data-dir", directory.appendingPathComponent("\(name)-data").path,
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", "\(name)=\(peer)", "--logger", "zap", "--log-outputs",
-            directory.appendingPathComponent("etcd.log").path] + extraArguments
+            "--initial-cluster", cluster.map { "\($0)=unix://\($0)-peer.sock:0" }.joined(separator: ","),
+            "--logger", "zap", "--log-outputs", directory.appendingPathComponent("\(name).log").path] + extraArguments
         p.currentDirectoryURL = directory
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
@@ -71,11 +100,10 @@ public final class EtcdServer: @unchecked Sendable {
         try p.run()
         process = p
         lifeline = stdin.fileHandleForWriting
-        try waitUntilReady()
     }
 
     /// Polls the gateway until it answers (etcd elects itself within a second or two).
-    private func waitUntilReady() throws {
+    func waitUntilReady() throws {
         let socket = directory.appendingPathComponent("\(name).sock:0").path
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
@@ -121,12 +149,13 @@ public final class EtcdServer: @unchecked Sendable {
 
     public func stop() {
         kill()
+        guard ownsResources else { return }
         network.cleanup()
         try? FileManager.default.removeItem(at: directory)
     }
 
     public var log: String {
-        (try? String(contentsOf: directory.appendingPathComponent("etcd.log"), encoding: .utf8)) ?? ""
+        (try? String(contentsOf: directory.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""
     }
 }
 
@@ -146,4 +175,44 @@ public func withEtcd<T>(_ body: (EtcdServer) async throws -> T) async throws -> 
     let server = try EtcdServer()
     defer { server.stop() }
     return try await body(server)
+}
+
+/// A three-member (or larger) etcd cluster for one test: each member in a
+/// namespace of its own, all sockets (client and peer) in one temporary
+/// directory, so the members reach each other and the test reaches them
+/// by path. `stop()` kills every member and removes it all.
+public final class EtcdCluster: @unchecked Sendable {
+    public let members: [EtcdServer]
+    private let network = TestNetwork()
+    private let directory: URL
+
+    public var endpoints: [String] { members.map(\.endpoint) }
+
+    public init(size: Int = 3) throws {
+        directory = try EtcdServer.makeDirectory()
+        let names = (1...size).map { "m\($0)" }
+        var made: [EtcdServer] = []
+        do {
+            for name in names {
+                made.append(try EtcdServer(member: name, of: names, directory: directory, network: network))
+            }
+            // All at once: a member serves only once a quorum has met.
+            for member in made { try member.launch() }
+            for member in made { try member.waitUntilReady() }
+        } catch {
+            for member in made { member.stop() }
+            network.cleanup()
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+        members = made
+    }
+
+    deinit { stop() }
+
+    public func stop() {
+        for member in members { member.stop() }
+        network.cleanup()
+        try? FileManager.default.removeItem(at: directory)
+    }
 }
