@@ -48,8 +48,9 @@ test: deps-test
 # The pure tests (no root, no namespaces; seconds): targets whose tests
 # touch no kernel state. Kernel tests live in their own targets
 # (NetlinkTests, RoutingKernelTests, CNIPluginTests, NFTablesTests,
-# TestSupportTests) and run under `make test`.
-UNIT_TESTS := IPAddressingTests|JSONTests|BGPTests|BGPRIBTests|CNITests|IPAMTests|DatastoreTests|PolicyTests|RoutingTests
+# TestSupportTests) and run under `make test`, as does DatastoreTests: its
+# contract suite runs against a real etcd in a namespace (root).
+UNIT_TESTS := IPAddressingTests|JSONTests|BGPTests|BGPRIBTests|CNITests|IPAMTests|PolicyTests|RoutingTests
 unit: deps-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '^($(UNIT_TESTS))\.'
