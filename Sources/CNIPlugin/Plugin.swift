@@ -357,8 +357,10 @@ public struct CNIPlugin {
 
     /// Best effort and idempotent: succeeds when called twice, when the
     /// namespace is gone and after a failed ADD, and always releases the IP.
-    /// Nothing is touched before the datastore's write lock is held, so a
-    /// busy datastore (code 11) means nothing was done.
+    /// On the embedded file nothing is touched before the write lock is
+    /// held, so a busy datastore (code 11) means nothing was done; on etcd
+    /// the links may already be gone when the commit fails (code 11), and
+    /// the runtime's retry releases the addresses.
     func del(_ c: Context) throws {
         let store: any KVStore
         do { store = try c.openStore(autocheckpoint: false) } catch let e as CNIError where e.code == .ioFailure && !c.datastoreExists {
