@@ -5,7 +5,7 @@
 SWIFT ?= swift
 FUZZ_SECONDS ?= 45
 FUZZ_TARGETS := $(notdir $(wildcard Fuzz/Fuzz*))
-BENCHES := bgp-codec bgp bgp-rib routes cni policy datastore
+BENCHES := bgp-codec bgp bgp-rib routes cni cni-etcd policy datastore
 
 .PHONY: all deps deps-test deps-demo deps-bench build release test unit fuzz fuzz-replay demo bench clean $(addprefix bench-,$(BENCHES))
 
@@ -48,8 +48,9 @@ test: deps-test
 # The pure tests (no root, no namespaces; seconds): targets whose tests
 # touch no kernel state. Kernel tests live in their own targets
 # (NetlinkTests, RoutingKernelTests, CNIPluginTests, NFTablesTests,
-# TestSupportTests) and run under `make test`.
-UNIT_TESTS := IPAddressingTests|JSONTests|BGPTests|BGPRIBTests|BGPSpeakerTests|CNITests|IPAMTests|DatastoreTests|PolicyTests|RoutingTests
+# TestSupportTests) and run under `make test`, as does DatastoreTests: its
+# contract suite runs against a real etcd in a namespace (root).
+UNIT_TESTS := IPAddressingTests|JSONTests|BGPTests|BGPRIBTests|BGPSpeakerTests|CNITests|IPAMTests|PolicyTests|RoutingTests
 unit: deps-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '^($(UNIT_TESTS))\.'

@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // The etcd backend talks etcd's v3 JSON gateway (docs/datastore.md, "Why the JSON gateway").
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
     ],
     targets: [
         // MARK: C interop, each behind one small Swift module.
@@ -58,7 +61,14 @@ let package = Package(
         .target(name: "NFTables", dependencies: ["CNftnl", "NetNS", "Netlink", "Policy", log, metrics]),
         .target(
             name: "Datastore",
-            dependencies: ["ClusterModel", "KeyValueStore", "IPAM", "IPAddressing", "JSON", "CSQLite", "NetNS"]),
+            dependencies: ["ClusterModel", "KeyValueStore", "IPAM", "IPAddressing", "JSON", "CSQLite", "NetNS", "EtcdStore"]),
+        // The etcd v3 backend of `KVStore`, over the JSON gateway (docs/datastore.md).
+        .target(
+            name: "EtcdStore",
+            dependencies: ["KeyValueStore", "NetNS", log, nioCore, .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]),
         // BGP sessions over SwiftNIO: the FSM and the RIB on the wire.
         .target(name: "BGPSpeaker", dependencies: ["BGP", "BGPRIB", "IPAddressing", "StrictYAML", nioCore,
                                                    .product(name: "NIOPosix", package: "swift-nio"), log, metrics]),
@@ -68,14 +78,14 @@ let package = Package(
                                               log, metrics, .product(name: "Prometheus", package: "swift-prometheus"),
                                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                               .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
-        .target(name: "CNIPlugin", dependencies: ["ClusterModel", "CNI", "IPAM", "IPAddressing", "JSON", "KeyValueStore", "Datastore", "Netlink", "NetNS", log]),
+        .target(name: "CNIPlugin", dependencies: ["ClusterModel", "CNI", "IPAM", "IPAddressing", "JSON", "KeyValueStore", "Datastore", "EtcdStore", "Netlink", "NetNS", log]),
 
         // MARK: Executables
         .executableTarget(
             name: "caracal",
             dependencies: ["ClusterModel", 
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), log,
-                "BGP", "IPAddressing", "IPAM", "Datastore", "Netlink", "Routing", "NetNS", "Policy", "NFTables", "CNIPlugin",
+                "BGP", "IPAddressing", "IPAM", "Datastore", "EtcdStore", "KeyValueStore", "Netlink", "Routing", "NetNS", "Policy", "NFTables", "CNIPlugin",
                 "Agent", "BGPSpeaker", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .executableTarget(name: "caracal-cni", dependencies: ["CNIPlugin", "NetNS", log]),
@@ -121,12 +131,12 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "CNITests", dependencies: ["ClusterModel", "CNI", "IPAddressing", "JSON"]),
         .testTarget(name: "IPAMTests", dependencies: ["ClusterModel", "IPAM", "IPAddressing", "JSON", "KeyValueStore"]),
-        .testTarget(name: "DatastoreTests", dependencies: ["BGP", "ClusterModel", "Datastore", "KeyValueStore", "IPAM", "IPAddressing", "TestSupport"]),
+        .testTarget(name: "DatastoreTests", dependencies: ["BGP", "ClusterModel", "Datastore", "EtcdStore", "KeyValueStore", "IPAM", "IPAddressing", "TestSupport"]),
         // A second process for the datastore contract's cross-process races.
-        .executableTarget(name: "kv-contract-worker", dependencies: ["Datastore", "KeyValueStore"], path: "Tests/KVContractWorker"),
+        .executableTarget(name: "kv-contract-worker", dependencies: ["Datastore", "EtcdStore", "KeyValueStore"], path: "Tests/KVContractWorker"),
         .testTarget(
             name: "CNIPluginTests",
-            dependencies: ["ClusterModel", "CNIPlugin", "CNI", "IPAM", "IPAddressing", "JSON", "Datastore", "TestSupport", "NetNS"]),
+            dependencies: ["ClusterModel", "CNIPlugin", "CNI", "IPAM", "IPAddressing", "JSON", "Datastore", "EtcdStore", "KeyValueStore", "TestSupport", "NetNS"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Golden"]),
         .testTarget(
             name: "NFTablesTests",

@@ -20,7 +20,7 @@ build_pkgs+=("${runtime_pkgs[@]}")
 demo_pkgs=(iputils-ping socat)
 # scripts/bench/*.sh and the bench programs: the reference ptp and host-local
 # plugins, sysctl (procps), /usr/bin/time, BIRD (bench-bgp-rib's reference).
-bench_pkgs=(containernetworking-plugins procps time bird2)
+bench_pkgs=(containernetworking-plugins procps time bird2 etcd-server)
 # The tests (the sqlite3 CLI, tshark, text2pcap from wireshark-common) and
 # scripts/capture-bgp-vectors.sh (bird2, gobgpd, tcpdump, tshark). test also
 # installs demo's and bench's lists (the tests run ping and sysctl too), so

@@ -130,6 +130,9 @@ public struct NetworkConfig: Hashable, Sendable {
     /// `datastore.busyTimeoutMs`: how long to wait for another writer
     /// before answering "try again later" (code 11).
     public var datastoreBusyTimeoutMs: Int?
+    /// `datastore.type: etcd` and its fields (docs/datastore.md); nil for
+    /// the embedded file (`type: embedded`, the default).
+    public var etcd: EtcdSettings?
     /// `nodeName`: defaults to the host name.
     public var nodeName: String?
     /// GC: `cni.dev/valid-attachments` (or the older `cni.dev/attachments`).
@@ -196,9 +199,15 @@ public struct NetworkConfig: Hashable, Sendable {
                 throw CNIError.invalidField(ds.field("path"), "must be an absolute path")
             }
             datastoreBusyTimeoutMs = try ds.int("busyTimeoutMs", range: 1...600_000)
+            switch try ds.string("type") ?? "embedded" {
+            case "embedded": etcd = nil
+            case "etcd": etcd = try EtcdSettings(ds)
+            case let other: throw CNIError.invalidField(ds.field("type"), "\(other): expected embedded or etcd")
+            }
         } else {
             datastorePath = nil
             datastoreBusyTimeoutMs = nil
+            etcd = nil
         }
         nodeName = try r.string("nodeName")
 
@@ -270,5 +279,43 @@ public enum MACAddressText {
             let s = String(b, radix: 16)
             return s.count == 1 ? "0" + s : s
         }.joined(separator: ":")
+    }
+}
+
+/// The conflist's `datastore` object when `type` is `etcd`: the same
+/// fields as the agent's config and the CLI's `--etcd-*` flags.
+///
+///     "datastore": {"type": "etcd", "endpoints": ["https://10.0.0.1:2379"],
+///                   "prefix": "/caracal/", "timeoutMs": 2000,
+///                   "tls": {"caFile": "...", "certFile": "...", "keyFile": "..."},
+///                   "username": "caracal-cni", "passwordFile": "/etc/caracal/etcd-password"}
+public struct EtcdSettings: Hashable, Sendable {
+    public var endpoints: [String]
+    public var prefix: String?
+    public var caFile: String?
+    public var certFile: String?
+    public var keyFile: String?
+    public var username: String?
+    /// A file holding the password, so that it is not in the conflist
+    /// (which runtimes log and show).
+    public var passwordFile: String?
+    /// Bound on one etcd call; an ADD fails with code 11 past it.
+    public var timeoutMs: Int?
+
+    init(_ ds: FieldReader) throws(CNIError) {
+        endpoints = try ds.stringArray("endpoints") ?? []
+        if endpoints.isEmpty { throw CNIError.invalidField(ds.field("endpoints"), "at least one etcd endpoint is required") }
+        prefix = try ds.string("prefix")
+        if let tls = try ds.object("tls") {
+            caFile = try tls.string("caFile")
+            certFile = try tls.string("certFile")
+            keyFile = try tls.string("keyFile")
+        }
+        username = try ds.string("username")
+        passwordFile = try ds.string("passwordFile")
+        timeoutMs = try ds.int("timeoutMs", range: 1...600_000)
+        for (name, path) in [("tls.caFile", caFile), ("tls.certFile", certFile), ("tls.keyFile", keyFile), ("passwordFile", passwordFile)] {
+            if let path, !path.hasPrefix("/") { throw CNIError.invalidField(ds.field(name), "must be an absolute path") }
+        }
     }
 }

@@ -221,7 +221,7 @@ public struct NodeGC {
     /// One sweep: observe, then in one transaction release what was seen
     /// dead before (still dead, and its records unchanged) and remember
     /// what is newly dead; links and routes go after the commit.
-    public func run(store: SQLiteStore, minAge: Double, now: Date = Date()) throws -> Report {
+    public func run(store: any KVStore, minAge: Double, now: Date = Date()) throws -> Report {
         let (endpoints, handles) = try store.read { tx in (try Endpoints.all(tx), try ipam.handles(tx)) }
         let live = try LiveNode.observe(wiring: wiring, endpoints: endpoints)
         // Only this node's kernel was read: act on this node's findings only.

@@ -1,6 +1,7 @@
 import ClusterModel
 import CNI
 import Datastore
+import EtcdStore
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -8,6 +9,7 @@ import Foundation
 #endif
 import IPAM
 import IPAddressing
+import KeyValueStore
 import Logging
 import NetNS
 import Netlink
@@ -15,13 +17,6 @@ import Netlink
 import Glibc
 import JSON
 #endif
-
-extension Array {
-    /// Consecutive slices of at most `size` elements.
-    func chunked(by size: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
-    }
-}
 
 /// What the plugin prints and how it exits.
 public struct PluginOutcome: Sendable {
@@ -93,6 +88,8 @@ public struct CNIPlugin {
         var config: NetworkConfig
         var node: String
         var datastorePath: String
+        /// The embedded file at `datastorePath`, or etcd (`datastore.type`).
+        var location: DatastoreLocation
         var namespace: String
         var pod: String
         /// `CARACAL_CNI_FAULT` (crash tests, docs/cni.md).
@@ -104,12 +101,37 @@ public struct CNIPlugin {
             self.config = config
             node = config.nodeName ?? CNIPlugin.defaultNodeName()
             datastorePath = config.datastorePath ?? SQLiteStore.defaultPath
+            location = try Context.location(config, path: datastorePath)
             namespace = env.args.podNamespace ?? "default"
             pod = env.args.podName ?? ""
         }
 
         var containerID: String { env.containerID ?? "" }
-        var datastoreExists: Bool { access(datastorePath, F_OK) == 0 }
+        /// False only for an embedded file that is not there (etcd: always).
+        var datastoreExists: Bool {
+            guard case .embedded = location else { return true }
+            return access(datastorePath, F_OK) == 0
+        }
+
+        static func location(_ config: NetworkConfig, path: String) throws -> DatastoreLocation {
+            guard let etcd = config.etcd else { return .embedded(path: path) }
+            do {
+                var settings = EtcdConfig(
+                    endpoints: try etcd.endpoints.map(EtcdEndpoint.init),
+                    tls: EtcdTLS(caFile: etcd.caFile, certFile: etcd.certFile, keyFile: etcd.keyFile),
+                    username: etcd.username, prefix: etcd.prefix ?? EtcdConfig.defaultPrefix)
+                if let ms = etcd.timeoutMs { settings.requestTimeoutMs = ms }
+                if let file = etcd.passwordFile {
+                    guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                        throw CNIError(.ioFailure, "cannot read datastore.passwordFile \(file)")
+                    }
+                    settings.password = text.trimmingCharacters(in: .newlines)
+                }
+                return .etcd(settings)
+            } catch let e as EtcdConfigError {
+                throw CNIError.invalidField("datastore.\(e.field)", e.problem)
+            }
+        }
         var ifName: String { env.ifName ?? "eth0" }
         var hostVeth: String { PodWiring.hostVethName(containerID: containerID, ifName: ifName) }
 
@@ -121,7 +143,14 @@ public struct CNIPlugin {
         ///   a large WAL from a second connection while it wires the pod,
         ///   DEL and GC always while the kernel deletes veths, so that the
         ///   fdatasyncs stay off the critical path.
-        func openStore(autocheckpoint: Bool = true) throws -> SQLiteStore {
+        func openStore(autocheckpoint: Bool = true) throws -> any KVStore {
+            guard case .etcd(let config) = location else { return try openEmbedded(autocheckpoint: autocheckpoint) }
+            do { return try EtcdStore(config) } catch {
+                throw CNIError(.ioFailure, "cannot reach datastore \(location)", details: "\(error)")
+            }
+        }
+
+        func openEmbedded(autocheckpoint: Bool = true) throws -> SQLiteStore {
             let timeout = Double(config.datastoreBusyTimeoutMs ?? Context.defaultBusyTimeoutMs) / 1000
             let pages = autocheckpoint ? SQLiteStore.walAutocheckpointPages : 0
             // Never created here (SQLiteStore.init's `create`): a mistyped
@@ -187,7 +216,7 @@ public struct CNIPlugin {
                 progress: progress)
         }
         let pairing = BackgroundTask(createPair)
-        let store: SQLiteStore
+        let store: any KVStore
         do { store = try c.openStore(autocheckpoint: false) } catch {
             _ = pairing.wait()
             if progress.hostVethCreated {
@@ -213,11 +242,11 @@ public struct CNIPlugin {
             // Pools the config names must exist; with none named, some must.
             for (i, name) in section.poolNames.enumerated() where try ipam.pool(named: name, tx) == nil {
                 throw CNIError.invalidField(
-                    "ipam.pools[\(i)]", "no pool named \(name) in datastore \(c.datastorePath) (create it with `caracal ipam pool create` or define it here)")
+                    "ipam.pools[\(i)]", "no pool named \(name) in datastore \(c.location) (create it with `caracal ipam pool create` or define it here)")
             }
             if section.poolNames.isEmpty, try ipam.pools(tx).isEmpty {
                 throw CNIError.invalidField(
-                    "ipam.pools", "no pool is defined in datastore \(c.datastorePath) (create one with `caracal ipam pool create` or define it here)")
+                    "ipam.pools", "no pool is defined in datastore \(c.location) (create one with `caracal ipam pool create` or define it here)")
             }
             let a = try ipam.allocate(AllocationRequest(
                 containerID: c.containerID, ifName: c.ifName, namespace: c.namespace, pod: c.pod, node: c.node, claim: claim,
@@ -233,8 +262,8 @@ public struct CNIPlugin {
         // A WAL past its limit is checkpointed from a second connection
         // while the pod is wired (its fdatasyncs off the critical path),
         // joined before the result goes out.
-        let checkpointing = store.walPages >= SQLiteStore.walAutocheckpointPages
-            ? BackgroundTask { [c] in try c.openStore(autocheckpoint: false).checkpoint().walPages } : nil
+        let checkpointing = ((store as? SQLiteStore)?.walPages ?? 0) >= SQLiteStore.walAutocheckpointPages
+            ? BackgroundTask { [c] in try c.openEmbedded(autocheckpoint: false).checkpoint().walPages } : nil
         var paired = pairing.wait()
         Timeline.mark("paired")
         guard case .success(let (allocations, leftover)) = allocated else {
@@ -328,10 +357,12 @@ public struct CNIPlugin {
 
     /// Best effort and idempotent: succeeds when called twice, when the
     /// namespace is gone and after a failed ADD, and always releases the IP.
-    /// Nothing is touched before the datastore's write lock is held, so a
-    /// busy datastore (code 11) means nothing was done.
+    /// On the embedded file nothing is touched before the write lock is
+    /// held, so a busy datastore (code 11) means nothing was done; on etcd
+    /// the links may already be gone when the commit fails (code 11), and
+    /// the runtime's retry releases the addresses.
     func del(_ c: Context) throws {
-        let store: SQLiteStore
+        let store: any KVStore
         do { store = try c.openStore(autocheckpoint: false) } catch let e as CNIError where e.code == .ioFailure && !c.datastoreExists {
             // No datastore, so nothing allocated in it: remove the links only.
             logger.notice("DEL: no datastore, removing links only", metadata: ["path": "\(c.datastorePath)", "error": "\(e.msg)"])
@@ -348,14 +379,14 @@ public struct CNIPlugin {
                 // before reuse, so releasing before the link is gone is safe.
                 // Then the node's conntrack entries of the released
                 // addresses go, so the next holder inherits no flows.
-                // (Starting work inside the body is safe only because
-                // SQLiteStore runs a body exactly once, under the write
-                // lock; an optimistic backend may run it again.)
-                unwiring = BackgroundTask { [wiring, netns = c.env.netns, ifName = c.ifName, hostVeth = endpoint?.hostVeth ?? c.hostVeth,
+                // An optimistic backend (etcd) may run this body again
+                // after a conflict: the links are removed once, by the
+                // first run's task.
+                if unwiring == nil { unwiring = BackgroundTask { [wiring, netns = c.env.netns, ifName = c.ifName, hostVeth = endpoint?.hostVeth ?? c.hostVeth,
                                              ips = endpoint?.ips ?? []] in
                     try wiring.unwire(netns: netns, ifName: ifName, hostVeth: hostVeth)
                     try wiring.forgetConnections(of: ips)
-                }
+                } }
                 let h = try ipam.release(containerID: c.containerID, ifName: c.ifName, reason: "DEL", tx)
                 try Endpoints.delete(containerID: c.containerID, ifName: c.ifName, tx)
                 try ipam.releaseEmptyBlocks(node: c.node, tx)
@@ -402,7 +433,8 @@ public struct CNIPlugin {
     }
 
     /// A best-effort WAL checkpoint (a failure only leaves it to a later run).
-    func checkpoint(_ store: SQLiteStore) {
+    func checkpoint(_ store: any KVStore) {
+        guard let store = store as? SQLiteStore else { return }
         do { try store.checkpoint() } catch {
             logger.notice("WAL checkpoint failed", metadata: ["error": "\(error)"])
         }
@@ -465,7 +497,7 @@ public struct CNIPlugin {
 
     func status(_ c: Context) throws {
         let section = c.config.ipam
-        let store: SQLiteStore
+        let store: any KVStore
         do { store = try c.openStore() } catch let e as CNIError {
             throw CNIError(.pluginNotAvailable, "datastore unavailable", details: e.details)
         }
@@ -509,6 +541,14 @@ public struct CNIPlugin {
             return CNIError(.kernelFailure, "network namespace operation failed", details: e.description)
         default:
             if SQLiteStore.isBusy(error) {
+                return CNIError(.tryAgainLater, "datastore is busy", details: "\(error)")
+            }
+            // etcd out of reach or without a leader, or writers kept
+            // conflicting: nothing was committed, the runtime retries.
+            if let e = error as? EtcdError, [.unreachable, .unavailable, .deadlineExceeded, .ambiguous].contains(e.kind) {
+                return CNIError(.tryAgainLater, "datastore unreachable", details: e.description)
+            }
+            if case KVStoreError.conflict = error {
                 return CNIError(.tryAgainLater, "datastore is busy", details: "\(error)")
             }
             return CNIError(.datastoreFailure, "datastore operation failed", details: "\(error)")

@@ -82,12 +82,13 @@ public enum KVStoreError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// Bounds every backend enforces, so that code written against one runs on
 /// all: etcd refuses a Txn with more than `--max-txn-ops` (default 128)
-/// operations.
+/// operations, and the etcd backend spends one of them on its revision
+/// marker (docs/datastore.md), so a transaction writes at most 127 keys.
 public enum KVLimits {
     /// Puts and deletes per transaction. (Reads are not counted here; an
     /// etcd backend compares a listed range as one compare, so code that
     /// reads many keys in a write transaction should list them.)
-    public static let maxWritesPerTransaction = 128
+    public static let maxWritesPerTransaction = 127
 }
 
 /// The storage contract IPAM, the CNI plugin and the agent are written
@@ -151,5 +152,13 @@ public struct WriteBudget: Sendable {
         if keys.count > KVLimits.maxWritesPerTransaction {
             throw KVStoreError.transactionTooLarge(operations: keys.count, limit: KVLimits.maxWritesPerTransaction)
         }
+    }
+}
+
+extension Array {
+    /// Consecutive slices of at most `size` elements: how bulk writers
+    /// (GC sweeps, a migration) stay within `KVLimits`.
+    public func chunked(by size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }

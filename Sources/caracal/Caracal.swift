@@ -15,6 +15,7 @@ struct Caracal: AsyncParsableCommand {
             IPAMCommand.self,
             RoutesCommand.self,
             PolicyCommand.self,
+            DatastoreCommand.self,
         ]
     )
 }

@@ -5,6 +5,8 @@ import Datastore
 import Foundation
 import IPAM
 import IPAddressing
+import KeyValueStore
+import EtcdStore
 import NetNS
 
 /// `caracal ipam ...`: pools, addresses, history and repairs, straight from
@@ -17,14 +19,44 @@ struct IPAMCommand: ParsableCommand {
 }
 
 struct DatastoreOptions: ParsableArguments {
-    @Option(name: .customLong("datastore"), help: "Path of the node's datastore (env CARACAL_DATASTORE).")
+    @Option(
+        name: .customLong("datastore"),
+        help: "The datastore: a path or embedded:PATH (the node's file), or etcd:URL[,URL...] (env CARACAL_DATASTORE).")
     var path: String = ProcessInfo.processInfo.environment["CARACAL_DATASTORE"] ?? SQLiteStore.defaultPath
+
+    @OptionGroup var etcd: EtcdOptions
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
     /// Opens the datastore; only `pool create` may create it.
-    func open(create: Bool = false) throws -> SQLiteStore { try SQLiteStore(path: path, create: create) }
+    func open(create: Bool = false) throws -> any KVStore {
+        try etcd.apply(to: DatastoreLocation(parsing: path)).open(create: create)
+    }
+}
+
+/// How the CLI reaches etcd beyond its URLs, the same fields as the CNI
+/// conflist's `datastore` object (docs/datastore.md).
+struct EtcdOptions: ParsableArguments {
+    @Option(name: .customLong("etcd-prefix"), help: "Key prefix in etcd (default /caracal/).")
+    var prefix: String?
+    @Option(name: .customLong("etcd-ca"), help: "CA certificate (PEM) for https:// endpoints.")
+    var caFile: String?
+    @Option(name: .customLong("etcd-cert"), help: "Client certificate (PEM).")
+    var certFile: String?
+    @Option(name: .customLong("etcd-key"), help: "Client key (PEM).")
+    var keyFile: String?
+    @Option(name: .customLong("etcd-user"), help: "etcd user; the password comes from env CARACAL_ETCD_PASSWORD.")
+    var user: String?
+
+    func apply(to location: DatastoreLocation) -> DatastoreLocation {
+        guard case .etcd(var config) = location else { return location }
+        if let prefix { config.prefix = prefix }
+        config.tls = EtcdTLS(caFile: caFile, certFile: certFile, keyFile: keyFile)
+        config.username = user
+        config.password = ProcessInfo.processInfo.environment["CARACAL_ETCD_PASSWORD"]
+        return .etcd(config)
+    }
 }
 
 struct NodeOptions: ParsableArguments {

@@ -1,18 +1,24 @@
 import BGP
 import Datastore
+import EtcdStore
 import Foundation
 import KeyValueStore
 import Testing
 import TestSupport
 
 /// The datastore contract (`KeyValueStore.KVStore`): every backend passes the
-/// same suite. The etcd backend adds itself to `Backend` and runs it too.
+/// same suite. etcd runs as a real server, one per test, in a network
+/// namespace of its own (`TestSupport.EtcdServer`).
+///
+/// Revisions are written relative to the store's first one: a fresh etcd
+/// is at revision 1, the other backends at 0.
 enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case memory, sqlite
+    case memory, sqlite, etcd
 
     var testDescription: String { rawValue }
 
-    /// A fresh, empty store, and its path for backends other processes can open.
+    /// A fresh, empty store, and its location (`DatastoreLocation`) for
+    /// backends other processes can open.
     func withStore<T>(_ body: (any KVStore, String?) throws -> T) throws -> T {
         switch self {
         case .memory: return try body(InMemoryKVStore(), nil)
@@ -20,6 +26,11 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
             return try TemporaryDirectory.with { dir in
                 let path = dir.appendingPathComponent("contract.db").path
                 return try body(try SQLiteStore(path: path), path)
+            }
+        case .etcd:
+            return try withEtcd { server in
+                let location = "etcd:" + server.endpoint
+                return try body(try DatastoreLocation(parsing: location).open(), location)
             }
         }
     }
@@ -31,6 +42,11 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
             return try await TemporaryDirectory.with { dir in
                 let path = dir.appendingPathComponent("contract.db").path
                 return try await body(try SQLiteStore(path: path), path)
+            }
+        case .etcd:
+            return try await withEtcd { server in
+                let location = "etcd:" + server.endpoint
+                return try await body(try DatastoreLocation(parsing: location).open(), location)
             }
         }
     }
@@ -64,20 +80,21 @@ struct DatastoreContractTests {
     @Test(arguments: Backend.allCases)
     func revisionsCountWriteTransactions(_ backend: Backend) throws {
         try backend.withStore { store, _ in
-            #expect(try store.revision() == 0)
+            let r0 = try store.revision()
+            #expect(r0 == (backend == .etcd ? 1 : 0))
             try store.transaction { tx in
                 try tx.put("a/1", data("x"))
                 try tx.put("a/2", data("y"))
             }
-            #expect(try store.revision() == 1)
+            #expect(try store.revision() == r0 + 1)
             try store.transaction { try $0.put("a/2", data("y2")) }
             let (a1, a2) = try store.read { tx in (try tx.entry("a/1"), try tx.entry("a/2")) }
-            #expect(a1?.modRevision == 1 && a2?.modRevision == 2 && text(a2?.value) == "y2")
+            #expect(a1?.modRevision == r0 + 1 && a2?.modRevision == r0 + 2 && text(a2?.value) == "y2")
             _ = try store.transaction { try $0.get("a/1") }
             try store.transaction { try $0.delete("nope") }
-            #expect(try store.revision() == 2, "no write (a read, a delete of an absent key): no revision")
+            #expect(try store.revision() == r0 + 2, "no write (a read, a delete of an absent key): no revision")
             try store.transaction { try $0.delete("a/1") }
-            #expect(try store.revision() == 3)
+            #expect(try store.revision() == r0 + 3)
             #expect(try store.read { try $0.entry("a/1") } == nil)
             #expect(try store.read { try $0.entries(prefix: "a/").map(\.key) } == ["a/2"], "a tombstone is not listed")
         }
@@ -87,6 +104,7 @@ struct DatastoreContractTests {
     func transactionsAreAtomicAndReadsAreReadOnly(_ backend: Backend) throws {
         try backend.withStore { store, _ in
             struct Boom: Error {}
+            let r0 = try store.revision()
             try store.transaction { try $0.put("k", data("1")) }
             #expect(throws: Boom.self) {
                 try store.transaction { tx in
@@ -98,7 +116,7 @@ struct DatastoreContractTests {
             }
             #expect(try store.read { text(try $0.get("k")) } == "1")
             #expect(try store.read { try $0.get("other") } == nil)
-            #expect(try store.revision() == 1)
+            #expect(try store.revision() == r0 + 1)
             #expect { try store.read { try $0.put("k", data("3")) } } throws: { ($0 as? KVStoreError) == .readOnly(key: "k") }
         }
     }
@@ -107,19 +125,22 @@ struct DatastoreContractTests {
     func aTransactionWritesAtMostTheLimit(_ backend: Backend) throws {
         try backend.withStore { store, _ in
             let limit = KVLimits.maxWritesPerTransaction
+            let r0 = try store.revision()
             try store.transaction { tx in for i in 0..<limit { try tx.put("k/\(i)", data("v")) } }
             try store.transaction { tx in for _ in 0..<(limit * 2) { try tx.put("same", data("v")) } }
             #expect { try store.transaction { tx in for i in 0...limit { try tx.put("m/\(i)", data("v")) } } } throws: {
                 ($0 as? KVStoreError) == .transactionTooLarge(operations: limit + 1, limit: limit)
             }
             #expect(try store.read { try $0.entries(prefix: "m/") }.isEmpty, "nothing of it committed")
-            #expect(try store.revision() == 2)
+            #expect(try store.read { try $0.entries(prefix: "k/") }.count == limit)
+            #expect(try store.revision() == r0 + 2)
         }
     }
 
     @Test(arguments: Backend.allCases)
     func changesReportPutsAndDeletesInRevisionOrder(_ backend: Backend) throws {
         try backend.withStore { store, _ in
+            let r0 = try store.revision()
             try store.transaction { tx in
                 try tx.put("w/b", data("1"))
                 try tx.put("w/a", data("1"))
@@ -127,12 +148,12 @@ struct DatastoreContractTests {
             }
             try store.transaction { try $0.delete("w/b") }
             try store.transaction { try $0.put("w/c", data("1")) }
-            let all = try store.changes(prefix: "w/", after: 0)
-            #expect(all.revision == 3)
+            let all = try store.changes(prefix: "w/", after: r0)
+            #expect(all.revision == r0 + 3)
             #expect(all.events == [
-                .put(KeyValue(key: "w/a", value: data("1"), modRevision: 1)),
-                .delete(key: "w/b", modRevision: 2),
-                .put(KeyValue(key: "w/c", value: data("1"), modRevision: 3)),
+                .put(KeyValue(key: "w/a", value: data("1"), modRevision: r0 + 1)),
+                .delete(key: "w/b", modRevision: r0 + 2),
+                .put(KeyValue(key: "w/c", value: data("1"), modRevision: r0 + 3)),
             ])
             // Resumption: only what came after.
             try store.transaction { tx in
@@ -141,7 +162,7 @@ struct DatastoreContractTests {
             }
             try store.transaction { try $0.put("w/a", data("4")) }
             let next = try store.changes(prefix: "w/", after: all.revision)
-            #expect(next.events == [.put(KeyValue(key: "w/a", value: data("4"), modRevision: 5))], "coalesced to the latest state")
+            #expect(next.events == [.put(KeyValue(key: "w/a", value: data("4"), modRevision: r0 + 5))], "coalesced to the latest state")
             #expect(try store.changes(prefix: "w/", after: next.revision).events.isEmpty)
         }
     }
@@ -173,18 +194,19 @@ struct DatastoreContractTests {
     @Test(arguments: Backend.allCases)
     func compactionForgetsOldDeletionsAndSaysResync(_ backend: Backend) throws {
         try backend.withStore { store, _ in
+            let r0 = try store.revision()
             try store.transaction { tx in
                 try tx.put("c/live", data("1"))
                 try tx.put("c/gone", data("1"))
             }
             try store.transaction { try $0.delete("c/gone") }
             try store.transaction { try $0.put("c/later", data("1")) }
-            try store.compact(through: 2)
-            #expect(try store.compactedRevision() == 2)
-            #expect { try store.changes(prefix: "c/", after: 1) } throws: {
-                ($0 as? KVStoreError) == .compacted(requested: 1, compactedThrough: 2)
+            try store.compact(through: r0 + 2)
+            #expect(try store.compactedRevision() == r0 + 2)
+            #expect { try store.changes(prefix: "c/", after: r0 + 1) } throws: {
+                ($0 as? KVStoreError) == .compacted(requested: r0 + 1, compactedThrough: r0 + 2)
             }
-            #expect(try store.changes(prefix: "c/", after: 2).events.map(\.key) == ["c/later"])
+            #expect(try store.changes(prefix: "c/", after: r0 + 2).events.map(\.key) == ["c/later"])
             #expect(try store.read { try $0.entries(prefix: "c/").map(\.key) } == ["c/later", "c/live"], "live keys stay")
             // A watcher that re-lists at the current revision goes on from there.
             let relist = try snapshot(store, prefix: "c/")
@@ -192,10 +214,10 @@ struct DatastoreContractTests {
             var state = relist.state
             apply(try store.changes(prefix: "c/", after: relist.revision), to: &state)
             #expect(state == ["c/later": "1"])
-            try store.compact(through: 1)
-            #expect(try store.compactedRevision() == 2, "compaction never moves back")
-            try store.compact(through: 1000)
-            #expect(try store.compactedRevision() == 4, "nor past the current revision")
+            try store.compact(through: r0 + 1)
+            #expect(try store.compactedRevision() == r0 + 2, "compaction never moves back")
+            try store.compact(through: r0 + 1000)
+            #expect(try store.compactedRevision() == r0 + 4, "nor past the current revision")
         }
     }
 
@@ -203,12 +225,13 @@ struct DatastoreContractTests {
     /// where the backend has them: no update is lost.
     @Test(arguments: Backend.allCases)
     func concurrentReadModifyWriteLosesNothing(_ backend: Backend) async throws {
-        try await backend.withStore { store, path in
+        try await backend.withStore { store, location in
+            let r0 = try store.revision()
             let workers = 8, rounds = 40
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<workers {
                     group.addTask {
-                        let own: any KVStore = try path.map { try SQLiteStore(path: $0) } ?? store
+                        let own: any KVStore = try location.map { try DatastoreLocation(parsing: $0).open() } ?? store
                         for _ in 0..<rounds {
                             try own.transaction { tx in
                                 let n = Int(text(try tx.get("counter")) ?? "0")!
@@ -220,13 +243,14 @@ struct DatastoreContractTests {
                 try await group.waitForAll()
             }
             #expect(try store.read { text(try $0.get("counter")) } == String(workers * rounds))
-            #expect(try store.revision() == Revision(workers * rounds))
+            #expect(try store.revision() == r0 + Revision(workers * rounds))
         }
     }
 
     /// The same across processes: what the CNI plugins of one node do.
-    @Test func crossProcessCompareAndSwap() throws {
-        try Backend.sqlite.withStore { store, path in
+    @Test(arguments: [Backend.sqlite, .etcd])
+    func crossProcessCompareAndSwap(_ backend: Backend) throws {
+        try backend.withStore { store, path in
             let path = try #require(path)
             let worker = BuiltProduct.path("kv-contract-worker")
             let increments = (0..<4).map { _ in spawn([worker, "increment", path, "counter", "50"]) }
@@ -248,6 +272,7 @@ struct DatastoreContractTests {
     @Test(arguments: Backend.allCases)
     func theAsyncFormRunsTheSameTransactions(_ backend: Backend) async throws {
         try await backend.withStore { store, _ in
+            let r0 = try store.revision()
             let written: Revision = try await store.transaction { tx in
                 try tx.put("a/1", Data("x".utf8))
                 return 1
@@ -255,7 +280,7 @@ struct DatastoreContractTests {
             #expect(written == 1)
             #expect(try await store.read { tx in try tx.get("a/1") } == Data("x".utf8))
             await #expect(throws: KVStoreError.readOnly(key: "a/2")) { try await store.read { tx in try tx.put("a/2", Data()) } }
-            #expect(try store.revision() == 1)
+            #expect(try store.revision() == r0 + 1)
         }
     }
 

@@ -3,15 +3,16 @@ import Foundation
 import KeyValueStore
 
 /// A second process for the datastore contract suite's races: the same
-/// file opened by other processes, as the CNI plugin and the agent do.
-///   kv-contract-worker increment PATH KEY COUNT   (read-modify-write COUNT times)
-///   kv-contract-worker claim PATH KEY ID          (create KEY if absent; prints "won" or "lost")
+/// file (or etcd) opened by other processes, as the CNI plugin and the agent do.
+/// LOCATION is a path, embedded:PATH or etcd:URL.
+///   kv-contract-worker increment LOCATION KEY COUNT   (read-modify-write COUNT times)
+///   kv-contract-worker claim LOCATION KEY ID          (create KEY if absent; prints "won" or "lost")
 let args = CommandLine.arguments
 guard args.count == 5 else {
     FileHandle.standardError.write(Data("usage: kv-contract-worker increment|claim PATH KEY COUNT|ID\n".utf8))
     exit(2)
 }
-let store = try SQLiteStore(path: args[2], create: false)
+let store = try DatastoreLocation(parsing: args[2]).open()
 let key = args[3]
 switch args[1] {
 case "increment":
