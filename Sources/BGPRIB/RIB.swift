@@ -100,6 +100,11 @@ public struct RIB: Sendable {
         }
     }
 
+    /// Paths of a peer kept only until its End-of-RIB (a counter, no walk).
+    public func staleCount(for address: IPAddress) -> Int {
+        peerIndex[address].map { staleCount[$0] } ?? 0
+    }
+
     /// Received and accepted paths of a peer (status).
     public func counts(for address: IPAddress) -> (received: Int, accepted: Int) {
         guard let i = peerIndex[address] else { return (0, 0) }

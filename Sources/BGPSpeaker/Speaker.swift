@@ -524,7 +524,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         if config.addPathSend != nil { rib.reportsEveryPathChange = true }
         // A restarted peer's stale routes wait for its End-of-RIB, bounded
         // by the stale-routes time (RFC 4724 §4.2).
-        if !rib.stale.isEmpty, session.staleTimer != nil {
+        if rib.staleCount(for: config.address) > 0, session.staleTimer != nil {
             session.staleTimer?.cancel()
             session.staleTimer = loop.scheduleTask(in: .nanoseconds(Int64(configuration.gracefulRestart.staleRoutesTime * 1e9))) { [weak self] in
                 self?.sweepStale(config.address, why: "stale-routes time")
@@ -579,7 +579,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         }
         if let family = d.endOfRIB {
             propagate(rib.receive(u, from: address))
-            if rib.stale[address] == nil {
+            if rib.staleCount(for: address) == 0 {
                 session.staleTimer?.cancel()
                 session.staleTimer = nil
             }
@@ -707,7 +707,7 @@ public final class BGPSpeaker: @unchecked Sendable {
             info: note, received: counts.received, accepted: counts.accepted, advertised: out.advertisedCount(to: s.config.address),
             flaps: s.flaps, holdTime: n.map { Int($0.holdTime) }, peerRouterID: n?.peerIdentifier.description,
             families: n.map { $0.families.map(\.description).sorted() } ?? [],
-            capabilities: n.map(Self.capabilities) ?? [], stale: rib.stale[s.config.address]?.values.reduce(0) { $0 + $1.count } ?? 0)
+            capabilities: n.map(Self.capabilities) ?? [], stale: rib.staleCount(for: s.config.address))
     }
 
     static func capabilities(_ n: NegotiatedSession) -> [String] {

@@ -139,6 +139,7 @@ struct RIBRestartTests {
         var rib = rib()
         #expect(rib.peerDown(a.address, gracefulRestart: true).isEmpty, "nothing is withdrawn while the peer restarts")
         #expect(rib.locRIB.count == 2 && rib.locRIB.values.allSatisfy { rib.isStale($0[0]) })
+        #expect(rib.staleCount(for: a.address) == 2)
         rib.peerUp(a)
         _ = rib.receive(update(["10.244.1.0/26"], [], nextHop: "10.1.0.1"), from: a.address)
         #expect(!rib.isStale(rib.locRIB[IPPrefix("10.244.1.0/26")!]![0]), "sent again: fresh")
