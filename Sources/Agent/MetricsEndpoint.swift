@@ -35,8 +35,6 @@ final class MetricsEndpoint: Sendable {
         self.channel = channel
     }
 
-    var port: Int? { channel.localAddress?.port }
-
     func close() -> EventLoopFuture<Void> { channel.close() }
 }
 
