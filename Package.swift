@@ -51,8 +51,11 @@ let package = Package(
         .target(name: "KeyValueStore"),
         .target(name: "IPAM", dependencies: ["ClusterModel", "IPAddressing", "JSON", "KeyValueStore"]),
         // Strict YAML reading with field-path errors (policy, agent config).
-        .target(name: "StrictYAML", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "StrictYAML", dependencies: ["IPAddressing", .product(name: "Yams", package: "Yams")]),
         .target(name: "Policy", dependencies: ["IPAddressing", "StrictYAML", .product(name: "Yams", package: "Yams")]),
+        // The cluster's resources and what one node should do about them, pure.
+        .target(name: "Cluster", dependencies: ["ClusterModel", "IPAM", "IPAddressing", "JSON", "KeyValueStore", "Policy", "StrictYAML",
+                                                .product(name: "Yams", package: "Yams")]),
 
         // MARK: Adapters (I/O)
         .target(name: "NetNS", dependencies: ["CSystemShim"]),
@@ -73,7 +76,8 @@ let package = Package(
         .target(name: "BGPSpeaker", dependencies: ["BGP", "BGPRIB", "IPAddressing", "StrictYAML", nioCore,
                                                    .product(name: "NIOPosix", package: "swift-nio"), log, metrics]),
         // `caracal agent`: the speaker, kernel routes and the control socket.
-        .target(name: "Agent", dependencies: ["BGP", "BGPRIB", "BGPSpeaker", "ClusterModel", "IPAddressing", "NetNS", "Netlink", "Routing",
+        .target(name: "Agent", dependencies: ["BGP", "BGPRIB", "BGPSpeaker", "Cluster", "ClusterModel", "Datastore", "IPAddressing", "JSON", "KeyValueStore",
+                                              "NetNS", "Netlink", "NFTables", "Policy", "Routing",
                                               nioCore, .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                                               log, metrics, .product(name: "Prometheus", package: "swift-prometheus"),
                                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -83,7 +87,7 @@ let package = Package(
         // MARK: Executables
         .executableTarget(
             name: "caracal",
-            dependencies: ["ClusterModel", 
+            dependencies: ["ClusterModel", "Cluster", "JSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), log,
                 "BGP", "IPAddressing", "IPAM", "Datastore", "EtcdStore", "KeyValueStore", "Netlink", "Routing", "NetNS", "Policy", "NFTables", "CNIPlugin",
                 "Agent", "BGPSpeaker", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,6 +1,8 @@
 import BGP
 import BGPRIB
 import BGPSpeaker
+import Cluster
+import NFTables
 import Foundation
 import IPAddressing
 import Logging
@@ -22,6 +24,9 @@ public final class Agent: Service, @unchecked Sendable {
     private let speaker: BGPSpeaker
     private let kernel: KernelRoutes?
     private let restarting: Bool
+    /// The cluster side (nil: a stand-alone BGP router).
+    private let nodeAgent: NodeAgent?
+    private let policy: NFTablesProgrammer?
     private var control: ControlServer?
     private var metricsEndpoint: MetricsEndpoint?
     private let registry: PrometheusCollectorRegistry?
@@ -40,9 +45,21 @@ public final class Agent: Service, @unchecked Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let programs = config.programRoutes
         restarting = try programs && KernelRoutes.haveRoutes(namespace: nil)
-        let kernel = programs ? try KernelRoutes(holding: restarting, logger: logger) : nil
+        let kernel = programs ? try KernelRoutes(holding: restarting, localRoutes: config.cluster != nil, logger: logger) : nil
         self.kernel = kernel
-        speaker = BGPSpeaker(configuration: config.bgp, loop: group.next(), logger: logger,
+        var bgp = config.bgp
+        if config.cluster != nil {
+            let node = try NodeAgent(configuration: config, logger: logger)
+            let (first, local) = node.firstPlan()
+            bgp = first
+            kernel?.setLocal(local)
+            nodeAgent = node
+            policy = config.cluster!.policy ? try NFTablesProgrammer() : nil
+        } else {
+            nodeAgent = nil
+            policy = nil
+        }
+        speaker = BGPSpeaker(configuration: bgp, loop: group.next(), logger: logger,
                              onRIBChanges: { kernel?.apply($0) }, onConverged: { kernel?.converged() })
     }
 
@@ -69,6 +86,7 @@ public final class Agent: Service, @unchecked Sendable {
                                                  "peers": "\(config.bgp.peers.count)", "restarting": "\(restarting)",
                                                  "control": "\(config.controlSocket)"])
         try await speaker.start(restarting: restarting).get()
+        let cluster = nodeAgent.map { node in Task { [speaker, kernel, policy] in await node.run(speaker: speaker, kernel: kernel, policy: policy) } }
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             do {
                 let report = try await reload()
@@ -78,6 +96,11 @@ public final class Agent: Service, @unchecked Sendable {
             }
         }
         logger.info("agent stopping")
+        cluster?.cancel()
+        await cluster?.value
+        // Forwarding stays (routes and the ruleset are never flushed on
+        // exit): peers keep this node's routes by graceful restart.
+        await nodeAgent?.markRestarting(restartTime: Double(config.bgp.gracefulRestart.restartTime))
         try? await speaker.shutdown().get()
         try? await control?.close().get()
         try? await metricsEndpoint?.close().get()
@@ -98,6 +121,9 @@ public final class Agent: Service, @unchecked Sendable {
     func reload() async throws -> ReloadReport {
         let new = try Self.load(configPath)
         let old = current.withLock { $0 }
+        if old.cluster != nil {
+            throw ControlError("spec: a cluster member takes its sessions from the datastore; restart the agent to change its file")
+        }
         if new.controlSocket != old.controlSocket || new.programRoutes != old.programRoutes {
             throw ControlError("spec.control / spec.kernel cannot change while running; restart the agent")
         }
@@ -113,7 +139,14 @@ public final class Agent: Service, @unchecked Sendable {
         }
         switch request.command {
         case .status:
-            return encode(speaker.status().map { [kernel] s in AgentStatus(bgp: s, kernelRoutes: kernel?.programmed) })
+            return encode(speaker.status().map { [kernel, nodeAgent] s in
+                AgentStatus(bgp: s, kernelRoutes: kernel?.programmed, cluster: nodeAgent?.status)
+            })
+        case .awaitPolicy:
+            guard let node = nodeAgent else { return loop.makeSucceededFuture(Data()).flatMapThrowing { _ in throw ControlError("not a cluster member") } }
+            let promise = loop.makePromise(of: Int64.self)
+            node.whenApplied(request.revision ?? 0) { promise.succeed($0) }
+            return encode(promise.futureResult)
         case .routes:
             var prefix: IPPrefix?
             var peer: IPAddress?
@@ -153,4 +186,5 @@ public struct AgentStatus: Codable, Sendable {
     public var bgp: SpeakerStatus
     /// Routes the agent holds in the kernel (nil: kernel programming off).
     public var kernelRoutes: Int?
+    public var cluster: ClusterStatus?
 }

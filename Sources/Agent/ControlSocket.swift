@@ -6,7 +6,7 @@ import NIOPosix
 
 /// One request on the control socket: a JSON object on one line.
 public struct ControlRequest: Codable, Hashable, Sendable {
-    public enum Command: String, Codable, Sendable { case status, routes, reset, reload, mrt }
+    public enum Command: String, Codable, Sendable { case status, routes, reset, reload, mrt, awaitPolicy }
     public var command: Command
     public var prefix: String?
     public var peer: String?
@@ -14,6 +14,9 @@ public struct ControlRequest: Codable, Hashable, Sendable {
     public var received: Bool?
     /// reset: "in" or "out" for a soft reset.
     public var soft: String?
+    /// awaitPolicy: answer once the node's policy covers this datastore
+    /// revision.
+    public var revision: Int64?
 
     public init(command: Command, prefix: String? = nil, peer: String? = nil, received: Bool? = nil, soft: String? = nil) {
         self.command = command

@@ -1,4 +1,5 @@
 import BGPRIB
+import Cluster
 import ClusterModel
 import IPAddressing
 import Logging
@@ -8,20 +9,31 @@ import Routing
 import Synchronization
 
 /// Turns Loc-RIB changes into kernel routes through `RouteProgrammer`
-/// (protocol `caracal`; several best paths make one multipath route).
-/// Changes are coalesced per prefix and written by one dedicated thread at
-/// a time, never on the event loop (docs/architecture.md, Concurrency).
+/// (protocol `caracal`; several best paths make one multipath route),
+/// together with the node's own routes (block blackholes, pod /32s to their
+/// veths) from the cluster plan: where both name a prefix, the local route
+/// wins. Changes are coalesced per prefix and written by one dedicated
+/// thread at a time, never on the event loop (docs/architecture.md,
+/// Concurrency).
 public final class KernelRoutes: Sendable {
     private let programmer: RouteProgrammer
+    /// Link lookups (pod veths by name).
+    private let netlink: RTNetlink
     private let logger: Logger
     private struct State {
-        /// prefix → the route to install, nil to remove.
-        var pending: [IPPrefix: Route?] = [:]
+        /// Prefixes whose route must be worked out and written again.
+        var pending: Set<IPPrefix> = []
+        /// From BGP.
+        var learned: [IPPrefix: Route] = [:]
+        /// From the cluster plan.
+        var local: [IPPrefix: LocalRoute] = [:]
+        /// The full set waits for the first local set (cluster mode): a pod
+        /// route the CNI plugin added must not be removed for want of it.
+        var awaitingLocal: Bool
         var writing = false
         /// Until the speaker converged after a restart, routes already in
         /// the kernel stay (RFC 4724: forwarding state preserved).
         var holding: Bool
-        var desired: [IPPrefix: Route] = [:]
         /// Interface addresses, to find the link of each next hop.
         var addresses: [InterfaceAddress] = []
         /// `converged()` asked for the full set to be programmed.
@@ -38,13 +50,14 @@ public final class KernelRoutes: Sendable {
 
     /// - Parameter holding: keep the kernel's Caracal routes until
     ///   `converged()` (a restart with forwarding preserved).
-    public init(namespace: NetworkNamespace? = nil, holding: Bool, logger: Logger) throws {
+    public init(namespace: NetworkNamespace? = nil, holding: Bool, localRoutes: Bool = false, logger: Logger) throws {
         programmer = try RouteProgrammer(configuration: RouteProgrammerConfiguration(
             keepRoutesUntilFirstDesiredSet: holding, namespace: namespace), logger: logger)
         self.logger = logger
-        state = Mutex(State(holding: holding))
+        state = Mutex(State(awaitingLocal: localRoutes, holding: holding))
         try programmer.start()
-        let addresses = try RTNetlink(namespace: namespace).addresses()
+        netlink = try RTNetlink(namespace: namespace)
+        let addresses = try netlink.addresses()
         state.withLock { $0.addresses = addresses }
     }
 
@@ -57,7 +70,10 @@ public final class KernelRoutes: Sendable {
 
     public func apply(_ changes: [RIBChange]) {
         let start = state.withLock { s -> Bool in
-            for change in changes { s.pending[change.prefix] = route(for: change, addresses: s.addresses) }
+            for change in changes {
+                s.learned[change.prefix] = route(for: change, addresses: s.addresses)
+                s.pending.insert(change.prefix)
+            }
             return s.claimWriter()
         }
         if start { drain() }
@@ -74,7 +90,24 @@ public final class KernelRoutes: Sendable {
         if start { drain() }
     }
 
-    public var programmed: Int { state.withLock { $0.desired.count } }
+    /// The node's own routes: the whole set each time (the plan's).
+    public func setLocal(_ routes: [LocalRoute]) {
+        let start = state.withLock { s -> Bool in
+            let new = Dictionary(routes.map { ($0.prefix, $0) }, uniquingKeysWith: { a, _ in a })
+            for (prefix, route) in new where s.local[prefix] != route { s.pending.insert(prefix) }
+            for prefix in s.local.keys where new[prefix] == nil { s.pending.insert(prefix) }
+            s.local = new
+            if s.awaitingLocal {
+                s.awaitingLocal = false
+                if !s.holding { s.fullSetPending = true }
+            }
+            return s.claimWriter()
+        }
+        if start { drain() }
+    }
+
+    /// Routes wanted now: learned ones and local ones.
+    public var programmed: Int { state.withLock { Set($0.learned.keys).union($0.local.keys).count } }
 
     /// Writes until nothing is pending, on a dedicated thread; one writer
     /// at a time (`State.writing`).
@@ -82,26 +115,40 @@ public final class KernelRoutes: Sendable {
         do {
             try BackgroundTask<Void>.detached { [self] in
                 while true {
-                    let work = state.withLock { s -> (batch: [IPPrefix: Route?], full: [Route]?)? in
-                        let batch = s.pending
-                        s.pending = [:]
-                        for (prefix, route) in batch { s.desired[prefix] = route }
-                        let full = s.fullSetPending && !s.holding ? Array(s.desired.values) : nil
-                        s.fullSetPending = false
-                        if batch.isEmpty && full == nil {
+                    let work = state.withLock { s -> (batch: [IPPrefix: Route?], local: [IPPrefix: LocalRoute], full: [IPPrefix: Route]?)? in
+                        let full = s.fullSetPending && !s.holding && !s.awaitingLocal
+                        let prefixes = full ? Set(s.learned.keys).union(s.local.keys) : s.pending
+                        s.pending = []
+                        if full { s.fullSetPending = false }
+                        if prefixes.isEmpty && !full {
                             s.writing = false
                             return nil
                         }
-                        return (batch, full)
+                        var batch: [IPPrefix: Route?] = [:]
+                        var local: [IPPrefix: LocalRoute] = [:]
+                        for p in prefixes {
+                            if let l = s.local[p] { local[p] = l } else { batch[p] = s.learned[p] }
+                        }
+                        return (batch, local, full ? [:] : nil)
                     }
                     guard let work else { return }
                     do {
+                        var batch = work.batch
+                        // Pod routes name their veth: looked up here, off the lock.
+                        let links = work.local.contains { if case .pod = $0.value { true } else { false } }
+                            ? Dictionary(try netlink.links().map { ($0.name, $0.index) }, uniquingKeysWith: { a, _ in a }) : [:]
+                        for (prefix, route) in work.local {
+                            switch route {
+                            case .blackhole: batch[prefix] = Route.blackhole(prefix)
+                            case .pod(_, let name): batch[prefix] = links[name].map { Route.device(prefix, interfaceIndex: $0) }
+                            }
+                        }
                         let report: RouteApplyReport
-                        if let full = work.full {
-                            report = try programmer.setDesired(full)
+                        if work.full != nil {
+                            report = try programmer.setDesired(batch.values.compactMap { $0 })
                         } else {
-                            let upserts = work.batch.values.compactMap { $0 }
-                            let removals = work.batch.filter { $0.value == nil }.map { RouteKey(destination: $0.key, table: .main, metric: 0) }
+                            let upserts = batch.values.compactMap { $0 }
+                            let removals = batch.filter { $0.value == nil }.map { RouteKey(destination: $0.key, table: .main, metric: 0) }
                             report = try programmer.update(upserting: upserts, removing: removals)
                         }
                         if !report.succeeded {

@@ -190,6 +190,32 @@ public struct AdjRIBOut: Sendable {
         return outputs
     }
 
+    /// Rebuilds every group's view from the Loc-RIB and sends each member
+    /// the difference: after a change that export depends on beyond the
+    /// paths themselves (a peer became or stopped being a route-reflector
+    /// client, RFC 4456 §6, which decides where its paths are reflected).
+    public mutating func refreshAll(rib: RIB) -> [GroupOutput] {
+        exportCache.removeAll(keepingCapacity: true)
+        defer { exportCache.removeAll(keepingCapacity: true) }
+        var outputs: [GroupOutput] = []
+        for settings in Array(groupTable.keys) {
+            let before = groupTable[settings]!
+            var rebuilt = build(settings, excluding: before.excluding, rib: rib)
+            rebuilt.members = before.members
+            for route in before.view.values { store.release(route.attributes) }
+            groupTable[settings] = rebuilt
+            guard awaitingEndOfRIB == nil else { continue }
+            var transitions: [Transition] = []
+            for (key, route) in rebuilt.view where before.view[key] != route {
+                transitions.append(Transition(key: key, old: before.view[key], new: route))
+            }
+            for (key, route) in before.view where rebuilt.view[key] == nil { transitions.append(Transition(key: key, old: route, new: nil)) }
+            let messages = Self.pack(transitions, settings)
+            if !messages.isEmpty { outputs.append(GroupOutput(members: before.members.sorted(), messages: messages, context: settings.context)) }
+        }
+        return outputs
+    }
+
     public mutating func removePeer(_ address: IPAddress) {
         guard let old = settings.removeValue(forKey: address) else { return }
         leave(address, old)

@@ -74,6 +74,11 @@ public struct MaxPrefixes: Hashable, Sendable {
     public var action: Action
     /// Seconds before the session is started again after a `restart`.
     public var restartAfter: Double
+    public init(limit: Int, action: Action, restartAfter: Double) {
+        self.limit = limit
+        self.action = action
+        self.restartAfter = restartAfter
+    }
 }
 
 public enum RemoteAS: Hashable, Sendable, CustomStringConvertible {
@@ -149,6 +154,13 @@ public typealias ConfigurationError = YAMLInputError
 public struct AgentConfiguration: Hashable, Sendable {
     public var name: String
     public var bgp: SpeakerConfiguration
+    /// Membership of a Caracal cluster through its datastore (nil: a
+    /// stand-alone BGP router).
+    public var cluster: ClusterMembership?
+    /// `spec.bgp` fields left for the cluster to fill (asNumber from the
+    /// cluster's BGPConfiguration, routerID and listen from the node's
+    /// addresses).
+    public var bgpDefaults: Set<String> = []
     /// Program learned routes into the kernel (off for a pure reflector).
     public var programRoutes: Bool
     public var controlSocket: String
@@ -182,9 +194,22 @@ public struct AgentConfiguration: Hashable, Sendable {
             name = try m["name"]?.string() ?? ""
         }
         guard let specField = root["spec"] else { throw documents[0].error("spec is required") }
-        let spec = try specField.mapping(allowed: ["bgp", "kernel", "control", "metrics"])
-        guard let bgpField = spec["bgp"] else { throw specField.error("bgp is required") }
-        let bgp = try parseBGP(bgpField, environment: environment, readFile: readFile)
+        let spec = try specField.mapping(allowed: ["bgp", "cluster", "kernel", "control", "metrics"])
+        let cluster = try spec["cluster"].map { f throws(ConfigurationError) in try ClusterMembership.parse(f) }
+        var bgpDefaults: Set<String> = []
+        let bgp: SpeakerConfiguration
+        if let bgpField = spec["bgp"] {
+            (bgp, bgpDefaults) = try parseBGP(bgpField, environment: environment, readFile: readFile, inCluster: cluster != nil)
+        } else if cluster != nil {
+            // The cluster decides: ECMP over equal paths (services are
+            // advertised by every node), identity from the node.
+            var b = SpeakerConfiguration(asNumber: 0, routerID: IPv4Address(0), maximumPaths: 16)
+            b.listenAddresses = []
+            bgp = b
+            bgpDefaults = ["asNumber", "routerID", "listen"]
+        } else {
+            throw specField.error("bgp is required (or cluster)")
+        }
         var programRoutes = true
         if let kernel = spec["kernel"] {
             let k = try kernel.mapping(allowed: ["programRoutes"])
@@ -200,17 +225,31 @@ public struct AgentConfiguration: Hashable, Sendable {
             let f = try m.mapping(allowed: ["address"])
             metrics = try f["address"]?.string()
         }
-        return AgentConfiguration(name: name, bgp: bgp, programRoutes: programRoutes, controlSocket: socket, metricsAddress: metrics)
+        var config = AgentConfiguration(name: name, bgp: bgp, programRoutes: programRoutes, controlSocket: socket, metricsAddress: metrics)
+        config.cluster = cluster
+        config.bgpDefaults = bgpDefaults
+        return config
     }
 
-    static func parseBGP(_ field: YField, environment: [String: String], readFile: (String) -> String?) throws(ConfigurationError) -> SpeakerConfiguration {
+    /// In a cluster, asNumber, routerID and listen may be left out (they are
+    /// returned as defaults to fill).
+    static func parseBGP(_ field: YField, environment: [String: String], readFile: (String) -> String?,
+                         inCluster: Bool = false) throws(ConfigurationError) -> (SpeakerConfiguration, Set<String>) {
         let m = try field.mapping(allowed: ["asNumber", "routerID", "listen", "routeReflector", "maximumPaths", "gracefulRestart",
                                             "originate", "policies", "peers", "peerRanges"])
-        guard let asField = m["asNumber"] else { throw field.error("asNumber is required") }
-        let asn = try asField.asNumber()
-        guard let idField = m["routerID"] else { throw field.error("routerID is required") }
-        guard let routerID = IPv4Address(try idField.string()), routerID.value != 0 else { throw idField.error("expected a non-zero IPv4 address") }
-        var config = SpeakerConfiguration(asNumber: asn, routerID: routerID)
+        var defaults: Set<String> = []
+        var asn: UInt32 = 0
+        if let asField = m["asNumber"] { asn = try asField.asNumber() } else if inCluster { defaults.insert("asNumber") } else {
+            throw field.error("asNumber is required")
+        }
+        var routerID = IPv4Address(0)
+        if let idField = m["routerID"] {
+            guard let id = IPv4Address(try idField.string()), id.value != 0 else { throw idField.error("expected a non-zero IPv4 address") }
+            routerID = id
+        } else if inCluster { defaults.insert("routerID") } else {
+            throw field.error("routerID is required")
+        }
+        var config = SpeakerConfiguration(asNumber: asn, routerID: routerID, maximumPaths: inCluster ? 16 : 1)
         if let listen = m["listen"] {
             let l = try listen.mapping(allowed: ["addresses", "port"])
             if let a = l["addresses"] { config.listenAddresses = try a.sequence().map { f throws(ConfigurationError) in try f.address() } }
@@ -218,6 +257,8 @@ public struct AgentConfiguration: Hashable, Sendable {
                 config.port = try p.int()
                 guard (1...65535).contains(config.port) else { throw p.error("must be 1-65535") }
             }
+        } else if inCluster {
+            defaults.insert("listen")
         } else {
             config.listenAddresses = [.v4(IPv4Address(0))]
         }
@@ -226,8 +267,10 @@ public struct AgentConfiguration: Hashable, Sendable {
             if let c = r["clusterID"] {
                 guard let id = IPv4Address(try c.string()) else { throw c.error("expected an IPv4 address") }
                 config.clusterID = id
-            } else {
+            } else if routerID.value != 0 {
                 config.clusterID = routerID
+            } else {
+                throw rr.error("clusterID is required when routerID comes from the node")
             }
             if let c = r["clientToClient"] { config.clientToClientReflection = try c.bool() }
         }
@@ -276,7 +319,7 @@ public struct AgentConfiguration: Hashable, Sendable {
             peer.passive = true
             config.peerRanges.append(PeerRange(prefix: prefix, template: peer))
         }
-        return config
+        return (config, defaults)
     }
 
     static func parsePeer(_ field: YField, policies: [String: RoutePolicy], environment: [String: String],
@@ -471,50 +514,6 @@ public struct AgentConfiguration: Hashable, Sendable {
 }
 
 extension YField {
-    /// The value of `key` in a mapping already checked.
-    func value(_ key: String) -> YField? {
-        guard case .mapping(let m) = node else { return nil }
-        for (k, v) in m { if case .scalar(let ks) = k, ks.string == key { return child(key, v) } }
-        return nil
-    }
-
-    func bool() throws(ConfigurationError) -> Bool {
-        guard case .scalar(let s) = node, s.style == .plain, let v = ["true": true, "false": false][s.string] else {
-            throw error("expected true or false")
-        }
-        return v
-    }
-
-    func uint32() throws(ConfigurationError) -> UInt32 {
-        let v = try int()
-        guard let u = UInt32(exactly: v) else { throw error("expected 0-4294967295") }
-        return u
-    }
-
-    /// An AS number, plain (64512) or asdot (1.10, RFC 5396).
-    func asNumber() throws(ConfigurationError) -> UInt32 {
-        guard case .scalar(let s) = node else { throw error("expected an AS number") }
-        let parts = s.string.split(separator: ".", omittingEmptySubsequences: false)
-        let value: UInt32?
-        if parts.count == 2, let high = UInt16(parts[0]), let low = UInt16(parts[1]) {
-            value = UInt32(high) << 16 | UInt32(low)
-        } else {
-            value = UInt32(s.string)
-        }
-        guard let value, value != 0, value != BGPLimits.asTrans else { throw error("expected an AS number (1-4294967295, not 23456)") }
-        return value
-    }
-
-    func address() throws(ConfigurationError) -> IPAddress {
-        guard let a = IPAddress(try string()) else { throw error("expected an IP address") }
-        return a
-    }
-
-    func prefix() throws(ConfigurationError) -> IPPrefix {
-        guard let p = IPPrefix(try string()) else { throw error("expected a prefix such as 10.0.0.0/8") }
-        return p
-    }
-
     /// `ASN:VALUE` or a well-known name (no-export, no-advertise,
     /// no-export-subconfed, no-peer, graceful-shutdown).
     func community() throws(ConfigurationError) -> Community {

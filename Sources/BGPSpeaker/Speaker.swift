@@ -807,8 +807,18 @@ public final class BGPSpeaker: @unchecked Sendable {
                 var sessionFields = before, newSessionFields = peer
                 sessionFields.importPolicy = nil; sessionFields.exportPolicy = nil; sessionFields.name = ""; sessionFields.maxPrefixes = nil
                 newSessionFields.importPolicy = nil; newSessionFields.exportPolicy = nil; newSessionFields.name = ""; newSessionFields.maxPrefixes = nil
+                // Client or not changes what is reflected, not the session
+                // (a cluster switching between mesh and reflectors keeps it).
+                sessionFields.routeReflectorClient = false; newSessionFields.routeReflectorClient = false
                 guard let session = peers[address] else { continue }
                 session.config = peer
+                if before.routeReflectorClient != peer.routeReflectorClient, sessionFields == newSessionFields, let n = session.negotiated {
+                    rib.peerUp(RIBPeer(address: address, asn: n.peerAS, routerID: n.peerIdentifier,
+                                       isReflectorClient: peer.routeReflectorClient, allowAsIn: peer.allowAsIn))
+                    send(out.addPeer(address, outputSettings(session, n), rib: rib))
+                    send(out.refreshAll(rib: rib))
+                    report.reapplied.append(address.description)
+                }
                 if sessionFields != newSessionFields {
                     // Transport or capabilities changed: a new session.
                     removePeer(address, reason: .otherConfigurationChange)

@@ -14,7 +14,7 @@ public enum PolicyParser {
         return set
     }
 
-    static func parseObject(_ doc: YField, into set: inout PolicySet) throws(PolicyInputError) {
+    public static func parseObject(_ doc: YField, into set: inout PolicySet) throws(PolicyInputError) {
         let before = (set.networkPolicies.count, set.globalPolicies.count)
         try parseOne(doc, into: &set)
         // Duplicates are reported at the document that repeats a name.

@@ -41,6 +41,7 @@ struct AgentRun: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "caracal.agent")
+        NodeAgent.version = CaracalVersion.string
         let agent: Agent
         do {
             agent = try Agent(configPath: config, logger: logger)
@@ -107,6 +108,17 @@ struct StatusCommand: ParsableCommand {
             [p.name, p.address, "\(p.asNumber)", p.type, p.state, formatter.string(from: p.since), "\(p.received)/\(p.accepted)/\(p.advertised)", p.info]
         }
         printTable(rows)
+        if let c = status.cluster {
+            print("")
+            print("node \(c.node.name) (\(c.node.addresses.map(\.description).joined(separator: ", ")); \(c.node.addressSource ?? "")), "
+                  + "datastore \(c.datastore) at revision \(c.revision)")
+            print("\(c.mesh ? "full mesh" : "route reflectors"), \(c.sessions) sessions, \(c.originated) prefixes originated, "
+                  + "\(c.localRoutes) local routes; policy: \(c.policies) policies, \(c.localEndpoints) local endpoints, "
+                  + "applied through revision \(c.policyRevision)")
+            printTable([["Node", "Addresses", "Role", "Liveness"]] + c.nodes.map { n in
+                [n.name, n.addresses.joined(separator: " "), n.reflector ? "reflector" : "-", n.liveness]
+            })
+        }
     }
 }
 

@@ -16,6 +16,9 @@ struct Caracal: AsyncParsableCommand {
             RoutesCommand.self,
             PolicyCommand.self,
             DatastoreCommand.self,
+            ApplyCommand.self,
+            DeleteCommand.self,
+            ClusterCommand.self,
         ]
     )
 }

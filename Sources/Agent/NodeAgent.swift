@@ -1,0 +1,543 @@
+import BGP
+import BGPSpeaker
+import Cluster
+import ClusterModel
+import Datastore
+import Foundation
+import IPAddressing
+import JSON
+import KeyValueStore
+import Logging
+import Metrics
+import NetNS
+import Netlink
+import NFTables
+import NIOCore
+import Policy
+import Synchronization
+
+/// The agent's cluster side: registers the node and keeps its liveness,
+/// follows the datastore through its watch (a re-list after a gap or a
+/// compaction), and applies the node's plan (`NodePlan`, `PolicyInput`):
+/// sessions and originated prefixes to the speaker, local routes to the
+/// kernel, policy to nftables. One task consumes every input in order, so
+/// the state needs no lock; what the control socket reads is published
+/// under a `Mutex`.
+public final class NodeAgent: Sendable {
+    public let membership: ClusterMembership
+    public let node: NodeSpec
+    let store: any KVStore
+    let storeDescription: String
+    let logger: Logger
+    /// The speaker's configuration without the cluster's part: `spec.bgp`
+    /// with its defaults filled.
+    let base: SpeakerConfiguration
+    private let published: Mutex<Published>
+    private let inputs: AsyncStream<Input>
+    private let feed: AsyncStream<Input>.Continuation
+    private let initial: Mutex<Planning?>
+    /// Sessions dropped by a topology change (mesh ↔ reflectors) stay this
+    /// long so the new ones are up first (make before break).
+    static let switchGrace: Double = 5
+
+    enum Input: Sendable {
+        case changes(ChangeSet)
+        case relist
+        case tick
+    }
+
+    struct Published: Sendable {
+        var appliedRevision: Revision = 0
+        var waiters: [(Revision, @Sendable (Revision) -> Void)] = []
+        var status: ClusterStatus
+    }
+
+    /// Everything the consumer task owns.
+    struct Planning: Sendable {
+        var state: ClusterState
+        var seen: Revision
+        var liveness = LivenessObserver()
+        var applied: SpeakerConfiguration
+        var appliedPeers: [IPAddress: PlannedPeer] = [:]
+        var held: [IPAddress: (peer: PlannedPeer, until: Double)] = [:]
+        var localRoutes: [LocalRoute] = []
+        var policyCompiler: IncrementalPolicyCompiler?
+        var policyInputs: (PolicySet, EndpointInventory)?
+        var publishedSessions: [String]?
+    }
+
+    /// Opens the datastore, finds the node's addresses, registers the node
+    /// and works out the first plan: the speaker starts with it.
+    public init(configuration: AgentConfiguration, logger: Logger) throws {
+        guard let membership = configuration.cluster else { throw ControlError("spec.cluster is missing") }
+        self.membership = membership
+        self.logger = logger
+        let location: DatastoreLocation
+        do { location = try DatastoreLocation(parsing: membership.datastore) } catch {
+            throw ControlError("spec.cluster.datastore: \(error)")
+        }
+        store = try location.open(create: true)
+        storeDescription = location.description
+        let (addresses, source) = try Self.detectAddresses(membership)
+        guard !addresses.isEmpty else {
+            throw ControlError("spec.cluster.nodeAddress: no address found (ipv4 \(membership.ipv4), ipv6 \(membership.ipv6)); pin one")
+        }
+        let settings = try store.read { tx in
+            try tx.get(ClusterKeys.bgpConfiguration).map { try JSONValueDecoder().decode(BGPClusterSettings.self, from: $0) }
+        } ?? BGPClusterSettings()
+        var bgp = configuration.bgp
+        if configuration.bgpDefaults.contains("asNumber") { bgp.asNumber = settings.asNumber }
+        if configuration.bgpDefaults.contains("routerID") {
+            guard case .v4(let v4)? = addresses.first(where: \.isIPv4) else {
+                throw ControlError("spec.bgp.routerID: the node has no IPv4 address to take it from; set it")
+            }
+            bgp.routerID = v4
+        }
+        if configuration.bgpDefaults.contains("listen") {
+            bgp.listenAddresses = addresses.contains { !$0.isIPv4 } ? [.v4(IPv4Address(0)), .v6(.any)] : [.v4(IPv4Address(0))]
+        }
+        if let id = membership.routeReflectorClusterID { bgp.clusterID = id }
+        base = bgp
+        node = NodeSpec(name: membership.nodeName, addresses: addresses,
+                        asNumber: configuration.bgpDefaults.contains("asNumber") ? nil : bgp.asNumber,
+                        labels: membership.labels.merging(["kubernetes.io/hostname": membership.nodeName]) { a, _ in a },
+                        routeReflectorClusterID: membership.routeReflectorClusterID, addressSource: source)
+        (inputs, feed) = AsyncStream.makeStream(of: Input.self)
+        published = Mutex(Published(status: ClusterStatus(node: node, datastore: storeDescription)))
+        initial = Mutex(nil)
+
+        try register()
+        let (state, errors) = try Self.list(store)
+        for e in errors { logger.warning("datastore record skipped", metadata: ["error": "\(e)"]) }
+        var planning = Planning(state: state, seen: state.revision, applied: bgp)
+        planning.liveness.observe(state.liveness, now: Self.now())
+        initial.withLock { $0 = planning }
+        logger.info("node registered", metadata: ["node": "\(node.name)", "addresses": "\(addresses)", "source": "\(source)",
+                                                   "as": "\(bgp.asNumber)", "datastore": "\(storeDescription)"])
+    }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    /// Recorded in liveness (set by the executable).
+    nonisolated(unsafe) public static var version: String?
+
+    /// The first plan's speaker configuration and local routes.
+    public func firstPlan() -> (SpeakerConfiguration, [LocalRoute]) {
+        initial.withLock { p -> (SpeakerConfiguration, [LocalRoute]) in
+            var planning = p!
+            let plan = planPeers(&planning, now: Self.now())
+            planning.applied = plan.config
+            planning.appliedPeers = plan.peers
+            planning.localRoutes = plan.local
+            p = planning
+            return (plan.config, plan.local)
+        }
+    }
+
+    // MARK: Registration and liveness
+
+    private func register() throws {
+        let node = node
+        let encoder = JSONValueEncoder()
+        try store.transaction { tx in
+            try tx.put(ClusterKeys.node(node.name), Data(try encoder.encodedBytes(node)))
+            let previous = try tx.get(ClusterKeys.liveness(node.name)).flatMap { try? JSONValueDecoder().decode(NodeLiveness.self, from: $0) }
+            let live = NodeLiveness(node: node.name, state: .running, sequence: (previous?.sequence ?? 0) + 1, heartbeat: Date(),
+                                    agentVersion: NodeAgent.version)
+            try tx.put(ClusterKeys.liveness(node.name), Data(try encoder.encodedBytes(live)))
+        }
+    }
+
+    private func heartbeat(_ state: NodeLiveness.State, until: Date? = nil) throws {
+        let name = node.name
+        try store.transaction { tx in
+            let previous = try tx.get(ClusterKeys.liveness(name)).flatMap { try? JSONValueDecoder().decode(NodeLiveness.self, from: $0) }
+            let live = NodeLiveness(node: name, state: state, sequence: (previous?.sequence ?? 0) + 1, heartbeat: Date(), until: until,
+                                    agentVersion: NodeAgent.version)
+            try tx.put(ClusterKeys.liveness(name), Data(try JSONValueEncoder().encodedBytes(live)))
+        }
+    }
+
+    /// A planned stop: peers keep the routes until `restartTime` (graceful
+    /// restart), and liveness says so, so nobody takes the node for dead.
+    public func markRestarting(restartTime: Double) async {
+        do {
+            try await BackgroundTask.run { try self.heartbeat(.restarting, until: Date().addingTimeInterval(restartTime)) }
+        } catch {
+            logger.warning("could not record the restart in the datastore", metadata: ["error": "\(error)"])
+        }
+    }
+
+    static func list(_ store: any KVStore) throws -> (ClusterState, [Error]) {
+        try store.read { tx in
+            var entries: [KeyValue] = []
+            for prefix in ClusterState.watchedPrefixes { entries += try tx.entries(prefix: prefix) }
+            // Inside the snapshot: the revision the entries are at.
+            return ClusterState.listing(entries, revision: try store.revision())
+        }
+    }
+
+    // MARK: Running
+
+    /// Runs until cancelled: the watch, the heartbeat, and the consumer.
+    public func run(speaker: BGPSpeaker, kernel: KernelRoutes?, policy: NFTablesProgrammer?) async {
+        let start = initial.withLock { $0! }
+        let interval = start.state.bgp.heartbeatInterval
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.watch(after: start.seen) }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+                    do { try await BackgroundTask.run { try self.heartbeat(.running) } } catch {
+                        self.logger.warning("heartbeat not written", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(Int(interval * 500)))
+                    self.feed.yield(.tick)
+                }
+            }
+            group.addTask {
+                var planning = start
+                // The first policy apply: fail closed from the start.
+                await self.applyPolicy(&planning, policy: policy, revision: planning.seen)
+                for await input in self.inputs {
+                    if Task.isCancelled { break }
+                    await self.handle(input, &planning, speaker: speaker, kernel: kernel, policy: policy)
+                }
+            }
+            await withTaskCancellationHandler {
+                await group.next()
+            } onCancel: {
+                self.feed.finish()
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func watch(after revision: Revision) async {
+        var from = revision
+        while !Task.isCancelled {
+            do {
+                for try await changes in store.watch(prefix: "", after: from, pollInterval: .milliseconds(20)) {
+                    feed.yield(.changes(changes))
+                    from = changes.revision
+                    if Task.isCancelled { return }
+                }
+                return
+            } catch KVStoreError.compacted {
+                logger.notice("watch history compacted: re-listing")
+                feed.yield(.relist)
+                // The consumer re-lists; the watch resumes from the store's
+                // revision (changes before it are in the listing).
+                from = (try? store.revision()) ?? from
+            } catch {
+                logger.warning("datastore watch failed; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func handle(_ input: Input, _ p: inout Planning, speaker: BGPSpeaker, kernel: KernelRoutes?, policy: NFTablesProgrammer?) async {
+        var aspects: ClusterState.Aspects = []
+        switch input {
+        case .changes(let changes):
+            for event in changes.events where ClusterState.isWatched(event.key) {
+                let (a, error) = p.state.apply(event)
+                aspects.formUnion(a)
+                if let error { logger.warning("datastore record skipped", metadata: ["error": "\(error)"]) }
+            }
+            p.seen = max(p.seen, changes.revision)
+        case .relist:
+            do {
+                let (state, errors) = try await BackgroundTask.run { try Self.list(self.store) }
+                for e in errors { logger.warning("datastore record skipped", metadata: ["error": "\(e)"]) }
+                p.state = state
+                p.seen = max(p.seen, state.revision)
+                p.policyInputs = nil
+                aspects = .all
+            } catch {
+                logger.error("re-list failed", metadata: ["error": "\(error)"])
+                return
+            }
+        case .tick:
+            await publishSessions(&p, speaker: speaker)
+        }
+        let now = Self.now()
+        if aspects.contains(.liveness) { p.liveness.observe(p.state.liveness, now: now) }
+        if p.liveness.evaluate(p.state, now: now, me: node.name) { aspects.insert(.peering) }
+        if !p.held.isEmpty, p.held.values.contains(where: { $0.until <= now }) { aspects.insert(.peering) }
+        if !aspects.intersection([.peering, .routes]).isEmpty {
+            let plan = planPeers(&p, now: now)
+            if plan.config != p.applied {
+                do {
+                    let report = try await speaker.reload(plan.config).get()
+                    p.applied = plan.config
+                    p.appliedPeers = plan.peers
+                    if !(report.added.isEmpty && report.removed.isEmpty && report.reset.isEmpty) {
+                        logger.info("sessions changed", metadata: ["added": "\(report.added)", "removed": "\(report.removed)",
+                                                                   "reset": "\(report.reset)"])
+                    }
+                } catch {
+                    logger.error("the speaker refused the cluster's plan", metadata: ["error": "\(error)"])
+                }
+            }
+            if plan.local != p.localRoutes {
+                kernel?.setLocal(plan.local)
+                p.localRoutes = plan.local
+            }
+        }
+        if aspects.contains(.policy) {
+            await applyPolicy(&p, policy: policy, revision: p.seen)
+        } else {
+            publishApplied(p.seen)
+        }
+        let live = p.liveness
+        let state = p.state
+        let peers = p.applied.peers.count
+        published.withLock {
+            $0.status.nodes = state.nodes.keys.sorted().map { name in
+                ClusterStatus.NodeRow(name: name, addresses: state.nodes[name]!.addresses.map(\.description),
+                                      reflector: state.nodes[name]!.isReflector, liveness: live.describe(name, state, me: self.node.name))
+            }
+            $0.status.revision = p.seen
+            $0.status.mesh = state.bgp.nodeToNodeMesh
+            $0.status.sessions = peers
+            $0.status.originated = p.applied.originate.count
+            $0.status.localRoutes = p.localRoutes.count
+        }
+    }
+
+    private func publishSessions(_ p: inout Planning, speaker: BGPSpeaker) async {
+        guard let status = try? await speaker.status().get() else { return }
+        let established = status.peers.filter { $0.state == "Established" }.map(\.name).sorted()
+        guard established != p.publishedSessions else { return }
+        let record = NodeSessions(node: node.name, established: established)
+        do {
+            try await BackgroundTask.run {
+                try self.store.transaction { tx in
+                    try tx.put(ClusterKeys.sessions(record.node), Data(try JSONValueEncoder().encodedBytes(record)))
+                }
+            }
+            p.publishedSessions = established
+        } catch {
+            logger.warning("session status not published", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The plan's sessions (with dropped ones held for the switch grace) as
+    /// a speaker configuration.
+    private func planPeers(_ p: inout Planning, now: Double) -> (config: SpeakerConfiguration, peers: [IPAddress: PlannedPeer], local: [LocalRoute]) {
+        let live = p.liveness
+        let state = p.state
+        let me = node.name
+        let plan = NodePlan(state, node: me, isLive: { live.isLive($0, state, me: me) })
+        var peers = Dictionary(plan.peers.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+        for (address, old) in p.appliedPeers where old.isCluster && live.isLive(old.owner, state, me: me) {
+            let new = peers[address]
+            // Removed, or no longer served as a client: keep the old session
+            // until the new topology's sessions are up.
+            guard new == nil || (old.kind == .reflectorClient && new!.kind != .reflectorClient) else { continue }
+            if p.held[address] == nil { p.held[address] = (old, now + Self.switchGrace) }
+        }
+        for (address, h) in p.held {
+            if h.until <= now || peers[address] == h.peer || !live.isLive(h.peer.owner, state, me: me) {
+                p.held[address] = nil
+            } else {
+                peers[address] = h.peer
+            }
+        }
+        var config = base
+        var names = Set(config.peers.map(\.name))
+        let staticAddresses = Set(config.peers.map(\.address))
+        for peer in peers.values.sorted() where !staticAddresses.contains(peer.address) {
+            guard let c = peerConfiguration(peer) else { continue }
+            guard names.insert(c.name).inserted else { continue }
+            config.peers.append(c)
+        }
+        config.originate = Array(Set(base.originate).union(plan.originate)).sorted()
+        return (config, peers, plan.localRoutes)
+    }
+
+    private func peerConfiguration(_ peer: PlannedPeer) -> PeerConfiguration? {
+        var c = PeerConfiguration(name: peer.name, address: peer.address, remoteAS: .number(peer.asNumber))
+        c.holdTime = peer.holdTime
+        c.families = peer.address.isIPv4 ? [.ipv4Unicast] : [.ipv6Unicast]
+        c.routeReflectorClient = peer.kind == .reflectorClient
+        if peer.isCluster {
+            // A restarted node comes back in about a second.
+            c.connectRetryTime = 1
+            return c
+        }
+        c.ttlSecurity = peer.ttlSecurity
+        if let hops = peer.multihop { c.ttl = hops }
+        if let limit = peer.maxPrefixes { c.maxPrefixes = MaxPrefixes(limit: limit, action: .warn, restartAfter: 60) }
+        for (field, name) in [("importPolicy", peer.importPolicy), ("exportPolicy", peer.exportPolicy)] {
+            guard let name else { continue }
+            guard base.policies[name] != nil else {
+                logger.error("BGPPeer refers to a policy this node does not define; peer skipped",
+                             metadata: ["peer": "\(peer.name)", "field": "spec.\(field)", "policy": "\(name)"])
+                return nil
+            }
+        }
+        c.importPolicy = peer.importPolicy
+        c.exportPolicy = peer.exportPolicy
+        if let file = peer.passwordFile {
+            guard let secret = try? String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+                  !secret.isEmpty else {
+                logger.error("BGPPeer password file unreadable; peer skipped", metadata: ["peer": "\(peer.name)", "file": "\(file)"])
+                return nil
+            }
+            c.password = secret
+        }
+        return c
+    }
+
+    // MARK: Policy
+
+    private func applyPolicy(_ p: inout Planning, policy programmer: NFTablesProgrammer?, revision: Revision) async {
+        guard let programmer else { publishApplied(revision); return }
+        let input = PolicyInput(p.state, node: node.name)
+        for e in input.errors { logger.warning("policy skipped", metadata: ["error": "\(e)"]) }
+        if let (set, inventory) = p.policyInputs, set == input.policies, inventory.namespaces == input.inventory.namespaces,
+           var compiler = p.policyCompiler {
+            // Only endpoints changed: the incremental compiler.
+            let old = Dictionary(inventory.endpoints.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            let new = Dictionary(input.inventory.endpoints.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            for (id, e) in new where old[id] != e { compiler.upsert(e) }
+            for id in old.keys where new[id] == nil { compiler.remove(id: id) }
+            p.policyCompiler = compiler
+        } else {
+            p.policyCompiler = IncrementalPolicyCompiler(PolicyCompiler(interfacePrefix: membership.interfacePrefix),
+                                                         policies: input.policies, inventory: input.inventory)
+        }
+        p.policyInputs = (input.policies, input.inventory)
+        let ruleset = p.policyCompiler!.ruleset
+        let start = Self.now()
+        do {
+            let report = try await BackgroundTask.run { try programmer.apply(ruleset) }
+            let seconds = Self.now() - start
+            Metrics.Timer(label: "caracal_agent_policy_apply_duration").recordNanoseconds(Int64(seconds * 1e9))
+            published.withLock {
+                $0.status.policies = input.policies.networkPolicies.count + input.policies.globalPolicies.count
+                $0.status.localEndpoints = input.inventory.endpoints.filter { $0.interface != nil }.count
+                $0.status.lastPolicyApply = "\(report)"
+            }
+            publishApplied(revision)
+        } catch {
+            logger.error("policy apply failed; the previous ruleset stays", metadata: ["error": "\(error)"])
+            p.policyInputs = nil
+        }
+    }
+
+    private func publishApplied(_ revision: Revision) {
+        let ready = published.withLock { s -> [@Sendable (Revision) -> Void] in
+            s.appliedRevision = max(s.appliedRevision, revision)
+            s.status.policyRevision = s.appliedRevision
+            let (done, waiting) = s.waiters.reduce(into: ([(Revision, @Sendable (Revision) -> Void)](), [(Revision, @Sendable (Revision) -> Void)]())) {
+                if $1.0 <= s.appliedRevision { $0.0.append($1) } else { $0.1.append($1) }
+            }
+            s.waiters = waiting
+            return done.map(\.1)
+        }
+        let revision = published.withLock { $0.appliedRevision }
+        for r in ready { r(revision) }
+    }
+
+    /// Calls `done` once everything the datastore held at `revision` is in
+    /// the node's policy (the CNI plugin's wait before ADD returns).
+    public func whenApplied(_ revision: Revision, _ done: @escaping @Sendable (Revision) -> Void) {
+        let now = published.withLock { s -> Revision? in
+            if s.appliedRevision >= revision { return s.appliedRevision }
+            s.waiters.append((revision, done))
+            return nil
+        }
+        if let now { done(now) }
+    }
+
+    public var status: ClusterStatus { published.withLock { $0.status } }
+
+    // MARK: Addresses
+
+    static func detectAddresses(_ m: ClusterMembership) throws -> ([IPAddress], String) {
+        let netlink = try RTNetlink()
+        let links = Dictionary(try netlink.links().map { ($0.index, $0) }, uniquingKeysWith: { a, _ in a })
+        let candidates = try netlink.addresses().compactMap { a -> (interface: String, address: IPAddress, up: Bool)? in
+            guard let link = links[a.interfaceIndex] else { return nil }
+            return (link.name, a.address, link.flags & 1 != 0)
+        }
+        var out: [IPAddress] = []
+        var sources: [String] = []
+        for (ipv4, method) in [(true, m.ipv4), (false, m.ipv6)] {
+            if let a = method.select(from: candidates, ipv4: ipv4, podInterfacePrefix: m.interfacePrefix) {
+                out.append(a)
+                sources.append("\(ipv4 ? "ipv4" : "ipv6") \(method)")
+            } else if method != .none {
+                throw ControlError("spec.cluster.nodeAddress.\(ipv4 ? "ipv4" : "ipv6"): \(method) matches no address on this node")
+            }
+        }
+        return (out, sources.joined(separator: ", "))
+    }
+}
+
+/// When each node's liveness last changed, by this agent's clock.
+struct LivenessObserver: Sendable {
+    var lastChange: [String: (sequence: UInt64, at: Double)] = [:]
+    var dead: Set<String> = []
+    var timeout: Double = 3
+
+    mutating func observe(_ records: [String: NodeLiveness], now: Double) {
+        for (name, r) in records where lastChange[name]?.sequence != r.sequence { lastChange[name] = (r.sequence, now) }
+    }
+
+    func isLive(_ name: String, _ state: ClusterState, me: String) -> Bool { name == me || !dead.contains(name) }
+
+    /// Recomputes the dead set; true when it changed.
+    mutating func evaluate(_ state: ClusterState, now: Double, me: String) -> Bool {
+        timeout = state.bgp.livenessTimeout
+        var newDead = Set<String>()
+        for name in state.nodes.keys where name != me {
+            if let r = state.liveness[name], r.state == .restarting, let until = r.until, until > Date() { continue }
+            // A node first seen now gets the benefit of the doubt.
+            if lastChange[name] == nil { lastChange[name] = (state.liveness[name]?.sequence ?? 0, now) }
+            if now - lastChange[name]!.at > timeout { newDead.insert(name) }
+        }
+        defer { dead = newDead }
+        return newDead != dead
+    }
+
+    func describe(_ name: String, _ state: ClusterState, me: String) -> String {
+        if name == me { return "self" }
+        if dead.contains(name) { return "dead" }
+        return state.liveness[name]?.state.rawValue ?? "unknown"
+    }
+}
+
+/// `caracal status`'s cluster part.
+public struct ClusterStatus: Codable, Hashable, Sendable {
+    public struct NodeRow: Codable, Hashable, Sendable {
+        public var name: String
+        public var addresses: [String]
+        public var reflector: Bool
+        /// self, running, restarting, dead or unknown.
+        public var liveness: String
+    }
+    public var node: NodeSpec
+    public var datastore: String
+    public var revision: Revision = 0
+    public var policyRevision: Revision = 0
+    public var mesh: Bool = true
+    public var nodes: [NodeRow] = []
+    public var sessions: Int = 0
+    public var originated: Int = 0
+    public var localRoutes: Int = 0
+    public var policies: Int = 0
+    public var localEndpoints: Int = 0
+    public var lastPolicyApply: String?
+
+    init(node: NodeSpec, datastore: String) {
+        self.node = node
+        self.datastore = datastore
+    }
+}
