@@ -135,6 +135,14 @@ public struct NetworkConfig: Hashable, Sendable {
     public var etcd: EtcdSettings?
     /// `nodeName`: defaults to the host name.
     public var nodeName: String?
+    /// `agentSocket`: the node agent's control socket. When an agent answers
+    /// there, ADD returns only once the pod's policy is committed (the pod
+    /// never starts blocked); default /run/caracal/agent.sock, skipped when
+    /// nothing listens.
+    public var agentSocket: String
+    /// `agentTimeoutMs`: how long ADD waits for the agent (then code 11).
+    public var agentTimeoutMs: Int
+    public static let defaultAgentSocket = "/run/caracal/agent.sock"
     /// GC: `cni.dev/valid-attachments` (or the older `cni.dev/attachments`).
     public var validAttachments: [Attachment]?
     /// The whole document, as received.
@@ -193,6 +201,9 @@ public struct NetworkConfig: Hashable, Sendable {
             }
         }
 
+        agentSocket = try r.string("agentSocket") ?? NetworkConfig.defaultAgentSocket
+        guard agentSocket.hasPrefix("/") else { throw CNIError.invalidField("agentSocket", "must be an absolute path") }
+        agentTimeoutMs = try r.int("agentTimeoutMs", range: 1...600_000) ?? 10_000
         if let ds = try r.object("datastore") {
             datastorePath = try ds.string("path")
             if let p = datastorePath, !p.hasPrefix("/") {

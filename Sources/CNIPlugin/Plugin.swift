@@ -303,6 +303,11 @@ public struct CNIPlugin {
                 e.mac = wired.podMAC
                 try Endpoints.put(e, tx)
             }
+            // Fail closed until the agent's rules cover the pod; return once
+            // they do, so the pod never starts blocked.
+            let revision = try store.revision()
+            let outcome = try AgentHandshake.awaitPolicy(socket: c.config.agentSocket, revision: revision, timeoutMs: c.config.agentTimeoutMs)
+            Timeline.mark(outcome == .applied ? "policy" : "no agent")
         } catch {
             logger.warning("ADD failed, undoing", metadata: ["container": "\(c.containerID)", "error": "\(error)"])
             if progress.hostVethCreated { try? wiring.unwire(netns: netns, ifName: c.ifName, hostVeth: hostVeth) }
