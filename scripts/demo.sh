@@ -97,7 +97,7 @@ wait_mesh() {
     $ok && return 0
     sleep 0.2
   done
-  echo "demo: the mesh did not come up; agent logs in $work" >&2; tail -5 "$work"/*.log >&2; exit 1
+  echo "demo: the mesh did not come up; agent logs in $work" >&2; tail -n 5 "$work"/*.log >&2; exit 1
 }
 t0=$(date +%s.%N)
 wait_mesh

@@ -24,6 +24,8 @@ public final class Agent: Service, @unchecked Sendable {
     private let speaker: BGPSpeaker
     private let kernel: KernelRoutes?
     private let restarting: Bool
+    /// The speaker's configuration at start (with the cluster's part).
+    private let bgpAtStart: SpeakerConfiguration
     /// The cluster side (nil: a stand-alone BGP router).
     private let nodeAgent: NodeAgent?
     private let policy: NFTablesProgrammer?
@@ -59,6 +61,7 @@ public final class Agent: Service, @unchecked Sendable {
             nodeAgent = nil
             policy = nil
         }
+        bgpAtStart = bgp
         speaker = BGPSpeaker(configuration: bgp, loop: group.next(), logger: logger,
                              onRIBChanges: { kernel?.apply($0) }, onConverged: { kernel?.converged() })
     }
@@ -82,8 +85,9 @@ public final class Agent: Service, @unchecked Sendable {
             metricsEndpoint = try await MetricsEndpoint.start(host: host, port: port, registry: registry, group: group).get()
             logger.info("metrics", metadata: ["address": "\(address)", "path": "/metrics"])
         }
-        logger.info("agent starting", metadata: ["name": "\(config.name)", "as": "\(config.bgp.asNumber)", "routerID": "\(config.bgp.routerID)",
-                                                 "peers": "\(config.bgp.peers.count)", "restarting": "\(restarting)",
+        logger.info("agent starting", metadata: ["name": "\(config.name)", "as": "\(bgpAtStart.asNumber)",
+                                                 "routerID": "\(bgpAtStart.routerID)",
+                                                 "peers": "\(bgpAtStart.peers.count)", "restarting": "\(restarting)",
                                                  "control": "\(config.controlSocket)"])
         try await speaker.start(restarting: restarting).get()
         let cluster = nodeAgent.map { node in Task { [speaker, kernel, policy] in await node.run(speaker: speaker, kernel: kernel, policy: policy) } }

@@ -94,7 +94,9 @@ public final class NodeAgent: Sendable {
             bgp.routerID = v4
         }
         if configuration.bgpDefaults.contains("listen") {
-            bgp.listenAddresses = addresses.contains { !$0.isIPv4 } ? [.v4(IPv4Address(0)), .v6(.any)] : [.v4(IPv4Address(0))]
+            // The node's own addresses (a wildcard IPv6 socket would also
+            // take IPv4, and peers are matched by address).
+            bgp.listenAddresses = addresses
         }
         if let id = membership.routeReflectorClusterID { bgp.clusterID = id }
         base = bgp
@@ -168,12 +170,14 @@ public final class NodeAgent: Sendable {
     }
 
     static func list(_ store: any KVStore) throws -> (ClusterState, [Error]) {
-        try store.read { tx in
-            var entries: [KeyValue] = []
-            for prefix in ClusterState.watchedPrefixes { entries += try tx.entries(prefix: prefix) }
-            // Inside the snapshot: the revision the entries are at.
-            return ClusterState.listing(entries, revision: try store.revision())
+        // The revision first: changes after it that the listing already
+        // holds come again through the watch, which is harmless (each
+        // event carries a key's latest state).
+        let revision = try store.revision()
+        let entries = try store.read { tx in
+            try ClusterState.watchedPrefixes.flatMap { try tx.entries(prefix: $0) }
         }
+        return ClusterState.listing(entries, revision: revision)
     }
 
     // MARK: Running

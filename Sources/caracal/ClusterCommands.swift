@@ -92,12 +92,9 @@ struct ClusterCommand: ParsableCommand {
 
     static func load(_ datastore: DatastoreOptions) throws -> ClusterState {
         let store = try datastore.open()
-        let (state, _) = try store.read { tx in
-            var entries: [KeyValue] = []
-            for prefix in ClusterState.watchedPrefixes { entries += try tx.entries(prefix: prefix) }
-            return ClusterState.listing(entries, revision: try store.revision())
-        }
-        return state
+        let revision = try store.revision()
+        let entries = try store.read { tx in try ClusterState.watchedPrefixes.flatMap { try tx.entries(prefix: $0) } }
+        return ClusterState.listing(entries, revision: revision).0
     }
 
     /// A node is taken as live here when its heartbeat is recent by the
