@@ -143,13 +143,19 @@ public final class KernelRoutes: Sendable {
                             case .pod(_, let name): batch[prefix] = links[name].map { Route.device(prefix, interfaceIndex: $0) }
                             }
                         }
-                        let report: RouteApplyReport
+                        var report: RouteApplyReport
                         if work.full != nil {
                             report = try programmer.setDesired(batch.values.compactMap { $0 })
                         } else {
                             let upserts = batch.values.compactMap { $0 }
                             let removals = batch.filter { $0.value == nil }.map { RouteKey(destination: $0.key, table: .main, metric: 0) }
                             report = try programmer.update(upserting: upserts, removing: removals)
+                        }
+                        if report.failures.contains(where: \.isForeignConflict) {
+                            // A route we did not know of is in the way: usually
+                            // the pod route caracal-cni added itself. Learn the
+                            // kernel's routes and reconcile.
+                            report = try programmer.resync()
                         }
                         if !report.succeeded {
                             logger.warning("some routes were not programmed", metadata: ["failures": "\(report.failures.prefix(5))"])

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# End-to-end tests of the node agent (issue #14), on a cluster of three
+# nodes in network namespaces (scripts/cluster-lib.sh), each running
+# `caracal agent`, with pods added through caracal-cni:
+#   1. full mesh: every pod reaches every other; no tunnel device anywhere;
+#   2. a sticky IP moves between nodes and stays reachable at the same IP;
+#   3. an agent restart under a continuous ping loses at most one probe;
+#   4. the cluster switches to one route reflector and back, without
+#      restarting any agent, reachable after each switch (and the loss
+#      during each switch is reported);
+#   5. a policy stored once takes effect on every node, and goes again;
+#   6. a node failure (agent killed, link cut): the others withdraw its
+#      routes within the liveness timeout (3 s) and keep serving each other.
+# Usage: scripts/test-cluster.sh BIN_DIR (caracal and caracal-cni). Needs
+# root and `scripts/install-deps.sh test`. Prints one line per check and
+# exits non-zero on the first failure; namespaces cclu-<pid>-* and the temp
+# dir are removed on exit, failure included.
+set -euo pipefail
+bin="${1:?usage: test-cluster.sh BIN_DIR}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+caracal="$bin/caracal"; cni="$bin/caracal-cni"
+p="cclu-$$"
+work="$(mktemp -d)"
+db="$work/caracal.db"
+export CARACAL_DATASTORE="$db"
+nodes=(node1 node2 node3)
+# shellcheck source=scripts/cluster-lib.sh
+source "$root/scripts/cluster-lib.sh"
+cleanup() {
+  for pid in "${agent_pid[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" || true); do ip netns delete "$ns" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; tail -n 20 "$work"/node*.log >&2 || true; exit 1; }
+ok() { echo "ok: $*"; }
+elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(date +%s.%N)"; }
+
+make_nodes >/dev/null
+"$caracal" ipam pool create demo --cidr 10.244.0.0/16 --block-size 26 >/dev/null
+"$caracal" apply -f - >/dev/null <<YAML
+apiVersion: caracal.io/v1alpha1
+kind: BGPConfiguration
+metadata: {name: default}
+spec: {asNumber: 64512, nodeToNodeMesh: true, holdTime: 9}
+YAML
+# node1 can reflect when the cluster runs reflectors (test 4).
+start_agent node1 "    routeReflectorClusterID: 10.99.0.1"
+start_agent node2; start_agent node3
+wait_mesh
+
+# 1. Full mesh.
+pods=(web db client cache-0 api worker)
+add node1 web >/dev/null; add node1 db >/dev/null; add node2 client >/dev/null
+add node2 cache-0 >/dev/null; add node3 api >/dev/null; add node3 worker >/dev/null
+wait_routes
+matrix > "$work/matrix1.txt" || { cat "$work/matrix1.txt"; fail "full mesh: some pod pairs unreachable"; }
+ok "full mesh: 30/30 pod pairs reachable across 3 nodes"
+for n in "${nodes[@]}"; do
+  tunnels="$(ip -n "$p-$n" -d link show | grep -cE 'ipip|vxlan|geneve|wireguard|gre' || true)"
+  [ "$tunnels" = 0 ] || fail "$n has $tunnels tunnel devices"
+done
+ok "no tunnel devices on any node"
+
+# 2. Sticky IP.
+old="${pod_ip[cache-0]}"
+cni_call DEL node2 cache-0 ctr-cache-0 "$sts" >/dev/null
+ip netns delete "$p-cache-0"
+add node3 cache-0 >/dev/null
+[ "${pod_ip[cache-0]}" = "$old" ] || fail "sticky IP: cache-0 got ${pod_ip[cache-0]}, not $old"
+reached=false
+for _ in $(seq 50); do in_ns web ping -c 1 -W 1 -q "$old" >/dev/null 2>&1 && { reached=true; break; }; sleep 0.2; done
+$reached || fail "sticky IP: $old unreachable from node1 after the move to node3"
+ip -n "$p-node1" route get "$old" | grep -q "via 10.99.0.3" || fail "sticky IP: node1 does not route $old via node3"
+ok "sticky IP $old moved node2 → node3 and is reachable from node1 via node3"
+
+# 3. Agent restart under ping.
+in_ns web ping -i 0.05 -w 8 -q "${pod_ip[client]}" > "$work/ping-restart.txt" 2>&1 & pinger=$!
+sleep 1
+kill -TERM "${agent_pid[node2]}"; wait "${agent_pid[node2]}" 2>/dev/null || true
+start_agent node2
+wait "$pinger" || true
+read -r sent received < <(grep -oE '[0-9]+ packets transmitted, [0-9]+ received' "$work/ping-restart.txt" | awk '{print $1, $4}')
+[ $((sent - received)) -le 1 ] || fail "agent restart: lost $((sent - received)) of $sent probes"
+ok "agent restart under ping: $received/$sent probes answered"
+wait_mesh
+
+# 4. Mesh → one reflector → mesh, without restarts.
+switch() { # true|false
+  "$caracal" apply -f - >/dev/null <<YAML
+apiVersion: caracal.io/v1alpha1
+kind: BGPConfiguration
+metadata: {name: default}
+spec: {asNumber: 64512, nodeToNodeMesh: $1, holdTime: 9}
+YAML
+}
+sessions_now() { "$caracal" status --json --socket "$work/$1.sock" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["result"]["bgp"]["peers"]))'; }
+in_ns client ping -i 0.05 -w 14 -q "${pod_ip[api]}" > "$work/ping-switch.txt" 2>&1 & pinger=$!
+sleep 0.5
+switch false
+# Clients keep only their reflector's sessions once the switch grace passed.
+for _ in $(seq 100); do [ "$(sessions_now node2)" = 2 ] && [ "$(sessions_now node3)" = 2 ] && break; sleep 0.2; done
+[ "$(sessions_now node2)" = 2 ] || fail "reflectors: node2 still has $(sessions_now node2) sessions"
+wait_sessions node1 4 || fail "reflectors: node1 lost its clients"
+wait "$pinger" || true
+matrix > "$work/matrix-rr.txt" || { cat "$work/matrix-rr.txt"; fail "reflectors: some pod pairs unreachable"; }
+rr_loss="$(grep -oE '[0-9]+ packets transmitted, [0-9]+ received' "$work/ping-switch.txt")"
+ok "switched to one route reflector (node1) without restarts: all pairs reachable; during the switch $rr_loss"
+in_ns client ping -i 0.05 -w 8 -q "${pod_ip[api]}" > "$work/ping-back.txt" 2>&1 & pinger=$!
+sleep 0.5
+switch true
+wait_mesh
+wait "$pinger" || true
+matrix > "$work/matrix-back.txt" || { cat "$work/matrix-back.txt"; fail "back to mesh: some pod pairs unreachable"; }
+ok "switched back to full mesh: all pairs reachable; during the switch $(grep -oE '[0-9]+ packets transmitted, [0-9]+ received' "$work/ping-back.txt")"
+
+# 5. A policy stored once applies on every node: only web may reach the
+# other pods on TCP 7000.
+listen() { in_ns "$1" timeout 30 socat -u TCP-LISTEN:7000,reuseaddr,fork OPEN:/dev/null & }
+probe() { in_ns "$1" timeout 3 socat -u OPEN:/dev/null "TCP:${pod_ip[$2]}:7000,connect-timeout=2" 2>/dev/null; }
+for t in db client api; do listen "$t"; done
+sleep 0.5
+for t in db client api; do probe worker "$t" || fail "before policy: worker cannot reach $t:7000"; done
+"$caracal" apply -f - >/dev/null <<YAML
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: from-web-only, namespace: demo}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+  ingress:
+    - from: [{podSelector: {matchLabels: {app: web}}}]
+YAML
+sleep 1
+for t in db client api; do
+  probe worker "$t" && fail "policy: worker still reaches $t:7000 (on ${pod_node[$t]})"
+  probe web "$t" || fail "policy: web cannot reach $t:7000 (on ${pod_node[$t]})"
+done
+ok "one stored policy enforced on node1, node2 and node3 (web allowed, worker denied)"
+"$caracal" delete NetworkPolicy demo/from-web-only >/dev/null
+sleep 1
+for t in db client api; do probe worker "$t" || fail "policy removed: worker still cannot reach $t:7000"; done
+ok "policy deleted: every node allows again"
+
+# 6. Node failure: node3's agent killed and its link cut.
+block3="$(ip -n "$p-node1" route show proto 201 | awk '/via 10.99.0.3/ && /\/26/ {print $1; exit}')"
+[ -n "$block3" ] || fail "node1 has no route to node3's block"
+t0="$(date +%s.%N)"
+kill -9 "${agent_pid[node3]}"; ip -n "$p-node3" link set lan0 down
+gone=false
+for _ in $(seq 100); do
+  ip -n "$p-node1" route show proto 201 | grep -q "^$block3 " || { gone=true; break; }
+  sleep 0.1
+done
+took="$(elapsed "$t0")"
+$gone || fail "node failure: node1 still routes $block3 to the dead node3 after 10 s"
+python3 -c "import sys; sys.exit(0 if float('$took') <= 6 else 1)" || fail "node failure: took $took s (liveness timeout 3 s)"
+for _ in $(seq 30); do ip -n "$p-node2" route show proto 201 | grep -q "via 10.99.0.3" || break; sleep 0.1; done
+ip -n "$p-node2" route show proto 201 | grep -q "via 10.99.0.3" && fail "node failure: node2 still routes via node3"
+pods=(web db client)
+matrix > "$work/matrix-fail.txt" || { cat "$work/matrix-fail.txt"; fail "node failure: node1 and node2 pods lost each other"; }
+ok "node failure: node3's routes gone from node1 in $took s; node1 and node2 pods still reach each other"
+echo "test-cluster: all checks passed"
