@@ -35,13 +35,15 @@ release: deps
 # The README's test command: first a check that each install profile names
 # the packages of every command its targets run (scripts/check-commands.sh),
 # then unit and kernel tests, caracal-cni under podman as a real runtime
-# (scripts/test-podman.sh, in namespaces of its own), corpus replays, then
+# (scripts/test-podman.sh, in namespaces of its own), the node agent end to
+# end on three nodes (scripts/test-cluster.sh), corpus replays, then
 # each fuzz target for a bounded time.
 test: deps-test
 	scripts/check-commands.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	scripts/test-podman.sh "$$($(SWIFT) build --show-bin-path)"
+	scripts/test-cluster.sh "$$($(SWIFT) build --show-bin-path)"
 	$(MAKE) fuzz-replay
 	$(MAKE) fuzz
 
@@ -50,7 +52,7 @@ test: deps-test
 # (NetlinkTests, RoutingKernelTests, CNIPluginTests, NFTablesTests,
 # TestSupportTests) and run under `make test`, as does DatastoreTests: its
 # contract suite runs against a real etcd in a namespace (root).
-UNIT_TESTS := IPAddressingTests|JSONTests|BGPTests|BGPRIBTests|BGPSpeakerTests|CNITests|IPAMTests|PolicyTests|RoutingTests
+UNIT_TESTS := IPAddressingTests|JSONTests|ClusterTests|BGPTests|BGPRIBTests|BGPSpeakerTests|CNITests|IPAMTests|PolicyTests|RoutingTests
 unit: deps-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '^($(UNIT_TESTS))\.'

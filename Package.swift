@@ -133,6 +133,7 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ClusterModel", "Datastore", "IPAM", "IPAddressing", "JSON", "KeyValueStore"]),
         .testTarget(name: "CNITests", dependencies: ["ClusterModel", "CNI", "IPAddressing", "JSON"]),
         .testTarget(name: "IPAMTests", dependencies: ["ClusterModel", "IPAM", "IPAddressing", "JSON", "KeyValueStore"]),
         .testTarget(name: "DatastoreTests", dependencies: ["BGP", "ClusterModel", "Datastore", "EtcdStore", "KeyValueStore", "IPAM", "IPAddressing", "TestSupport"]),

@@ -127,7 +127,7 @@ summary+=("agent restart under ping: $loss")
 step "The cluster as a graph (caracal cluster graph)"
 "$caracal" cluster graph > "$work/cluster.dot"
 head -8 "$work/cluster.dot"
-if command -v dot >/dev/null; then dot -Tpng "$work/cluster.dot" -o "$work/cluster.png" && echo "rendered $work/cluster.png"; fi
+dot -Tpng "$work/cluster.dot" -o "$work/cluster.png" && echo "rendered $work/cluster.png (kept with --keep)"
 
 step "Summary"
 for line in "${summary[@]}"; do echo "  - $line"; done

@@ -16,8 +16,9 @@ build_pkgs=(pkg-config libmnl-dev libnftnl-dev libsqlite3-dev iproute2 nftables 
 # production"): a node that only runs the binaries needs these and no -dev.
 runtime_pkgs=(libmnl0 libnftnl11 libsqlite3-0 libstdc++6)
 build_pkgs+=("${runtime_pkgs[@]}")
-# scripts/demo.sh: ping across nodes, socat for the policy probes.
-demo_pkgs=(iputils-ping socat)
+# scripts/demo.sh: ping across nodes, socat for the policy probes, sysctl
+# (procps) for forwarding in each node, dot (graphviz) for the cluster picture.
+demo_pkgs=(iputils-ping socat procps graphviz)
 # scripts/bench/*.sh and the bench programs: the reference ptp and host-local
 # plugins, sysctl (procps), /usr/bin/time, BIRD (bench-bgp-rib's reference).
 bench_pkgs=(containernetworking-plugins procps time bird2 etcd-server)

@@ -279,3 +279,16 @@ public enum Keys {
         return "ipam/history/\(ip)/\(String(repeating: "0", count: max(0, 20 - digits.count)))\(digits)-\(handle)"
     }
 }
+
+extension Block {
+    /// A block just claimed, with nothing taken yet.
+    public init(cidr: IPPrefix, pool: String, node: String?, claimedAt: Date) {
+        self.cidr = cidr
+        self.pool = pool
+        self.node = node
+        self.claimedAt = claimedAt
+        slots = []
+        cooling = []
+        emptySince = nil
+    }
+}
