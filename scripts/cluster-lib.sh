@@ -38,6 +38,7 @@ spec:
     nodeAddress: {ipv4: interface=lan0, ipv6: interface=lan0}
 ${2:-}
   control: {socket: $work/$n.sock}
+  metrics: {address: "127.0.0.1:9095"}
 YAML
   # exec: the pid is the agent's own (signals reach it, not a subshell).
   (exec ip netns exec "$p-$n" "$caracal" agent --config "$work/$n.yaml" >>"$work/$n.log" 2>&1) &
@@ -95,4 +96,10 @@ matrix() { # pings from every pod in $pods to every other; prints the matrix, re
     done; echo
   done
   return "$fails"
+}
+probe_http() { # node path → the HTTP status of the agent's metrics endpoint (inside the node)
+  in_ns "$1" python3 -c 'import sys, urllib.request, urllib.error
+try: print(urllib.request.urlopen("http://127.0.0.1:9095" + sys.argv[1], timeout=3).status)
+except urllib.error.HTTPError as e: print(e.code)
+except Exception: print(0)' "$2"
 }

@@ -82,7 +82,9 @@ public final class Agent: Service, @unchecked Sendable {
         }.get()
         if let address = config.metricsAddress, let registry {
             let (host, port) = try Self.hostPort(address)
-            metricsEndpoint = try await MetricsEndpoint.start(host: host, port: port, registry: registry, group: group).get()
+            metricsEndpoint = try await MetricsEndpoint.start(host: host, port: port, registry: registry, group: group) { [self] readiness in
+                probe(readiness: readiness)
+            }.get()
             logger.info("metrics", metadata: ["address": "\(address)", "path": "/metrics"])
         }
         logger.info("agent starting", metadata: ["name": "\(config.name)", "as": "\(bgpAtStart.asNumber)",
@@ -134,6 +136,26 @@ public final class Agent: Service, @unchecked Sendable {
         let report = try await speaker.reload(new.bgp).get()
         current.withLock { $0 = new }
         return report
+    }
+
+    /// Health: the agent's own loop answers. Readiness: this node's own
+    /// state only, never another node's (a dead peer must not make every
+    /// node unready): the speaker has converged (End-of-RIB after a
+    /// restart), kernel routes are written without failure, and the node's
+    /// policy was applied.
+    private func probe(readiness: Bool) -> EventLoopFuture<ProbeResult> {
+        guard readiness else { return group.next().makeSucceededFuture(ProbeResult(ok: true, detail: "ok")) }
+        return speaker.status().map { [kernel, nodeAgent] status in
+            var problems: [String] = []
+            if status.restarting { problems.append("waiting for End-of-RIB after a restart") }
+            if let failure = kernel?.lastFailure { problems.append("kernel routes: \(failure)") }
+            if let node = nodeAgent {
+                let c = node.status
+                if c.policyRevision == 0 { problems.append("policy not applied yet") }
+                if let e = c.lastPolicyError { problems.append("policy: \(e)") }
+            }
+            return ProbeResult(ok: problems.isEmpty, detail: problems.isEmpty ? "ready" : problems.joined(separator: "; "))
+        }
     }
 
     private func handle(_ request: ControlRequest) -> EventLoopFuture<Data> {

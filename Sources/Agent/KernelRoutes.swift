@@ -38,6 +38,8 @@ public final class KernelRoutes: Sendable {
         var addresses: [InterfaceAddress] = []
         /// `converged()` asked for the full set to be programmed.
         var fullSetPending = false
+        /// The last write's failure (nil once a write succeeds).
+        var lastFailure: String?
 
         /// True when the caller must start the writer.
         mutating func claimWriter() -> Bool {
@@ -106,6 +108,9 @@ public final class KernelRoutes: Sendable {
         if start { drain() }
     }
 
+    /// Why the last write failed (nil: it succeeded).
+    public var lastFailure: String? { state.withLock { $0.lastFailure } }
+
     /// Routes wanted now: learned ones and local ones.
     public var programmed: Int { state.withLock { Set($0.learned.keys).union($0.local.keys).count } }
 
@@ -157,10 +162,13 @@ public final class KernelRoutes: Sendable {
                             // kernel's routes and reconcile.
                             report = try programmer.resync()
                         }
+                        let failure = report.succeeded ? nil : "\(report.failures.count) routes refused, first: \(report.failures[0])"
+                        state.withLock { $0.lastFailure = failure }
                         if !report.succeeded {
                             logger.warning("some routes were not programmed", metadata: ["failures": "\(report.failures.prefix(5))"])
                         }
                     } catch {
+                        state.withLock { $0.lastFailure = "\(error)" }
                         logger.error("route programming failed", metadata: ["error": "\(error)"])
                     }
                 }

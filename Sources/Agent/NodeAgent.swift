@@ -36,6 +36,7 @@ public final class NodeAgent: Sendable {
     private let inputs: AsyncStream<Input>
     private let feed: AsyncStream<Input>.Continuation
     private let initial: Mutex<Planning?>
+    private let metrics = NodeMetrics()
     /// Sessions dropped by a topology change (mesh ↔ reflectors) stay this
     /// long so the new ones are up first (make before break).
     static let switchGrace: Double = 5
@@ -300,6 +301,7 @@ public final class NodeAgent: Sendable {
         let live = p.liveness
         let state = p.state
         let peers = p.applied.peers.count
+        metrics.record(state, node: node.name, live: live, originated: p.applied.originate.count, local: p.localRoutes.count)
         published.withLock {
             $0.status.nodes = state.nodes.keys.sorted().map { name in
                 ClusterStatus.NodeRow(name: name, addresses: state.nodes[name]!.addresses.map(\.description),
@@ -427,10 +429,13 @@ public final class NodeAgent: Sendable {
                 $0.status.policies = input.policies.networkPolicies.count + input.policies.globalPolicies.count
                 $0.status.localEndpoints = input.inventory.endpoints.filter { $0.interface != nil }.count
                 $0.status.lastPolicyApply = "\(report)"
+                $0.status.lastPolicyError = nil
             }
+            metrics.localEndpoints.record(input.inventory.endpoints.filter { $0.interface != nil }.count)
             publishApplied(revision)
         } catch {
             logger.error("policy apply failed; the previous ruleset stays", metadata: ["error": "\(error)"])
+            published.withLock { $0.status.lastPolicyError = "\(error)" }
             p.policyInputs = nil
         }
     }
@@ -539,9 +544,34 @@ public struct ClusterStatus: Codable, Hashable, Sendable {
     public var policies: Int = 0
     public var localEndpoints: Int = 0
     public var lastPolicyApply: String?
+    public var lastPolicyError: String?
 
     init(node: NodeSpec, datastore: String) {
         self.node = node
         self.datastore = datastore
+    }
+}
+
+/// The node's Prometheus gauges (swift-metrics; docs/operations.md lists them).
+struct NodeMetrics: Sendable {
+    let originated = Gauge(label: "caracal_agent_originated_prefixes")
+    let localRoutes = Gauge(label: "caracal_agent_local_routes")
+    let localEndpoints = Gauge(label: "caracal_agent_local_endpoints")
+
+    func record(_ state: ClusterState, node: String, live: LivenessObserver, originated: Int, local: Int) {
+        self.originated.record(originated)
+        localRoutes.record(local)
+        var byState: [String: Int] = ["self": 0, "running": 0, "restarting": 0, "dead": 0, "unknown": 0]
+        for name in state.nodes.keys { byState[live.describe(name, state, me: node), default: 0] += 1 }
+        for (s, n) in byState { Gauge(label: "caracal_cluster_nodes", dimensions: [("state", s)]).record(n) }
+        var blocks: [String: Int] = [:], used: [String: Int] = [:]
+        for (cidr, owner) in state.blocks where owner.node == node {
+            blocks[owner.pool, default: 0] += 1
+            used[owner.pool, default: 0] += state.blockUsage[cidr] ?? 0
+        }
+        for (pool, n) in blocks {
+            Gauge(label: "caracal_ipam_node_blocks", dimensions: [("pool", pool)]).record(n)
+            Gauge(label: "caracal_ipam_node_addresses_used", dimensions: [("pool", pool)]).record(used[pool] ?? 0)
+        }
     }
 }

@@ -143,6 +143,8 @@ public final class BGPSpeaker: @unchecked Sendable {
         peers[address] = nil
         propagate(rib.peerDown(address))
         out.removePeer(address)
+        // A restarting speaker no longer waits for its End-of-RIB.
+        checkConverged()
     }
 
     private func sessionConfiguration(_ config: PeerConfiguration, passive: Bool, restarting: Bool) -> SessionConfiguration {
@@ -534,8 +536,11 @@ public final class BGPSpeaker: @unchecked Sendable {
                                                      "families": "\(n.families.map(\.description).sorted())", "hold": "\(n.holdTime)"])
         flushOutput()  // the new peer's table is the current one
         send(out.addPeer(config.address, outputSettings(session, n), rib: rib))
-        // A peer without GR is not waited for by a restarting speaker.
-        if out.awaitingEndOfRIB?.contains(config.address) == true, n.peerGracefulRestart == nil {
+        // A peer without GR is not waited for by a restarting speaker, nor
+        // one that is restarting itself (its Restart State bit set, RFC 4724
+        // §4.1): it waits for us in turn, so both would wait for the timer
+        // (every agent of a cluster restarted at once).
+        if out.awaitingEndOfRIB?.contains(config.address) == true, n.peerGracefulRestart?.restarting ?? true {
             send(out.endOfRIBReceived(from: config.address))
             checkConverged()
         }

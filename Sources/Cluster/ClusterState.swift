@@ -23,6 +23,9 @@ public struct ClusterState: Sendable {
     public var policies: [String: PolicyDocument] = [:]
     /// Block CIDR → owning node (nil: claimed by nobody).
     public var blocks: [IPPrefix: BlockOwner] = [:]
+    /// Block CIDR → addresses taken in it (for usage metrics; an
+    /// allocation changes it without changing any plan).
+    public var blockUsage: [IPPrefix: Int] = [:]
     /// Keyed by datastore key.
     public var endpoints: [String: EndpointRecord] = [:]
     public var revision: Revision = 0
@@ -109,6 +112,7 @@ public struct ClusterState: Sendable {
         } else if key.hasPrefix(Self.blocksPrefix) {
             let block = try decode(Block.self)
             let owner = BlockOwner(pool: block.pool, node: block.node)
+            blockUsage[block.cidr] = block.slots.count
             guard blocks[block.cidr] != owner else { return [] }  // an allocation, not a change of owner
             blocks[block.cidr] = owner
             return .routes
@@ -139,6 +143,7 @@ public struct ClusterState: Sendable {
             // ipam/blocks/<pool>/<cidr>: the CIDR has a '/' of its own.
             let rest = key.dropFirst(Self.blocksPrefix.count)
             guard let slash = rest.firstIndex(of: "/"), let cidr = IPPrefix(String(rest[rest.index(after: slash)...])) else { return [] }
+            blockUsage[cidr] = nil
             return blocks.removeValue(forKey: cidr) == nil ? [] : .routes
         } else if key.hasPrefix(Self.endpointsPrefix) {
             return endpoints.removeValue(forKey: key) == nil ? [] : [.routes, .policy]
