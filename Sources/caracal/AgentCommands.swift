@@ -68,7 +68,14 @@ struct AgentCheck: ParsableCommand {
         }
         do {
             let c = try AgentConfiguration.parse(text)
-            print("\(config): OK (AS \(c.bgp.asNumber), router ID \(c.bgp.routerID), \(c.bgp.peers.count) peers, \(c.bgp.policies.count) policies)")
+            if let m = c.cluster {
+                let from = c.bgpDefaults.sorted().joined(separator: ", ")
+                print("\(config): OK (cluster member \(m.nodeName) on \(m.datastore); addresses ipv4 \(m.ipv4), ipv6 \(m.ipv6)"
+                      + (m.routeReflectorClusterID.map { "; reflector cluster \($0)" } ?? "")
+                      + (from.isEmpty ? "" : "; \(from) from the cluster") + "; \(c.bgp.peers.count) static peers, \(c.bgp.policies.count) policies)")
+            } else {
+                print("\(config): OK (AS \(c.bgp.asNumber), router ID \(c.bgp.routerID), \(c.bgp.peers.count) peers, \(c.bgp.policies.count) policies)")
+            }
         } catch {
             FileHandle.standardError.write(Data("\(config): \(error)\n".utf8))
             throw ExitCode(2)

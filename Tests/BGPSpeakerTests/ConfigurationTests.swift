@@ -154,3 +154,61 @@ struct ExternalPeerASTests {
         #expect(throws: BGPError.self) { try NegotiatedSession.negotiate(local: local, peer: fromUs) }
     }
 }
+
+@Suite("deploy/ and cluster configurations")
+struct DeployConfigurationTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Every agent configuration shipped in deploy/agent parses.
+    @Test func deployedAgentConfigurationsParse() throws {
+        let dir = Self.root.appendingPathComponent("deploy/agent")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files == ["mesh.yaml", "reflector.yaml", "tor.yaml"])
+        for file in files {
+            let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
+            let c = try AgentConfiguration.parse(text, environment: [:], readFile: { _ in nil })
+            #expect(c.cluster != nil, "\(file)")
+            #expect(c.bgpDefaults.isSuperset(of: ["asNumber", "routerID", "listen"]), "\(file): identity comes from the cluster")
+        }
+    }
+
+    @Test func clusterSectionFieldsAndErrors() throws {
+        let base = """
+        apiVersion: caracal.io/v1alpha1
+        kind: AgentConfiguration
+        spec:
+          cluster:
+            nodeName: n1
+            datastore: /var/lib/caracal/caracal.db
+            nodeAddress: {ipv4: cidr=10.0.0.0/8, ipv6: "fd00::1"}
+            routeReflectorClusterID: 10.0.0.250
+        """
+        let c = try AgentConfiguration.parse(base)
+        #expect(c.cluster?.ipv4 == .cidr(IPPrefix("10.0.0.0/8")!))
+        #expect(c.cluster?.ipv6 == .address(IPAddress("fd00::1")!))
+        #expect(c.cluster?.routeReflectorClusterID == IPv4Address("10.0.0.250"))
+        #expect(c.bgp.maximumPaths == 16, "ECMP in a cluster: services come from every node")
+        for (bad, field) in [("nodeName: n1", "nodeName: N_1"), ("cidr=10.0.0.0/8", "cidr=fd00::/8"), ("routeReflectorClusterID: 10.0.0.250", "routeReflectorClusterID: x")] {
+            do {
+                _ = try AgentConfiguration.parse(base.replacingOccurrences(of: bad, with: field))
+                Issue.record("accepted \(field)")
+            } catch {
+                #expect("\(error)".contains("spec.cluster"), "\(error)")
+            }
+        }
+        // Without a cluster, spec.bgp stays required.
+        #expect(throws: ConfigurationError.self) { try AgentConfiguration.parse("apiVersion: caracal.io/v1alpha1\nkind: AgentConfiguration\nspec: {}\n") }
+    }
+
+    @Test func addressDetectionPicksTheRightInterface() {
+        let candidates: [(interface: String, address: IPAddress, up: Bool)] = [
+            ("lo", IPAddress("127.0.0.1")!, true), ("crc1234", IPAddress("169.254.1.1")!, true),
+            ("eth1", IPAddress("192.168.9.4")!, false), ("eth0", IPAddress("10.0.0.11")!, true), ("eth0", IPAddress("fe80::1")!, true),
+        ]
+        #expect(AddressDetection.firstFound.select(from: candidates, ipv4: true, podInterfacePrefix: "crc") == IPAddress("10.0.0.11"))
+        #expect(AddressDetection.interface("eth1").select(from: candidates, ipv4: true, podInterfacePrefix: "crc") == IPAddress("192.168.9.4"))
+        #expect(AddressDetection.cidr(IPPrefix("192.168.0.0/16")!).select(from: candidates, ipv4: true, podInterfacePrefix: "crc") == IPAddress("192.168.9.4"))
+        #expect(AddressDetection.firstFound.select(from: candidates, ipv4: false, podInterfacePrefix: "crc") == nil, "link-local is never a node address")
+        #expect(AddressDetection.address(IPAddress("10.9.9.9")!).select(from: candidates, ipv4: true, podInterfacePrefix: "crc") == nil)
+    }
+}

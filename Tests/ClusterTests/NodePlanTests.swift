@@ -162,3 +162,17 @@ import Testing
         }
     }
 }
+
+@Suite struct DeployedResourceTests {
+    /// Every cluster resource shipped in deploy/cluster parses.
+    @Test func deployedResourcesParse() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("deploy/cluster")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files == ["bgp.yaml", "tor-peer.yaml"])
+        for file in files {
+            let resources = try ClusterResource.parse(try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8))
+            #expect(resources.count == 1, "\(file)")
+        }
+    }
+}
