@@ -138,7 +138,7 @@ struct ConfigurationDocsTests {
                 }
             }
         }
-        #expect(parsed == 4, "the mesh node, the reflector, its client and the ToR example")
+        #expect(parsed == 5, "the cluster member, the mesh node, the reflector, its client and the ToR example")
     }
 }
 
