@@ -405,7 +405,6 @@ public final class NodeAgent: Sendable {
     private func applyPolicy(_ p: inout Planning, policy programmer: NFTablesProgrammer?, revision: Revision) async {
         guard let programmer else { publishApplied(revision); return }
         let input = PolicyInput(p.state, node: node.name)
-        for e in input.errors { logger.warning("policy skipped", metadata: ["error": "\(e)"]) }
         if let (set, inventory) = p.policyInputs, set == input.policies, inventory.namespaces == input.inventory.namespaces,
            var compiler = p.policyCompiler {
             // Only endpoints changed: the incremental compiler.

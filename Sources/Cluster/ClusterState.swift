@@ -8,6 +8,7 @@ import IPAM
 import IPAddressing
 import JSON
 import KeyValueStore
+import Policy
 
 /// What an agent knows of the cluster: every record it plans from, kept up
 /// to date from the datastore's changes (a re-list builds it anew). A
@@ -21,6 +22,8 @@ public struct ClusterState: Sendable {
     public var namespaces: [String: NamespaceSpec] = [:]
     /// Keyed by datastore key.
     public var policies: [String: PolicyDocument] = [:]
+    /// Each stored policy parsed once, when it arrives (keyed as `policies`).
+    public var parsedPolicies: [String: PolicySet] = [:]
     /// Block CIDR → owning node (nil: claimed by nobody).
     public var blocks: [IPPrefix: BlockOwner] = [:]
     /// Block CIDR → addresses taken in it (for usage metrics; an
@@ -107,7 +110,10 @@ public struct ClusterState: Sendable {
             namespaces[String(key.dropFirst(ClusterKeys.namespaces.count))] = try decode(NamespaceSpec.self)
             return .policy
         } else if key.hasPrefix(ClusterKeys.policies) {
-            policies[key] = try decode(PolicyDocument.self)
+            let doc = try decode(PolicyDocument.self)
+            // Checked by `caracal apply`; parsed again here, once per write.
+            parsedPolicies[key] = try PolicyParser.parse(doc.source)
+            policies[key] = doc
             return .policy
         } else if key.hasPrefix(Self.blocksPrefix) {
             let block = try decode(Block.self)
@@ -138,6 +144,7 @@ public struct ClusterState: Sendable {
         } else if key.hasPrefix(ClusterKeys.namespaces) {
             return namespaces.removeValue(forKey: String(key.dropFirst(ClusterKeys.namespaces.count))) == nil ? [] : .policy
         } else if key.hasPrefix(ClusterKeys.policies) {
+            parsedPolicies[key] = nil
             return policies.removeValue(forKey: key) == nil ? [] : .policy
         } else if key.hasPrefix(Self.blocksPrefix) {
             // ipam/blocks/<pool>/<cidr>: the CIDR has a '/' of its own.

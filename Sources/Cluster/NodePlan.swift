@@ -118,20 +118,15 @@ public struct NodePlan: Hashable, Sendable {
 public struct PolicyInput: Hashable, Sendable {
     public var policies: PolicySet
     public var inventory: EndpointInventory
-    /// Policy documents that no longer parse (left out; the rest applies).
-    public var errors: [String]
 
     public init(_ state: ClusterState, node: String) {
+        // Parsed as they arrived (`ClusterState.parsedPolicies`); a document
+        // that did not parse never entered the state (its error was logged).
         var set = PolicySet()
-        var errors: [String] = []
-        for (key, doc) in state.policies.sorted(by: { $0.key < $1.key }) {
-            do {
-                let parsed = try PolicyParser.parse(doc.source)
-                set.networkPolicies += parsed.networkPolicies
-                set.globalPolicies += parsed.globalPolicies
-            } catch {
-                errors.append("\(key): \(error)")
-            }
+        for key in state.parsedPolicies.keys.sorted() {
+            let parsed = state.parsedPolicies[key]!
+            set.networkPolicies += parsed.networkPolicies
+            set.globalPolicies += parsed.globalPolicies
         }
         policies = set
         var namespaces: [String: [String: String]] = [:]
@@ -150,6 +145,5 @@ public struct PolicyInput: Hashable, Sendable {
                                  addresses: record.ips.map(NumericAddress.init), interface: local ? record.hostVeth : nil)
         }
         inventory = EndpointInventory(namespaces: namespaces, endpoints: byPod.values.sorted { $0.id < $1.id })
-        self.errors = errors
     }
 }
