@@ -94,6 +94,9 @@ YAML
 cat "$work/policy.yaml"
 # Pod labels reach the endpoint records through args.cni.labels (app=<pod> here).
 "$caracal" apply -f "$work/policy.yaml"
+echo "-- caracal policy explain --cluster: each end judged on its own node"
+"$caracal" policy explain --cluster --from demo/web --to demo/db --port 5432/TCP
+"$caracal" policy explain --cluster --from demo/client --to demo/db --port 5432/TCP || true
 in_ns db timeout 20 socat -u TCP-LISTEN:5432,reuseaddr,fork OPEN:/dev/null & listener=$!
 sleep 1
 probe() { if in_ns "$1" timeout 3 socat -u OPEN:/dev/null "TCP:$2:5432,connect-timeout=2" 2>/dev/null; then echo "$1 -> db:5432 connected"; else echo "$1 -> db:5432 blocked"; fi; }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Foundation
 import NetNS
 import NFTables
@@ -257,11 +258,17 @@ struct PolicyExplain: ParsableCommand {
 
     @Flag(help: "Print the result as JSON.") var json = false
 
+    @Flag(help: "Explain over the cluster's datastore (--datastore or $CARACAL_DATASTORE): each end on its own node, where its policy is enforced.")
+    var cluster = false
+    @Option(name: .customLong("datastore"), help: "The cluster's datastore (with --cluster).")
+    var datastorePath: String?
+
     func run() throws {
         let parts = port.split(separator: "/")
         guard parts.count == 2, let number = UInt16(parts[0]), let proto = L4Protocol.allCases.first(where: { $0.rawValue.lowercased() == parts[1].lowercased() }) else {
             throw ValidationError("--port must look like 80/TCP (protocols: TCP, UDP, SCTP, ICMP, ICMPv6)")
         }
+        if cluster { return try explainCluster(proto: proto, port: number) }
         let (set, inv) = try intent.load()
         var ruleset = intent.compile(set, inv)
         if kernel {
@@ -278,6 +285,27 @@ struct PolicyExplain: ParsableCommand {
         if json {
             writeJSON(["allowed": e.allowed, "decidedBy": e.summary,
                        "steps": e.steps.map { ["chain": $0.chain, "rule": $0.ruleIndex.map { "\($0)" } ?? "end", "verdict": $0.verdict, "comment": $0.comment] }])
+        } else {
+            print(e, terminator: "")
+        }
+        if !e.allowed { throw ExitCode(1) }
+    }
+
+    private func explainCluster(proto: L4Protocol, port: UInt16) throws {
+        var options = try DatastoreOptions.parse([])
+        if let datastorePath { options.path = datastorePath }
+        let state = try ClusterCommand.load(options)
+        let e: ClusterExplanation
+        do {
+            e = try state.explain(from: from, to: to, proto: proto, port: port, interfacePrefix: intent.interfacePrefix)
+        } catch {
+            throw PolicyCLIError("\(error)")
+        }
+        if json {
+            writeJSON(["allowed": e.allowed, "legs": e.legs.map { leg -> [String: Any] in
+                ["direction": leg.direction, "node": leg.node ?? NSNull(), "endpoint": leg.endpoint,
+                 "allowed": leg.explanation?.allowed ?? true, "decidedBy": leg.explanation?.summary ?? "not enforced by Caracal"]
+            }])
         } else {
             print(e, terminator: "")
         }

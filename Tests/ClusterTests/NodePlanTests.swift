@@ -176,3 +176,44 @@ import Testing
         }
     }
 }
+
+@Suite struct ClusterExplainTests {
+    static func endpoint(_ pod: String, _ ip: String, node: String, veth: String) -> EndpointRecord {
+        EndpointRecord(containerID: pod, ifName: "eth0", namespace: "demo", pod: pod, network: "n", netns: nil, ips: [IPAddress(ip)!],
+                       hostVeth: veth, labels: ["app": pod], node: node, state: .ready, created: Date())
+    }
+
+    @Test func eachEndIsJudgedOnItsOwnNode() throws {
+        var s = NodePlanTests.cluster()
+        for e in [Self.endpoint("web", "10.244.0.10", node: "a", veth: "crcweb"), Self.endpoint("client", "10.244.0.11", node: "a", veth: "crccli"),
+                  Self.endpoint("db", "10.244.0.70", node: "b", veth: "crcdb")] {
+            NodePlanTests.put(&s, "endpoints/\(e.containerID)/eth0", e)
+        }
+        let policy = """
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {name: db-from-web, namespace: demo}
+        spec:
+          podSelector: {matchLabels: {app: db}}
+          policyTypes: [Ingress]
+          ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 5432, protocol: TCP}]}]
+        """
+        guard case .policy(let doc) = try ClusterResource.parse(policy)[0] else { Issue.record("kind"); return }
+        NodePlanTests.put(&s, ClusterKeys.policy(namespace: "demo", name: "db-from-web"), doc)
+
+        let allowed = try s.explain(from: "demo/web", to: "demo/db", proto: .tcp, port: 5432)
+        #expect(allowed.allowed)
+        #expect(allowed.legs.map(\.node) == ["a", "b"])
+        #expect(allowed.legs.map(\.direction) == ["egress", "ingress"])
+
+        let denied = try s.explain(from: "demo/client", to: "10.244.0.70", proto: .tcp, port: 5432)
+        #expect(!denied.allowed)
+        #expect(denied.legs[0].explanation?.allowed == true, "client's own node lets it out")
+        #expect(denied.legs[1].explanation?.allowed == false, "db's node refuses it")
+        #expect("\(denied)".contains("on node b"))
+
+        let local = try s.explain(from: "demo/client", to: "demo/web", proto: .tcp, port: 80)
+        #expect(local.allowed && local.legs.count == 1 && local.legs[0].node == "a")
+        #expect(throws: ClusterState.ExplainError.self) { try s.explain(from: "demo/nobody", to: "demo/web", proto: .tcp, port: 80) }
+    }
+}

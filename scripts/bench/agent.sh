@@ -111,7 +111,8 @@ echo "ADD: $(cat "$work/add.json"); agent RSS $((add_rss / 1024)) MB" >&2
 db="$work/cluster.db"
 nodes=(); for i in $(seq 1 "$cluster_nodes"); do nodes+=("n$i"); done
 make_nodes >/dev/null
-"$caracal" ipam pool create bench --cidr 10.240.0.0/16 --block-size 26 --datastore "$db" >/dev/null
+# The pool cluster-lib.sh's network config names.
+"$caracal" ipam pool create demo --cidr 10.240.0.0/16 --block-size 26 --datastore "$db" >/dev/null
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))" "$1" "$(now)"; }
 t0=$(now)
