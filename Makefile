@@ -36,7 +36,8 @@ release: deps
 # the packages of every command its targets run (scripts/check-commands.sh),
 # then unit and kernel tests, caracal-cni under podman as a real runtime
 # (scripts/test-podman.sh, in namespaces of its own), the node agent end to
-# end on three nodes (scripts/test-cluster.sh), corpus replays, then
+# end on three nodes (scripts/test-cluster.sh, on the embedded datastore and
+# on etcd), corpus replays, then
 # each fuzz target for a bounded time.
 test: deps-test
 	scripts/check-commands.sh
@@ -44,6 +45,7 @@ test: deps-test
 	$(SWIFT) test
 	scripts/test-podman.sh "$$($(SWIFT) build --show-bin-path)"
 	scripts/test-cluster.sh "$$($(SWIFT) build --show-bin-path)"
+	CARACAL_TEST_DATASTORE=etcd scripts/test-cluster.sh "$$($(SWIFT) build --show-bin-path)"
 	$(MAKE) fuzz-replay
 	$(MAKE) fuzz
 

@@ -14,6 +14,9 @@
 #      routes within the liveness timeout (3 s) and keep serving each other,
 #      and their readiness endpoints stay ready (only a node's own state
 #      counts); metrics are served.
+# With CARACAL_TEST_DATASTORE=etcd the cluster's datastore is an etcd on the
+# lan instead of the embedded file (the agents' native watch, caracal-cni
+# straight to etcd).
 # Usage: scripts/test-cluster.sh BIN_DIR (caracal and caracal-cni). Needs
 # root and `scripts/install-deps.sh test`. Prints one line per check and
 # exits non-zero on the first failure; namespaces cclu-<pid>-* and the temp
@@ -29,8 +32,9 @@ export CARACAL_DATASTORE="$db"
 nodes=(node1 node2 node3)
 # shellcheck source=scripts/cluster-lib.sh
 source "$root/scripts/cluster-lib.sh"
+etcd_pid=""
 cleanup() {
-  for pid in "${agent_pid[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${agent_pid[@]}" $etcd_pid; do kill -9 "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" || true); do ip netns delete "$ns" 2>/dev/null || true; done
   rm -rf "$work"
@@ -41,8 +45,10 @@ ok() { echo "ok: $*"; }
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(date +%s.%N)"; }
 
 make_nodes >/dev/null
-"$caracal" ipam pool create demo --cidr 10.244.0.0/16 --block-size 26 >/dev/null
-"$caracal" apply -f - >/dev/null <<YAML
+[ "${CARACAL_TEST_DATASTORE:-embedded}" = etcd ] && start_etcd
+echo "datastore: $db"
+ctl ipam pool create demo --cidr 10.244.0.0/16 --block-size 26 >/dev/null
+ctl apply -f - >/dev/null <<YAML
 apiVersion: caracal.io/v1alpha1
 kind: BGPConfiguration
 metadata: {name: default}
@@ -101,7 +107,7 @@ ok "every agent restarted at once under ping (node1 → node3): $received/$sent 
 
 # 4. Mesh → one reflector → mesh, without restarts.
 switch() { # true|false
-  "$caracal" apply -f - >/dev/null <<YAML
+  ctl apply -f - >/dev/null <<YAML
 apiVersion: caracal.io/v1alpha1
 kind: BGPConfiguration
 metadata: {name: default}
@@ -135,7 +141,7 @@ probe() { in_ns "$1" timeout 3 socat -u OPEN:/dev/null "TCP:${pod_ip[$2]}:7000,c
 for t in db client api; do listen "$t"; done
 sleep 0.5
 for t in db client api; do probe worker "$t" || fail "before policy: worker cannot reach $t:7000"; done
-"$caracal" apply -f - >/dev/null <<YAML
+ctl apply -f - >/dev/null <<YAML
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: from-web-only, namespace: demo}
@@ -151,7 +157,7 @@ for t in db client api; do
   probe web "$t" || fail "policy: web cannot reach $t:7000 (on ${pod_node[$t]})"
 done
 ok "one stored policy enforced on node1, node2 and node3 (web allowed, worker denied)"
-"$caracal" delete NetworkPolicy demo/from-web-only >/dev/null
+ctl delete NetworkPolicy demo/from-web-only >/dev/null
 sleep 1
 for t in db client api; do probe worker "$t" || fail "policy removed: worker still cannot reach $t:7000"; done
 ok "policy deleted: every node allows again"

@@ -3,6 +3,7 @@ import BGPSpeaker
 import Cluster
 import ClusterModel
 import Datastore
+import EtcdStore
 import Foundation
 import IPAddressing
 import JSON
@@ -225,7 +226,11 @@ public final class NodeAgent: Sendable {
         var from = revision
         while !Task.isCancelled {
             do {
-                for try await changes in store.watch(prefix: "", after: from, pollInterval: .milliseconds(20)) {
+                // etcd streams its native watch; SQLite has no cross-process
+                // notification and is polled (one indexed read per 20 ms).
+                let stream = (store as? EtcdStore)?.nativeWatch(prefix: "", after: from)
+                    ?? store.watch(prefix: "", after: from, pollInterval: .milliseconds(20))
+                for try await changes in stream {
                     feed.yield(.changes(changes))
                     from = changes.revision
                     if Task.isCancelled { return }

@@ -27,6 +27,12 @@ public final class BGPSpeaker: @unchecked Sendable {
     /// End-of-RIBs (the owner then programs the full set).
     private let onConverged: () -> Void
     private var converged = false
+    /// After a restart: GR peers whose End-of-RIB the kernel's full set
+    /// waits for, restarting ones included. Advertising no longer waits for
+    /// a peer that restarts too (RFC 4724 §4.1, or both would wait), but the
+    /// forwarding state kept from before the restart stays until that
+    /// peer's routes are back, so a cluster restarted at once loses nothing.
+    private var forwardingAwaits: Set<IPAddress>?
     /// Loc-RIB changes not yet given to the Adj-RIBs-Out (`propagate`).
     private var pendingOutput: [RIBChange] = []
     private var outputScheduled = false
@@ -62,8 +68,10 @@ public final class BGPSpeaker: @unchecked Sendable {
             if restarting && configuration.gracefulRestart.enabled {
                 let awaited = Set(configuration.peers.filter(\.gracefulRestart).map(\.address))
                 out.beginRestart(awaiting: awaited)
+                forwardingAwaits = awaited
                 restartDeferral = loop.scheduleTask(in: .seconds(Int64(configuration.gracefulRestart.restartTime))) { [self] in
-                    logger.info("restart deferral ended by its timer", metadata: ["awaiting": "\(out.awaitingEndOfRIB ?? [])"])
+                    logger.info("restart deferral ended by its timer", metadata: ["awaiting": "\((out.awaitingEndOfRIB ?? []).union(forwardingAwaits ?? []))"])
+                    forwardingAwaits = nil
                     send(out.finishRestart())
                     checkConverged()
                 }
@@ -103,7 +111,7 @@ public final class BGPSpeaker: @unchecked Sendable {
     }
 
     private func checkConverged() {
-        guard !converged, out.awaitingEndOfRIB == nil else { return }
+        guard !converged, out.awaitingEndOfRIB == nil, forwardingAwaits?.isEmpty ?? true else { return }
         converged = true
         restartDeferral?.cancel()
         logger.info("routing table converged", metadata: ["prefixes": "\(rib.prefixCount)"])
@@ -144,6 +152,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         propagate(rib.peerDown(address))
         out.removePeer(address)
         // A restarting speaker no longer waits for its End-of-RIB.
+        forwardingAwaits?.remove(address)
         checkConverged()
     }
 
@@ -542,8 +551,9 @@ public final class BGPSpeaker: @unchecked Sendable {
         // (every agent of a cluster restarted at once).
         if out.awaitingEndOfRIB?.contains(config.address) == true, n.peerGracefulRestart?.restarting ?? true {
             send(out.endOfRIBReceived(from: config.address))
-            checkConverged()
         }
+        if n.peerGracefulRestart == nil { forwardingAwaits?.remove(config.address) }
+        checkConverged()
     }
 
     private func sessionDown(_ session: PeerSession, _ c: Connection, _ reason: SessionDownReason) {
@@ -590,6 +600,7 @@ public final class BGPSpeaker: @unchecked Sendable {
             }
             logger.info("End-of-RIB received", metadata: ["peer": "\(session.config.name)", "family": "\(family)"])
             send(out.endOfRIBReceived(from: address))
+            forwardingAwaits?.remove(address)
             checkConverged()
             return
         }
@@ -691,7 +702,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         loop.submit { [self] in
             SpeakerStatus(asNumber: configuration.asNumber, routerID: configuration.routerID.description,
                           clusterID: configuration.clusterID?.description, prefixes: rib.prefixCount,
-                          restarting: out.awaitingEndOfRIB != nil,
+                          restarting: out.awaitingEndOfRIB != nil || !(forwardingAwaits?.isEmpty ?? true),
                           peers: configuration.peers.compactMap { peers[$0.address] }.map { peerStatus($0) }
                               + peers.values.filter(\.dynamic).sorted { $0.config.address < $1.config.address }.map { peerStatus($0) })
         }
