@@ -42,8 +42,9 @@ make_nodes() { # the lan bridge and one namespace per node, 10.99.0.N and fd99::
   done
 }
 
-start_agent() { # node [extra spec.cluster YAML]
+start_agent() { # node [extra spec.cluster YAML] (kept for restarts)
   local n="$1"
+  printf '%s' "${2:-}" > "$work/$n.extra"
   cat > "$work/$n.yaml" <<YAML
 apiVersion: caracal.io/v1alpha1
 kind: AgentConfiguration
@@ -119,4 +120,16 @@ probe_http() { # node path → the HTTP status of the agent's metrics endpoint (
 try: print(urllib.request.urlopen("http://127.0.0.1:9095" + sys.argv[1], timeout=3).status)
 except urllib.error.HTTPError as e: print(e.code)
 except Exception: print(0)' "$2"
+}
+restart_under_ping() { # node from-pod to-pod interval seconds out: restarts node's agent (SIGTERM, start) under a ping
+  local n="$1" extra=""
+  [ -f "$work/$n.extra" ] && extra="$(cat "$work/$n.extra")"
+  in_ns "$2" ping -i "$4" -w "$5" -q "${pod_ip[$3]}" > "$6" 2>&1 & local pinger=$!
+  sleep 1
+  kill -TERM "${agent_pid[$n]}"; wait "${agent_pid[$n]}" 2>/dev/null || true
+  start_agent "$n" "$extra"
+  wait "$pinger" || true
+}
+ping_counts() { # ping output file → "sent received"
+  grep -oE '[0-9]+ packets transmitted, [0-9]+ received' "$1" | awk '{print $1, $4}'
 }

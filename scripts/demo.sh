@@ -117,12 +117,9 @@ in_ns web ping -c 2 -W 1 "$old" | tail -2
 summary+=("sticky IP: demo/cache-0 kept $old from node2 to node3, reachable from node1")
 
 step "Restart node2's agent under a running ping (node1 web → node2 client, every 20 ms)"
-in_ns web ping -i 0.02 -w 6 -q "${pod_ip[client]}" > "$work/ping.txt" 2>&1 & pinger=$!
-sleep 1
-kill -TERM "${agent_pid[node2]}"; wait "${agent_pid[node2]}" 2>/dev/null || true
-start_agent node2
-wait "$pinger" || true
-loss="$(grep -oE '[0-9]+ packets transmitted, [0-9]+ received' "$work/ping.txt")"
+restart_under_ping node2 web client 0.02 6 "$work/ping.txt"
+read -r sent received < <(ping_counts "$work/ping.txt")
+loss="$sent probes, $received answered"
 echo "$loss"
 wait_mesh
 summary+=("agent restart under ping: $loss")

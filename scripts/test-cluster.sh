@@ -85,12 +85,8 @@ ip -n "$p-node1" route get "$old" | grep -q "via 10.99.0.3" || fail "sticky IP: 
 ok "sticky IP $old moved node2 → node3 and is reachable from node1 via node3"
 
 # 3. Agent restart under ping.
-in_ns web ping -i 0.05 -w 8 -q "${pod_ip[client]}" > "$work/ping-restart.txt" 2>&1 & pinger=$!
-sleep 1
-kill -TERM "${agent_pid[node2]}"; wait "${agent_pid[node2]}" 2>/dev/null || true
-start_agent node2
-wait "$pinger" || true
-read -r sent received < <(grep -oE '[0-9]+ packets transmitted, [0-9]+ received' "$work/ping-restart.txt" | awk '{print $1, $4}')
+restart_under_ping node2 web client 0.05 8 "$work/ping-restart.txt"
+read -r sent received < <(ping_counts "$work/ping-restart.txt")
 [ $((sent - received)) -le 1 ] && [ "$sent" -ge 100 ] || { cat "$work/ping-restart.txt"; fail "agent restart: lost $((sent - received)) of $sent probes"; }
 ok "agent restart under ping: $received/$sent probes answered"
 wait_mesh
@@ -98,10 +94,10 @@ in_ns web ping -i 0.05 -w 10 -q "${pod_ip[worker]}" > "$work/ping-all.txt" 2>&1 
 sleep 1
 for n in "${nodes[@]}"; do kill -TERM "${agent_pid[$n]}"; done
 for n in "${nodes[@]}"; do wait "${agent_pid[$n]}" 2>/dev/null || true; done
-start_agent node1 "    routeReflectorClusterID: 10.99.0.1"; start_agent node2; start_agent node3
+for n in "${nodes[@]}"; do start_agent "$n" "$(cat "$work/$n.extra")"; done
 wait_mesh
 wait "$pinger" || true
-read -r sent received < <(grep -oE '[0-9]+ packets transmitted, [0-9]+ received' "$work/ping-all.txt" | awk '{print $1, $4}')
+read -r sent received < <(ping_counts "$work/ping-all.txt")
 [ $((sent - received)) -le 1 ] && [ "$sent" -ge 100 ] || { cat "$work/ping-all.txt"; fail "restart of every agent: lost $((sent - received)) of $sent probes"; }
 ok "every agent restarted at once under ping (node1 → node3): $received/$sent probes answered"
 

@@ -347,11 +347,7 @@ public struct AgentConfiguration: Hashable, Sendable {
         var peer = PeerConfiguration(name: try m["name"]?.string() ?? address.description, address: address, remoteAS: remoteAS)
         if let l = m["localAddress"] { peer.localAddress = try l.address() }
         if let p = m["passive"] { peer.passive = try p.bool() }
-        if let h = m["holdTime"] {
-            let v = try h.int()
-            guard v == 0 || (3...65535).contains(v) else { throw h.error("must be 0 or 3-65535 seconds (RFC 4271 §4.2)") }
-            peer.holdTime = UInt16(v)
-        }
+        if let h = m["holdTime"] { peer.holdTime = try h.holdTime() }
         if let c = m["connectRetryTime"] {
             peer.connectRetryTime = try c.double()
             guard peer.connectRetryTime > 0 else { throw c.error("must be positive") }

@@ -125,11 +125,7 @@ public enum ClusterResource: Hashable, Sendable {
                                             "serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs"])
         if let f = m["asNumber"] { c.asNumber = try f.asNumber() }
         if let f = m["nodeToNodeMesh"] { c.nodeToNodeMesh = try f.bool() }
-        if let f = m["holdTime"] {
-            let v = try f.int()
-            guard v == 0 || (3...65535).contains(v) else { throw f.error("must be 0 or 3-65535 seconds (RFC 4271 §4.2)") }
-            c.holdTime = UInt16(v)
-        }
+        if let f = m["holdTime"] { c.holdTime = try f.holdTime() }
         if let f = m["heartbeatInterval"] {
             c.heartbeatInterval = try f.double()
             guard c.heartbeatInterval >= 0.1, c.heartbeatInterval <= 60 else { throw f.error("must be 0.1-60 seconds") }
@@ -163,11 +159,7 @@ public enum ClusterResource: Hashable, Sendable {
             p.passwordFile = try f.string()
             guard p.passwordFile!.hasPrefix("/") else { throw f.error("must be an absolute path (read on each node)") }
         }
-        if let f = m["holdTime"] {
-            let v = try f.int()
-            guard v == 0 || (3...65535).contains(v) else { throw f.error("must be 0 or 3-65535 seconds (RFC 4271 §4.2)") }
-            p.holdTime = UInt16(v)
-        }
+        if let f = m["holdTime"] { p.holdTime = try f.holdTime() }
         if let f = m["ttlSecurity"] { p.ttlSecurity = try f.bool() }
         if let f = m["multihop"] {
             let v = try f.int()

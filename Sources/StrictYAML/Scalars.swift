@@ -47,4 +47,11 @@ extension YField {
         return p
     }
 
+
+    /// A BGP hold time: 0 (no keepalives) or 3-65535 seconds (RFC 4271 §4.2).
+    public func holdTime() throws(YAMLInputError) -> UInt16 {
+        let v = try int()
+        guard v == 0 || (3...65535).contains(v) else { throw error("must be 0 or 3-65535 seconds (RFC 4271 §4.2)") }
+        return UInt16(v)
+    }
 }

@@ -156,6 +156,8 @@ for n in "${nodes[@]}"; do
     echo "router id 10.99.0.$i;"
     echo "protocol device {}"
     echo "protocol kernel { ipv4 { import none; export where source = RTS_BGP; }; merge paths on; }"
+    # Blackholes, as the agents program for their blocks (BIRD carries them
+    # as unreachable routes: counted by prefix below).
     echo "protocol static { ipv4; route 10.250.$i.0/26 blackhole; }"
     echo "template bgp mesh { local 10.99.0.$i as 64512; hold time 9; ipv4 { import all; export all; next hop self; }; }"
     j=0; for _ in "${nodes[@]}"; do j=$((j + 1)); [ "$j" = "$i" ] || echo "protocol bgp p$j from mesh { neighbor 10.99.0.$j as 64512; }"; done
@@ -163,7 +165,7 @@ for n in "${nodes[@]}"; do
   (exec ip netns exec "$p-$n" bird -f -c "$work/$n.bird.conf" -s "$work/$n.bird.ctl" -P "$work/$n.bird.pid") & bird_pids+=($!)
 done
 for n in "${nodes[@]}"; do
-  for _ in $(seq 600); do [ "$(ip -n "$p-$n" route show proto bird | grep -c via)" -ge "$sessions" ] && break; sleep 0.1; done
+  for _ in $(seq 600); do [ "$(ip -n "$p-$n" route show proto bird | grep -c 10.250.)" -ge "$sessions" ] && break; sleep 0.1; done
 done
 t_bird=$(since "$t0")
 rss_total=0; for pid in "${bird_pids[@]}"; do rss_total=$((rss_total + $(rss_kb "$pid"))); done
