@@ -317,6 +317,12 @@ public final class NodeAgent: Sendable {
             $0.status.sessions = peers
             $0.status.originated = p.applied.originate.count
             $0.status.localRoutes = p.localRoutes.count
+            var rows: [String: ClusterStatus.IPAMRow] = [:]
+            for (cidr, owner) in state.blocks where owner.node == self.node.name {
+                rows[owner.pool, default: .init(pool: owner.pool, blocks: [], used: 0)].blocks.append(cidr.description)
+                rows[owner.pool]!.used += state.blockUsage[cidr] ?? 0
+            }
+            $0.status.ipam = rows.values.sorted { $0.pool < $1.pool }.map { var r = $0; r.blocks.sort(); return r }
         }
     }
 
@@ -549,6 +555,13 @@ public struct ClusterStatus: Codable, Hashable, Sendable {
     public var localEndpoints: Int = 0
     public var lastPolicyApply: String?
     public var lastPolicyError: String?
+    /// This node's blocks and addresses in use, per pool.
+    public var ipam: [IPAMRow] = []
+    public struct IPAMRow: Codable, Hashable, Sendable {
+        public var pool: String
+        public var blocks: [String]
+        public var used: Int
+    }
 
     init(node: NodeSpec, datastore: String) {
         self.node = node

@@ -122,6 +122,9 @@ struct StatusCommand: ParsableCommand {
             print("\(c.mesh ? "full mesh" : "route reflectors"), \(c.sessions) sessions, \(c.originated) prefixes originated, "
                   + "\(c.localRoutes) local routes; policy: \(c.policies) policies, \(c.localEndpoints) local endpoints, "
                   + "applied through revision \(c.policyRevision)")
+            for r in c.ipam {
+                print("IPAM pool \(r.pool): \(r.used) addresses in use in this node's blocks \(r.blocks.joined(separator: " "))")
+            }
             printTable([["Node", "Addresses", "Role", "Liveness"]] + c.nodes.map { n in
                 [n.name, n.addresses.joined(separator: " "), n.reflector ? "reflector" : "-", n.liveness]
             })
