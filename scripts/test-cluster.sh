@@ -10,6 +10,8 @@
 #      restarting any agent, reachable after each switch (and the loss
 #      during each switch is reported);
 #   5. a policy stored once takes effect on every node, and goes again;
+#      on etcd, the datastore stopped for twice the liveness timeout
+#      disturbs nothing and nobody is taken for dead;
 #   6. a node failure (agent killed, link cut): the others withdraw its
 #      routes within the liveness timeout (3 s) and keep serving each other,
 #      and their readiness endpoints stay ready (only a node's own state
@@ -157,6 +159,23 @@ ctl delete NetworkPolicy demo/from-web-only >/dev/null
 sleep 1
 for t in db client api; do probe worker "$t" || fail "policy removed: worker still cannot reach $t:7000"; done
 ok "policy deleted: every node allows again"
+
+# 5b. (etcd) The datastore unreachable for twice the liveness timeout: the
+# agents keep routes, sessions and policy, and take nobody for dead.
+if [ -n "$etcd_pid" ]; then
+  kill -STOP "$etcd_pid"
+  sleep 6
+  matrix > "$work/matrix-cut.txt" || { kill -CONT "$etcd_pid"; cat "$work/matrix-cut.txt"; fail "etcd stopped: some pod pairs unreachable"; }
+  for n in "${nodes[@]}"; do [ "$(established "$n")" -ge 4 ] || { kill -CONT "$etcd_pid"; fail "etcd stopped: $n lost sessions"; }; done
+  kill -CONT "$etcd_pid"
+  sleep 4
+  for n in "${nodes[@]}"; do
+    dead="$("$caracal" status --json --socket "$work/$n.sock" | python3 -c 'import json,sys; print(sum(r["liveness"]=="dead" for r in json.load(sys.stdin)["result"]["cluster"]["nodes"]))')"
+    [ "$dead" = 0 ] || fail "after etcd came back, $n takes $dead nodes for dead"
+  done
+  matrix > "$work/matrix-back2.txt" || { cat "$work/matrix-back2.txt"; fail "etcd back: some pod pairs unreachable"; }
+  ok "etcd unreachable for 6 s (twice the liveness timeout): every pair still reachable, every session up, nobody taken for dead"
+fi
 
 # 6. Node failure: node3's agent killed and its link cut.
 block3="$(ip -n "$p-node1" route show proto 201 | awk '/via 10.99.0.3/ && /\/26/ {print $1; exit}')"

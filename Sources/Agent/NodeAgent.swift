@@ -37,6 +37,9 @@ public final class NodeAgent: Sendable {
     private let inputs: AsyncStream<Input>
     private let feed: AsyncStream<Input>.Continuation
     private let initial: Mutex<Planning?>
+    /// When this agent last wrote its heartbeat (monotonic seconds): while
+    /// its own datastore access fails, others' silent records prove nothing.
+    private let lastHeartbeat: Mutex<Double>
     private let metrics = NodeMetrics()
     /// Sessions dropped by a topology change (mesh ↔ reflectors) stay this
     /// long so the new ones are up first (make before break).
@@ -109,6 +112,7 @@ public final class NodeAgent: Sendable {
         (inputs, feed) = AsyncStream.makeStream(of: Input.self)
         published = Mutex(Published(status: ClusterStatus(node: node, datastore: storeDescription)))
         initial = Mutex(nil)
+        lastHeartbeat = Mutex(Self.now())
 
         try register()
         let (state, errors) = try Self.list(store)
@@ -193,7 +197,10 @@ public final class NodeAgent: Sendable {
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
-                    do { try await BackgroundTask.run { try self.heartbeat(.running) } } catch {
+                    do {
+                        try await BackgroundTask.run { try self.heartbeat(.running) }
+                        self.lastHeartbeat.withLock { $0 = Self.now() }
+                    } catch {
                         self.logger.warning("heartbeat not written", metadata: ["error": "\(error)"])
                     }
                 }
@@ -276,7 +283,8 @@ public final class NodeAgent: Sendable {
         }
         let now = Self.now()
         if aspects.contains(.liveness) { p.liveness.observe(p.state.liveness, now: now) }
-        if p.liveness.evaluate(p.state, now: now, me: node.name) { aspects.insert(.peering) }
+        let cutOff = now - lastHeartbeat.withLock { $0 } > p.state.bgp.livenessTimeout
+        if p.liveness.evaluate(p.state, now: now, me: node.name, datastoreReachable: !cutOff) { aspects.insert(.peering) }
         if !p.held.isEmpty, p.held.values.contains(where: { $0.until <= now }) { aspects.insert(.peering) }
         if !aspects.intersection([.peering, .routes]).isEmpty {
             let plan = planPeers(&p, now: now)
@@ -505,6 +513,8 @@ struct LivenessObserver: Sendable {
     var lastChange: [String: (sequence: UInt64, at: Double)] = [:]
     var dead: Set<String> = []
     var timeout: Double = 3
+    /// This node could not reach the datastore at the last evaluation.
+    var cutOff = false
 
     mutating func observe(_ records: [String: NodeLiveness], now: Double) {
         for (name, r) in records where lastChange[name]?.sequence != r.sequence { lastChange[name] = (r.sequence, now) }
@@ -512,9 +522,20 @@ struct LivenessObserver: Sendable {
 
     func isLive(_ name: String, _ state: ClusterState, me: String) -> Bool { name == me || !dead.contains(name) }
 
-    /// Recomputes the dead set; true when it changed.
-    mutating func evaluate(_ state: ClusterState, now: Double, me: String) -> Bool {
+    /// Recomputes the dead set; true when it changed. While this node cannot
+    /// reach the datastore, nobody new is declared dead (the records did not
+    /// stop changing: this node stopped seeing them), and once it can, every
+    /// node gets a fresh timeout.
+    mutating func evaluate(_ state: ClusterState, now: Double, me: String, datastoreReachable: Bool = true) -> Bool {
         timeout = state.bgp.livenessTimeout
+        if !datastoreReachable {
+            cutOff = true
+            return false
+        }
+        if cutOff {
+            cutOff = false
+            for name in lastChange.keys { lastChange[name]!.at = now }
+        }
         var newDead = Set<String>()
         for name in state.nodes.keys where name != me {
             if let r = state.liveness[name], r.state == .restarting, let until = r.until, until > Date() { continue }
