@@ -50,7 +50,7 @@ test: deps-test
 # (NetlinkTests, RoutingKernelTests, CNIPluginTests, NFTablesTests,
 # TestSupportTests) and run under `make test`, as does DatastoreTests: its
 # contract suite runs against a real etcd in a namespace (root).
-UNIT_TESTS := IPAddressingTests|JSONTests|BGPTests|BGPRIBTests|BGPSpeakerTests|CNITests|IPAMTests|PolicyTests|RoutingTests
+UNIT_TESTS := IPAddressingTests|JSONTests|BFDTests|BGPTests|BGPRIBTests|BGPSpeakerTests|CNITests|IPAMTests|PolicyTests|RoutingTests
 unit: deps-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '^($(UNIT_TESTS))\.'

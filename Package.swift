@@ -46,6 +46,8 @@ let package = Package(
         .target(name: "BGP", dependencies: ["IPAddressing", nioCore]),
         // The speaker's tables and decisions (RFC 4271 §9, RFC 4456), pure.
         .target(name: "BGPRIB", dependencies: ["BGP", "IPAddressing"]),
+        // BFD (RFC 5880): the control packet codec and the session state machine, pure.
+        .target(name: "BFD"),
         .target(name: "JSON"),
         .target(name: "CNI", dependencies: ["ClusterModel", "IPAddressing", "JSON"]),
         .target(name: "KeyValueStore"),
@@ -119,6 +121,7 @@ let package = Package(
         .testTarget(name: "BGPSpeakerTests", dependencies: ["BGPSpeaker", "BGPRIB", "BGP", "IPAddressing"]),
         .testTarget(name: "BGPInteropTests", dependencies: ["TestSupport"]),
         .testTarget(name: "BGPRIBTests", dependencies: ["BGPRIB", "BGP", "IPAddressing", "TestSupport"]),
+        .testTarget(name: "BFDTests", dependencies: ["BFD", "BGP"]),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IPAddressing", "TestSupport", nioCore], exclude: ["Vectors"]),
         .testTarget(name: "NetlinkTests", dependencies: ["ClusterModel", "Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
         .testTarget(name: "RoutingTests", dependencies: ["ClusterModel", "Routing", "Netlink", "IPAddressing", "JSON", "TestSupport"]),
