@@ -106,6 +106,7 @@ let package = Package(
         .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"]),
         .executableTarget(name: "FuzzBGPMessage", dependencies: ["BGP", "FuzzSupport", nioCore], path: "Fuzz/FuzzBGPMessage", exclude: ["corpus"]),
         .executableTarget(name: "FuzzBGPRIB", dependencies: ["BGP", "BGPRIB", "IPAddressing", "FuzzSupport"], path: "Fuzz/FuzzBGPRIB", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzBFD", dependencies: ["BFD", "BGP", "FuzzSupport"], path: "Fuzz/FuzzBFD", exclude: ["corpus"]),
         .executableTarget(name: "FuzzBGPFSM", dependencies: ["BGP", "IPAddressing", "FuzzSupport"], path: "Fuzz/FuzzBGPFSM", exclude: ["corpus"]),
         .executableTarget(name: "FuzzNetlink", dependencies: ["ClusterModel", "Netlink", "FuzzSupport"], path: "Fuzz/FuzzNetlink", exclude: ["corpus"]),
         .executableTarget(name: "FuzzCNIConfig", dependencies: ["CNI", "JSON", "FuzzSupport"], path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
