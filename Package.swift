@@ -71,8 +71,10 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
+        // Single-hop BFD (RFC 5881) sessions on an event loop: the pure BFD state machines on sockets.
+        .target(name: "BFDService", dependencies: ["BFD", "BGP", "IPAddressing", "NetNS", nioCore, log, metrics]),
         // BGP sessions over SwiftNIO: the FSM and the RIB on the wire.
-        .target(name: "BGPSpeaker", dependencies: ["BGP", "BGPRIB", "IPAddressing", "StrictYAML", nioCore,
+        .target(name: "BGPSpeaker", dependencies: ["BFD", "BFDService", "BGP", "BGPRIB", "IPAddressing", "StrictYAML", nioCore,
                                                    .product(name: "NIOPosix", package: "swift-nio"), log, metrics]),
         // `caracal agent`: the speaker, kernel routes and the control socket.
         .target(name: "Agent", dependencies: ["BGP", "BGPRIB", "BGPSpeaker", "ClusterModel", "IPAddressing", "NetNS", "Netlink", "Routing",

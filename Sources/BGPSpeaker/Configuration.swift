@@ -132,12 +132,30 @@ public struct PeerConfiguration: Hashable, Sendable {
     public var importPolicy: String? = nil
     public var exportPolicy: String? = nil
     public var allowAsIn: Int = 0
+    /// Single-hop BFD (RFC 5881) for this peer; nil: off.
+    public var bfd: BFDSettings? = nil
 
     public init(name: String, address: IPAddress, remoteAS: RemoteAS) {
         self.name = name
         self.address = address
         self.remoteAS = remoteAS
     }
+}
+
+/// A peer's BFD: intervals in milliseconds, as `bfd:` in the YAML gives
+/// them (docs/config.md).
+public struct BFDSettings: Hashable, Sendable {
+    public var minTx: Int = 100
+    public var minRx: Int = 100
+    public var multiplier: Int = 3
+
+    public init(minTx: Int = 100, minRx: Int = 100, multiplier: Int = 3) {
+        self.minTx = minTx
+        self.minRx = minRx
+        self.multiplier = multiplier
+    }
+
+    public static let intervalRange = 10...60_000
 }
 
 /// A bad agent configuration: the field path, where it is, and why. The
@@ -283,7 +301,7 @@ public struct AgentConfiguration: Hashable, Sendable {
                           readFile: (String) -> String?, range: Bool = false) throws(ConfigurationError) -> PeerConfiguration {
         let m = try field.mapping(allowed: [range ? "prefix" : "address", "name", "remoteAS", "localAddress", "passive", "holdTime", "connectRetryTime",
                                             "ebgpMultihop", "ttlSecurity", "nextHopSelf", "routeReflectorClient", "families", "addPaths",
-                                            "gracefulRestart", "maxPrefixes", "password", "importPolicy", "exportPolicy", "allowAsIn"])
+                                            "gracefulRestart", "maxPrefixes", "password", "importPolicy", "exportPolicy", "allowAsIn", "bfd"])
         let address: IPAddress
         if range {
             guard let prefixField = m["prefix"] else { throw field.error("prefix is required") }
@@ -386,6 +404,24 @@ public struct AgentConfiguration: Hashable, Sendable {
         if let a = m["allowAsIn"] {
             peer.allowAsIn = try a.int()
             guard (0...10).contains(peer.allowAsIn) else { throw a.error("must be 0-10") }
+        }
+        if let b = m["bfd"] {
+            let f = try b.mapping(allowed: ["enabled", "minTx", "minRx", "multiplier"])
+            var settings = BFDSettings()
+            for (key, path) in [("minTx", \BFDSettings.minTx), ("minRx", \BFDSettings.minRx)] {
+                guard let v = f[key] else { continue }
+                settings[keyPath: path] = try v.int()
+                guard BFDSettings.intervalRange.contains(settings[keyPath: path]) else { throw v.error("must be 10-60000 milliseconds") }
+            }
+            if let v = f["multiplier"] {
+                settings.multiplier = try v.int()
+                guard (1...255).contains(settings.multiplier) else { throw v.error("must be 1-255") }
+            }
+            if try f["enabled"]?.bool() ?? true {
+                // Single hop only (RFC 5881); RFC 5883's multihop is not built.
+                guard peer.ttl == 1 else { throw b.error("BFD is single-hop only: not with ebgpMultihop above 1") }
+                peer.bfd = settings
+            }
         }
         return peer
     }

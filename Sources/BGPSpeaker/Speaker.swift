@@ -1,3 +1,4 @@
+import BFDService
 import BGP
 import BGPRIB
 import Foundation
@@ -13,13 +14,15 @@ import NIOPosix
 public final class BGPSpeaker: @unchecked Sendable {
     public let loop: EventLoop
     private(set) var configuration: SpeakerConfiguration
-    private var rib: RIB
+    private(set) var rib: RIB
     private var out: AdjRIBOut
-    private var peers: [IPAddress: PeerSession] = [:]
+    private(set) var peers: [IPAddress: PeerSession] = [:]
     private var listeners: [Channel] = []
     private var nextConnectionID = 0
     private var restartDeferral: Scheduled<Void>?
-    private let logger: Logger
+    let logger: Logger
+    /// Single-hop BFD for the peers that want it (SpeakerBFD.swift).
+    var bfd: BFDManager?
     private let metrics: SpeakerMetrics
     /// Loc-RIB changes, in order, for the owner to program (on the loop).
     private let onRIBChanges: ([RIBChange]) -> Void
@@ -82,7 +85,8 @@ public final class BGPSpeaker: @unchecked Sendable {
         loop.flatSubmit { [self] in
             stopping = true
             restartDeferral?.cancel()
-            var closing: [EventLoopFuture<Void>] = []
+            // AdminDown first: the peers' BFD must not see a failure.
+            var closing: [EventLoopFuture<Void>] = bfd.map { [$0.shutdown()] } ?? []
             for peer in peers.values {
                 peer.stopRestartTimers()
                 for c in peer.connections {
@@ -119,6 +123,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         let c = newConnection(session, primary: true, passive: config.passive, inbound: false)
         session.connections = [c]
         feed(session, c, .manualStart(passive: config.passive))
+        bfdUpdate(session)
     }
 
     /// A session from an address in a `peerRanges` prefix: a passive peer
@@ -141,6 +146,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         for c in session.connections { feed(session, c, .manualStop(NotificationMessage(cease: reason))) }
         session.connections = []
         peers[address] = nil
+        bfdRemove(session)
         propagate(rib.peerDown(address))
         out.removePeer(address)
     }
@@ -179,7 +185,7 @@ public final class BGPSpeaker: @unchecked Sendable {
 
     // MARK: The state machine's actions
 
-    private func feed(_ session: PeerSession, _ c: Connection, _ event: SessionEvent) {
+    func feed(_ session: PeerSession, _ c: Connection, _ event: SessionEvent) {
         let before = c.fsm.state
         let actions = c.fsm.handle(event)
         if before != c.fsm.state {
@@ -231,6 +237,7 @@ public final class BGPSpeaker: @unchecked Sendable {
             // A dynamic neighbour lives as long as its session.
             cancelTimers(c)
             session.connections = []
+            bfdRemove(session)
             if peers[session.config.address] === session { peers[session.config.address] = nil }
             return
         }
@@ -239,7 +246,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         let fresh = newConnection(session, primary: true, passive: session.config.passive, inbound: false)
         session.connections = [fresh]
         session.restartTask = loop.scheduleTask(in: .nanoseconds(Int64(session.config.connectRetryTime * 1e9))) { [weak self, weak session] in
-            guard let self, let session, session.connections.first === fresh, fresh.fsm.state == .idle else { return }
+            guard let self, let session, session.connections.first === fresh, fresh.fsm.state == .idle, !session.heldDown else { return }
             self.feed(session, fresh, .manualStart(passive: session.config.passive))
         }
     }
@@ -532,6 +539,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         }
         logger.info("session established", metadata: ["peer": "\(config.name)", "as": "\(n.peerAS)", "routerID": "\(n.peerIdentifier)",
                                                      "families": "\(n.families.map(\.description).sorted())", "hold": "\(n.holdTime)"])
+        bfdUpdate(session)
         flushOutput()  // the new peer's table is the current one
         send(out.addPeer(config.address, outputSettings(session, n), rib: rib))
         // A peer without GR is not waited for by a restarting speaker.
@@ -546,7 +554,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         session.flaps += 1
         session.establishedSince = nil
         let helper = configuration.gracefulRestart.enabled && session.config.gracefulRestart
-            && (session.negotiated?.retainsRoutesAsHelper(after: reason) ?? false)
+            && (session.negotiated?.retainsRoutesAsHelper(after: reason) ?? false) && !session.bfdFailed
         out.removePeer(address)
         if helper, let restartTime = session.negotiated?.peerGracefulRestart?.restartTime {
             logger.info("peer restarting: keeping its routes as stale (RFC 4724)", metadata: ["peer": "\(session.config.name)",
@@ -564,7 +572,7 @@ public final class BGPSpeaker: @unchecked Sendable {
 
     /// Also for a peer that is gone since (a removed or dynamic neighbour):
     /// its stale routes must not outlive the timer.
-    private func sweepStale(_ address: IPAddress, why: String) {
+    func sweepStale(_ address: IPAddress, why: String) {
         peers[address]?.staleTimer = nil
         let changes = rib.sweepStale(address)
         if !changes.isEmpty { logger.info("stale routes swept", metadata: ["peer": "\(address)", "why": "\(why)", "prefixes": "\(changes.count)"]) }
@@ -707,7 +715,7 @@ public final class BGPSpeaker: @unchecked Sendable {
             info: note, received: counts.received, accepted: counts.accepted, advertised: out.advertisedCount(to: s.config.address),
             flaps: s.flaps, holdTime: n.map { Int($0.holdTime) }, peerRouterID: n?.peerIdentifier.description,
             families: n.map { $0.families.map(\.description).sorted() } ?? [],
-            capabilities: n.map(Self.capabilities) ?? [], stale: rib.staleCount(for: s.config.address))
+            capabilities: n.map(Self.capabilities) ?? [], stale: rib.staleCount(for: s.config.address), bfd: bfdStatus(s))
     }
 
     static func capabilities(_ n: NegotiatedSession) -> [String] {
@@ -807,8 +815,10 @@ public final class BGPSpeaker: @unchecked Sendable {
                 var sessionFields = before, newSessionFields = peer
                 sessionFields.importPolicy = nil; sessionFields.exportPolicy = nil; sessionFields.name = ""; sessionFields.maxPrefixes = nil
                 newSessionFields.importPolicy = nil; newSessionFields.exportPolicy = nil; newSessionFields.name = ""; newSessionFields.maxPrefixes = nil
+                sessionFields.bfd = nil; newSessionFields.bfd = nil
                 guard let session = peers[address] else { continue }
                 session.config = peer
+                if before.bfd != peer.bfd { bfdUpdate(session) }
                 if sessionFields != newSessionFields {
                     // Transport or capabilities changed: a new session.
                     removePeer(address, reason: .otherConfigurationChange)
@@ -860,6 +870,11 @@ final class PeerSession: @unchecked Sendable {
     var heldDown = false
     var staleTimer: Scheduled<Void>?
     var restartTask: Scheduled<Void>?
+    /// BFD (SpeakerBFD.swift): the session's key; torn down by BFD and held
+    /// until BFD is Up; set while that teardown runs (no GR retention).
+    var bfdKey: BFDKey?
+    var bfdHeld = false
+    var bfdFailed = false
 
     init(config: PeerConfiguration) { self.config = config }
 

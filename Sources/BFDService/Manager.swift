@@ -1,0 +1,316 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BFD
+import BGP
+import Foundation
+import IPAddressing
+import Logging
+import Metrics
+import NetNS
+import NIOCore
+
+/// A single-hop session's identity (RFC 5881 §3: one session per pair of
+/// addresses on a link).
+public struct BFDKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var peer: IPAddress
+    public var local: IPAddress
+
+    public init(peer: IPAddress, local: IPAddress) {
+        self.peer = peer
+        self.local = local
+    }
+
+    public static func < (a: BFDKey, b: BFDKey) -> Bool { (a.peer, a.local) < (b.peer, b.local) }
+    public var description: String { "\(peer) from \(local)" }
+}
+
+/// What `caracal status` shows of a session.
+public struct BFDSessionStatus: Codable, Hashable, Sendable {
+    public var peer: String
+    public var local: String
+    public var state: String
+    public var remoteState: String
+    /// The last local diagnostic (the reason of the last state change).
+    public var diagnostic: String
+    public var remoteDiagnostic: String
+    public var localDiscriminator: UInt32
+    public var remoteDiscriminator: UInt32
+    /// The negotiated transmit interval and detection time in milliseconds
+    /// (nil before the peer is heard).
+    public var transmitIntervalMs: Double?
+    public var detectionTimeMs: Double?
+    public var multiplier: Int
+    public var remoteMultiplier: Int
+    /// The peer's C bit.
+    public var remoteControlPlaneIndependent: Bool
+    public var sourcePort: Int
+    public var downs: Int
+    public var since: Date
+}
+
+/// Single-hop BFD (RFC 5880 asynchronous mode over RFC 5881) for many
+/// sessions, confined to one event loop like `BGPSpeaker`: a pure
+/// `BFDSession` per session, its two timers on the loop, a sending socket
+/// per session, and one listening socket per family read on a dedicated
+/// thread (`Sockets.swift` says why not NIO's datagram channel) whose
+/// packets are handed to the loop in batches.
+public final class BFDManager: @unchecked Sendable {
+    public let loop: EventLoop
+    /// The destination port (3784; tests may use another).
+    public let port: UInt16
+    private let logger: Logger
+    private var sessions: [BFDKey: ManagedSession] = [:]
+    private var byDiscriminator: [UInt32: ManagedSession] = [:]
+    private var receivers: [BFDReceiveSocket] = []
+    private var wakeWrite: Int32 = -1
+    private var random = SplitMix64(seed: UInt64(truncatingIfNeeded: Date().timeIntervalSince1970.bitPattern) ^ UInt64(getpid()))
+    private var nextSourcePort: UInt16
+    private let metrics = BFDMetrics()
+    /// Packets dropped, by reason (also `caracal_bfd_dropped_total{reason}`).
+    public private(set) var dropped: [String: Int] = [:]
+    public private(set) var received = 0
+    /// Every state change of every session (on the loop).
+    public var onStateChange: ((BFDKey, BFDStateChange) -> Void)?
+
+    public static let defaultPort: UInt16 = 3784
+
+    public init(loop: EventLoop, port: UInt16 = BFDManager.defaultPort, logger: Logger = Logger(label: "caracal.bfd")) {
+        self.loop = loop
+        self.port = port
+        self.logger = logger
+        nextSourcePort = BFDSendSocket.sourcePorts.lowerBound + UInt16(getpid() % 4096)
+    }
+
+    // MARK: Lifecycle
+
+    /// Opens the listening sockets (both families) and starts the reader.
+    /// Call once, from any thread; the sockets belong to the calling
+    /// thread's network namespace.
+    public func start() throws {
+        let sockets = [try BFDReceiveSocket(v4: true, port: port), try BFDReceiveSocket(v4: false, port: port)]
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw BFDSocketError(operation: "pipe", errno: errno) }
+        receivers = sockets
+        wakeWrite = fds[1]
+        let wakeRead = fds[0]
+        try BackgroundTask<Void>.detached { [self] in readLoop(sockets, wake: wakeRead) }
+    }
+
+    /// Sends AdminDown on every session (RFC 5882 §3.2: the peers' clients
+    /// must not take it for a failure), then closes everything.
+    public func shutdown() -> EventLoopFuture<Void> {
+        loop.submit { [self] in
+            for s in sessions.values {
+                execute(s.fsm.handle(.adminDown(.administrativelyDown)), s)
+                cancelTimers(s)
+            }
+            sessions = [:]
+            byDiscriminator = [:]
+            if wakeWrite >= 0 {
+                var b: UInt8 = 1
+                _ = write(wakeWrite, &b, 1)
+                Glibc.close(wakeWrite)
+                wakeWrite = -1
+            }
+            receivers = []
+            metrics.sessions([])
+        }
+    }
+
+    private func readLoop(_ sockets: [BFDReceiveSocket], wake: Int32) {
+        var fds = sockets.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) } + [pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
+        defer { Glibc.close(wake) }
+        while true {
+            let n = Syscall.retryingInterrupts { poll(&fds, nfds_t(fds.count), -1) }
+            guard n >= 0, fds[fds.count - 1].revents == 0 else { return }
+            var batch: [ReceivedDatagram] = []
+            for (i, socket) in sockets.enumerated() where fds[i].revents != 0 {
+                while batch.count < 1024, let d = socket.receive() { batch.append(d) }
+            }
+            guard !batch.isEmpty else { continue }
+            let ready = batch
+            loop.execute { [self] in received(ready) }
+        }
+    }
+
+    // MARK: Sessions (on the loop)
+
+    /// Adds (or reconfigures) the session to `key.peer` from `key.local`.
+    public func addSession(_ key: BFDKey, configuration: BFDSessionConfiguration) throws {
+        loop.preconditionInEventLoop()
+        if let s = sessions[key] {
+            if s.fsm.configuration != configuration { execute(s.fsm.handle(.reconfigure(configuration)), s) }
+            return
+        }
+        let socket = try BFDSendSocket(local: key.local, startingAt: nextSourcePort)
+        nextSourcePort = socket.sourcePort == BFDSendSocket.sourcePorts.upperBound ? BFDSendSocket.sourcePorts.lowerBound : socket.sourcePort + 1
+        var discriminator: UInt32 = 0
+        while discriminator == 0 || byDiscriminator[discriminator] != nil { discriminator = UInt32(truncatingIfNeeded: random.next()) }
+        let s = ManagedSession(key: key, fsm: BFDSession(configuration: configuration, localDiscriminator: discriminator,
+                                                         random: SplitMix64(seed: random.next())), socket: socket)
+        sessions[key] = s
+        byDiscriminator[discriminator] = s
+        logger.info("BFD session added", metadata: ["peer": "\(key.peer)", "local": "\(key.local)", "discriminator": "\(discriminator)",
+                                                   "sourcePort": "\(socket.sourcePort)"])
+        execute(s.fsm.start(), s)
+        metrics.sessions(sessions.values.map(\.fsm.state))
+    }
+
+    /// Removes a session, telling the peer AdminDown first.
+    public func removeSession(_ key: BFDKey) {
+        loop.preconditionInEventLoop()
+        guard let s = sessions.removeValue(forKey: key) else { return }
+        byDiscriminator[s.fsm.localDiscriminator] = nil
+        let actions = s.fsm.handle(.adminDown(.administrativelyDown))
+        for case .send(let p) in actions { send(p, s) }
+        cancelTimers(s)
+        metrics.sessions(sessions.values.map(\.fsm.state))
+    }
+
+    public func state(_ key: BFDKey) -> BFDState? { sessions[key]?.fsm.state }
+
+    public var keys: [BFDKey] { sessions.keys.sorted() }
+
+    public func status(_ key: BFDKey) -> BFDSessionStatus? {
+        guard let s = sessions[key] else { return nil }
+        let f = s.fsm
+        let heard = f.remoteDiscriminator != 0
+        return BFDSessionStatus(
+            peer: key.peer.description, local: key.local.description, state: f.state.description, remoteState: f.remoteState.description,
+            diagnostic: f.localDiagnostic.description, remoteDiagnostic: s.remoteDiagnostic.description,
+            localDiscriminator: f.localDiscriminator, remoteDiscriminator: f.remoteDiscriminator,
+            transmitIntervalMs: heard ? f.transmitInterval.map { Double($0) / 1000 } : nil, detectionTimeMs: f.detectionTime.map { Double($0) / 1000 },
+            multiplier: Int(f.configuration.detectMultiplier), remoteMultiplier: Int(f.remoteDetectMultiplier),
+            remoteControlPlaneIndependent: f.remoteControlPlaneIndependent, sourcePort: Int(s.socket.sourcePort), downs: s.downs, since: s.since)
+    }
+
+    /// Whether the peer's last packets said its BFD does not share fate with
+    /// its control plane (the C bit).
+    public func remoteControlPlaneIndependent(_ key: BFDKey) -> Bool { sessions[key]?.fsm.remoteControlPlaneIndependent ?? false }
+
+    // MARK: Packets
+
+    private func drop(_ reason: String, _ d: ReceivedDatagram, _ detail: @autoclosure () -> String) {
+        dropped[reason, default: 0] += 1
+        metrics.dropped(reason)
+        logger.debug("BFD packet dropped", metadata: ["reason": "\(reason)", "from": "\(d.source)", "detail": "\(detail())"])
+    }
+
+    func received(_ batch: [ReceivedDatagram]) {
+        for d in batch {
+            received += 1
+            metrics.packetsIn.increment()
+            // RFC 5881 §5: single hop only; anything else may come from afar.
+            guard d.ttl == 255 else { drop("ttl", d, "TTL \(d.ttl.map(String.init) ?? "unknown")"); continue }
+            let p: BFDControlPacket
+            do throws(BFDPacketError) {
+                p = try BFDControlPacket.decode(d.bytes)
+            } catch {
+                drop(error.reason, d, error.description)
+                continue
+            }
+            let found: ManagedSession?
+            if p.yourDiscriminator != 0 {
+                found = byDiscriminator[p.yourDiscriminator]
+            } else if let local = d.destination {
+                found = sessions[BFDKey(peer: d.source, local: local)]
+            } else {
+                found = sessions.values.first { $0.key.peer == d.source }
+            }
+            guard let s = found else { drop("unknown_session", d, "Your Discriminator \(p.yourDiscriminator)"); continue }
+            guard s.key.peer == d.source else { drop("address", d, "session \(s.key) got a packet from \(d.source)"); continue }
+            s.remoteDiagnostic = p.diagnostic
+            let actions = s.fsm.handle(.received(p))
+            if let discard = s.fsm.lastDiscard { drop("\(discard)", d, "session \(s.key)") }
+            execute(actions, s)
+        }
+    }
+
+    private func send(_ p: BFDControlPacket, _ s: ManagedSession) {
+        if s.socket.send(p.encode(), to: s.key.peer, port: port) {
+            metrics.packetsOut.increment()
+        } else {
+            metrics.sendErrors.increment()
+        }
+    }
+
+    private func cancelTimers(_ s: ManagedSession) {
+        for t in s.timers.values { t.cancel() }
+        s.timers = [:]
+    }
+
+    private func execute(_ actions: [BFDAction], _ s: ManagedSession) {
+        for action in actions {
+            switch action {
+            case .send(let p): send(p, s)
+            case .startTimer(let t, let us):
+                s.timers[t]?.cancel()
+                s.timers[t] = loop.scheduleTask(in: .microseconds(Int64(us))) { [weak self, weak s] in
+                    guard let self, let s, self.sessions[s.key] === s else { return }
+                    s.timers[t] = nil
+                    self.execute(s.fsm.handle(.timerExpired(t)), s)
+                }
+            case .stopTimer(let t):
+                s.timers.removeValue(forKey: t)?.cancel()
+            case .stateChanged(let c):
+                s.since = Date()
+                if c.from == .up { s.downs += 1 }
+                metrics.changed(to: c.to)
+                metrics.sessions(sessions.values.map(\.fsm.state))
+                logger.info("BFD session state", metadata: ["peer": "\(s.key.peer)", "local": "\(s.key.local)", "from": "\(c.from)",
+                                                           "to": "\(c.to)", "diagnostic": "\(c.diagnostic)", "remoteState": "\(c.remoteState)"])
+                if sessions[s.key] === s { onStateChange?(s.key, c) }
+            }
+        }
+    }
+}
+
+/// Confined to the manager's event loop.
+final class ManagedSession: @unchecked Sendable {
+    let key: BFDKey
+    var fsm: BFDSession<SplitMix64>
+    let socket: BFDSendSocket
+    var timers: [BFDTimer: Scheduled<Void>] = [:]
+    var since = Date()
+    var downs = 0
+    var remoteDiagnostic: BFDDiagnostic = .none
+
+    init(key: BFDKey, fsm: BFDSession<SplitMix64>, socket: BFDSendSocket) {
+        self.key = key
+        self.fsm = fsm
+        self.socket = socket
+    }
+}
+
+/// `caracal_bfd_sessions{state}`, `caracal_bfd_state_changes_total{to}`,
+/// `caracal_bfd_packets_in_total`, `caracal_bfd_packets_out_total`,
+/// `caracal_bfd_send_errors_total`, `caracal_bfd_dropped_total{reason}`.
+final class BFDMetrics {
+    let packetsIn = Counter(label: "caracal_bfd_packets_in_total")
+    let packetsOut = Counter(label: "caracal_bfd_packets_out_total")
+    let sendErrors = Counter(label: "caracal_bfd_send_errors_total")
+    private var gauges: [BFDState: Gauge] = [:]
+    private var changes: [BFDState: Counter] = [:]
+    private var drops: [String: Counter] = [:]
+
+    func sessions(_ states: [BFDState]) {
+        for s in BFDState.allCases {
+            let g = gauges[s] ?? Gauge(label: "caracal_bfd_sessions", dimensions: [("state", s.description)])
+            gauges[s] = g
+            g.record(states.filter { $0 == s }.count)
+        }
+    }
+
+    func changed(to state: BFDState) {
+        let c = changes[state] ?? Counter(label: "caracal_bfd_state_changes_total", dimensions: [("to", state.description)])
+        changes[state] = c
+        c.increment()
+    }
+
+    func dropped(_ reason: String) {
+        let c = drops[reason] ?? Counter(label: "caracal_bfd_dropped_total", dimensions: [("reason", reason)])
+        drops[reason] = c
+        c.increment()
+    }
+}
