@@ -148,11 +148,16 @@ public struct BFDSettings: Hashable, Sendable {
     public var minTx: Int = 100
     public var minRx: Int = 100
     public var multiplier: Int = 3
+    /// BIRD's `bfd graceful`: a BFD failure closes the BGP session as a
+    /// lost connection, so graceful restart keeps the routes (for peers whose
+    /// BFD shares fate with a control plane that restarts).
+    public var graceful: Bool = false
 
-    public init(minTx: Int = 100, minRx: Int = 100, multiplier: Int = 3) {
+    public init(minTx: Int = 100, minRx: Int = 100, multiplier: Int = 3, graceful: Bool = false) {
         self.minTx = minTx
         self.minRx = minRx
         self.multiplier = multiplier
+        self.graceful = graceful
     }
 
     public static let intervalRange = 10...60_000
@@ -406,7 +411,7 @@ public struct AgentConfiguration: Hashable, Sendable {
             guard (0...10).contains(peer.allowAsIn) else { throw a.error("must be 0-10") }
         }
         if let b = m["bfd"] {
-            let f = try b.mapping(allowed: ["enabled", "minTx", "minRx", "multiplier"])
+            let f = try b.mapping(allowed: ["enabled", "minTx", "minRx", "multiplier", "graceful"])
             var settings = BFDSettings()
             for (key, path) in [("minTx", \BFDSettings.minTx), ("minRx", \BFDSettings.minRx)] {
                 guard let v = f[key] else { continue }
@@ -417,6 +422,7 @@ public struct AgentConfiguration: Hashable, Sendable {
                 settings.multiplier = try v.int()
                 guard (1...255).contains(settings.multiplier) else { throw v.error("must be 1-255") }
             }
+            if let g = f["graceful"] { settings.graceful = try g.bool() }
             if try f["enabled"]?.bool() ?? true {
                 // Single hop only (RFC 5881); RFC 5883's multihop is not built.
                 guard peer.ttl == 1 else { throw b.error("BFD is single-hop only: not with ebgpMultihop above 1") }

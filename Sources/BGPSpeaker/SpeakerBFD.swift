@@ -13,6 +13,9 @@ import Logging
 ///   8538) and the peer's routes are withdrawn without graceful-restart
 ///   retention: the peer is gone, not restarting. BGP stays down until BFD
 ///   is Up again.
+/// - With `bfd.graceful` (BIRD's `bfd graceful`), a failure closes the
+///   TCP connection instead, as if it were lost: graceful restart keeps the
+///   peer's routes for its restart time.
 /// - The peer's AdminDown (it shuts its BFD down on purpose, as a
 ///   restarting Caracal does) is not a failure (RFC 5882 §3.2): BGP's own
 ///   rules, graceful restart included, decide.
@@ -89,7 +92,12 @@ extension BGPSpeaker {
             return
         }
         guard change.isFailure else { return }
-        if let c = session.connections.first(where: { $0.fsm.state == .established }) {
+        if let c = session.connections.first(where: { $0.fsm.state == .established }), session.config.bfd?.graceful == true {
+            logger.warning("BFD down: BGP session closed as a lost connection (bfd.graceful: graceful restart keeps the routes)",
+                           metadata: ["peer": "\(session.config.name)", "diagnostic": "\(change.diagnostic)"])
+            session.lastError = "BFD went down (\(change.diagnostic)): session closed gracefully"
+            if let channel = c.channel { channel.close(promise: nil) } else { feed(session, c, .tcpConnectionFails) }
+        } else if let c = session.connections.first(where: { $0.fsm.state == .established }) {
             let cease = NotificationMessage(cease: .bfdDown)
             let n = session.negotiated?.gracefulNotification == true ? NotificationMessage.hardReset(wrapping: cease) : cease
             logger.warning("BFD down: BGP session torn down, routes withdrawn without graceful restart",
@@ -100,7 +108,7 @@ extension BGPSpeaker {
             for other in session.connections where other !== c { feed(session, other, .manualStop(nil)) }
             feed(session, c, .manualStop(n))
             session.bfdFailed = false
-            session.lastError = "BFD down (\(change.diagnostic)): session torn down, waiting for BFD"
+            session.lastError = "BFD went down (\(change.diagnostic)): session torn down and held until BFD was Up again"
         } else if rib.staleCount(for: key.peer) > 0, change.remoteControlPlaneIndependent {
             session.staleTimer?.cancel()
             sweepStale(key.peer, why: "BFD down while the peer restarts, C bit set: its forwarding plane failed (RFC 5882 §4.3.1)")
