@@ -85,6 +85,11 @@ final class BFDReceiveSocket: @unchecked Sendable {
         fd = try LinuxSocket.open(v4: v4)
         do throws(BFDSocketError) {
             try LinuxSocket.setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+            // Room for bursts (many sessions, a flood of junk): 4 MB, past
+            // rmem_max when root may (SO_RCVBUFFORCE), else what it allows.
+            if (try? LinuxSocket.setInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20)) == nil {
+                try? LinuxSocket.setInt(fd, SOL_SOCKET, SO_RCVBUF, 4 << 20)
+            }
             if v4 {
                 try LinuxSocket.setInt(fd, Int32(IPPROTO_IP), LinuxSocket.ipRecvTTL, 1)
                 try LinuxSocket.setInt(fd, Int32(IPPROTO_IP), LinuxSocket.ipPktInfo, 1)
