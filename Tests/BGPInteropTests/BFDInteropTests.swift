@@ -111,7 +111,8 @@ struct BFDInteropTests {
                 }
                 usleep(10_000)
             }
-            let elapsed = try #require(gone, "routes still in the kernel 5 s after the cut")
+            let diagnosis = "\((try? agent.kernelRoutes()) ?? "") \((try? agent.kernelRoutes("-6")) ?? "") \((try? agent.status()) ?? [:]) \(agent.daemon.output.suffix(4000))"
+            let elapsed = try #require(gone, "routes still in the kernel 5 s after the cut: \(diagnosis)")
             print("BFD interop: kernel routes gone \(Int(elapsed * 1000)) ms after the cut (detection time 300 ms)")
             #expect(elapsed < 1.5, "detection time 0.3 s, generously bounded")
             let peer = try #require(try agent.peer("10.73.0.2"))
