@@ -222,8 +222,16 @@ public final class BFDManager: @unchecked Sendable {
             guard s.key.peer == d.source else { drop("address", d, "session \(s.key) got a packet from \(d.source)"); continue }
             s.remoteDiagnostic = p.diagnostic
             let actions = s.fsm.handle(.received(p))
-            if let discard = s.fsm.lastDiscard { drop("\(discard)", d, "session \(s.key)") }
+            if let discard = s.fsm.lastDiscard { drop(Self.label(discard), d, "session \(s.key)") }
             execute(actions, s)
+        }
+    }
+
+    static func label(_ d: BFDDiscard) -> String {
+        switch d {
+        case .discriminatorMismatch: "discriminator_mismatch"
+        case .authenticationNotConfigured: "authentication"
+        case .adminDown: "admin_down"
         }
     }
 

@@ -269,10 +269,10 @@ struct BFDInteropTests {
     }
 
     /// The peer is restarting, not gone: with `bfd.graceful` Caracal keeps a
-    /// killed BIRD's routes (graceful restart) although BFD went down; with
-    /// the default it removes them within the detection time. And BIRD with
-    /// `bfd graceful` keeps Caracal's routes when the agent is killed and
-    /// restarted.
+    /// killed BIRD's routes (graceful restart) although BFD went down (the
+    /// default removes them within the detection time: the first test). And
+    /// BIRD with `bfd graceful` keeps Caracal's routes when the agent is
+    /// killed and restarted.
     @Test func gracefulRestartWhereBFDIsGracefulAndRemovalWhereItIsNot() throws {
         try withBIRDPair(76, birdBGP: "bfd graceful;", caracalPeer: "bfd: {minTx: 100, minRx: 100, multiplier: 3, graceful: true}") { a, b, bird, agent, dir in
             #expect(try eventually { try bfd(agent, "10.76.0.2")?["state"] as? String == "Up" && agent.established("10.76.0.2") })
