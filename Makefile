@@ -5,7 +5,7 @@
 SWIFT ?= swift
 FUZZ_SECONDS ?= 45
 FUZZ_TARGETS := $(notdir $(wildcard Fuzz/Fuzz*))
-BENCHES := bgp-codec bgp bgp-rib routes cni cni-etcd policy datastore
+BENCHES := bgp-codec bgp bgp-rib routes cni cni-etcd policy datastore bfd
 
 .PHONY: all deps deps-test deps-demo deps-bench build release test unit fuzz fuzz-replay demo bench clean $(addprefix bench-,$(BENCHES))
 

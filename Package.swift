@@ -97,6 +97,7 @@ let package = Package(
         // MARK: Benchmarks (scripts/bench/<name>.sh; C references in reference/)
         .executableTarget(name: "bench-bgp-codec", dependencies: ["BGP", "IPAddressing", nioCore], exclude: ["reference"]),
         .executableTarget(name: "bench-bgp-rib", dependencies: ["BGP", "BGPRIB", "IPAddressing"]),
+        .executableTarget(name: "bench-bfd", dependencies: ["BFD", "BFDService", "IPAddressing", nioCore, .product(name: "NIOPosix", package: "swift-nio")]),
         .executableTarget(name: "bench-bgp-clients", dependencies: ["BGP", "IPAddressing", nioCore, .product(name: "NIOPosix", package: "swift-nio")]),
         .executableTarget(name: "bench-routes", dependencies: ["ClusterModel", "Netlink", "Routing", "IPAddressing"], exclude: ["reference"]),
         .executableTarget(name: "bench-datastore", dependencies: ["Datastore", "KeyValueStore", "IPAM", "IPAddressing"], exclude: ["reference"]),
