@@ -301,4 +301,85 @@ struct BFDInteropTests {
             #expect(try b.run(["ip", "route"]).stdout.contains("10.244.76.0/24"))
         }
     }
+
+    /// RFC 5882 §4.3.1 with a peer whose BFD has the C bit (its BFD lives
+    /// apart from its control plane: here a small Python speaker next to
+    /// BIRD's BGP): BIRD killed, the BGP session lost, BFD still Up: the
+    /// peer is restarting and its routes stay (stale, graceful restart);
+    /// then BFD goes down too: its forwarding plane is gone and the stale
+    /// routes leave at once instead of at the end of the restart time.
+    @Test func aRestartingPeerWithTheCBitKeepsItsRoutesUntilItsBFDFails() throws {
+        try withTestNetwork { net in
+            try TemporaryDirectory.with { dir in
+                let a = try net.namespace("a"), b = try net.namespace("b")
+                try net.veth(a, "a0", "10.77.0.1/24", b, "b0", "10.77.0.2/24")
+                let bird = try BIRD(in: b, config: """
+                    router id 10.77.0.2;
+                    protocol device {}
+                    protocol direct { ipv4; interface "b0"; }
+                    protocol static { ipv4; route 10.98.77.0/24 blackhole; }
+                    protocol bgp c4 { local 10.77.0.2 as 64512; neighbor 10.77.0.1 as 64512; direct; \(Self.birdTimers)
+                      graceful restart on; ipv4 { import all; export where source = RTS_STATIC; }; }
+                    """, directory: dir)
+                let responder = dir.appendingPathComponent("bfd-c-bit.py")
+                try """
+                    import select, socket, struct, time
+                    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    rx.bind(('10.77.0.2', 3784))
+                    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
+                    tx.bind(('10.77.0.2', 49300))
+                    state, your, due = 1, 0, 0.0
+                    def send(final=False):
+                        flags = (state << 6) | 0x08 | (0x10 if final else 0)   # C: control plane independent
+                        tx.sendto(bytes([0x20, flags, 3, 24]) + struct.pack('>IIIII', 0x77, your if state != 1 else 0, 100000, 100000, 0),
+                                  ('10.77.0.1', 3784))
+                    while True:
+                        ready, _, _ = select.select([rx], [], [], max(0.0, due - time.time()))
+                        if ready:
+                            data, _ = rx.recvfrom(64)
+                            if len(data) >= 24:
+                                theirs, your = data[1] >> 6, struct.unpack('>I', data[4:8])[0]
+                                if theirs == 0: state = 1
+                                elif state == 1: state = {1: 2, 2: 3}.get(theirs, 1)
+                                elif state == 2: state = 3 if theirs >= 2 else 2
+                                elif theirs == 1: state = 1
+                                if data[1] & 0x20: send(final=True)
+                        if time.time() >= due:
+                            send()
+                            due = time.time() + 0.08
+                    """.write(to: responder, atomically: true, encoding: .utf8)
+                let bfdPeer = try Daemon("bfd-c-bit", in: b, ["python3", responder.path], directory: dir)
+                let agent = try CaracalAgent(in: a, config: InteropTests().agentConfig(
+                    routerID: "10.77.0.1", listen: ["10.77.0.1"], originate: ["10.244.77.0/24"], peers: """
+                      - name: bird
+                        address: 10.77.0.2
+                        remoteAS: internal
+                        holdTime: 9
+                        connectRetryTime: 1
+                        families: [ipv4-unicast]
+                        \(Self.caracalBFD)
+                """), directory: dir)
+                #expect(try eventually { try agent.established("10.77.0.2") && bfd(agent, "10.77.0.2")?["state"] as? String == "Up" },
+                        "\(agent.daemon.output.suffix(3000)) \(bfdPeer.output)")
+                #expect(try bfd(agent, "10.77.0.2")?["remoteControlPlaneIndependent"] as? Bool == true)
+                #expect(try eventually { try agent.kernelRoutes().contains("10.98.77.0/24") })
+                // The control plane goes; BFD stays Up: graceful restart keeps the route.
+                bird.daemon.kill()
+                #expect(try eventually(10) { try !agent.established("10.77.0.2") })
+                usleep(1_000_000)
+                #expect(try bfd(agent, "10.77.0.2")?["state"] as? String == "Up")
+                #expect(try agent.peer("10.77.0.2")?["stale"] as? Int == 1)
+                #expect(try agent.kernelRoutes().contains("10.98.77.0/24"), "restarting, BFD (C bit) Up: the route stays")
+                // BFD fails too: the forwarding plane is gone, the stale route goes now.
+                bfdPeer.kill()
+                let cut = Date()
+                #expect(try eventually(5, interval: 0.02) { try !agent.kernelRoutes().contains("10.98.77.0/24") })
+                print("BFD C bit: stale route gone \(Int(Date().timeIntervalSince(cut) * 1000)) ms after the peer's BFD stopped")
+                #expect(Date().timeIntervalSince(cut) < 2, "well before the 120 s restart time")
+                #expect(agent.daemon.output.contains("C bit set"), "\(agent.daemon.output.suffix(2000))")
+            }
+        }
+    }
 }
+
