@@ -381,5 +381,50 @@ struct BFDInteropTests {
             }
         }
     }
+
+    /// Caracal to Caracal: BFD between two agents; one is stopped (SIGTERM)
+    /// and started again, as an upgrade does. It says AdminDown first, so
+    /// its peer's BFD goes Down without a failure, and graceful restart
+    /// (the N-bit) keeps its route in the peer's kernel throughout.
+    @Test func aCaracalAgentRestartingIsNoBFDFailureForItsCaracalPeer() throws {
+        try withTestNetwork { net in
+            try TemporaryDirectory.with { dir in
+                let a = try net.namespace("a"), b = try net.namespace("b")
+                try net.veth(a, "a0", "10.78.0.1/24", b, "b0", "10.78.0.2/24")
+                func config(_ me: Int, _ other: Int) -> String {
+                    InteropTests().agentConfig(routerID: "10.78.0.\(me)", listen: ["10.78.0.\(me)"], originate: ["10.244.\(me).0/24"], peers: """
+                          - name: node\(other)
+                            address: 10.78.0.\(other)
+                            remoteAS: internal
+                            holdTime: 9
+                            connectRetryTime: 1
+                            families: [ipv4-unicast]
+                            \(Self.caracalBFD)
+                    """)
+                }
+                let agentA = try CaracalAgent(in: a, config: config(1, 2), directory: dir, name: "node1")
+                var agentB = try CaracalAgent(in: b, config: config(2, 1), directory: dir, name: "node2")
+                #expect(try eventually { try bfd(agentA, "10.78.0.2")?["state"] as? String == "Up" && bfd(agentB, "10.78.0.1")?["state"] as? String == "Up" },
+                        "\(agentA.daemon.output.suffix(2000))")
+                #expect(try bfd(agentA, "10.78.0.2")?["detectionTimeMs"] as? Double == 300)
+                #expect(try eventually { try agentA.kernelRoutes().contains("10.244.2.0/24 via 10.78.0.2") })
+                #expect(try eventually { try agentB.kernelRoutes().contains("10.244.1.0/24 via 10.78.0.1") })
+
+                agentB.daemon.stop()
+                #expect(try eventually(5) { try bfd(agentA, "10.78.0.2")?["remoteState"] as? String == "AdminDown" })
+                #expect(try bfd(agentA, "10.78.0.2")?["downs"] as? Int == 1)
+                #expect(try eventually(5) { try agentA.peer("10.78.0.2")?["stale"] as? Int == 1 })
+                usleep(1_000_000)
+                #expect(try agentA.kernelRoutes().contains("10.244.2.0/24 via 10.78.0.2"), "kept through the restart")
+                #expect(!agentA.daemon.output.contains("BFD down: BGP session torn down"))
+
+                agentB = try CaracalAgent(in: b, config: config(2, 1), directory: dir, name: "node2-restarted")
+                #expect(try eventually { try agentA.established("10.78.0.2") && bfd(agentA, "10.78.0.2")?["state"] as? String == "Up" })
+                #expect(try eventually { try agentA.peer("10.78.0.2")?["stale"] as? Int == 0 })
+                #expect(try agentA.kernelRoutes().contains("10.244.2.0/24 via 10.78.0.2"))
+                #expect(try eventually { try agentB.status()["restarting"] as? Bool == false })
+            }
+        }
+    }
 }
 
