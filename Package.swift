@@ -71,7 +71,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
-        // Single-hop BFD (RFC 5881) sessions on an event loop: the pure BFD state machines on sockets.
+        // BFD sessions (RFC 5881 single hop, RFC 5883 multihop) on an event loop: the pure BFD state machines on sockets.
         .target(name: "BFDService", dependencies: ["BFD", "BGP", "IPAddressing", "NetNS", nioCore, log, metrics]),
         // BGP sessions over SwiftNIO: the FSM and the RIB on the wire.
         .target(name: "BGPSpeaker", dependencies: ["BFD", "BFDService", "BGP", "BGPRIB", "IPAddressing", "StrictYAML", nioCore,

@@ -10,19 +10,24 @@ import Metrics
 import NetNS
 import NIOCore
 
-/// A single-hop session's identity (RFC 5881 §3: one session per pair of
-/// addresses on a link).
+/// A session's identity: one session per pair of addresses (RFC 5881 §3
+/// on a link; RFC 5883 §4 across hops, on its own port).
 public struct BFDKey: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var peer: IPAddress
     public var local: IPAddress
+    /// RFC 5883: port 4784, no TTL check.
+    public var multihop: Bool
 
-    public init(peer: IPAddress, local: IPAddress) {
+    public init(peer: IPAddress, local: IPAddress, multihop: Bool = false) {
         self.peer = peer
         self.local = local
+        self.multihop = multihop
     }
 
-    public static func < (a: BFDKey, b: BFDKey) -> Bool { (a.peer, a.local) < (b.peer, b.local) }
-    public var description: String { "\(peer) from \(local)" }
+    public static func < (a: BFDKey, b: BFDKey) -> Bool {
+        (a.peer, a.local, a.multihop ? 1 : 0) < (b.peer, b.local, b.multihop ? 1 : 0)
+    }
+    public var description: String { "\(peer) from \(local)\(multihop ? " (multihop)" : "")" }
 }
 
 /// What `caracal status` shows of a session.
@@ -49,16 +54,19 @@ public struct BFDSessionStatus: Codable, Hashable, Sendable {
     public var since: Date
 }
 
-/// Single-hop BFD (RFC 5880 asynchronous mode over RFC 5881) for many
-/// sessions, confined to one event loop like `BGPSpeaker`: a pure
-/// `BFDSession` per session, its two timers on the loop, a sending socket
-/// per session, and one listening socket per family read on a dedicated
+/// BFD (RFC 5880 asynchronous mode over RFC 5881 single hop or RFC 5883
+/// multihop) for many sessions, confined to one event loop like
+/// `BGPSpeaker`: a pure `BFDSession` per session, its two timers on the
+/// loop, a sending socket per session, and listening sockets (per family
+/// and port) read on a dedicated
 /// thread (`Sockets.swift` says why not NIO's datagram channel) whose
 /// packets are handed to the loop in batches.
 public final class BFDManager: @unchecked Sendable {
     public let loop: EventLoop
-    /// The destination port (3784; tests may use another).
+    /// The destination ports: single hop 3784 (RFC 5881), multihop 4784
+    /// (RFC 5883).
     public let port: UInt16
+    public let multihopPort: UInt16
     private let logger: Logger
     private var sessions: [BFDKey: ManagedSession] = [:]
     private var byDiscriminator: [UInt32: ManagedSession] = [:]
@@ -75,10 +83,13 @@ public final class BFDManager: @unchecked Sendable {
     public var onStateChange: ((BFDKey, BFDStateChange) -> Void)?
 
     public static let defaultPort: UInt16 = 3784
+    public static let defaultMultihopPort: UInt16 = 4784
 
-    public init(loop: EventLoop, port: UInt16 = BFDManager.defaultPort, logger: Logger = Logger(label: "caracal.bfd")) {
+    public init(loop: EventLoop, port: UInt16 = BFDManager.defaultPort, multihopPort: UInt16 = BFDManager.defaultMultihopPort,
+                logger: Logger = Logger(label: "caracal.bfd")) {
         self.loop = loop
         self.port = port
+        self.multihopPort = multihopPort
         self.logger = logger
         nextSourcePort = BFDSendSocket.sourcePorts.lowerBound + UInt16(getpid() % 4096)
     }
@@ -89,7 +100,9 @@ public final class BFDManager: @unchecked Sendable {
     /// Call once, from any thread; the sockets belong to the calling
     /// thread's network namespace.
     public func start() throws {
-        let sockets = [try BFDReceiveSocket(v4: true, port: port), try BFDReceiveSocket(v4: false, port: port)]
+        let sockets = [try BFDReceiveSocket(v4: true, port: port), try BFDReceiveSocket(v4: false, port: port),
+                       try BFDReceiveSocket(v4: true, port: multihopPort, multihop: true),
+                       try BFDReceiveSocket(v4: false, port: multihopPort, multihop: true)]
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw BFDSocketError(operation: "pipe", errno: errno) }
         receivers = sockets
@@ -207,7 +220,8 @@ public final class BFDManager: @unchecked Sendable {
             received += 1
             metrics.packetsIn.increment()
             // RFC 5881 §5: single hop only; anything else may come from afar.
-            guard d.ttl == 255 else { drop("ttl", d, "TTL \(d.ttl.map(String.init) ?? "unknown")"); continue }
+            // Multihop (RFC 5883 §5) cannot check it.
+            guard d.multihop || d.ttl == 255 else { drop("ttl", d, "TTL \(d.ttl.map(String.init) ?? "unknown")"); continue }
             let p: BFDControlPacket
             do throws(BFDPacketError) {
                 p = try BFDControlPacket.decode(d.bytes)
@@ -219,12 +233,13 @@ public final class BFDManager: @unchecked Sendable {
             if p.yourDiscriminator != 0 {
                 found = byDiscriminator[p.yourDiscriminator]
             } else if let local = d.destination {
-                found = sessions[BFDKey(peer: d.source, local: local)]
+                found = sessions[BFDKey(peer: d.source, local: local, multihop: d.multihop)]
             } else {
-                found = sessions.values.first { $0.key.peer == d.source }
+                found = sessions.values.first { $0.key.peer == d.source && $0.key.multihop == d.multihop }
             }
             guard let s = found else { drop("unknown_session", d, "Your Discriminator \(p.yourDiscriminator)"); continue }
             guard s.key.peer == d.source else { drop("address", d, "session \(s.key) got a packet from \(d.source)"); continue }
+            guard s.key.multihop == d.multihop else { drop("port", d, "session \(s.key) got a packet on the other port"); continue }
             s.remoteDiagnostic = p.diagnostic
             let actions = s.fsm.handle(.received(p))
             if let discard = s.fsm.lastDiscard { drop(Self.label(discard), d, "session \(s.key)") }
@@ -241,7 +256,7 @@ public final class BFDManager: @unchecked Sendable {
     }
 
     private func send(_ p: BFDControlPacket, _ s: ManagedSession) {
-        if s.socket.send(p.encode(), to: s.key.peer, port: port) {
+        if s.socket.send(p.encode(), to: s.key.peer, port: s.key.multihop ? multihopPort : port) {
             sent += 1
             metrics.packetsOut.increment()
         } else {

@@ -72,6 +72,8 @@ struct ReceivedDatagram: Sendable {
     var destination: IPAddress?
     /// TTL or hop limit (nil if the kernel gave none).
     var ttl: Int?
+    /// Arrived on the multihop port (RFC 5883).
+    var multihop = false
 }
 
 /// The listening socket of one family on the BFD port, with TTL and
@@ -79,9 +81,11 @@ struct ReceivedDatagram: Sendable {
 final class BFDReceiveSocket: @unchecked Sendable {
     let fd: Int32
     let v4: Bool
+    let multihop: Bool
 
-    init(v4: Bool, port: UInt16) throws(BFDSocketError) {
+    init(v4: Bool, port: UInt16, multihop: Bool = false) throws(BFDSocketError) {
         self.v4 = v4
+        self.multihop = multihop
         fd = try LinuxSocket.open(v4: v4)
         do throws(BFDSocketError) {
             try LinuxSocket.setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1)
@@ -134,7 +138,7 @@ final class BFDReceiveSocket: @unchecked Sendable {
             }
         }
         guard n >= 0, let (source, port) = Self.address(of: &name) else { return nil }
-        var datagram = ReceivedDatagram(bytes: Array(buffer[0..<n]), source: source, sourcePort: port)
+        var datagram = ReceivedDatagram(bytes: Array(buffer[0..<n]), source: source, sourcePort: port, multihop: multihop)
         Self.parseControl(UnsafeRawBufferPointer(rebasing: control[0..<min(control.count, Int(msg.msg_controllen))]), into: &datagram)
         return datagram
     }

@@ -132,7 +132,7 @@ public struct PeerConfiguration: Hashable, Sendable {
     public var importPolicy: String? = nil
     public var exportPolicy: String? = nil
     public var allowAsIn: Int = 0
-    /// Single-hop BFD (RFC 5881) for this peer; nil: off.
+    /// BFD (RFC 5881 single hop, RFC 5883 multihop) for this peer; nil: off.
     public var bfd: BFDSettings? = nil
 
     public init(name: String, address: IPAddress, remoteAS: RemoteAS) {
@@ -152,12 +152,16 @@ public struct BFDSettings: Hashable, Sendable {
     /// lost connection, so graceful restart keeps the routes (for peers whose
     /// BFD shares fate with a control plane that restarts).
     public var graceful: Bool = false
+    /// Multihop BFD (RFC 5883: port 4784, no TTL check); the default for a
+    /// peer with `ebgpMultihop` above 1.
+    public var multihop: Bool = false
 
-    public init(minTx: Int = 100, minRx: Int = 100, multiplier: Int = 3, graceful: Bool = false) {
+    public init(minTx: Int = 100, minRx: Int = 100, multiplier: Int = 3, graceful: Bool = false, multihop: Bool = false) {
         self.minTx = minTx
         self.minRx = minRx
         self.multiplier = multiplier
         self.graceful = graceful
+        self.multihop = multihop
     }
 
     public static let intervalRange = 10...60_000
@@ -411,7 +415,7 @@ public struct AgentConfiguration: Hashable, Sendable {
             guard (0...10).contains(peer.allowAsIn) else { throw a.error("must be 0-10") }
         }
         if let b = m["bfd"] {
-            let f = try b.mapping(allowed: ["enabled", "minTx", "minRx", "multiplier", "graceful"])
+            let f = try b.mapping(allowed: ["enabled", "minTx", "minRx", "multiplier", "graceful", "multihop"])
             var settings = BFDSettings()
             for (key, path) in [("minTx", \BFDSettings.minTx), ("minRx", \BFDSettings.minRx)] {
                 guard let v = f[key] else { continue }
@@ -423,11 +427,8 @@ public struct AgentConfiguration: Hashable, Sendable {
                 guard (1...255).contains(settings.multiplier) else { throw v.error("must be 1-255") }
             }
             if let g = f["graceful"] { settings.graceful = try g.bool() }
-            if try f["enabled"]?.bool() ?? true {
-                // Single hop only (RFC 5881); RFC 5883's multihop is not built.
-                guard peer.ttl == 1 else { throw b.error("BFD is single-hop only: not with ebgpMultihop above 1") }
-                peer.bfd = settings
-            }
+            settings.multihop = try f["multihop"]?.bool() ?? (peer.ttl > 1)
+            if try f["enabled"]?.bool() ?? true { peer.bfd = settings }
         }
         return peer
     }

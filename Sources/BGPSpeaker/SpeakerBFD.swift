@@ -4,8 +4,9 @@ import BGP
 import Logging
 
 /// BFD for BGP peers (RFC 5882 §4.3 and §10.2's BGP client): the speaker's
-/// `BFDManager` runs on the speaker's own event loop, one single-hop session
-/// per peer with `bfd` set, from the BGP session's local address.
+/// `BFDManager` runs on the speaker's own event loop, one session per peer
+/// with `bfd` set, from the BGP session's local address: single hop (RFC
+/// 5881), or multihop (RFC 5883) for `ebgpMultihop` peers and `multihop`.
 ///
 /// - BFD fails (Up → Down, not the peer's AdminDown) while the BGP session
 ///   is Established: the session is torn down at once with Cease/BFD Down
@@ -54,7 +55,7 @@ extension BGPSpeaker {
             return
         }
         guard let local = session.localAddress ?? session.config.localAddress, let bfd = bfdManager() else { return }
-        let key = BFDKey(peer: session.config.address, local: local)
+        let key = BFDKey(peer: session.config.address, local: local, multihop: settings.multihop)
         if let old = session.bfdKey, old != key { bfd.removeSession(old) }
         do {
             try bfd.addSession(key, configuration: Self.sessionConfiguration(settings))

@@ -426,5 +426,49 @@ struct BFDInteropTests {
             }
         }
     }
+
+    /// Multihop BFD (RFC 5883, port 4784): BIRD runs it for an iBGP session
+    /// that is not `direct`; Caracal's peer has `bfd.multihop`. BIRD sends
+    /// these with TTL 64, which multihop does not check. Cutting BIRD's BFD
+    /// takes the session and the route down within the detection time.
+    @Test func multihopWithBIRD() throws {
+        try withTestNetwork { net in
+            try TemporaryDirectory.with { dir in
+                let a = try net.namespace("a"), b = try net.namespace("b")
+                try net.veth(a, "a0", "10.79.0.1/24", b, "b0", "10.79.0.2/24")
+                let bird = try BIRD(in: b, config: """
+                    router id 10.79.0.2;
+                    protocol device {}
+                    protocol direct { ipv4; interface "b0"; }
+                    protocol static { ipv4; route 10.98.79.0/24 blackhole; }
+                    protocol bfd { multihop { min rx interval 100 ms; min tx interval 100 ms; idle tx interval 1 s; multiplier 3; }; }
+                    protocol bgp c4 { local 10.79.0.2 as 64512; neighbor 10.79.0.1 as 64512; \(Self.birdTimers)
+                      bfd on; ipv4 { import all; export where source = RTS_STATIC; }; }
+                    """, directory: dir)
+                let agent = try CaracalAgent(in: a, config: InteropTests().agentConfig(
+                    routerID: "10.79.0.1", listen: ["10.79.0.1"], originate: ["10.244.79.0/24"], peers: """
+                      - name: bird
+                        address: 10.79.0.2
+                        remoteAS: internal
+                        holdTime: 9
+                        connectRetryTime: 1
+                        families: [ipv4-unicast]
+                        bfd: {minTx: 100, minRx: 100, multiplier: 3, multihop: true}
+                """), directory: dir)
+                #expect(try eventually { try agent.established("10.79.0.2") && bfd(agent, "10.79.0.2")?["state"] as? String == "Up" },
+                        "\(agent.daemon.output.suffix(3000))")
+                #expect(try bird.cli("show bfd sessions").contains("Up"))
+                #expect(try eventually { try agent.kernelRoutes().contains("10.98.79.0/24") })
+                try b.check(["nft", "add", "table", "inet", "bfdtest"])
+                try b.check(["nft", "add", "chain", "inet", "bfdtest", "out", "{ type filter hook output priority 0 ; }"])
+                try b.check(["nft", "add", "rule", "inet", "bfdtest", "out", "udp", "dport", "4784", "drop"])
+                let cut = Date()
+                #expect(try eventually(5, interval: 0.02) { try !agent.kernelRoutes().contains("10.98.79.0/24") })
+                print("BFD multihop: route gone \(Int(Date().timeIntervalSince(cut) * 1000)) ms after the cut")
+                #expect(Date().timeIntervalSince(cut) < 1.5)
+                #expect(try bfd(agent, "10.79.0.2")?["diagnostic"] as? String == "Control Detection Time Expired")
+            }
+        }
+    }
 }
 

@@ -26,13 +26,20 @@ struct BFDConfigurationTests {
         #expect(try parse("        bfd: {enabled: false, minTx: 50}")?.bfd == nil)
     }
 
+    @Test func multihopForMultihopPeersOrWhenAsked() throws {
+        #expect(try parse("        bfd: {}")?.bfd?.multihop == false)
+        #expect(try parse("        ebgpMultihop: 2\n        bfd: {}")?.bfd?.multihop == true)
+        #expect(try parse("        bfd: {multihop: true}")?.bfd?.multihop == true)
+        #expect(try parse("        ebgpMultihop: 2\n        bfd: {multihop: false}")?.bfd?.multihop == false)
+    }
+
     @Test func badValuesNameTheirField() {
         let cases: [(String, String, String)] = [
             ("        bfd: {minTx: 5}", "spec.bgp.peers[0].bfd.minTx", "10-60000"),
             ("        bfd: {minRx: 70000}", "spec.bgp.peers[0].bfd.minRx", "10-60000"),
             ("        bfd: {multiplier: 0}", "spec.bgp.peers[0].bfd.multiplier", "1-255"),
             ("        bfd: {interval: 1}", "spec.bgp.peers[0].bfd.interval", "unknown field"),
-            ("        ebgpMultihop: 2\n        bfd: {}", "spec.bgp.peers[0].bfd", "single-hop"),
+            ("        bfd: {multihop: 1}", "spec.bgp.peers[0].bfd.multihop", "true or false"),
         ]
         for (peer, path, message) in cases {
             do {
