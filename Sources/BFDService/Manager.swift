@@ -355,8 +355,8 @@ final class BFDMetrics {
     let packetsOut = Counter(label: "caracal_bfd_packets_out_total")
     let sendErrors = Counter(label: "caracal_bfd_send_errors_total")
     private var gauges: [BFDState: Gauge] = [:]
-    private var changes: [BFDState: Counter] = [:]
-    private var drops: [String: Counter] = [:]
+    /// Counters with one dimension, made on first use: "label/value" → counter.
+    private var labelled: [String: Counter] = [:]
 
     func sessions(_ states: [BFDState]) {
         for s in BFDState.allCases {
@@ -366,15 +366,14 @@ final class BFDMetrics {
         }
     }
 
-    func changed(to state: BFDState) {
-        let c = changes[state] ?? Counter(label: "caracal_bfd_state_changes_total", dimensions: [("to", state.description)])
-        changes[state] = c
+    private func increment(_ label: String, _ dimension: String, _ value: String) {
+        let key = label + "/" + value
+        let c = labelled[key] ?? Counter(label: label, dimensions: [(dimension, value)])
+        labelled[key] = c
         c.increment()
     }
 
-    func dropped(_ reason: String) {
-        let c = drops[reason] ?? Counter(label: "caracal_bfd_dropped_total", dimensions: [("reason", reason)])
-        drops[reason] = c
-        c.increment()
-    }
+    func changed(to state: BFDState) { increment("caracal_bfd_state_changes_total", "to", state.description) }
+
+    func dropped(_ reason: String) { increment("caracal_bfd_dropped_total", "reason", reason) }
 }
