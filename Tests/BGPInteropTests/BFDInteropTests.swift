@@ -64,6 +64,39 @@ struct BFDInteropTests {
         }
     }
 
+    /// An IPv4-only pair: BIRD in `b` with `extra` protocols and one BGP
+    /// protocol `c4` (`birdBGP` inside it), the agent in `a` with one peer,
+    /// `bird`, whose `bfd` line is `caracalBFD`.
+    func withIPv4Pair(_ octet: Int, extra: String = "", birdBGP: String, caracalBFD: String,
+                      _ body: (TestNamespace, TestNamespace, BIRD, CaracalAgent, URL) throws -> Void) throws {
+        try withTestNetwork { net in
+            try TemporaryDirectory.with { dir in
+                let a = try net.namespace("a"), b = try net.namespace("b")
+                try net.veth(a, "a0", "10.\(octet).0.1/24", b, "b0", "10.\(octet).0.2/24")
+                let bird = try BIRD(in: b, config: """
+                    router id 10.\(octet).0.2;
+                    protocol device {}
+                    protocol direct { ipv4; interface "b0"; }
+                    protocol static { ipv4; route 10.98.\(octet).0/24 blackhole; }
+                    \(extra)
+                    protocol bgp c4 { local 10.\(octet).0.2 as 64512; neighbor 10.\(octet).0.1 as 64512; \(Self.birdTimers)
+                      \(birdBGP) ipv4 { import all; export where source = RTS_STATIC; }; }
+                    """, directory: dir)
+                let agent = try CaracalAgent(in: a, config: InteropTests().agentConfig(
+                    routerID: "10.\(octet).0.1", listen: ["10.\(octet).0.1"], originate: ["10.244.\(octet).0/24"], peers: """
+                      - name: bird
+                        address: 10.\(octet).0.2
+                        remoteAS: internal
+                        holdTime: 9
+                        connectRetryTime: 1
+                        families: [ipv4-unicast]
+                        \(caracalBFD)
+                """), directory: dir)
+                try body(a, b, bird, agent, dir)
+            }
+        }
+    }
+
     func bfd(_ agent: CaracalAgent, _ peer: String) throws -> [String: Any]? { try agent.peer(peer)?["bfd"] as? [String: Any] }
 
     func metrics(_ ns: TestNamespace) throws -> String {
@@ -78,10 +111,10 @@ struct BFDInteropTests {
 
     /// Drops BFD leaving `ns` (BIRD's packets never reach us; ours still
     /// reach BIRD, which then sees us say Down).
-    func dropOutgoingBFD(_ ns: TestNamespace) throws {
+    func dropOutgoingBFD(_ ns: TestNamespace, port: Int = 3784) throws {
         try ns.check(["nft", "add", "table", "inet", "bfdtest"])
         try ns.check(["nft", "add", "chain", "inet", "bfdtest", "out", "{ type filter hook output priority 0 ; }"])
-        try ns.check(["nft", "add", "rule", "inet", "bfdtest", "out", "udp", "dport", "3784", "drop"])
+        try ns.check(["nft", "add", "rule", "inet", "bfdtest", "out", "udp", "dport", "\(port)", "drop"])
     }
 
     @Test func sessionsComeUpAndAFailureTakesBGPAndKernelRoutesDownWithinTheDetectionTime() throws {
@@ -309,76 +342,54 @@ struct BFDInteropTests {
     /// then BFD goes down too: its forwarding plane is gone and the stale
     /// routes leave at once instead of at the end of the restart time.
     @Test func aRestartingPeerWithTheCBitKeepsItsRoutesUntilItsBFDFails() throws {
-        try withTestNetwork { net in
-            try TemporaryDirectory.with { dir in
-                let a = try net.namespace("a"), b = try net.namespace("b")
-                try net.veth(a, "a0", "10.77.0.1/24", b, "b0", "10.77.0.2/24")
-                let bird = try BIRD(in: b, config: """
-                    router id 10.77.0.2;
-                    protocol device {}
-                    protocol direct { ipv4; interface "b0"; }
-                    protocol static { ipv4; route 10.98.77.0/24 blackhole; }
-                    protocol bgp c4 { local 10.77.0.2 as 64512; neighbor 10.77.0.1 as 64512; direct; \(Self.birdTimers)
-                      graceful restart on; ipv4 { import all; export where source = RTS_STATIC; }; }
-                    """, directory: dir)
-                let responder = dir.appendingPathComponent("bfd-c-bit.py")
-                try """
-                    import select, socket, struct, time
-                    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    rx.bind(('10.77.0.2', 3784))
-                    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
-                    tx.bind(('10.77.0.2', 49300))
-                    state, your, due = 1, 0, 0.0
-                    def send(final=False):
-                        flags = (state << 6) | 0x08 | (0x10 if final else 0)   # C: control plane independent
-                        tx.sendto(bytes([0x20, flags, 3, 24]) + struct.pack('>IIIII', 0x77, your if state != 1 else 0, 100000, 100000, 0),
-                                  ('10.77.0.1', 3784))
-                    while True:
-                        ready, _, _ = select.select([rx], [], [], max(0.0, due - time.time()))
-                        if ready:
-                            data, _ = rx.recvfrom(64)
-                            if len(data) >= 24:
-                                theirs, your = data[1] >> 6, struct.unpack('>I', data[4:8])[0]
-                                if theirs == 0: state = 1
-                                elif state == 1: state = {1: 2, 2: 3}.get(theirs, 1)
-                                elif state == 2: state = 3 if theirs >= 2 else 2
-                                elif theirs == 1: state = 1
-                                if data[1] & 0x20: send(final=True)
-                        if time.time() >= due:
-                            send()
-                            due = time.time() + 0.08
-                    """.write(to: responder, atomically: true, encoding: .utf8)
-                let bfdPeer = try Daemon("bfd-c-bit", in: b, ["python3", responder.path], directory: dir)
-                let agent = try CaracalAgent(in: a, config: InteropTests().agentConfig(
-                    routerID: "10.77.0.1", listen: ["10.77.0.1"], originate: ["10.244.77.0/24"], peers: """
-                      - name: bird
-                        address: 10.77.0.2
-                        remoteAS: internal
-                        holdTime: 9
-                        connectRetryTime: 1
-                        families: [ipv4-unicast]
-                        \(Self.caracalBFD)
-                """), directory: dir)
-                #expect(try eventually { try agent.established("10.77.0.2") && bfd(agent, "10.77.0.2")?["state"] as? String == "Up" },
-                        "\(agent.daemon.output.suffix(3000)) \(bfdPeer.output)")
-                #expect(try bfd(agent, "10.77.0.2")?["remoteControlPlaneIndependent"] as? Bool == true)
-                #expect(try eventually { try agent.kernelRoutes().contains("10.98.77.0/24") })
-                // The control plane goes; BFD stays Up: graceful restart keeps the route.
-                bird.daemon.kill()
-                #expect(try eventually(10) { try !agent.established("10.77.0.2") })
-                usleep(1_000_000)
-                #expect(try bfd(agent, "10.77.0.2")?["state"] as? String == "Up")
-                #expect(try agent.peer("10.77.0.2")?["stale"] as? Int == 1)
-                #expect(try agent.kernelRoutes().contains("10.98.77.0/24"), "restarting, BFD (C bit) Up: the route stays")
-                // BFD fails too: the forwarding plane is gone, the stale route goes now.
-                bfdPeer.kill()
-                let cut = Date()
-                #expect(try eventually(5, interval: 0.02) { try !agent.kernelRoutes().contains("10.98.77.0/24") })
-                print("BFD C bit: stale route gone \(Int(Date().timeIntervalSince(cut) * 1000)) ms after the peer's BFD stopped")
-                #expect(Date().timeIntervalSince(cut) < 2, "well before the 120 s restart time")
-                #expect(agent.daemon.output.contains("C bit set"), "\(agent.daemon.output.suffix(2000))")
-            }
+        try withIPv4Pair(77, birdBGP: "direct; graceful restart on;", caracalBFD: Self.caracalBFD) { _, b, bird, agent, dir in
+            let responder = dir.appendingPathComponent("bfd-c-bit.py")
+            try """
+                import select, socket, struct, time
+                rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                rx.bind(('10.77.0.2', 3784))
+                tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
+                tx.bind(('10.77.0.2', 49300))
+                state, your, due = 1, 0, 0.0
+                def send(final=False):
+                    flags = (state << 6) | 0x08 | (0x10 if final else 0)   # C: control plane independent
+                    tx.sendto(bytes([0x20, flags, 3, 24]) + struct.pack('>IIIII', 0x77, your if state != 1 else 0, 100000, 100000, 0),
+                              ('10.77.0.1', 3784))
+                while True:
+                    ready, _, _ = select.select([rx], [], [], max(0.0, due - time.time()))
+                    if ready:
+                        data, _ = rx.recvfrom(64)
+                        if len(data) >= 24:
+                            theirs, your = data[1] >> 6, struct.unpack('>I', data[4:8])[0]
+                            if theirs == 0: state = 1
+                            elif state == 1: state = {1: 2, 2: 3}.get(theirs, 1)
+                            elif state == 2: state = 3 if theirs >= 2 else 2
+                            elif theirs == 1: state = 1
+                            if data[1] & 0x20: send(final=True)
+                    if time.time() >= due:
+                        send()
+                        due = time.time() + 0.08
+                """.write(to: responder, atomically: true, encoding: .utf8)
+            let bfdPeer = try Daemon("bfd-c-bit", in: b, ["python3", responder.path], directory: dir)
+            #expect(try eventually { try agent.established("10.77.0.2") && bfd(agent, "10.77.0.2")?["state"] as? String == "Up" },
+                    "\(agent.daemon.output.suffix(3000)) \(bfdPeer.output)")
+            #expect(try bfd(agent, "10.77.0.2")?["remoteControlPlaneIndependent"] as? Bool == true)
+            #expect(try eventually { try agent.kernelRoutes().contains("10.98.77.0/24") })
+            // The control plane goes; BFD stays Up: graceful restart keeps the route.
+            bird.daemon.kill()
+            #expect(try eventually(10) { try !agent.established("10.77.0.2") })
+            usleep(1_000_000)
+            #expect(try bfd(agent, "10.77.0.2")?["state"] as? String == "Up")
+            #expect(try agent.peer("10.77.0.2")?["stale"] as? Int == 1)
+            #expect(try agent.kernelRoutes().contains("10.98.77.0/24"), "restarting, BFD (C bit) Up: the route stays")
+            // BFD fails too: the forwarding plane is gone, the stale route goes now.
+            bfdPeer.kill()
+            let cut = Date()
+            #expect(try eventually(5, interval: 0.02) { try !agent.kernelRoutes().contains("10.98.77.0/24") })
+            print("BFD C bit: stale route gone \(Int(Date().timeIntervalSince(cut) * 1000)) ms after the peer's BFD stopped")
+            #expect(Date().timeIntervalSince(cut) < 2, "well before the 120 s restart time")
+            #expect(agent.daemon.output.contains("C bit set"), "\(agent.daemon.output.suffix(2000))")
         }
     }
 
@@ -432,42 +443,18 @@ struct BFDInteropTests {
     /// these with TTL 64, which multihop does not check. Cutting BIRD's BFD
     /// takes the session and the route down within the detection time.
     @Test func multihopWithBIRD() throws {
-        try withTestNetwork { net in
-            try TemporaryDirectory.with { dir in
-                let a = try net.namespace("a"), b = try net.namespace("b")
-                try net.veth(a, "a0", "10.79.0.1/24", b, "b0", "10.79.0.2/24")
-                let bird = try BIRD(in: b, config: """
-                    router id 10.79.0.2;
-                    protocol device {}
-                    protocol direct { ipv4; interface "b0"; }
-                    protocol static { ipv4; route 10.98.79.0/24 blackhole; }
-                    protocol bfd { multihop { min rx interval 100 ms; min tx interval 100 ms; idle tx interval 1 s; multiplier 3; }; }
-                    protocol bgp c4 { local 10.79.0.2 as 64512; neighbor 10.79.0.1 as 64512; \(Self.birdTimers)
-                      bfd on; ipv4 { import all; export where source = RTS_STATIC; }; }
-                    """, directory: dir)
-                let agent = try CaracalAgent(in: a, config: InteropTests().agentConfig(
-                    routerID: "10.79.0.1", listen: ["10.79.0.1"], originate: ["10.244.79.0/24"], peers: """
-                      - name: bird
-                        address: 10.79.0.2
-                        remoteAS: internal
-                        holdTime: 9
-                        connectRetryTime: 1
-                        families: [ipv4-unicast]
-                        bfd: {minTx: 100, minRx: 100, multiplier: 3, multihop: true}
-                """), directory: dir)
-                #expect(try eventually { try agent.established("10.79.0.2") && bfd(agent, "10.79.0.2")?["state"] as? String == "Up" },
-                        "\(agent.daemon.output.suffix(3000))")
-                #expect(try bird.cli("show bfd sessions").contains("Up"))
-                #expect(try eventually { try agent.kernelRoutes().contains("10.98.79.0/24") })
-                try b.check(["nft", "add", "table", "inet", "bfdtest"])
-                try b.check(["nft", "add", "chain", "inet", "bfdtest", "out", "{ type filter hook output priority 0 ; }"])
-                try b.check(["nft", "add", "rule", "inet", "bfdtest", "out", "udp", "dport", "4784", "drop"])
-                let cut = Date()
-                #expect(try eventually(5, interval: 0.02) { try !agent.kernelRoutes().contains("10.98.79.0/24") })
-                print("BFD multihop: route gone \(Int(Date().timeIntervalSince(cut) * 1000)) ms after the cut")
-                #expect(Date().timeIntervalSince(cut) < 1.5)
-                #expect(try bfd(agent, "10.79.0.2")?["diagnostic"] as? String == "Control Detection Time Expired")
-            }
+        try withIPv4Pair(79, extra: "protocol bfd { multihop { min rx interval 100 ms; min tx interval 100 ms; idle tx interval 1 s; multiplier 3; }; }",
+                         birdBGP: "bfd on;", caracalBFD: "bfd: {minTx: 100, minRx: 100, multiplier: 3, multihop: true}") { _, b, bird, agent, _ in
+            #expect(try eventually { try agent.established("10.79.0.2") && bfd(agent, "10.79.0.2")?["state"] as? String == "Up" },
+                    "\(agent.daemon.output.suffix(3000))")
+            #expect(try bird.cli("show bfd sessions").contains("Up"))
+            #expect(try eventually { try agent.kernelRoutes().contains("10.98.79.0/24") })
+            try dropOutgoingBFD(b, port: 4784)
+            let cut = Date()
+            #expect(try eventually(5, interval: 0.02) { try !agent.kernelRoutes().contains("10.98.79.0/24") })
+            print("BFD multihop: route gone \(Int(Date().timeIntervalSince(cut) * 1000)) ms after the cut")
+            #expect(Date().timeIntervalSince(cut) < 1.5)
+            #expect(try bfd(agent, "10.79.0.2")?["diagnostic"] as? String == "Control Detection Time Expired")
         }
     }
 }
