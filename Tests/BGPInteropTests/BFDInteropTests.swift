@@ -434,6 +434,17 @@ struct BFDInteropTests {
                 #expect(try eventually { try agentA.peer("10.78.0.2")?["stale"] as? Int == 0 })
                 #expect(try agentA.kernelRoutes().contains("10.244.2.0/24 via 10.78.0.2"))
                 #expect(try eventually { try agentB.status()["restarting"] as? Bool == false })
+
+                // A reload with a slower minTx: a Poll Sequence, no flap.
+                let flaps = try agentA.peer("10.78.0.2")?["flaps"] as? Int
+                let slower = try String(contentsOf: agentA.configFile, encoding: .utf8).replacingOccurrences(of: "minTx: 100", with: "minTx: 200")
+                try slower.write(to: agentA.configFile, atomically: true, encoding: .utf8)
+                let reload = try Command.run([BuiltProduct.path("caracal"), "agent", "reload", "--socket", agentA.socket])
+                #expect(reload.succeeded, "\(reload.stdout) \(reload.stderr)")
+                #expect(try eventually(5) { try bfd(agentA, "10.78.0.2")?["transmitIntervalMs"] as? Double == 200 })
+                #expect(try eventually(5) { try bfd(agentB, "10.78.0.1")?["detectionTimeMs"] as? Double == 600 })
+                #expect(try agentA.established("10.78.0.2") && agentA.peer("10.78.0.2")?["flaps"] as? Int == flaps)
+                #expect(try bfd(agentA, "10.78.0.2")?["state"] as? String == "Up" && bfd(agentB, "10.78.0.1")?["downs"] as? Int == 0)
             }
         }
     }
