@@ -70,6 +70,12 @@ public final class BFDManager: @unchecked Sendable {
     private let logger: Logger
     private var sessions: [BFDKey: ManagedSession] = [:]
     private var byDiscriminator: [UInt32: ManagedSession] = [:]
+    /// The timer wheel (`arm`): slot → entries, the slots in order, and the
+    /// one NIO task, for the earliest slot.
+    private var wheel: [UInt64: [(ManagedSession, BFDTimer)]] = [:]
+    private var slots: [UInt64] = []
+    private var tick: Scheduled<Void>?
+    private var tickSlot: UInt64?
     private var receivers: [BFDReceiveSocket] = []
     private var wakeWrite: Int32 = -1
     private var random = SplitMix64(seed: UInt64(truncatingIfNeeded: Date().timeIntervalSince1970.bitPattern) ^ UInt64(getpid()))
@@ -121,6 +127,9 @@ public final class BFDManager: @unchecked Sendable {
             }
             sessions = [:]
             byDiscriminator = [:]
+            tick?.cancel()
+            wheel = [:]
+            slots = []
             if wakeWrite >= 0 {
                 var b: UInt8 = 1
                 _ = write(wakeWrite, &b, 1)
@@ -265,44 +274,64 @@ public final class BFDManager: @unchecked Sendable {
     }
 
     private func cancelTimers(_ s: ManagedSession) {
-        for t in s.timers.values { t.task.cancel() }
-        s.timers = [:]
+        // Wheel entries left behind find no slot of theirs and do nothing.
+        s.armedSlot = [:]
         s.deadlines = [:]
     }
 
-    /// Timers by deadline: a later deadline (the detection timer, pushed
-    /// back by every packet) keeps the task already scheduled, which re-arms
-    /// itself for the rest when it fires. Cancelling a NIO task is a linear
-    /// search of the loop's queue: with 1000 sessions and 10,000 packets a
-    /// second, cancel-and-reschedule per packet was the largest cost.
-    ///
-    /// Deadlines are rounded up to a 2 ms grid so that many sessions' timers
-    /// share the loop's wake-ups (each wake-up is a context switch and a
-    /// timerfd reprogramming, the largest cost with 1000 sessions): a packet
-    /// leaves at most 2 ms later, and a detection fires at most 2 ms late,
-    /// never early.
+    /// The sessions' timers on a wheel of 2 ms slots, with one NIO task
+    /// for the earliest slot. A NIO task per session timer put thousands of
+    /// tasks in the loop's heap, whose sifting (a retain and release per
+    /// swap) and wake-ups were most of the CPU with 1000 sessions; and the
+    /// detection timer, pushed back by every packet, would have been a
+    /// cancel (a linear search of that heap) and a new task per packet.
+    /// Here a later deadline only updates the session's deadline: its entry
+    /// fires on the old slot and re-arms for the rest. Deadlines round up
+    /// to the grid, so a packet leaves at most 2 ms late and a detection
+    /// fires at most 2 ms late, never early.
     static let timerGrid: UInt64 = 2_000_000
 
     private func arm(_ t: BFDTimer, at exact: NIODeadline, _ s: ManagedSession) {
-        let grid = Self.timerGrid
-        let deadline = NIODeadline.uptimeNanoseconds((exact.uptimeNanoseconds + grid - 1) / grid * grid)
-        s.deadlines[t] = deadline
-        if let current = s.timers[t] {
-            if current.fireAt <= deadline { return }
-            current.task.cancel()
+        let slot = (exact.uptimeNanoseconds + Self.timerGrid - 1) / Self.timerGrid
+        s.deadlines[t] = slot
+        if let armed = s.armedSlot[t], armed <= slot { return }
+        s.armedSlot[t] = slot
+        if wheel[slot] == nil {
+            wheel[slot] = []
+            // Slots due, in order (few distinct ones: a binary insert).
+            var lo = 0, hi = slots.count
+            while lo < hi { let mid = (lo + hi) / 2; if slots[mid] < slot { lo = mid + 1 } else { hi = mid } }
+            slots.insert(slot, at: lo)
         }
-        let task = loop.scheduleTask(deadline: deadline) { [weak self, weak s] in
-            guard let self, let s, self.sessions[s.key] === s else { return }
-            s.timers[t] = nil
-            guard let due = s.deadlines[t] else { return }
-            if due > .now() {
-                self.arm(t, at: due, s)
-                return
+        wheel[slot]!.append((s, t))
+        if tickSlot.map({ slot < $0 }) ?? true { scheduleTick(slot) }
+    }
+
+    private func scheduleTick(_ slot: UInt64) {
+        tick?.cancel()
+        tickSlot = slot
+        tick = loop.scheduleTask(deadline: .uptimeNanoseconds(slot * Self.timerGrid)) { [weak self] in self?.runWheel() }
+    }
+
+    private func runWheel() {
+        tick = nil
+        tickSlot = nil
+        let now = NIODeadline.now().uptimeNanoseconds / Self.timerGrid
+        while let first = slots.first, first <= now {
+            slots.removeFirst()
+            for (s, t) in wheel.removeValue(forKey: first) ?? [] {
+                guard s.armedSlot[t] == first, sessions[s.key] === s else { continue }
+                s.armedSlot[t] = nil
+                guard let due = s.deadlines[t] else { continue }
+                if due > now {
+                    arm(t, at: .uptimeNanoseconds(due * Self.timerGrid), s)
+                    continue
+                }
+                s.deadlines[t] = nil
+                execute(s.fsm.handle(.timerExpired(t)), s)
             }
-            s.deadlines[t] = nil
-            self.execute(s.fsm.handle(.timerExpired(t)), s)
         }
-        s.timers[t] = (task, deadline)
+        if let next = slots.first, tickSlot.map({ next < $0 }) ?? true { scheduleTick(next) }
     }
 
     private func execute(_ actions: [BFDAction], _ s: ManagedSession) {
@@ -332,10 +361,10 @@ final class ManagedSession: @unchecked Sendable {
     let key: BFDKey
     var fsm: BFDSession<SplitMix64>
     let socket: BFDSendSocket
-    /// The task scheduled per timer and when it fires; the deadline the
-    /// state machine asked for (nil: stopped) may be later.
-    var timers: [BFDTimer: (task: Scheduled<Void>, fireAt: NIODeadline)] = [:]
-    var deadlines: [BFDTimer: NIODeadline] = [:]
+    /// The wheel slot each timer's entry waits in, and the slot the state
+    /// machine asked for (nil: stopped), which may be later.
+    var armedSlot: [BFDTimer: UInt64] = [:]
+    var deadlines: [BFDTimer: UInt64] = [:]
     var since = Date()
     var downs = 0
     var remoteDiagnostic: BFDDiagnostic = .none
