@@ -26,7 +26,13 @@ let minRx = args.count > 5 ? UInt32(args[5]) ?? 100 : 100
 let multiplier = args.count > 6 ? UInt8(args[6]) ?? 3 : 3
 let config = BFDSessionConfiguration(desiredMinTxInterval: minTx * 1000, requiredMinRxInterval: minRx * 1000, detectMultiplier: multiplier)
 
-struct Counts { var up = 0; var downs = 0; var measuring = false; var downsWhileMeasuring = 0 }
+struct Counts {
+    var up = 0, downs = 0, measuring = false, downsWhileMeasuring = 0
+    /// False Downs by diagnostic, and the seconds into the window of each.
+    var byDiagnostic: [String: Int] = [:]
+    var at: [Double] = []
+    var windowStart = Date()
+}
 let counts = Mutex(Counts())
 let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 let manager = BFDManager(loop: group.next())
@@ -38,7 +44,11 @@ try manager.loop.submit {
             if change.from == .up {
                 c.up -= 1
                 c.downs += 1
-                if c.measuring { c.downsWhileMeasuring += 1 }
+                if c.measuring {
+                    c.downsWhileMeasuring += 1
+                    c.byDiagnostic[change.diagnostic.description, default: 0] += 1
+                    c.at.append((Date().timeIntervalSince(c.windowStart) * 100).rounded() / 100)
+                }
             }
         }
     }
@@ -56,7 +66,7 @@ while counts.withLock({ $0.up }) < locals.count && Date().timeIntervalSince(star
 let upAfter = Date().timeIntervalSince(start)
 let allUp = counts.withLock { $0.up } == locals.count
 let (inBefore, outBefore) = try manager.loop.submit { (manager.received, manager.sent) }.wait()
-counts.withLock { $0.measuring = true }
+counts.withLock { $0.measuring = true; $0.windowStart = Date() }
 // The script starts measuring BIRD on this line.
 FileHandle.standardError.write(Data("measuring: \(allUp ? "all up" : "NOT all up") after \(upAfter) s\n".utf8))
 let cpu0 = cpuSeconds(), t0 = Date()
@@ -68,7 +78,8 @@ let result: [String: Any] = [
     "sessions": locals.count, "all_up": allUp, "up_after_s": (upAfter * 100).rounded() / 100,
     "window_s": (window * 10).rounded() / 10, "cpu_s": (cpu * 1000).rounded() / 1000,
     "cpu_pct_per_session": (cpu / window / Double(max(1, locals.count)) * 100 * 10000).rounded() / 10000,
-    "false_downs": final.downsWhileMeasuring, "up_at_end": final.up,
+    "false_downs": final.downsWhileMeasuring, "up_at_end": final.up, "false_downs_by_diagnostic": final.byDiagnostic,
+    "false_downs_at_s": Array(final.at.prefix(50)),
     "packets_in_per_s": Int(Double(inAfter - inBefore) / window), "packets_out_per_s": Int(Double(outAfter - outBefore) / window),
     "dropped": try manager.loop.submit { manager.dropped }.wait(),
 ]

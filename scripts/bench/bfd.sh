@@ -85,7 +85,8 @@ result = {"bench": "bfd", "sessions": n, "interval_ms": interval, "multiplier": 
           "caracal_cpu_s": c["cpu_s"], "bird_cpu_s": round(bird_cpu, 3),
           "caracal_cpu_pct_per_session": round(car_pct, 4), "bird_cpu_pct_per_session": round(bird_pct, 4),
           "cpu_ratio": round(ratio, 2) if ratio else None, "caracal_up_after_s": c["up_after_s"],
-          "false_downs": c["false_downs"], "caracal_up_at_end": c["up_at_end"],
+          "false_downs": c["false_downs"], "false_downs_by_diagnostic": c["false_downs_by_diagnostic"],
+          "caracal_up_at_end": c["up_at_end"],
           "bird_up_at_start": bird_up_start, "bird_up_at_end": bird_up_end,
           "packets_in_per_s": c["packets_in_per_s"], "packets_out_per_s": c["packets_out_per_s"], "dropped": c["dropped"]}
 with open(sys.argv[13], "w") as f:
@@ -99,7 +100,7 @@ with open(sys.argv[13], "w") as f:
 | CPU per session (% of one core) | {car_pct:.4f} % | {bird_pct:.4f} % |
 | sessions Up at the end | {c['up_at_end']} / {n} | {bird_up_end} / {n} |
 
-False Downs during the window: {c['false_downs']} (any Up → Down of a Caracal session, including one BIRD signalled). Caracal's sessions were all Up {c['up_after_s']} s after start; {c['packets_in_per_s']} packets/s in, {c['packets_out_per_s']} out. CPU ratio Caracal/BIRD: {result['cpu_ratio']}×.
+False Downs during the window: {c['false_downs']} (any Up → Down of a Caracal session, including one BIRD signalled){(': ' + ', '.join(f'{v} {k}' for k, v in c['false_downs_by_diagnostic'].items()) + ', at ' + ', '.join(f'{t:g}' for t in sorted(set(c['false_downs_at_s']))[:12]) + ' s into the window') if c['false_downs'] else ''}. Caracal's sessions were all Up {c['up_after_s']} s after start; {c['packets_in_per_s']} packets/s in, {c['packets_out_per_s']} out. CPU ratio Caracal/BIRD: {result['cpu_ratio']}×.
 """)
 print(json.dumps(result, sort_keys=True))
 PY
