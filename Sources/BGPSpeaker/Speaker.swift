@@ -246,7 +246,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         let fresh = newConnection(session, primary: true, passive: session.config.passive, inbound: false)
         session.connections = [fresh]
         session.restartTask = loop.scheduleTask(in: .nanoseconds(Int64(session.config.connectRetryTime * 1e9))) { [weak self, weak session] in
-            guard let self, let session, session.connections.first === fresh, fresh.fsm.state == .idle, !session.heldDown else { return }
+            guard let self, let session, session.connections.first === fresh, fresh.fsm.state == .idle, !session.heldDown, !session.bfdHeld else { return }
             self.feed(session, fresh, .manualStart(passive: session.config.passive))
         }
     }
@@ -464,7 +464,7 @@ public final class BGPSpeaker: @unchecked Sendable {
                 channel.close(promise: nil)
                 return
             }
-            if session.connections.contains(where: { $0.fsm.state == .established }) || session.heldDown {
+            if session.connections.contains(where: { $0.fsm.state == .established }) || session.heldDown || session.bfdHeld {
                 // (Held down after max-prefix: not before `restartAfter`.)
                 // A new connection while established: refused (Cease 5).
                 var buffer = channel.allocator.buffer(capacity: 32)
@@ -871,7 +871,8 @@ final class PeerSession: @unchecked Sendable {
     var staleTimer: Scheduled<Void>?
     var restartTask: Scheduled<Void>?
     /// BFD (SpeakerBFD.swift): the session's key; torn down by BFD and held
-    /// until BFD is Up; set while that teardown runs (no GR retention).
+    /// until BFD is Up (no restart, inbound refused, like `heldDown`); set
+    /// while that teardown runs (no GR retention).
     var bfdKey: BFDKey?
     var bfdHeld = false
     var bfdFailed = false

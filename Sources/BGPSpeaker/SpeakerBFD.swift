@@ -51,7 +51,12 @@ extension BGPSpeaker {
     /// configuration (the local address: configured, or the BGP session's).
     func bfdUpdate(_ session: PeerSession) {
         guard let settings = session.config.bfd else {
+            // BFD turned off by a reload: a session it held starts again.
+            let held = session.bfdHeld
             bfdRemove(session)
+            if held, peers[session.config.address] === session, let c = session.connections.first, c.fsm.state == .idle {
+                feed(session, c, .manualStart(passive: session.config.passive))
+            }
             return
         }
         guard let local = session.localAddress ?? session.config.localAddress, let bfd = bfdManager() else { return }
@@ -69,10 +74,7 @@ extension BGPSpeaker {
     func bfdRemove(_ session: PeerSession) {
         if let key = session.bfdKey { bfd?.removeSession(key) }
         session.bfdKey = nil
-        if session.bfdHeld {
-            session.bfdHeld = false
-            session.heldDown = false
-        }
+        session.bfdHeld = false
     }
 
     func bfdStatus(_ session: PeerSession) -> BFDSessionStatus? {
@@ -87,7 +89,6 @@ extension BGPSpeaker {
         if change.to == .up {
             guard session.bfdHeld else { return }
             session.bfdHeld = false
-            session.heldDown = false
             logger.info("BFD up again: BGP session restarts", metadata: ["peer": "\(session.config.name)"])
             if let c = session.connections.first, c.fsm.state == .idle { feed(session, c, .manualStart(passive: session.config.passive)) }
             return
@@ -105,7 +106,6 @@ extension BGPSpeaker {
                            metadata: ["peer": "\(session.config.name)", "diagnostic": "\(change.diagnostic)"])
             session.bfdFailed = true
             session.bfdHeld = true
-            session.heldDown = true
             for other in session.connections where other !== c { feed(session, other, .manualStop(nil)) }
             feed(session, c, .manualStop(n))
             session.bfdFailed = false
