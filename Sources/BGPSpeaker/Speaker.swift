@@ -813,12 +813,11 @@ public final class BGPSpeaker: @unchecked Sendable {
                 let exportChanged = old.policies[before.exportPolicy ?? ""] != new.policies[peer.exportPolicy ?? ""]
                     || before.exportPolicy != peer.exportPolicy
                 var sessionFields = before, newSessionFields = peer
+                sessionFields.bfd = nil; newSessionFields.bfd = nil  // reconfigured below, no new session
                 sessionFields.importPolicy = nil; sessionFields.exportPolicy = nil; sessionFields.name = ""; sessionFields.maxPrefixes = nil
                 newSessionFields.importPolicy = nil; newSessionFields.exportPolicy = nil; newSessionFields.name = ""; newSessionFields.maxPrefixes = nil
-                sessionFields.bfd = nil; newSessionFields.bfd = nil
                 guard let session = peers[address] else { continue }
                 session.config = peer
-                if before.bfd != peer.bfd { bfdUpdate(session) }
                 if sessionFields != newSessionFields {
                     // Transport or capabilities changed: a new session.
                     removePeer(address, reason: .otherConfigurationChange)
@@ -826,6 +825,7 @@ public final class BGPSpeaker: @unchecked Sendable {
                     report.reset.append(address.description)
                     continue
                 }
+                if before.bfd != peer.bfd { bfdUpdate(session) }
                 if policiesChanged {
                     let policy = peer.importPolicy.flatMap { new.policies[$0] }
                         ?? .defaultPolicy(external: !peer.remoteAS.isInternal(local: new.asNumber))
