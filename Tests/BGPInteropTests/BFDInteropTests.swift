@@ -225,15 +225,20 @@ struct BFDInteropTests {
     }
 
     /// A destination (an anycast address on two nodes) through two BIRD
-    /// peers; the active one's link goes down; a ping every 50 ms from the
-    /// node loses no more than the detection time's worth of probes.
+    /// peers; the active one's link goes down; a ping every 50 ms from a pod
+    /// behind the node loses no more than the detection time's worth of
+    /// probes.
     @Test func failoverBetweenTwoPathsUnderAContinuousPing() throws {
         try withTestNetwork { net in
             try TemporaryDirectory.with { dir in
                 let a = try net.namespace("a"), b = try net.namespace("b"), c = try net.namespace("c")
                 try net.veth(a, "ab", "10.75.1.1/24", b, "b0", "10.75.1.2/24")
                 try net.veth(a, "ac", "10.75.2.1/24", c, "c0", "10.75.2.2/24")
-                try a.ip("addr", "add", "10.244.75.1/32", "dev", "lo")
+                // A pod: its own namespace behind the node, in the node's pod range.
+                let pod = try net.namespace("pod")
+                try net.veth(a, "ap", "10.244.75.1/24", pod, "eth0", "10.244.75.2/24")
+                try pod.ip("route", "add", "default", "via", "10.244.75.1")
+                try a.check(["sysctl", "-q", "-w", "net.ipv4.conf.ab.forwarding=1", "net.ipv4.conf.ac.forwarding=1", "net.ipv4.conf.ap.forwarding=1"])
                 var birds: [BIRD] = []
                 for (ns, n, dev) in [(b, 1, "b0"), (c, 2, "c0")] {
                     try ns.ip("addr", "add", "10.98.75.1/32", "dev", "lo")
@@ -271,12 +276,12 @@ struct BFDInteropTests {
                 // The best path: the lower peer address, through b.
                 #expect(try eventually { try agent.kernelRoutes().contains("10.98.75.0/24 via 10.75.1.2") })
                 #expect(try eventually { try b.run(["ip", "route"]).stdout.contains("10.244.75.0/24") && c.run(["ip", "route"]).stdout.contains("10.244.75.0/24") })
-                #expect(try a.canPing("10.98.75.1"))
+                #expect(try pod.canPing("10.98.75.1"))
 
-                // 120 probes 50 ms apart (6 s), from the node's pod range.
+                // 120 probes 50 ms apart (6 s), from the pod.
                 let ping = Process()
                 ping.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                ping.arguments = ["ip", "netns", "exec", a.name, "ping", "-n", "-i", "0.05", "-c", "120", "-W", "1", "-I", "10.244.75.1", "10.98.75.1"]
+                ping.arguments = ["ip", "netns", "exec", pod.name, "ping", "-n", "-i", "0.05", "-c", "120", "-W", "1", "10.98.75.1"]
                 let out = Pipe()
                 ping.standardOutput = out
                 ping.standardError = out
