@@ -401,7 +401,9 @@ struct BFDInteropTests {
     /// Caracal to Caracal: BFD between two agents; one is stopped (SIGTERM)
     /// and started again, as an upgrade does. It says AdminDown first, so
     /// its peer's BFD goes Down without a failure, and graceful restart
-    /// (the N-bit) keeps its route in the peer's kernel throughout.
+    /// (the N-bit) keeps its route in the peer's kernel throughout. Then a
+    /// reload changes an interval without a flap, and a real failure
+    /// removes the route within the detection time.
     @Test func aCaracalAgentRestartingIsNoBFDFailureForItsCaracalPeer() throws {
         try withTestNetwork { net in
             try TemporaryDirectory.with { dir in
@@ -450,6 +452,15 @@ struct BFDInteropTests {
                 #expect(try eventually(5) { try bfd(agentB, "10.78.0.1")?["detectionTimeMs"] as? Double == 600 })
                 #expect(try agentA.established("10.78.0.2") && agentA.peer("10.78.0.2")?["flaps"] as? Int == flaps)
                 #expect(try bfd(agentA, "10.78.0.2")?["state"] as? String == "Up" && bfd(agentB, "10.78.0.1")?["downs"] as? Int == 0)
+
+                // Node 2's packets stop (a dead node, as far as node 1 can
+                // tell): its route leaves node 1's kernel within the detection time.
+                try dropOutgoingBFD(b)
+                let cut = Date()
+                #expect(try eventually(5, interval: 0.02) { try !agentA.kernelRoutes().contains("10.244.2.0/24") })
+                print("BFD Caracal to Caracal: route gone \(Int(Date().timeIntervalSince(cut) * 1000)) ms after the cut")
+                #expect(Date().timeIntervalSince(cut) < 1.5)
+                #expect(try agentA.peer("10.78.0.2")?["stale"] as? Int == 0, "no graceful-restart retention")
             }
         }
     }
