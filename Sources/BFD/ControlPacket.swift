@@ -132,7 +132,12 @@ public struct BFDControlPacket: Hashable, Sendable {
     /// need no session (the session checks the rest: discriminator lookup,
     /// authentication). Bytes past Length are ignored.
     public static func decode(_ bytes: some Collection<UInt8>) throws(BFDPacketError) -> BFDControlPacket {
-        let b = Array(bytes)
+        try decode(Array(bytes))
+    }
+
+    /// The same for an array (no copy, no generic dispatch: the adapter's
+    /// path for every packet).
+    public static func decode(_ b: [UInt8]) throws(BFDPacketError) -> BFDControlPacket {
         guard b.count >= minimumLength else { throw .truncated(datagram: b.count) }
         let version = b[0] >> 5
         guard version == Self.version else { throw .unsupportedVersion(version) }

@@ -109,7 +109,12 @@ public struct BFDSession<Random: RandomNumberGenerator & Sendable>: Sendable {
     /// wait for the Final (§6.8.3).
     public private(set) var activeDesiredMinTx: UInt32
     public private(set) var activeRequiredMinRx: UInt32
-    public private(set) var runningTimers: Set<BFDTimer> = []
+    /// The timers running (two flags: this is on every packet's path).
+    public var runningTimers: Set<BFDTimer> {
+        Set(BFDTimer.allCases.filter { $0 == .transmit ? transmitRunning : detectionRunning })
+    }
+    private var transmitRunning = false
+    private var detectionRunning = false
     private var random: Random
 
     public init(configuration: BFDSessionConfiguration, localDiscriminator: UInt32, random: Random) {
@@ -174,11 +179,11 @@ public struct BFDSession<Random: RandomNumberGenerator & Sendable>: Sendable {
         switch event {
         case .received(let p): receive(p, &out)
         case .timerExpired(.transmit):
-            guard runningTimers.remove(.transmit) != nil else { break }
+            guard clear(.transmit) else { break }
             if mayTransmit { out.append(.send(packet(poll: polling))) }
             scheduleTransmit(&out)
         case .timerExpired(.detection):
-            guard runningTimers.remove(.detection) != nil else { break }
+            guard clear(.detection) else { break }
             detectionExpired(&out)
         case .adminDown(let diagnostic):
             guard state != .adminDown else { break }
@@ -206,8 +211,20 @@ public struct BFDSession<Random: RandomNumberGenerator & Sendable>: Sendable {
         !(configuration.passive && remoteDiscriminator == 0) && remoteMinRxInterval != 0
     }
 
+    /// Marks `t` stopped; whether it was running.
+    private mutating func clear(_ t: BFDTimer) -> Bool {
+        switch t {
+        case .transmit:
+            defer { transmitRunning = false }
+            return transmitRunning
+        case .detection:
+            defer { detectionRunning = false }
+            return detectionRunning
+        }
+    }
+
     private mutating func stop(_ t: BFDTimer, _ out: inout [BFDAction]) {
-        if runningTimers.remove(t) != nil { out.append(.stopTimer(t)) }
+        if clear(t) { out.append(.stopTimer(t)) }
     }
 
     private mutating func scheduleTransmit(_ out: inout [BFDAction]) {
@@ -215,7 +232,7 @@ public struct BFDSession<Random: RandomNumberGenerator & Sendable>: Sendable {
             stop(.transmit, &out)
             return
         }
-        runningTimers.insert(.transmit)
+        transmitRunning = true
         out.append(.startTimer(.transmit, microseconds: jittered(interval)))
     }
 
@@ -293,13 +310,13 @@ public struct BFDSession<Random: RandomNumberGenerator & Sendable>: Sendable {
         }
         // The received packet counts for the detection time.
         if let d = detectionTime {
-            runningTimers.insert(.detection)
+            detectionRunning = true
             out.append(.startTimer(.detection, microseconds: d))
         }
         if p.poll { out.append(.send(packet(final: true))) }
         // A new interval (the peer's, ours on a state change or a Final) or
         // a passive session's first packet: the timer restarts with it.
-        if transmitInterval != intervalBefore || (firstHeard && configuration.passive) || !runningTimers.contains(.transmit) {
+        if transmitInterval != intervalBefore || (firstHeard && configuration.passive) || !transmitRunning {
             scheduleTransmit(&out)
         }
     }

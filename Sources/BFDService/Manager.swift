@@ -275,8 +275,8 @@ public final class BFDManager: @unchecked Sendable {
 
     private func cancelTimers(_ s: ManagedSession) {
         // Wheel entries left behind find no slot of theirs and do nothing.
-        s.armedSlot = [:]
-        s.deadlines = [:]
+        s.armedSlot = TimerSlots()
+        s.deadlines = TimerSlots()
     }
 
     /// The sessions' timers on a wheel of 2 ms slots, with one NIO task
@@ -356,15 +356,27 @@ public final class BFDManager: @unchecked Sendable {
     }
 }
 
+/// A slot per timer.
+struct TimerSlots {
+    private var transmit: UInt64?
+    private var detection: UInt64?
+
+    subscript(_ t: BFDTimer) -> UInt64? {
+        get { t == .transmit ? transmit : detection }
+        set { if t == .transmit { transmit = newValue } else { detection = newValue } }
+    }
+}
+
 /// Confined to the manager's event loop.
 final class ManagedSession: @unchecked Sendable {
     let key: BFDKey
     var fsm: BFDSession<SplitMix64>
     let socket: BFDSendSocket
     /// The wheel slot each timer's entry waits in, and the slot the state
-    /// machine asked for (nil: stopped), which may be later.
-    var armedSlot: [BFDTimer: UInt64] = [:]
-    var deadlines: [BFDTimer: UInt64] = [:]
+    /// machine asked for (nil: stopped), which may be later (fields, not
+    /// dictionaries: this is on every packet's path).
+    var armedSlot = TimerSlots()
+    var deadlines = TimerSlots()
     var since = Date()
     var downs = 0
     var remoteDiagnostic: BFDDiagnostic = .none
