@@ -39,8 +39,9 @@ extension BGPSpeaker {
         do {
             try manager.start()
         } catch {
-            logger.error("BFD cannot start", metadata: ["error": "\(error)"])
-            return nil
+            // (Another BFD daemon on the port.) Said once; the sessions stay
+            // Down, which BGP does not act on: only Up → Down is a failure.
+            logger.error("BFD cannot receive: its sessions will stay Down", metadata: ["error": "\(error)"])
         }
         manager.onStateChange = { [weak self] key, change in self?.bfdChanged(key, change) }
         bfd = manager
