@@ -21,7 +21,7 @@ public final class BGPSpeaker: @unchecked Sendable {
     private var nextConnectionID = 0
     private var restartDeferral: Scheduled<Void>?
     let logger: Logger
-    /// Single-hop BFD for the peers that want it (SpeakerBFD.swift).
+    /// BFD for the peers that want it (SpeakerBFD.swift).
     var bfd: BFDManager?
     private let metrics: SpeakerMetrics
     /// Loc-RIB changes, in order, for the owner to program (on the loop).
