@@ -5,7 +5,7 @@
 SWIFT ?= swift
 FUZZ_SECONDS ?= 45
 FUZZ_TARGETS := $(notdir $(wildcard Fuzz/Fuzz*))
-BENCHES := bgp-codec bgp bgp-rib routes cni cni-etcd policy datastore agent
+BENCHES := bgp-codec bgp bgp-rib routes cni cni-etcd policy datastore agent bfd
 
 .PHONY: all deps deps-test deps-demo deps-bench build release test unit fuzz fuzz-replay demo bench clean $(addprefix bench-,$(BENCHES))
 
@@ -54,7 +54,7 @@ test: deps-test
 # (NetlinkTests, RoutingKernelTests, CNIPluginTests, NFTablesTests,
 # TestSupportTests) and run under `make test`, as does DatastoreTests: its
 # contract suite runs against a real etcd in a namespace (root).
-UNIT_TESTS := IPAddressingTests|JSONTests|ClusterTests|BGPTests|BGPRIBTests|BGPSpeakerTests|CNITests|IPAMTests|PolicyTests|RoutingTests
+UNIT_TESTS := IPAddressingTests|JSONTests|ClusterTests|BFDTests|BGPTests|BGPRIBTests|BGPSpeakerTests|CNITests|IPAMTests|PolicyTests|RoutingTests
 unit: deps-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '^($(UNIT_TESTS))\.'

@@ -46,6 +46,8 @@ let package = Package(
         .target(name: "BGP", dependencies: ["IPAddressing", nioCore]),
         // The speaker's tables and decisions (RFC 4271 §9, RFC 4456), pure.
         .target(name: "BGPRIB", dependencies: ["BGP", "IPAddressing"]),
+        // BFD (RFC 5880): the control packet codec and the session state machine, pure.
+        .target(name: "BFD"),
         .target(name: "JSON"),
         .target(name: "CNI", dependencies: ["ClusterModel", "IPAddressing", "JSON"]),
         .target(name: "KeyValueStore"),
@@ -72,8 +74,10 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
+        // BFD sessions (RFC 5881 single hop, RFC 5883 multihop) on an event loop: the pure BFD state machines on sockets.
+        .target(name: "BFDService", dependencies: ["BFD", "BGP", "IPAddressing", "NetNS", nioCore, log, metrics]),
         // BGP sessions over SwiftNIO: the FSM and the RIB on the wire.
-        .target(name: "BGPSpeaker", dependencies: ["BGP", "BGPRIB", "IPAddressing", "StrictYAML", nioCore,
+        .target(name: "BGPSpeaker", dependencies: ["BFD", "BFDService", "BGP", "BGPRIB", "IPAddressing", "StrictYAML", nioCore,
                                                    .product(name: "NIOPosix", package: "swift-nio"), log, metrics]),
         // `caracal agent`: the speaker, kernel routes and the control socket.
         .target(name: "Agent", dependencies: ["BGP", "BGPRIB", "BGPSpeaker", "Cluster", "ClusterModel", "Datastore", "EtcdStore", "IPAddressing", "JSON", "KeyValueStore",
@@ -97,6 +101,7 @@ let package = Package(
         // MARK: Benchmarks (scripts/bench/<name>.sh; C references in reference/)
         .executableTarget(name: "bench-bgp-codec", dependencies: ["BGP", "IPAddressing", nioCore], exclude: ["reference"]),
         .executableTarget(name: "bench-bgp-rib", dependencies: ["BGP", "BGPRIB", "IPAddressing"]),
+        .executableTarget(name: "bench-bfd", dependencies: ["BFD", "BFDService", "IPAddressing", nioCore, .product(name: "NIOPosix", package: "swift-nio")]),
         .executableTarget(name: "bench-bgp-clients", dependencies: ["BGP", "IPAddressing", nioCore, .product(name: "NIOPosix", package: "swift-nio")]),
         .executableTarget(name: "bench-routes", dependencies: ["ClusterModel", "Netlink", "Routing", "IPAddressing"], exclude: ["reference"]),
         .executableTarget(name: "bench-datastore", dependencies: ["Datastore", "KeyValueStore", "IPAM", "IPAddressing"], exclude: ["reference"]),
@@ -108,6 +113,7 @@ let package = Package(
         .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"]),
         .executableTarget(name: "FuzzBGPMessage", dependencies: ["BGP", "FuzzSupport", nioCore], path: "Fuzz/FuzzBGPMessage", exclude: ["corpus"]),
         .executableTarget(name: "FuzzBGPRIB", dependencies: ["BGP", "BGPRIB", "IPAddressing", "FuzzSupport"], path: "Fuzz/FuzzBGPRIB", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzBFD", dependencies: ["BFD", "BGP", "FuzzSupport"], path: "Fuzz/FuzzBFD", exclude: ["corpus"]),
         .executableTarget(name: "FuzzBGPFSM", dependencies: ["BGP", "IPAddressing", "FuzzSupport"], path: "Fuzz/FuzzBGPFSM", exclude: ["corpus"]),
         .executableTarget(name: "FuzzNetlink", dependencies: ["ClusterModel", "Netlink", "FuzzSupport"], path: "Fuzz/FuzzNetlink", exclude: ["corpus"]),
         .executableTarget(name: "FuzzCNIConfig", dependencies: ["CNI", "JSON", "FuzzSupport"], path: "Fuzz/FuzzCNIConfig", exclude: ["corpus"]),
@@ -123,6 +129,7 @@ let package = Package(
         .testTarget(name: "BGPSpeakerTests", dependencies: ["BGPSpeaker", "BGPRIB", "BGP", "IPAddressing"]),
         .testTarget(name: "BGPInteropTests", dependencies: ["TestSupport"]),
         .testTarget(name: "BGPRIBTests", dependencies: ["BGPRIB", "BGP", "IPAddressing", "TestSupport"]),
+        .testTarget(name: "BFDTests", dependencies: ["BFD", "BGP"]),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IPAddressing", "TestSupport", nioCore], exclude: ["Vectors"]),
         .testTarget(name: "NetlinkTests", dependencies: ["ClusterModel", "Netlink", "TestSupport", "NetNS", "CMnl", "IPAddressing"]),
         .testTarget(name: "RoutingTests", dependencies: ["ClusterModel", "Routing", "Netlink", "IPAddressing", "JSON", "TestSupport"]),

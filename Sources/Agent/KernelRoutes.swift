@@ -153,7 +153,7 @@ public final class KernelRoutes: Sendable {
                             report = try programmer.setDesired(batch.values.compactMap { $0 })
                         } else {
                             let upserts = batch.values.compactMap { $0 }
-                            let removals = batch.filter { $0.value == nil }.map { RouteKey(destination: $0.key, table: .main, metric: 0) }
+                            let removals = batch.filter { $0.value == nil }.map { Route(destination: $0.key).key }  // IPv6: metric 1024
                             report = try programmer.update(upserting: upserts, removing: removals)
                         }
                         if report.failures.contains(where: \.isForeignConflict) {

@@ -137,12 +137,39 @@ public struct PeerConfiguration: Hashable, Sendable {
     public var importPolicy: String? = nil
     public var exportPolicy: String? = nil
     public var allowAsIn: Int = 0
+    /// BFD (RFC 5881 single hop, RFC 5883 multihop) for this peer; nil: off.
+    public var bfd: BFDSettings? = nil
 
     public init(name: String, address: IPAddress, remoteAS: RemoteAS) {
         self.name = name
         self.address = address
         self.remoteAS = remoteAS
     }
+}
+
+/// A peer's BFD: intervals in milliseconds, as `bfd:` in the YAML gives
+/// them (docs/config.md).
+public struct BFDSettings: Hashable, Sendable {
+    public var minTx: Int = 100
+    public var minRx: Int = 100
+    public var multiplier: Int = 3
+    /// BIRD's `bfd graceful`: a BFD failure closes the BGP session as a
+    /// lost connection, so graceful restart keeps the routes (for peers whose
+    /// BFD shares fate with a control plane that restarts).
+    public var graceful: Bool = false
+    /// Multihop BFD (RFC 5883: port 4784, no TTL check); the default for a
+    /// peer with `ebgpMultihop` above 1.
+    public var multihop: Bool = false
+
+    public init(minTx: Int = 100, minRx: Int = 100, multiplier: Int = 3, graceful: Bool = false, multihop: Bool = false) {
+        self.minTx = minTx
+        self.minRx = minRx
+        self.multiplier = multiplier
+        self.graceful = graceful
+        self.multihop = multihop
+    }
+
+    public static let intervalRange = 10...60_000
 }
 
 /// A bad agent configuration: the field path, where it is, and why. The
@@ -326,7 +353,7 @@ public struct AgentConfiguration: Hashable, Sendable {
                           readFile: (String) -> String?, range: Bool = false) throws(ConfigurationError) -> PeerConfiguration {
         let m = try field.mapping(allowed: [range ? "prefix" : "address", "name", "remoteAS", "localAddress", "passive", "holdTime", "connectRetryTime",
                                             "ebgpMultihop", "ttlSecurity", "nextHopSelf", "routeReflectorClient", "families", "addPaths",
-                                            "gracefulRestart", "maxPrefixes", "password", "importPolicy", "exportPolicy", "allowAsIn"])
+                                            "gracefulRestart", "maxPrefixes", "password", "importPolicy", "exportPolicy", "allowAsIn", "bfd"])
         let address: IPAddress
         if range {
             guard let prefixField = m["prefix"] else { throw field.error("prefix is required") }
@@ -425,6 +452,22 @@ public struct AgentConfiguration: Hashable, Sendable {
         if let a = m["allowAsIn"] {
             peer.allowAsIn = try a.int()
             guard (0...10).contains(peer.allowAsIn) else { throw a.error("must be 0-10") }
+        }
+        if let b = m["bfd"] {
+            let f = try b.mapping(allowed: ["enabled", "minTx", "minRx", "multiplier", "graceful", "multihop"])
+            var settings = BFDSettings()
+            for (key, path) in [("minTx", \BFDSettings.minTx), ("minRx", \BFDSettings.minRx)] {
+                guard let v = f[key] else { continue }
+                settings[keyPath: path] = try v.int()
+                guard BFDSettings.intervalRange.contains(settings[keyPath: path]) else { throw v.error("must be 10-60000 milliseconds") }
+            }
+            if let v = f["multiplier"] {
+                settings.multiplier = try v.int()
+                guard (1...255).contains(settings.multiplier) else { throw v.error("must be 1-255") }
+            }
+            if let g = f["graceful"] { settings.graceful = try g.bool() }
+            settings.multihop = try f["multihop"]?.bool() ?? (peer.ttl > 1)
+            if try f["enabled"]?.bool() ?? true { peer.bfd = settings }
         }
         return peer
     }

@@ -1,3 +1,4 @@
+import BFDService
 import BGP
 import BGPRIB
 import Foundation
@@ -13,13 +14,15 @@ import NIOPosix
 public final class BGPSpeaker: @unchecked Sendable {
     public let loop: EventLoop
     private(set) var configuration: SpeakerConfiguration
-    private var rib: RIB
+    private(set) var rib: RIB
     private var out: AdjRIBOut
-    private var peers: [IPAddress: PeerSession] = [:]
+    private(set) var peers: [IPAddress: PeerSession] = [:]
     private var listeners: [Channel] = []
     private var nextConnectionID = 0
     private var restartDeferral: Scheduled<Void>?
-    private let logger: Logger
+    let logger: Logger
+    /// BFD for the peers that want it (SpeakerBFD.swift).
+    var bfd: BFDManager?
     private let metrics: SpeakerMetrics
     /// Loc-RIB changes, in order, for the owner to program (on the loop).
     private let onRIBChanges: ([RIBChange]) -> Void
@@ -90,7 +93,8 @@ public final class BGPSpeaker: @unchecked Sendable {
         loop.flatSubmit { [self] in
             stopping = true
             restartDeferral?.cancel()
-            var closing: [EventLoopFuture<Void>] = []
+            // AdminDown first: the peers' BFD must not see a failure.
+            var closing: [EventLoopFuture<Void>] = bfd.map { [$0.shutdown()] } ?? []
             for peer in peers.values {
                 peer.stopRestartTimers()
                 for c in peer.connections {
@@ -127,6 +131,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         let c = newConnection(session, primary: true, passive: config.passive, inbound: false)
         session.connections = [c]
         feed(session, c, .manualStart(passive: config.passive))
+        bfdUpdate(session)
     }
 
     /// A session from an address in a `peerRanges` prefix: a passive peer
@@ -149,6 +154,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         for c in session.connections { feed(session, c, .manualStop(NotificationMessage(cease: reason))) }
         session.connections = []
         peers[address] = nil
+        bfdRemove(session)
         propagate(rib.peerDown(address))
         out.removePeer(address)
         // A restarting speaker no longer waits for its End-of-RIB.
@@ -190,7 +196,7 @@ public final class BGPSpeaker: @unchecked Sendable {
 
     // MARK: The state machine's actions
 
-    private func feed(_ session: PeerSession, _ c: Connection, _ event: SessionEvent) {
+    func feed(_ session: PeerSession, _ c: Connection, _ event: SessionEvent) {
         let before = c.fsm.state
         let actions = c.fsm.handle(event)
         if before != c.fsm.state {
@@ -242,6 +248,7 @@ public final class BGPSpeaker: @unchecked Sendable {
             // A dynamic neighbour lives as long as its session.
             cancelTimers(c)
             session.connections = []
+            bfdRemove(session)
             if peers[session.config.address] === session { peers[session.config.address] = nil }
             return
         }
@@ -250,7 +257,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         let fresh = newConnection(session, primary: true, passive: session.config.passive, inbound: false)
         session.connections = [fresh]
         session.restartTask = loop.scheduleTask(in: .nanoseconds(Int64(session.config.connectRetryTime * 1e9))) { [weak self, weak session] in
-            guard let self, let session, session.connections.first === fresh, fresh.fsm.state == .idle else { return }
+            guard let self, let session, session.connections.first === fresh, fresh.fsm.state == .idle, !session.heldDown, !session.bfdHeld else { return }
             self.feed(session, fresh, .manualStart(passive: session.config.passive))
         }
     }
@@ -468,7 +475,7 @@ public final class BGPSpeaker: @unchecked Sendable {
                 channel.close(promise: nil)
                 return
             }
-            if session.connections.contains(where: { $0.fsm.state == .established }) || session.heldDown {
+            if session.connections.contains(where: { $0.fsm.state == .established }) || session.heldDown || session.bfdHeld {
                 // (Held down after max-prefix: not before `restartAfter`.)
                 // A new connection while established: refused (Cease 5).
                 var buffer = channel.allocator.buffer(capacity: 32)
@@ -543,6 +550,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         }
         logger.info("session established", metadata: ["peer": "\(config.name)", "as": "\(n.peerAS)", "routerID": "\(n.peerIdentifier)",
                                                      "families": "\(n.families.map(\.description).sorted())", "hold": "\(n.holdTime)"])
+        bfdUpdate(session)
         flushOutput()  // the new peer's table is the current one
         send(out.addPeer(config.address, outputSettings(session, n), rib: rib))
         // A peer without GR is not waited for by a restarting speaker, nor
@@ -561,7 +569,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         session.flaps += 1
         session.establishedSince = nil
         let helper = configuration.gracefulRestart.enabled && session.config.gracefulRestart
-            && (session.negotiated?.retainsRoutesAsHelper(after: reason) ?? false)
+            && (session.negotiated?.retainsRoutesAsHelper(after: reason) ?? false) && !session.bfdFailed
         out.removePeer(address)
         if helper, let restartTime = session.negotiated?.peerGracefulRestart?.restartTime {
             logger.info("peer restarting: keeping its routes as stale (RFC 4724)", metadata: ["peer": "\(session.config.name)",
@@ -579,7 +587,7 @@ public final class BGPSpeaker: @unchecked Sendable {
 
     /// Also for a peer that is gone since (a removed or dynamic neighbour):
     /// its stale routes must not outlive the timer.
-    private func sweepStale(_ address: IPAddress, why: String) {
+    func sweepStale(_ address: IPAddress, why: String) {
         peers[address]?.staleTimer = nil
         let changes = rib.sweepStale(address)
         if !changes.isEmpty { logger.info("stale routes swept", metadata: ["peer": "\(address)", "why": "\(why)", "prefixes": "\(changes.count)"]) }
@@ -723,7 +731,7 @@ public final class BGPSpeaker: @unchecked Sendable {
             info: note, received: counts.received, accepted: counts.accepted, advertised: out.advertisedCount(to: s.config.address),
             flaps: s.flaps, holdTime: n.map { Int($0.holdTime) }, peerRouterID: n?.peerIdentifier.description,
             families: n.map { $0.families.map(\.description).sorted() } ?? [],
-            capabilities: n.map(Self.capabilities) ?? [], stale: rib.staleCount(for: s.config.address))
+            capabilities: n.map(Self.capabilities) ?? [], stale: rib.staleCount(for: s.config.address), bfd: bfdStatus(s))
     }
 
     static func capabilities(_ n: NegotiatedSession) -> [String] {
@@ -821,6 +829,7 @@ public final class BGPSpeaker: @unchecked Sendable {
                 let exportChanged = old.policies[before.exportPolicy ?? ""] != new.policies[peer.exportPolicy ?? ""]
                     || before.exportPolicy != peer.exportPolicy
                 var sessionFields = before, newSessionFields = peer
+                sessionFields.bfd = nil; newSessionFields.bfd = nil  // reconfigured below, no new session
                 sessionFields.importPolicy = nil; sessionFields.exportPolicy = nil; sessionFields.name = ""; sessionFields.maxPrefixes = nil
                 newSessionFields.importPolicy = nil; newSessionFields.exportPolicy = nil; newSessionFields.name = ""; newSessionFields.maxPrefixes = nil
                 // Client or not changes what is reflected, not the session
@@ -842,6 +851,7 @@ public final class BGPSpeaker: @unchecked Sendable {
                     report.reset.append(address.description)
                     continue
                 }
+                if before.bfd != peer.bfd { bfdUpdate(session) }
                 if policiesChanged {
                     let policy = peer.importPolicy.flatMap { new.policies[$0] }
                         ?? .defaultPolicy(external: !peer.remoteAS.isInternal(local: new.asNumber))
@@ -886,6 +896,12 @@ final class PeerSession: @unchecked Sendable {
     var heldDown = false
     var staleTimer: Scheduled<Void>?
     var restartTask: Scheduled<Void>?
+    /// BFD (SpeakerBFD.swift): the session's key; torn down by BFD and held
+    /// until BFD is Up (no restart, inbound refused, like `heldDown`); set
+    /// while that teardown runs (no GR retention).
+    var bfdKey: BFDKey?
+    var bfdHeld = false
+    var bfdFailed = false
 
     init(config: PeerConfiguration) { self.config = config }
 

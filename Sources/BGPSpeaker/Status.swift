@@ -1,3 +1,4 @@
+import BFDService
 import BGP
 import Foundation
 import Metrics
@@ -32,6 +33,8 @@ public struct PeerStatus: Codable, Hashable, Sendable {
     public var families: [String]
     public var capabilities: [String]
     public var stale: Int
+    /// The peer's BFD session (nil: BFD off, or not created yet).
+    public var bfd: BFDSessionStatus? = nil
 }
 
 public struct RouteRow: Codable, Hashable, Sendable {

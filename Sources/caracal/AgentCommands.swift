@@ -115,6 +115,7 @@ struct StatusCommand: ParsableCommand {
             [p.name, p.address, "\(p.asNumber)", p.type, p.state, formatter.string(from: p.since), "\(p.received)/\(p.accepted)/\(p.advertised)", p.info]
         }
         printTable(rows)
+        if let table = bfdTable(b.peers) { print(""); printTable(table) }
         if let c = status.cluster {
             print("")
             print("node \(c.node.name) (\(c.node.addresses.map(\.description).joined(separator: ", ")); \(c.node.addressSource ?? "")), "
@@ -181,4 +182,13 @@ struct BGPMRTDump: ParsableCommand {
         try data.write(to: URL(fileURLWithPath: file))
         print("\(file): \(data.count) bytes")
     }
+}
+
+/// `caracal status`: the BFD sessions of the peers that have one (nil: none).
+func bfdTable(_ peers: [PeerStatus]) -> [[String]]? {
+    let rows = peers.compactMap { p in p.bfd.map { s in
+        [p.name, s.local, s.state, s.remoteState + (s.remoteControlPlaneIndependent ? " (C)" : ""), s.transmitIntervalMs.map { "\($0)" } ?? "-",
+         s.detectionTimeMs.map { "\($0)" } ?? "-", s.diagnostic, "\(s.downs)"]
+    } }
+    return rows.isEmpty ? nil : [["BFD peer", "Local", "State", "Remote", "TX (ms)", "Detect (ms)", "Diagnostic", "Downs"]] + rows
 }
