@@ -1,3 +1,4 @@
+import BFD
 import BGP
 import BGPSpeaker
 import Cluster
@@ -337,6 +338,10 @@ public final class NodeAgent: Sendable {
     private func publishSessions(_ p: inout Planning, speaker: BGPSpeaker) async {
         guard let status = try? await speaker.status().get() else { return }
         let established = status.peers.filter { $0.state == "Established" }.map(\.name).sorted()
+        // Nodes whose BFD is Up: their forwarding plane answers (a node cut
+        // off from the datastore alone is not dead).
+        let addresses = Set(status.peers.filter { $0.bfd?.state == BFDState.up.description }.compactMap { IPAddress($0.address) })
+        p.liveness.bfdUp = Set(p.state.nodes.values.filter { !Set($0.addresses).isDisjoint(with: addresses) }.map(\.name))
         guard established != p.publishedSessions else { return }
         let record = NodeSessions(node: node.name, established: established)
         do {
@@ -377,7 +382,7 @@ public final class NodeAgent: Sendable {
         var names = Set(config.peers.map(\.name))
         let staticAddresses = Set(config.peers.map(\.address))
         for peer in peers.values.sorted() where !staticAddresses.contains(peer.address) {
-            guard let c = peerConfiguration(peer) else { continue }
+            guard let c = peerConfiguration(peer, clusterBFD: state.bgp.nodeBFD) else { continue }
             guard names.insert(c.name).inserted else { continue }
             config.peers.append(c)
         }
@@ -385,7 +390,7 @@ public final class NodeAgent: Sendable {
         return (config, peers, plan.localRoutes)
     }
 
-    private func peerConfiguration(_ peer: PlannedPeer) -> PeerConfiguration? {
+    private func peerConfiguration(_ peer: PlannedPeer, clusterBFD: ClusterBFD?) -> PeerConfiguration? {
         var c = PeerConfiguration(name: peer.name, address: peer.address, remoteAS: .number(peer.asNumber))
         c.holdTime = peer.holdTime
         c.families = peer.address.isIPv4 ? [.ipv4Unicast] : [.ipv6Unicast]
@@ -393,6 +398,13 @@ public final class NodeAgent: Sendable {
         if peer.isCluster {
             // A restarted node comes back in about a second.
             c.connectRetryTime = 1
+            if let bfd = clusterBFD, bfd.enabled {
+                var settings = BFDSettings(minTx: bfd.minTx, minRx: bfd.minRx, multiplier: bfd.multiplier)
+                // A node's agent signals AdminDown when it restarts: a failure
+                // is a dead node, whose kept routes go at once.
+                settings.failureEndsRestart = true
+                c.bfd = settings
+            }
             return c
         }
         c.ttlSecurity = peer.ttlSecurity
@@ -515,6 +527,9 @@ struct LivenessObserver: Sendable {
     var timeout: Double = 3
     /// This node could not reach the datastore at the last evaluation.
     var cutOff = false
+    /// Nodes with a BFD session Up with this one: alive whatever their
+    /// liveness record says.
+    var bfdUp: Set<String> = []
 
     mutating func observe(_ records: [String: NodeLiveness], now: Double) {
         for (name, r) in records where lastChange[name]?.sequence != r.sequence { lastChange[name] = (r.sequence, now) }
@@ -541,7 +556,7 @@ struct LivenessObserver: Sendable {
             if let r = state.liveness[name], r.state == .restarting, let until = r.until, until > Date() { continue }
             // A node first seen now gets the benefit of the doubt.
             if lastChange[name] == nil { lastChange[name] = (state.liveness[name]?.sequence ?? 0, now) }
-            if now - lastChange[name]!.at > timeout { newDead.insert(name) }
+            if now - lastChange[name]!.at > timeout, !bfdUp.contains(name) { newDead.insert(name) }
         }
         defer { dead = newDead }
         return newDead != dead

@@ -160,6 +160,12 @@ public struct BFDSettings: Hashable, Sendable {
     /// Multihop BFD (RFC 5883: port 4784, no TTL check); the default for a
     /// peer with `ebgpMultihop` above 1.
     public var multihop: Bool = false
+    /// A BFD failure also ends a graceful restart in progress (its stale
+    /// routes go), as for a peer whose packets carry the C bit. For peers
+    /// that signal AdminDown whenever they restart on purpose, as Caracal
+    /// agents do: a failure without it is a dead node (or a crashed agent),
+    /// not a restart. The agent sets it between nodes; not in the YAML.
+    public var failureEndsRestart: Bool = false
 
     public init(minTx: Int = 100, minRx: Int = 100, multiplier: Int = 3, graceful: Bool = false, multihop: Bool = false) {
         self.minTx = minTx

@@ -25,7 +25,9 @@ import Logging
 ///   had the C bit (its BFD does not share fate with its control plane),
 ///   the forwarding plane failed too and the stale routes go now (RFC 5882
 ///   §4.3.1); without C, BFD going down is what a control-plane restart
-///   looks like and the restart goes on.
+///   looks like and the restart goes on, unless the peer is one that
+///   signals AdminDown when it restarts (`failureEndsRestart`: Caracal
+///   nodes), for which a failure means a dead node.
 extension BGPSpeaker {
     static func sessionConfiguration(_ s: BFDSettings) -> BFDSessionConfiguration {
         BFDSessionConfiguration(desiredMinTxInterval: UInt32(s.minTx) * 1000, requiredMinRxInterval: UInt32(s.minRx) * 1000,
@@ -111,7 +113,7 @@ extension BGPSpeaker {
             feed(session, c, .manualStop(n))
             session.bfdFailed = false
             session.lastError = "BFD went down (\(change.diagnostic)): session torn down and held until BFD was Up again"
-        } else if rib.staleCount(for: key.peer) > 0, change.remoteControlPlaneIndependent {
+        } else if rib.staleCount(for: key.peer) > 0, change.remoteControlPlaneIndependent || session.config.bfd?.failureEndsRestart == true {
             session.staleTimer?.cancel()
             sweepStale(key.peer, why: "BFD down while the peer restarts, C bit set: its forwarding plane failed (RFC 5882 §4.3.1)")
         }

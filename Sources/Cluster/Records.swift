@@ -105,8 +105,11 @@ public struct BGPClusterSettings: Codable, Hashable, Sendable {
     public var serviceClusterIPs: [IPPrefix]
     public var serviceExternalIPs: [IPPrefix]
     public var serviceLoadBalancerIPs: [IPPrefix]
+    /// BFD between nodes (RFC 5880/5881); nil: the defaults (on, 100 ms × 3).
+    public var bfd: ClusterBFD?
 
     public static let defaultASNumber: UInt32 = 64512
+    public var nodeBFD: ClusterBFD { bfd ?? ClusterBFD() }
 
     public init(asNumber: UInt32 = BGPClusterSettings.defaultASNumber, nodeToNodeMesh: Bool = true, holdTime: UInt16 = 9,
                 heartbeatInterval: Double = 1, livenessTimeout: Double = 3,
@@ -190,5 +193,22 @@ public struct NodeSessions: Codable, Hashable, Sendable {
     public init(node: String, established: [String]) {
         self.node = node
         self.established = established
+    }
+}
+
+/// BFD on the sessions between nodes: a dead node's traffic moves in
+/// `multiplier × interval` (300 ms by default) instead of the liveness
+/// timeout; a restarting agent signals AdminDown first, which is no failure.
+public struct ClusterBFD: Codable, Hashable, Sendable {
+    public var enabled: Bool
+    /// Milliseconds.
+    public var minTx: Int
+    public var minRx: Int
+    public var multiplier: Int
+    public init(enabled: Bool = true, minTx: Int = 100, minRx: Int = 100, multiplier: Int = 3) {
+        self.enabled = enabled
+        self.minTx = minTx
+        self.minRx = minRx
+        self.multiplier = multiplier
     }
 }

@@ -122,7 +122,22 @@ public enum ClusterResource: Hashable, Sendable {
         var c = BGPClusterSettings()
         guard let field else { return c }
         let m = try field.mapping(allowed: ["asNumber", "nodeToNodeMesh", "holdTime", "heartbeatInterval", "livenessTimeout",
-                                            "serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs"])
+                                            "serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs", "bfd"])
+        if let f = m["bfd"] {
+            let b = try f.mapping(allowed: ["enabled", "minTx", "minRx", "multiplier"])
+            var bfd = ClusterBFD()
+            if let v = b["enabled"] { bfd.enabled = try v.bool() }
+            for (key, path) in [("minTx", \ClusterBFD.minTx), ("minRx", \ClusterBFD.minRx)] {
+                guard let v = b[key] else { continue }
+                bfd[keyPath: path] = try v.int()
+                guard (10...60_000).contains(bfd[keyPath: path]) else { throw v.error("must be 10-60000 milliseconds") }
+            }
+            if let v = b["multiplier"] {
+                bfd.multiplier = try v.int()
+                guard (1...255).contains(bfd.multiplier) else { throw v.error("must be 1-255") }
+            }
+            c.bfd = bfd
+        }
         if let f = m["asNumber"] { c.asNumber = try f.asNumber() }
         if let f = m["nodeToNodeMesh"] { c.nodeToNodeMesh = try f.bool() }
         if let f = m["holdTime"] { c.holdTime = try f.holdTime() }
