@@ -120,7 +120,7 @@ import Testing
         apiVersion: caracal.io/v1alpha1
         kind: BGPConfiguration
         metadata: {name: default}
-        spec: {asNumber: 65010, nodeToNodeMesh: false, serviceLoadBalancerIPs: [192.0.2.0/24]}
+        spec: {asNumber: 65010, nodeToNodeMesh: false, serviceLoadBalancerIPs: [192.0.2.0/24], bfd: {minTx: 50, multiplier: 5}}
         ---
         apiVersion: caracal.io/v1alpha1
         kind: BGPPeer
@@ -140,6 +140,8 @@ import Testing
         #expect(r.map(\.reference) == ["BGPConfiguration/default", "BGPPeer/tor1", "Namespace/demo", "NetworkPolicy/demo/deny"])
         guard case .bgpConfiguration(let c) = r[0], case .policy(let p) = r[3] else { Issue.record("kinds"); return }
         #expect(c.asNumber == 65010 && !c.nodeToNodeMesh && c.serviceLoadBalancerIPs == [IPPrefix("192.0.2.0/24")!])
+        #expect(c.nodeBFD == ClusterBFD(enabled: true, minTx: 50, minRx: 100, multiplier: 5))
+        #expect(BGPClusterSettings().nodeBFD.enabled, "BFD between nodes is on by default")
         #expect(p.source.contains("podSelector"))
         #expect(r[3].key == "cluster/policies/demo/deny")
     }
@@ -150,6 +152,7 @@ import Testing
             ("apiVersion: caracal.io/v1alpha1\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {holdTime: 2}\n", "holdTime"),
             ("apiVersion: caracal.io/v1alpha1\nkind: BGPConfiguration\nmetadata: {name: other}\n", "metadata"),
             ("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n", "kind"),
+            ("apiVersion: caracal.io/v1alpha1\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {bfd: {minRx: 5}}\n", "bfd.minRx"),
             ("apiVersion: caracal.io/v1alpha1\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {heartbeatInterval: 2, livenessTimeout: 3}\n", "livenessTimeout"),
         ]
         for (text, field) in cases {
