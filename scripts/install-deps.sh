@@ -20,8 +20,9 @@ build_pkgs+=("${runtime_pkgs[@]}")
 # (procps) for forwarding in each node, dot (graphviz) for the cluster picture.
 demo_pkgs=(iputils-ping socat procps graphviz)
 # scripts/bench/*.sh and the bench programs: the reference ptp and host-local
-# plugins, sysctl (procps), /usr/bin/time, BIRD (bench-bgp-rib's reference).
-bench_pkgs=(containernetworking-plugins procps time bird2 etcd-server)
+# plugins, sysctl (procps), /usr/bin/time, BIRD (bench-bgp-rib's and
+# bench-agent's reference), etcd (bench-cni-etcd), ping (bench-agent's probes).
+bench_pkgs=(containernetworking-plugins procps time bird2 etcd-server iputils-ping)
 # The tests (the sqlite3 CLI, tshark, text2pcap from wireshark-common) and
 # scripts/capture-bgp-vectors.sh (bird2, gobgpd, tcpdump, tshark). test also
 # installs demo's and bench's lists (the tests run ping and sysctl too), so
