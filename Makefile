@@ -32,6 +32,10 @@ release: deps
 	$(SWIFT) build -c release
 	SWIFT=$(SWIFT) scripts/build-cni.sh
 
+# The BGP interop tests drive daemons with blocking waits; they run on their
+# own, after the rest, so that they never hold the cooperative pool's threads
+# (two on this 2-core machine) while other suites' async timeouts and
+# watches need them.
 # The README's test command: first a check that each install profile names
 # the packages of every command its targets run (scripts/check-commands.sh),
 # then unit and kernel tests, caracal-cni under podman as a real runtime
@@ -42,7 +46,8 @@ release: deps
 test: deps-test
 	scripts/check-commands.sh
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	$(SWIFT) test --skip-build --skip BGPInteropTests
+	$(SWIFT) test --skip-build --filter BGPInteropTests
 	scripts/test-podman.sh "$$($(SWIFT) build --show-bin-path)"
 	scripts/test-cluster.sh "$$($(SWIFT) build --show-bin-path)"
 	CARACAL_TEST_DATASTORE=etcd scripts/test-cluster.sh "$$($(SWIFT) build --show-bin-path)"

@@ -80,7 +80,7 @@ let package = Package(
         .target(name: "BGPSpeaker", dependencies: ["BFD", "BFDService", "BGP", "BGPRIB", "IPAddressing", "StrictYAML", nioCore,
                                                    .product(name: "NIOPosix", package: "swift-nio"), log, metrics]),
         // `caracal agent`: the speaker, kernel routes and the control socket.
-        .target(name: "Agent", dependencies: ["BFD", "BGP", "BGPRIB", "BGPSpeaker", "Cluster", "ClusterModel", "Datastore", "EtcdStore", "IPAddressing", "JSON", "KeyValueStore",
+        .target(name: "Agent", dependencies: ["BFD", "BGP", "BGPRIB", "BGPSpeaker", "Cluster", "ClusterModel", "Datastore", "EtcdStore", "IPAM", "IPAddressing", "JSON", "KeyValueStore",
                                               "NetNS", "Netlink", "NFTables", "Policy", "Routing",
                                               nioCore, .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                                               log, metrics, .product(name: "Prometheus", package: "swift-prometheus"),

@@ -6,6 +6,7 @@ import ClusterModel
 import Datastore
 import EtcdStore
 import Foundation
+import IPAM
 import IPAddressing
 import JSON
 import KeyValueStore
@@ -149,6 +150,8 @@ public final class NodeAgent: Sendable {
         let encoder = JSONValueEncoder()
         try store.transaction { tx in
             try tx.put(ClusterKeys.node(node.name), Data(try encoder.encodedBytes(node)))
+            // IPAM's view of the node: pools' node selectors match these labels.
+            try IPAM().setNode(NodeRecord(name: node.name, labels: node.labels), tx)
             let previous = try tx.get(ClusterKeys.liveness(node.name)).flatMap { try? JSONValueDecoder().decode(NodeLiveness.self, from: $0) }
             let live = NodeLiveness(node: node.name, state: .running, sequence: (previous?.sequence ?? 0) + 1, heartbeat: Date(),
                                     agentVersion: NodeAgent.version)
