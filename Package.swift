@@ -120,6 +120,8 @@ let package = Package(
         .executableTarget(name: "FuzzSelector", dependencies: ["Policy", "FuzzSupport"], path: "Fuzz/FuzzSelector", exclude: ["corpus"]),
         .executableTarget(name: "FuzzPolicyYAML", dependencies: ["Policy", "FuzzSupport"], path: "Fuzz/FuzzPolicyYAML", exclude: ["corpus"]),
         .executableTarget(name: "FuzzAgentConfig", dependencies: ["BGPSpeaker", "FuzzSupport"], path: "Fuzz/FuzzAgentConfig", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzClusterResource", dependencies: ["Cluster", "IPAddressing", "KeyValueStore", "FuzzSupport"],
+                          path: "Fuzz/FuzzClusterResource", exclude: ["corpus"]),
         .executableTarget(name: "FuzzRouteSpec", dependencies: ["ClusterModel", "Routing", "Netlink", "FuzzSupport"], path: "Fuzz/FuzzRouteSpec", exclude: ["corpus"]),
 
         // MARK: Test support and tests
