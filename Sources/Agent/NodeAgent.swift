@@ -117,7 +117,7 @@ public final class NodeAgent: Sendable {
         lastHeartbeat = Mutex(Self.now())
 
         try register()
-        let (state, errors) = try Self.list(store)
+        let (state, errors) = try ClusterState.load(from: store)
         for e in errors { logger.warning("datastore record skipped", metadata: ["error": "\(e)"]) }
         var planning = Planning(state: state, seen: state.revision, applied: bgp)
         planning.liveness.observe(state.liveness, now: Self.now())
@@ -177,17 +177,6 @@ public final class NodeAgent: Sendable {
         } catch {
             logger.warning("could not record the restart in the datastore", metadata: ["error": "\(error)"])
         }
-    }
-
-    static func list(_ store: any KVStore) throws -> (ClusterState, [Error]) {
-        // The revision first: changes after it that the listing already
-        // holds come again through the watch, which is harmless (each
-        // event carries a key's latest state).
-        let revision = try store.revision()
-        let entries = try store.read { tx in
-            try ClusterState.watchedPrefixes.flatMap { try tx.entries(prefix: $0) }
-        }
-        return ClusterState.listing(entries, revision: revision)
     }
 
     // MARK: Running
@@ -272,7 +261,7 @@ public final class NodeAgent: Sendable {
             p.seen = max(p.seen, changes.revision)
         case .relist:
             do {
-                let (state, errors) = try await BackgroundTask.run { try Self.list(self.store) }
+                let (state, errors) = try await BackgroundTask.run { try ClusterState.load(from: self.store) }
                 for e in errors { logger.warning("datastore record skipped", metadata: ["error": "\(e)"]) }
                 p.state = state
                 p.seen = max(p.seen, state.revision)
@@ -365,9 +354,9 @@ public final class NodeAgent: Sendable {
         let live = p.liveness
         let state = p.state
         let me = node.name
-        let plan = NodePlan(state, node: me, isLive: { live.isLive($0, state, me: me) })
+        let plan = NodePlan(state, node: me, isLive: { live.isLive($0, me: me) })
         var peers = Dictionary(plan.peers.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
-        for (address, old) in p.appliedPeers where old.isCluster && live.isLive(old.owner, state, me: me) {
+        for (address, old) in p.appliedPeers where old.isCluster && live.isLive(old.owner, me: me) {
             let new = peers[address]
             // Removed, or no longer served as a client: keep the old session
             // until the new topology's sessions are up.
@@ -375,7 +364,7 @@ public final class NodeAgent: Sendable {
             if p.held[address] == nil { p.held[address] = (old, now + Self.switchGrace) }
         }
         for (address, h) in p.held {
-            if h.until <= now || peers[address] == h.peer || !live.isLive(h.peer.owner, state, me: me) {
+            if h.until <= now || peers[address] == h.peer || !live.isLive(h.peer.owner, me: me) {
                 p.held[address] = nil
             } else {
                 peers[address] = h.peer
@@ -538,7 +527,7 @@ struct LivenessObserver: Sendable {
         for (name, r) in records where lastChange[name]?.sequence != r.sequence { lastChange[name] = (r.sequence, now) }
     }
 
-    func isLive(_ name: String, _ state: ClusterState, me: String) -> Bool { name == me || !dead.contains(name) }
+    func isLive(_ name: String, me: String) -> Bool { name == me || !dead.contains(name) }
 
     /// Recomputes the dead set; true when it changed. While this node cannot
     /// reach the datastore, nobody new is declared dead (the records did not

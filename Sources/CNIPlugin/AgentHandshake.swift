@@ -12,7 +12,9 @@ import CNI
 enum AgentHandshake {
     enum Outcome: Equatable { case applied, noAgent }
 
-    static func awaitPolicy(socket path: String, revision: Int64, timeoutMs: Int) throws(CNIError) -> Outcome {
+    /// `revision` is read only once an agent answers the connect: a node
+    /// without an agent pays one failed connect and no datastore read.
+    static func awaitPolicy(socket path: String, revision: () throws -> Int64, timeoutMs: Int) throws -> Outcome {
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw CNIError(.tryAgainLater, "agent socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -34,7 +36,7 @@ enum AgentHandshake {
             if errno == ENOENT || errno == ECONNREFUSED { return .noAgent }
             throw CNIError(.tryAgainLater, "agent socket \(path): \(String(cString: strerror(errno)))")
         }
-        let request = Array("{\"command\":\"awaitPolicy\",\"revision\":\(revision)}\n".utf8)
+        let request = Array("{\"command\":\"awaitPolicy\",\"revision\":\(try revision())}\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
             throw CNIError(.tryAgainLater, "agent socket \(path): request not sent")
         }

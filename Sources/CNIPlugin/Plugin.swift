@@ -305,8 +305,8 @@ public struct CNIPlugin {
             }
             // Fail closed until the agent's rules cover the pod; return once
             // they do, so the pod never starts blocked.
-            let revision = try store.revision()
-            let outcome = try AgentHandshake.awaitPolicy(socket: c.config.agentSocket, revision: revision, timeoutMs: c.config.agentTimeoutMs)
+            let outcome = try AgentHandshake.awaitPolicy(socket: c.config.agentSocket, revision: { try store.revision() },
+                                                         timeoutMs: c.config.agentTimeoutMs)
             Timeline.mark(outcome == .applied ? "policy" : "no agent")
         } catch {
             logger.warning("ADD failed, undoing", metadata: ["container": "\(c.containerID)", "error": "\(error)"])

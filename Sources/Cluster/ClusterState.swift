@@ -169,6 +169,16 @@ public struct ClusterState: Sendable {
         return (state, errors)
     }
 
+    /// Reads the whole state from a store (a start or a re-list). The
+    /// revision is read first: changes after it that the listing already
+    /// holds come again through a watch from it, which is harmless (each
+    /// event carries a key's latest state).
+    public static func load(from store: any KVStore) throws -> (ClusterState, [Error]) {
+        let revision = try store.revision()
+        let entries = try store.read { tx in try watchedPrefixes.flatMap { try tx.entries(prefix: $0) } }
+        return listing(entries, revision: revision)
+    }
+
     /// The AS a node speaks with.
     public func asNumber(of node: NodeSpec) -> UInt32 { node.asNumber ?? bgp.asNumber }
 }

@@ -91,10 +91,7 @@ struct ClusterCommand: ParsableCommand {
         subcommands: [Nodes.self, Graph.self])
 
     static func load(_ datastore: DatastoreOptions) throws -> ClusterState {
-        let store = try datastore.open()
-        let revision = try store.revision()
-        let entries = try store.read { tx in try ClusterState.watchedPrefixes.flatMap { try tx.entries(prefix: $0) } }
-        return ClusterState.listing(entries, revision: revision).0
+        try ClusterState.load(from: datastore.open()).0
     }
 
     /// A node is taken as live here when its heartbeat is recent by the
