@@ -16,7 +16,10 @@
 #      routes within 1 s by BFD (embedded run), or within the liveness
 #      timeout, 3 s, without BFD (etcd run), and keep serving each other,
 #      and their readiness endpoints stay ready (only a node's own state
-#      counts); metrics are served.
+#      counts); metrics are served;
+#   7. once the pool's nodeLossGraceSeconds pass, the dead node's pods'
+#      addresses and its blocks are reclaimed; its sticky claim stays and
+#      follows the pod to another node.
 # With CARACAL_TEST_DATASTORE=etcd the cluster's datastore is an etcd on the
 # lan instead of the embedded file (the agents' native watch, caracal-cni
 # straight to etcd).
@@ -61,7 +64,8 @@ elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv
 make_nodes >/dev/null
 [ "${CARACAL_TEST_DATASTORE:-embedded}" = etcd ] && start_etcd
 echo "datastore: $db"
-ctl ipam pool create demo --cidr 10.244.0.0/16 --block-size 26 >/dev/null
+# A short nodeLossGraceSeconds, so that test 7 sees a lost node reclaimed.
+ctl ipam pool create demo --cidr 10.244.0.0/16 --block-size 26 --node-loss-grace 5 >/dev/null
 # BFD between nodes (the default) on the embedded run; off on the etcd run,
 # so that liveness alone must find the dead node (test 6).
 bfd=true; [ -n "$etcd_pid" ] && bfd=false
@@ -220,4 +224,33 @@ done
 in_ns node1 python3 -c 'import urllib.request; t = urllib.request.urlopen("http://127.0.0.1:9095/metrics").read().decode(); import sys; sys.exit(0 if "caracal_cluster_nodes" in t and "caracal_bgp_sessions" in t else 1)' \
   || fail "node1's metrics lack caracal_cluster_nodes or caracal_bgp_sessions"
 ok "node1 and node2 stay ready and healthy with node3 dead; metrics served"
+# 7. The lost node3 is reclaimed once the pool's nodeLossGraceSeconds (5 s)
+# have passed: its pods' allocations and endpoints go, its blocks lose
+# their affinity (or return to the pool), the sticky claim keeps its
+# address, and the sticky pod, rescheduled on node2, gets it back.
+api_ip="${pod_ip[api]}"; sticky_ip="${pod_ip[cache-0]}"
+reclaimed=false
+for _ in $(seq 200); do
+  ctl ipam list --json > "$work/ipam-after.json"
+  python3 - "$work/ipam-after.json" <<'PY' && { reclaimed=true; break; }
+import json, sys
+rows = json.load(open(sys.argv[1]))
+sys.exit(1 if any(r.get("blockNode") == "node3" or (r.get("holder") or {}).get("node") == "node3" for r in rows) else 0)
+PY
+  sleep 0.1
+done
+took="$(elapsed "$t0")"
+$reclaimed || { cat "$work/ipam-after.json"; fail "lost node: node3 still holds addresses or blocks $took s after it died"; }
+state="$(ctl ipam show "$api_ip" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')"
+[ "$state" != allocated ] || fail "lost node: node3's pod address $api_ip is still allocated"
+ctl ipam show "$sticky_ip" --json | python3 -c 'import json,sys; v = json.load(sys.stdin); sys.exit(0 if v["state"] == "claimed" and v["claim"] else 1)' \
+  || fail "lost node: the sticky address $sticky_ip lost its claim"
+grep -q "lost node's addresses reclaimed" "$work/node1.log" || fail "lost node: node1 (the first live node) did not log the reclaim"
+ip netns delete "$p-cache-0"
+add node2 cache-0 >/dev/null
+[ "${pod_ip[cache-0]}" = "$sticky_ip" ] || fail "lost node: cache-0 on node2 got ${pod_ip[cache-0]}, not its sticky $sticky_ip"
+reached=false
+for _ in $(seq 50); do in_ns web ping -c 1 -W 1 -q "$sticky_ip" >/dev/null 2>&1 && { reached=true; break; }; sleep 0.2; done
+$reached || fail "lost node: $sticky_ip unreachable from node1 after cache-0 came back on node2"
+ok "lost node3 reclaimed $took s after it died (liveness 3 s + grace 5 s): its pods' addresses released, its blocks unaffined; the sticky $sticky_ip kept and reached again on node2"
 echo "test-cluster: all checks passed"

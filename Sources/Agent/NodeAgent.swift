@@ -71,6 +71,8 @@ public final class NodeAgent: Sendable {
         var policyCompiler: IncrementalPolicyCompiler?
         var policyInputs: (PolicySet, EndpointInventory)?
         var publishedSessions: [String]?
+        /// When this agent last tried to reclaim each lost node (monotonic).
+        var reclaimTried: [String: Double] = [:]
     }
 
     /// Opens the datastore, finds the node's addresses, registers the node
@@ -273,6 +275,7 @@ public final class NodeAgent: Sendable {
             }
         case .tick:
             await publishSessions(&p, speaker: speaker)
+            await reclaimLostNodes(&p)
         }
         let now = Self.now()
         if aspects.contains(.liveness) { p.liveness.observe(p.state.liveness, now: now) }
@@ -347,6 +350,45 @@ public final class NodeAgent: Sendable {
             logger.warning("session status not published", metadata: ["error": "\(error)"])
         }
     }
+
+    /// A node dead past its pools' `nodeLossGraceSeconds` loses its pods'
+    /// addresses (sticky claims keep theirs) and its blocks
+    /// (`NodeReclaim`). One live node does it, the first by name, so that
+    /// a large cluster does not race on the same records (each step is a
+    /// compare-and-swap transaction, so a race would still be safe); if
+    /// it dies, the next takes over. The time counts from when this agent
+    /// found the node dead, so a restarted reclaimer waits the grace anew.
+    private func reclaimLostNodes(_ p: inout Planning) async {
+        let me = node.name
+        let live = p.liveness
+        guard !live.dead.isEmpty, !live.cutOff,
+              p.state.nodes.keys.filter({ live.isLive($0, me: me) }).min() == me else { return }
+        let now = Self.now()
+        for name in live.dead.sorted() {
+            guard let since = live.deadSince[name], now - (p.reclaimTried[name] ?? -.infinity) >= Self.reclaimInterval else { continue }
+            let holds = p.state.blocks.values.contains { $0.node == name } || p.state.endpoints.values.contains { $0.node == name }
+            guard holds else { continue }
+            p.reclaimTried[name] = now
+            let deadFor = now - since
+            do {
+                let report = try await BackgroundTask.run {
+                    try NodeReclaim().reclaim(node: name, deadFor: deadFor,
+                                              reason: "node \(name) lost for \(Int(deadFor)) s (reclaimed by \(me))", in: self.store)
+                }
+                guard !report.isEmpty else { continue }
+                logger.notice("lost node's addresses reclaimed", metadata: [
+                    "node": "\(name)", "deadFor": "\(Int(deadFor))", "released": "\(report.released.flatMap(\.ips))",
+                    "blocks": "\(report.blocks)"])
+                Counter(label: "caracal_ipam_reclaimed_addresses_total").increment(by: report.released.reduce(0) { $0 + $1.ips.count })
+                Counter(label: "caracal_ipam_reclaimed_blocks_total").increment(by: report.blocks.count)
+            } catch {
+                logger.warning("reclaiming a lost node failed; retrying", metadata: ["node": "\(name)", "error": "\(error)"])
+            }
+        }
+        for name in p.reclaimTried.keys where !live.dead.contains(name) { p.reclaimTried[name] = nil }
+    }
+    /// Seconds between reclaim attempts for one lost node.
+    static let reclaimInterval: Double = 5
 
     /// The plan's sessions (with dropped ones held for the switch grace) as
     /// a speaker configuration.
@@ -516,6 +558,8 @@ public final class NodeAgent: Sendable {
 struct LivenessObserver: Sendable {
     var lastChange: [String: (sequence: UInt64, at: Double)] = [:]
     var dead: Set<String> = []
+    /// When each dead node was found dead, by this agent's clock.
+    var deadSince: [String: Double] = [:]
     var timeout: Double = 3
     /// This node could not reach the datastore at the last evaluation.
     var cutOff = false
@@ -550,7 +594,10 @@ struct LivenessObserver: Sendable {
             if lastChange[name] == nil { lastChange[name] = (state.liveness[name]?.sequence ?? 0, now) }
             if now - lastChange[name]!.at > timeout, !bfdUp.contains(name) { newDead.insert(name) }
         }
-        defer { dead = newDead }
+        defer {
+            dead = newDead
+            deadSince = newDead.reduce(into: [:]) { $0[$1] = deadSince[$1] ?? now }
+        }
         return newDead != dead
     }
 

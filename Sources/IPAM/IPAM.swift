@@ -349,9 +349,17 @@ public struct IPAM: Sendable {
                 try saveBlock(block, key: blockKey, pool: pool, now: now, tx)
             }
         }
-        // 2. Claim a new block; 3. borrow from another node's block.
+        // 2. Adopt a block without affinity (a lost node's, see
+        //    `reclaimBlocks`), or claim a new block; 3. borrow from another
+        //    node's block.
         for pool in candidates {
             let existing = try IPAM.list(Block.self, tx, prefix: Keys.blocks(pool: pool.name))
+            for var block in existing where block.node == nil {
+                guard let o = block.firstFree(pool: pool, now: now) else { continue }
+                block.node = req.node
+                block.claimedAt = now
+                return try assign(o, in: &block, key: Keys.block(pool: pool.name, cidr: block.cidr), pool: pool, req: req, now: now, tx)
+            }
             let taken = Set(existing.map(\.cidr))
             let count = pool.cidr.subnetCount(length: pool.blockSize)
             var index: UInt64 = 0
@@ -504,6 +512,50 @@ public struct IPAM: Sendable {
             released.append(cidr)
         }
         return released
+    }
+
+    /// What became of a lost node's block.
+    public enum BlockReclaim: Hashable, Sendable {
+        /// Empty and not cooling down: back to the pool.
+        case released(IPPrefix)
+        /// Still holding addresses (sticky claims, or pods the node lost
+        /// within a pool's grace): the affinity goes and the block stays
+        /// for another node to adopt.
+        case unaffined(IPPrefix, addresses: Int)
+    }
+
+    /// Takes back the blocks of a node that has been dead for `deadFor`
+    /// seconds, in pools whose `nodeLossGraceSeconds` has passed; at most
+    /// `limit` blocks (two writes each) so that a caller stays within
+    /// `KVLimits.maxWritesPerTransaction`. Its pods' handles are released
+    /// first (`release`), so what remains in a block is what must outlive
+    /// the node: sticky claims.
+    public func reclaimBlocks(ofLostNode node: String, deadFor: Double, limit: Int, _ tx: KVTransaction) throws -> [BlockReclaim] {
+        let now = clock()
+        let allPools = Dictionary(try pools(tx).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var done: [BlockReclaim] = []
+        for (key, _) in try tx.list(prefix: Keys.affinities(node: node)) where done.count < limit {
+            let rest = key.dropFirst(Keys.affinities(node: node).count)
+            guard let slash = rest.firstIndex(of: "/") else { continue }
+            let poolName = String(rest[..<slash])
+            guard let cidr = IPPrefix(String(rest[rest.index(after: slash)...])) else { continue }
+            let grace = allPools[poolName]?.nodeLossGraceSeconds ?? Pool.defaultNodeLossGraceSeconds
+            guard deadFor >= grace else { continue }
+            guard var block = try IPAM.load(Block.self, tx, Keys.block(pool: poolName, cidr: cidr)) else {
+                try tx.delete(key)  // dangling affinity
+                continue
+            }
+            if block.slots.isEmpty, !block.cooling.contains(where: { $0.until > now }) {
+                try dropBlock(block, tx)
+                done.append(.released(cidr))
+            } else {
+                try tx.delete(key)
+                block.node = nil
+                try IPAM.save(block, tx, Keys.block(pool: poolName, cidr: cidr))
+                done.append(.unaffined(cidr, addresses: block.slots.count))
+            }
+        }
+        return done
     }
 
     private func dropBlock(_ block: Block, _ tx: KVTransaction) throws {

@@ -35,6 +35,12 @@ public struct Pool: Codable, Hashable, Sendable {
     public var cooldownSeconds: Double
     /// Seconds an empty block stays with its node before it is released.
     public var blockGraceSeconds: Double
+    /// Seconds a dead node (its liveness silent past the cluster's
+    /// `livenessTimeout`) keeps its allocations and blocks in this pool
+    /// before the cluster reclaims them: its pods' addresses are released,
+    /// sticky claims keep theirs, empty blocks return to the pool and the
+    /// others lose their affinity, for another node to adopt.
+    public var nodeLossGraceSeconds: Double
     /// Whether the pool's network address (and, for IPv4, its broadcast
     /// address) may be handed out. Off by default, as operators expect:
     /// host-local never hands them out, and Calico skips them unless told
@@ -44,6 +50,10 @@ public struct Pool: Codable, Hashable, Sendable {
 
     public static let defaultCooldownSeconds: Double = 30
     public static let defaultBlockGraceSeconds: Double = 300
+    /// Kubernetes evicts the pods of an unreachable node after 300 s (the
+    /// default `tolerationSeconds`); twice that leaves their replacements
+    /// time to start elsewhere before their old addresses are reused.
+    public static let defaultNodeLossGraceSeconds: Double = 600
     public static let ipv4BlockSizes = 20...32
     public static let ipv6BlockSizes = 116...128
 
@@ -52,7 +62,7 @@ public struct Pool: Codable, Hashable, Sendable {
         nodeSelector: [String: String] = [:], allowedNamespaces: [String]? = nil,
         namespaceQuotas: [String: Int] = [:], excluded: [IPRange] = [],
         cooldownSeconds: Double = Pool.defaultCooldownSeconds, blockGraceSeconds: Double = Pool.defaultBlockGraceSeconds,
-        useNetworkAddresses: Bool = false
+        useNetworkAddresses: Bool = false, nodeLossGraceSeconds: Double = Pool.defaultNodeLossGraceSeconds
     ) {
         self.name = name
         self.cidr = cidr
@@ -66,11 +76,12 @@ public struct Pool: Codable, Hashable, Sendable {
         self.cooldownSeconds = cooldownSeconds
         self.blockGraceSeconds = blockGraceSeconds
         self.useNetworkAddresses = useNetworkAddresses
+        self.nodeLossGraceSeconds = nodeLossGraceSeconds
     }
 
     enum CodingKeys: String, CodingKey {
         case name, cidr, blockSize, disabled, strict, nodeSelector, allowedNamespaces, namespaceQuotas, excluded
-        case cooldownSeconds, blockGraceSeconds, useNetworkAddresses
+        case cooldownSeconds, blockGraceSeconds, useNetworkAddresses, nodeLossGraceSeconds
     }
 
     /// Decodes with defaults for everything but `name` and `cidr`.
@@ -88,7 +99,8 @@ public struct Pool: Codable, Hashable, Sendable {
             excluded: try c.decodeIfPresent([IPRange].self, forKey: .excluded) ?? [],
             cooldownSeconds: try c.decodeIfPresent(Double.self, forKey: .cooldownSeconds) ?? Pool.defaultCooldownSeconds,
             blockGraceSeconds: try c.decodeIfPresent(Double.self, forKey: .blockGraceSeconds) ?? Pool.defaultBlockGraceSeconds,
-            useNetworkAddresses: try c.decodeIfPresent(Bool.self, forKey: .useNetworkAddresses) ?? false)
+            useNetworkAddresses: try c.decodeIfPresent(Bool.self, forKey: .useNetworkAddresses) ?? false,
+            nodeLossGraceSeconds: try c.decodeIfPresent(Double.self, forKey: .nodeLossGraceSeconds) ?? Pool.defaultNodeLossGraceSeconds)
     }
 
     /// Checks the definition; the error names the field.
@@ -114,6 +126,9 @@ public struct Pool: Codable, Hashable, Sendable {
         }
         guard blockGraceSeconds >= 0, blockGraceSeconds.isFinite else {
             throw .invalidPool(field: "blockGraceSeconds", problem: "must be a non-negative number")
+        }
+        guard nodeLossGraceSeconds >= 0, nodeLossGraceSeconds.isFinite else {
+            throw .invalidPool(field: "nodeLossGraceSeconds", problem: "must be a non-negative number")
         }
     }
 

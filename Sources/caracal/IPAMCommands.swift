@@ -1,6 +1,7 @@
 import ClusterModel
 import ArgumentParser
 import CNIPlugin
+import Cluster
 import Datastore
 import Foundation
 import IPAM
@@ -15,7 +16,7 @@ struct IPAMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ipam",
         abstract: "Inspect and manage IP address pools, allocations, claims and history.",
-        subcommands: [Pools.self, List.self, Show.self, History.self, Check.self, GC.self, Release.self, PoolCommand.self])
+        subcommands: [Pools.self, List.self, Show.self, History.self, Check.self, GC.self, Release.self, Reclaim.self, PoolCommand.self])
 }
 
 struct DatastoreOptions: ParsableArguments {
@@ -412,6 +413,51 @@ extension IPAMCommand {
         }
     }
 
+    struct Reclaim: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take back a lost or decommissioned node's addresses and blocks now.",
+            discussion: """
+                What the cluster's agents do by themselves once a dead node's pools' nodeLossGraceSeconds have \
+                passed: its pods' allocations and endpoint records are released, sticky claims keep their \
+                addresses, empty blocks return to the pool and the others lose their affinity (another node \
+                adopts them). A node whose liveness is recent is refused unless --force: its pods may still \
+                use the addresses.
+                """)
+        @OptionGroup var options: DatastoreOptions
+        @Argument(help: "The node to reclaim.") var node: String
+        @Flag(help: "Reclaim even when the node's liveness is recent.") var force = false
+
+        struct Result: Encodable {
+            var node: String
+            var releasedAllocations: [HandleRecord]
+            var releasedBlocks: [String]
+            var unaffinedBlocks: [String]
+        }
+
+        func run() throws {
+            let store = try options.open()
+            let state = try ClusterState.load(from: store).0
+            if !force, ClusterCommand.isLive(state, node) {
+                throw ValidationError("node \(node) is live (heartbeat within livenessTimeout \(state.bgp.livenessTimeout) s); pass --force")
+            }
+            let report = try NodeReclaim().reclaim(node: node, deadFor: .infinity, reason: "node \(node) reclaimed by operator", in: store)
+            var result = Result(node: node, releasedAllocations: report.released, releasedBlocks: [], unaffinedBlocks: [])
+            for b in report.blocks {
+                switch b {
+                case .released(let cidr): result.releasedBlocks.append(cidr.description)
+                case .unaffined(let cidr, let n): result.unaffinedBlocks.append("\(cidr) (\(n) kept)")
+                }
+            }
+            if options.json { return try printJSON(result) }
+            for h in report.released {
+                print("released \(h.ips.map(\.description).joined(separator: ",")) of \(h.namespace)/\(h.pod) (container \(h.containerID))")
+            }
+            for b in result.releasedBlocks { print("block \(b) returned to its pool") }
+            for b in result.unaffinedBlocks { print("block \(b) left without affinity: sticky addresses kept") }
+            if report.isEmpty { print("node \(node) holds nothing") }
+        }
+    }
+
     struct PoolCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "pool", abstract: "Create or delete pools (admin).", subcommands: [Create.self, Delete.self])
@@ -430,6 +476,8 @@ extension IPAMCommand {
             @Option(help: "Node label KEY=VALUE the node must carry (repeatable).") var nodeSelector: [String] = []
             @Option(help: "Seconds a released address waits before reuse.") var cooldown: Double = Pool.defaultCooldownSeconds
             @Option(help: "Seconds an empty block stays with its node.") var blockGrace: Double = Pool.defaultBlockGraceSeconds
+            @Option(help: "Seconds a dead node keeps its addresses and blocks before the cluster reclaims them.")
+            var nodeLossGrace: Double = Pool.defaultNodeLossGraceSeconds
             @Flag(help: "Also hand out the pool's network address (and IPv4 broadcast address), skipped by default.")
             var useNetworkAddresses = false
 
@@ -455,7 +503,8 @@ extension IPAMCommand {
                 let pool = Pool(
                     name: name, cidr: prefix, blockSize: blockSize, disabled: disabled, strict: strict, nodeSelector: selector,
                     allowedNamespaces: namespace.isEmpty ? nil : namespace, namespaceQuotas: quotas, excluded: ranges,
-                    cooldownSeconds: cooldown, blockGraceSeconds: blockGrace, useNetworkAddresses: useNetworkAddresses)
+                    cooldownSeconds: cooldown, blockGraceSeconds: blockGrace, useNetworkAddresses: useNetworkAddresses,
+                    nodeLossGraceSeconds: nodeLossGrace)
                 do {
                     // The one command that creates a datastore (besides the agent).
                     try options.open(create: true).transaction { try IPAM().createPool(pool, $0) }

@@ -184,3 +184,80 @@ struct SQLiteStoreTests {
         }
     }
 }
+
+@Suite("Reclaiming a lost node")
+struct NodeReclaimTests {
+    @Test func aLostNodesPodsAndBlocksComeBackAfterTheGraceAndStickyClaimsStay() throws {
+        let store = InMemoryKVStore()
+        let ipam = IPAM()
+        let pool = Pool(name: "p", cidr: IPPrefix("10.0.0.0/24")!, blockSize: 28, cooldownSeconds: 0, nodeLossGraceSeconds: 60)
+        try store.transaction { _ = try ipam.createPool(pool, $0) }
+        func add(_ id: String, node: String, claim: String? = nil) throws -> Allocation {
+            try store.transaction { tx in
+                let a = try ipam.allocate(AllocationRequest(containerID: id, ifName: "eth0", pod: id, node: node, claim: claim), tx)[0]
+                try Endpoints.put(EndpointRecord(containerID: id, ifName: "eth0", namespace: "default", pod: id, network: "caracal",
+                                                 netns: nil, ips: [a.ip], hostVeth: "v\(id)", node: node, claim: claim,
+                                                 created: Date()), tx)
+                return a
+            }
+        }
+        // n1: fourteen pods and a sticky one fill 10.0.0.0/28 (.0 is the
+        // network address); one more opens 10.0.0.16/28 and is deleted.
+        for i in 0..<14 { _ = try add("a\(i)", node: "n1") }
+        let sticky = try add("s", node: "n1", claim: "db-0")
+        let extra = try add("x", node: "n1")
+        #expect(extra.block == IPPrefix("10.0.0.16/28")!)
+        try store.transaction { tx in
+            _ = try ipam.release(containerID: "x", ifName: "eth0", reason: "DEL", tx)
+            try Endpoints.delete(containerID: "x", ifName: "eth0", tx)
+        }
+        let other = try add("o", node: "n2")
+        #expect(other.block == IPPrefix("10.0.0.32/28")!)
+
+        // Within the grace: nothing moves.
+        let early = try NodeReclaim().reclaim(node: "n1", deadFor: 30, reason: "test", in: store)
+        #expect(early.isEmpty)
+        #expect(try store.read { try ipam.handles($0) }.count == 16)
+
+        let report = try NodeReclaim().reclaim(node: "n1", deadFor: 60, reason: "node n1 lost", in: store)
+        #expect(report.released.count == 15)
+        #expect(Set(report.blocks) == [.released(IPPrefix("10.0.0.16/28")!), .unaffined(IPPrefix("10.0.0.0/28")!, addresses: 1)])
+        try store.read { tx in
+            #expect(try ipam.handles(tx).map(\.containerID) == ["o"])
+            #expect(try Endpoints.all(tx).map(\.containerID) == ["o"])
+            let claim = try ipam.claims(tx).first
+            #expect(claim?.ips == [sticky.ip] && claim?.holder == nil)
+            let blocks = try ipam.blocks(pool: "p", tx)
+            #expect(blocks.first { $0.cidr == IPPrefix("10.0.0.0/28")! }?.node == nil)
+            #expect(!blocks.contains { $0.cidr == IPPrefix("10.0.0.16/28")! })
+            #expect(try ipam.history(other.ip, tx).count == 1)
+            #expect(try ipam.history(sticky.ip, tx).first?.reason == "node n1 lost")
+        }
+        // A re-run finds nothing left.
+        #expect(try NodeReclaim().reclaim(node: "n1", deadFor: 600, reason: "again", in: store).isEmpty)
+
+        // n3 needs a block: it adopts the unaffined one before carving a new one.
+        let adopted = try add("n", node: "n3")
+        #expect(adopted.block == IPPrefix("10.0.0.0/28")! && !adopted.borrowed && adopted.ip != sticky.ip)
+        #expect(try store.read { try ipam.blocks(pool: "p", $0) }.first { $0.cidr == IPPrefix("10.0.0.0/28")! }?.node == "n3")
+        // The sticky workload comes back elsewhere with its address.
+        let back = try add("s2", node: "n2", claim: "db-0")
+        #expect(back.ip == sticky.ip)
+    }
+
+    @Test func manyPodsAreReclaimedInTransactionsWithinTheWriteLimit() throws {
+        // KVLimits.maxWritesPerTransaction is enforced by every store.
+        let store = InMemoryKVStore()
+        let ipam = IPAM()
+        try store.transaction { _ = try ipam.createPool(Pool(name: "p", cidr: IPPrefix("10.1.0.0/20")!, blockSize: 28,
+                                                               cooldownSeconds: 0, nodeLossGraceSeconds: 0), $0) }
+        for i in 0..<300 {
+            try store.transaction { _ = try ipam.allocate(AllocationRequest(containerID: "c\(i)", ifName: "eth0", node: "n1"), $0) }
+        }
+        let report = try NodeReclaim().reclaim(node: "n1", deadFor: 0, reason: "test", in: store)
+        #expect(report.released.count == 300)
+        #expect(report.blocks.count == 19)  // 15 + 18 × 16 addresses
+        #expect(try store.read { try ipam.handles($0) }.isEmpty)
+        #expect(try store.read { try $0.list(prefix: "ipam/blocks/") }.isEmpty)
+    }
+}
