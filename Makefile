@@ -75,9 +75,11 @@ fuzz:
 	  scripts/fuzz.sh $$t $(FUZZ_SECONDS) || exit 1; \
 	done
 
-# The README's main job.
+# The README's main job. `make demo DEMO_ARGS="--datastore etcd"` runs the
+# same cluster on an etcd instead of the embedded file.
+DEMO_ARGS ?=
 demo: deps-demo release
-	scripts/demo.sh
+	scripts/demo.sh $(DEMO_ARGS)
 
 # Runs every benchmark that exists; says which do not yet.
 bench: deps-bench

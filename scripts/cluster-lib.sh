@@ -3,9 +3,8 @@
 # pods added through caracal-cni as a runtime calls it. The caller sets
 # p (namespace prefix), work (temp dir), db (datastore file), caracal, cni
 # (binaries) and nodes (names); everything is created in namespaces $p-*.
-# With db set to an etcd: URL (scripts/test-cluster.sh starts one on the
-# lan), the CNI config points at it; `ctl` runs the CLI where it reaches
-# either.
+# With db set to an etcd: URL (start_etcd starts one on the lan), the CNI
+# config points at it; `ctl` runs the CLI where it reaches either.
 declare -A agent_pid pod_ip pod_node
 sts=',"statefulSetClaims":{"namespaces":["demo"]}'
 cni_datastore() { # the CNI network config's datastore object
@@ -122,4 +121,17 @@ restart_under_ping() { # node from-pod to-pod interval seconds out: restarts nod
 }
 ping_counts() { # ping output file → "sent received"
   grep -oE '[0-9]+ packets transmitted, [0-9]+ received' "$1" | awk '{print $1, $4}'
+}
+
+etcd_pid=""
+start_etcd() { # an etcd on the lan bridge (10.99.0.254), after make_nodes; sets db
+  ip -n "$p-lan" addr add 10.99.0.254/24 dev br0
+  (exec ip netns exec "$p-lan" etcd --name cclu --data-dir "$work/etcd" --listen-client-urls http://10.99.0.254:2379 \
+    --advertise-client-urls http://10.99.0.254:2379 --listen-peer-urls http://127.0.0.1:2380 \
+    --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster cclu=http://127.0.0.1:2380 >"$work/etcd.log" 2>&1) &
+  etcd_pid=$!
+  db="etcd:http://10.99.0.254:2379"
+  export CARACAL_DATASTORE="$db"
+  for _ in $(seq 50); do ip netns exec "$p-lan" etcdctl --dial-timeout 1s --command-timeout 1s --endpoints http://10.99.0.254:2379 endpoint health >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "etcd did not start: $(tail -n 3 "$work/etcd.log")" >&2; return 1
 }

@@ -10,12 +10,24 @@
 #  node1 .1       node2 .2       node3 .3     one agent each, one embedded datastore
 #  web, db        client, cache-0  api, worker (cache-0 then moves node2 → node3)
 #
+# `--datastore etcd`: the nodes share an etcd (started on the lan bridge,
+# 10.99.0.254, in the lan's namespace) instead of one embedded file; the
+# agents follow its native watch and caracal-cni allocates straight from it.
 # Everything lives in namespaces named cdemo-<pid>-*, removed on exit unless
 # --keep. The host's own interfaces, routes and ruleset are never touched.
 # CARACAL_BIN and CARACAL_CNI point at other builds (default: release).
 set -euo pipefail
 keep=false
-[ "${1:-}" = --keep ] && keep=true
+datastore=embedded
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --keep) keep=true ;;
+    --datastore) datastore="${2:-}"; shift ;;
+    *) echo "usage: $0 [--keep] [--datastore embedded|etcd]" >&2; exit 2 ;;
+  esac
+  shift
+done
+case "$datastore" in embedded|etcd) ;; *) echo "demo: --datastore embedded or etcd, not \"$datastore\"" >&2; exit 2 ;; esac
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 caracal="${CARACAL_BIN:-$(swift build -c release --show-bin-path)/caracal}"
@@ -28,7 +40,7 @@ nodes=(node1 node2 node3)
 # shellcheck source=scripts/cluster-lib.sh
 source "$root/scripts/cluster-lib.sh"
 cleanup() {
-  for pid in "${agent_pid[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${agent_pid[@]}" $etcd_pid; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if $keep; then echo "kept: namespaces $p-*, files in $work"; return; fi
   for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" || true); do ip netns delete "$ns" 2>/dev/null || true; done
@@ -43,16 +55,23 @@ step "caracal $("$caracal" --version); caracal-cni speaks $(CNI_COMMAND=VERSION 
 
 step "Three nodes on one L2 segment"
 make_nodes
+if [ "$datastore" = etcd ]; then
+  step "The cluster's datastore: etcd $(etcd --version | awk '/etcd Version/ {print $3}') on the lan (10.99.0.254:2379)"
+  start_etcd
+  summary+=("datastore: etcd at ${db#etcd:}, shared by the three nodes")
+else
+  summary+=("datastore: one embedded file, shared by the three nodes")
+fi
 
 step "The cluster's resources: a pool, the BGP configuration (full mesh)"
-"$caracal" ipam pool create demo --cidr 10.244.0.0/16 --block-size 26 --exclude 10.244.0.0-10.244.0.9
+ctl ipam pool create demo --cidr 10.244.0.0/16 --block-size 26 --exclude 10.244.0.0-10.244.0.9
 cat > "$work/bgp.yaml" <<YAML
 apiVersion: caracal.io/v1alpha1
 kind: BGPConfiguration
 metadata: {name: default}
 spec: {asNumber: 64512, nodeToNodeMesh: true, holdTime: 9}
 YAML
-"$caracal" apply -f "$work/bgp.yaml"
+ctl apply -f "$work/bgp.yaml"
 
 step "An agent per node (caracal agent --config node.yaml, inside the node's namespace)"
 for n in "${nodes[@]}"; do start_agent "$n"; done
@@ -93,10 +112,10 @@ spec:
 YAML
 cat "$work/policy.yaml"
 # Pod labels reach the endpoint records through args.cni.labels (app=<pod> here).
-"$caracal" apply -f "$work/policy.yaml"
+ctl apply -f "$work/policy.yaml"
 echo "-- caracal policy explain --cluster: each end judged on its own node"
-"$caracal" policy explain --cluster --from demo/web --to demo/db --port 5432/TCP
-"$caracal" policy explain --cluster --from demo/client --to demo/db --port 5432/TCP || true
+ctl policy explain --cluster --from demo/web --to demo/db --port 5432/TCP
+ctl policy explain --cluster --from demo/client --to demo/db --port 5432/TCP || true
 in_ns db timeout 20 socat -u TCP-LISTEN:5432,reuseaddr,fork OPEN:/dev/null & listener=$!
 sleep 1
 probe() { if in_ns "$1" timeout 3 socat -u OPEN:/dev/null "TCP:$2:5432,connect-timeout=2" 2>/dev/null; then echo "$1 -> db:5432 connected"; else echo "$1 -> db:5432 blocked"; fi; }
@@ -125,7 +144,7 @@ wait_mesh
 summary+=("agent restart under ping: $loss")
 
 step "The cluster as a graph (caracal cluster graph)"
-"$caracal" cluster graph > "$work/cluster.dot"
+ctl cluster graph > "$work/cluster.dot"
 head -8 "$work/cluster.dot"
 dot -Tpng "$work/cluster.dot" -o "$work/cluster.png" && echo "rendered $work/cluster.png (kept with --keep)"
 

@@ -17,12 +17,14 @@ build_pkgs=(pkg-config libmnl-dev libnftnl-dev libsqlite3-dev iproute2 nftables 
 runtime_pkgs=(libmnl0 libnftnl11 libsqlite3-0 libstdc++6)
 build_pkgs+=("${runtime_pkgs[@]}")
 # scripts/demo.sh: ping across nodes, socat for the policy probes, sysctl
-# (procps) for forwarding in each node, dot (graphviz) for the cluster picture.
-demo_pkgs=(iputils-ping socat procps graphviz)
+# (procps) for forwarding in each node, dot (graphviz) for the cluster picture,
+# etcd and etcdctl for `--datastore etcd`.
+demo_pkgs=(iputils-ping socat procps graphviz etcd-server etcd-client)
 # scripts/bench/*.sh and the bench programs: the reference ptp and host-local
 # plugins, sysctl (procps), /usr/bin/time, BIRD (bench-bgp-rib's and
-# bench-agent's reference), etcd (bench-cni-etcd), ping (bench-agent's probes).
-bench_pkgs=(containernetworking-plugins procps time bird2 etcd-server iputils-ping)
+# bench-agent's reference), etcd and etcdctl (bench-cni-etcd, bench-datastore, and
+# scripts/cluster-lib.sh), ping (bench-agent's probes).
+bench_pkgs=(containernetworking-plugins procps time bird2 etcd-server etcd-client iputils-ping)
 # The tests (the sqlite3 CLI, tshark, text2pcap from wireshark-common) and
 # scripts/capture-bgp-vectors.sh (bird2, gobgpd, tcpdump, tshark). test also
 # installs demo's and bench's lists (the tests run ping and sysctl too), so

@@ -38,18 +38,6 @@ export CARACAL_DATASTORE="$db"
 nodes=(node1 node2 node3)
 # shellcheck source=scripts/cluster-lib.sh
 source "$root/scripts/cluster-lib.sh"
-etcd_pid=""
-start_etcd() { # an etcd on the lan bridge (10.99.0.254), after make_nodes
-  ip -n "$p-lan" addr add 10.99.0.254/24 dev br0
-  (exec ip netns exec "$p-lan" etcd --name cclu --data-dir "$work/etcd" --listen-client-urls http://10.99.0.254:2379 \
-    --advertise-client-urls http://10.99.0.254:2379 --listen-peer-urls http://127.0.0.1:2380 \
-    --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster cclu=http://127.0.0.1:2380 >"$work/etcd.log" 2>&1) &
-  etcd_pid=$!
-  db="etcd:http://10.99.0.254:2379"
-  export CARACAL_DATASTORE="$db"
-  for _ in $(seq 50); do ip netns exec "$p-lan" etcdctl --dial-timeout 1s --command-timeout 1s --endpoints http://10.99.0.254:2379 endpoint health >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "etcd did not start: $(tail -n 3 "$work/etcd.log")" >&2; return 1
-}
 cleanup() {
   for pid in "${agent_pid[@]}" $etcd_pid; do kill -9 "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
