@@ -25,11 +25,12 @@ demo_pkgs=(iputils-ping socat procps graphviz etcd-server etcd-client)
 # bench-agent's reference), etcd and etcdctl (bench-cni-etcd, bench-datastore, and
 # scripts/cluster-lib.sh), ping (bench-agent's probes).
 bench_pkgs=(containernetworking-plugins procps time bird2 etcd-server etcd-client iputils-ping)
-# The tests (the sqlite3 CLI, tshark, text2pcap from wireshark-common) and
+# The tests (the sqlite3 CLI, openssl for the etcd TLS test's certificates,
+# tshark, text2pcap from wireshark-common) and
 # scripts/capture-bgp-vectors.sh (bird2, gobgpd, tcpdump, tshark). test also
 # installs demo's and bench's lists (the tests run ping and sysctl too), so
 # that the check in `make test` finds every profile's commands on the machine.
-test_pkgs=(bird2 gobgpd etcd-server etcd-client tshark wireshark-common tcpdump netcat-openbsd sqlite3 conntrack bgpdump)
+test_pkgs=(bird2 gobgpd etcd-server etcd-client openssl tshark wireshark-common tcpdump netcat-openbsd sqlite3 conntrack bgpdump)
 # scripts/test-podman.sh: podman 4.3 with its CNI backend (it runs conmon,
 # crun, and catatonit reaps for the script), busybox-static as the
 # containers' rootfs, nsenter/unshare/mountpoint (util-linux), mount/umount.

@@ -274,9 +274,9 @@ public struct IPAM: Sendable {
             block.slots[i].handle = req.handleID
             block.slots[i].claim = claimName
         } else {
-            try chargeQuota(pool: pool, namespace: req.namespace, tx)
+            try chargeQuota(pool: pool, namespace: req.namespace, node: req.node, tx)
             block.cooling.removeAll { $0.ordinal == ordinal || $0.until <= now }
-            block.insert(Slot(ordinal: ordinal, handle: req.handleID, claim: claimName, namespace: req.namespace))
+            block.insert(Slot(ordinal: ordinal, handle: req.handleID, claim: claimName, namespace: req.namespace, countedBy: req.node))
         }
         try saveBlock(block, key: key, pool: pool, now: now, tx)
         return Allocation(ip: ip, pool: pool.name, poolCIDR: pool.cidr, block: cidr, borrowed: block.node != req.node)
@@ -290,21 +290,32 @@ public struct IPAM: Sendable {
 
     private func family(_ v4: Bool) -> String { v4 ? "IPv4" : "IPv6" }
 
+    /// A namespace's addresses in a pool: the sum of the per-node counters
+    /// (and of the pool-wide one that records before them wrote).
     private func usage(pool: String, namespace: String, _ tx: KVTransaction) throws -> Int {
-        try IPAM.load(Int.self, tx, Keys.usage(pool: pool, namespace: namespace)) ?? 0
+        let legacy = try IPAM.load(Int.self, tx, Keys.usage(pool: pool, namespace: namespace)) ?? 0
+        return try tx.list(prefix: Keys.usageShards(pool: pool, namespace: namespace)).reduce(legacy) {
+            $0 + (try IPAM.decode(Int.self, $1.value, $1.key))
+        }
     }
 
-    private func chargeQuota(pool: Pool, namespace: String, _ tx: KVTransaction) throws {
-        let used = try usage(pool: pool.name, namespace: namespace, tx)
-        if let limit = pool.quota(for: namespace), used >= limit {
+    /// Counts a new slot against the namespace's quota, in the allocating
+    /// node's own counter: allocations on different nodes then write no
+    /// common key, so on an optimistic store (etcd) they do not conflict.
+    /// Only a pool with a quota for the namespace reads every counter.
+    private func chargeQuota(pool: Pool, namespace: String, node: String, _ tx: KVTransaction) throws {
+        if let limit = pool.quota(for: namespace), try usage(pool: pool.name, namespace: namespace, tx) >= limit {
             throw IPAMError.quotaExceeded(namespace: namespace, pool: pool.name, limit: limit)
         }
-        try IPAM.save(used + 1, tx, Keys.usage(pool: pool.name, namespace: namespace))
+        let key = Keys.usage(pool: pool.name, namespace: namespace, node: node)
+        try IPAM.save((try IPAM.load(Int.self, tx, key) ?? 0) + 1, tx, key)
     }
 
-    private func refundQuota(pool: String, namespace: String, _ tx: KVTransaction) throws {
-        let used = try usage(pool: pool, namespace: namespace, tx)
-        let key = Keys.usage(pool: pool, namespace: namespace)
+    /// Uncounts a freed slot from the counter that counted it.
+    private func refundQuota(pool: String, slot: Slot, _ tx: KVTransaction) throws {
+        let key = slot.countedBy.map { Keys.usage(pool: pool, namespace: slot.namespace, node: $0) }
+            ?? Keys.usage(pool: pool, namespace: slot.namespace)
+        let used = try IPAM.load(Int.self, tx, key) ?? 0
         if used <= 1 { try tx.delete(key) } else { try IPAM.save(used - 1, tx, key) }
     }
 
@@ -385,9 +396,9 @@ public struct IPAM: Sendable {
     private func assign(
         _ ordinal: Int, in block: inout Block, key: String, pool: Pool, req: AllocationRequest, now: Date, _ tx: KVTransaction
     ) throws -> Allocation {
-        try chargeQuota(pool: pool, namespace: req.namespace, tx)
+        try chargeQuota(pool: pool, namespace: req.namespace, node: req.node, tx)
         block.cooling.removeAll { $0.until <= now }
-        block.insert(Slot(ordinal: ordinal, handle: req.handleID, claim: req.claim, namespace: req.namespace))
+        block.insert(Slot(ordinal: ordinal, handle: req.handleID, claim: req.claim, namespace: req.namespace, countedBy: req.node))
         try saveBlock(block, key: key, pool: pool, now: now, tx)
         return Allocation(
             ip: block.cidr.address(at: ordinal)!, pool: pool.name, poolCIDR: pool.cidr, block: block.cidr, borrowed: block.node != req.node)
@@ -473,7 +484,7 @@ public struct IPAM: Sendable {
             block.cooling.append(Cooling(ordinal: slot.ordinal, until: now.addingTimeInterval(pool.cooldownSeconds)))
         }
         if block.slots.isEmpty { block.emptySince = now }
-        try refundQuota(pool: pool.name, namespace: slot.namespace, tx)
+        try refundQuota(pool: pool.name, slot: slot, tx)
     }
 
     /// Releases a sticky claim: its addresses return to the pool (after the
@@ -581,12 +592,15 @@ public struct IPAM: Sendable {
         try IPAM.list(Block.self, tx, prefix: Keys.blocks(pool: pool))
     }
 
+    /// Addresses per pool and namespace (the per-node counters summed).
     public func usage(_ tx: KVTransaction) throws -> [(pool: String, namespace: String, count: Int)] {
-        try tx.list(prefix: "ipam/usage/").compactMap { key, value in
+        var sums: [String: (pool: String, namespace: String, count: Int)] = [:]
+        for (key, value) in try tx.list(prefix: "ipam/usage/") {
             let parts = key.split(separator: "/")
-            guard parts.count == 4 else { return nil }
-            return (String(parts[2]), String(parts[3]), try IPAM.decode(Int.self, value, key))
+            guard parts.count == 4 || parts.count == 5 else { continue }
+            sums["\(parts[2])/\(parts[3])", default: (String(parts[2]), String(parts[3]), 0)].count += try IPAM.decode(Int.self, value, key)
         }
+        return sums.values.filter { $0.count != 0 }.sorted { ($0.pool, $0.namespace) < ($1.pool, $1.namespace) }
     }
 
     public func lookup(_ ip: IPAddress, _ tx: KVTransaction) throws -> AddressInfo {

@@ -165,6 +165,9 @@ public struct Slot: Codable, Hashable, Sendable {
     public var handle: String?
     public var claim: String?
     public var namespace: String
+    /// The node whose usage counter counts this slot (`Keys.usage(pool:
+    /// namespace:node:)`); nil: the pool-wide counter of earlier records.
+    public var countedBy: String?
 }
 
 /// A released address waiting out its pool's cooldown.
@@ -286,7 +289,11 @@ public enum Keys {
     public static let handles = "ipam/handles/"
     public static func claim(_ name: String) -> String { "ipam/claims/\(name)" }
     public static let claims = "ipam/claims/"
+    /// Pool-wide counter, as written before counters were per node (read, and
+    /// decremented as its slots go).
     public static func usage(pool: String, namespace: String) -> String { "ipam/usage/\(pool)/\(namespace)" }
+    public static func usage(pool: String, namespace: String, node: String) -> String { "ipam/usage/\(pool)/\(namespace)/\(node)" }
+    public static func usageShards(pool: String, namespace: String) -> String { "ipam/usage/\(pool)/\(namespace)/" }
     public static func history(_ ip: IPAddress) -> String { "ipam/history/\(ip)/" }
     public static func history(_ ip: IPAddress, start: Date, handle: String) -> String {
         let nanos = Int64((start.timeIntervalSince1970 * 1e9).rounded())

@@ -251,6 +251,55 @@ struct EtcdStoreTests {
         #expect(retries < 50, "the two members served again after at most an election")
     }
 
+    /// TLS with client certificates, over TCP inside etcd's namespace, through
+    /// the CLI (the plugin and the agent share its `EtcdConfig`): the right
+    /// CA and client certificate work; no client certificate, one from
+    /// another CA, or an unknown server CA are refused with an error.
+    @Test func tlsWithClientCertificatesIsRequiredAndEnough() throws {
+        try TemporaryDirectory.with { dir in
+            func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+            func openssl(_ args: [String]) throws { _ = try Command.check(["openssl"] + args) }
+            func write(_ name: String, _ text: String) throws { try text.write(toFile: path(name), atomically: true, encoding: .utf8) }
+            let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+            for ca in ["ca", "rogue-ca"] {
+                try openssl(["req", "-x509"] + ec + ["-keyout", path("\(ca).key"), "-out", path("\(ca).pem"), "-days", "2", "-subj", "/CN=\(ca)"])
+            }
+            // etcd's gateway dials its own gRPC server with the server
+            // certificate, so that one serves as a client certificate too.
+            try write("server.ext", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+            try write("client.ext", "extendedKeyUsage=clientAuth\n")
+            for (name, ca, ext) in [("server", "ca", "server.ext"), ("client", "ca", "client.ext"), ("rogue", "rogue-ca", "client.ext")] {
+                try openssl(["req"] + ec + ["-keyout", path("\(name).key"), "-out", path("\(name).csr"), "-subj", "/CN=\(name)"])
+                try openssl(["x509", "-req", "-in", path("\(name).csr"), "-CA", path("\(ca).pem"), "-CAkey", path("\(ca).key"),
+                             "-CAcreateserial", "-out", path("\(name).pem"), "-days", "2", "-extfile", path(ext)])
+            }
+            // The plain unix listener stays for the fixture's readiness check.
+            let server = try EtcdServer(extraArguments: [
+                "--listen-client-urls", "unix://etcd.sock:0,https://127.0.0.1:2379", "--advertise-client-urls", "https://127.0.0.1:2379",
+                "--cert-file", path("server.pem"), "--key-file", path("server.key"),
+                "--client-cert-auth", "--trusted-ca-file", path("ca.pem")])
+            defer { server.stop() }
+            func cli(_ args: [String]) throws -> CommandResult {
+                try Command.run(["ip", "netns", "exec", server.namespace.name, BuiltProduct.path("caracal")] + args
+                                + ["--datastore", "etcd:https://127.0.0.1:2379", "--json"], timeout: 30)
+            }
+            let good = ["--etcd-ca", path("ca.pem"), "--etcd-cert", path("client.pem"), "--etcd-key", path("client.key")]
+            let created = try cli(["ipam", "pool", "create", "tls", "--cidr", "10.9.0.0/16"] + good)
+            #expect(created.succeeded, "\(created.stderr)")
+            let pools = try cli(["ipam", "pools"] + good)
+            #expect(pools.succeeded && pools.stdout.contains("10.9.0.0/16"), "\(pools.stderr)")
+            for (why, args) in [
+                ("no client certificate", ["--etcd-ca", path("ca.pem")]),
+                ("a client certificate from another CA", ["--etcd-ca", path("ca.pem"), "--etcd-cert", path("rogue.pem"), "--etcd-key", path("rogue.key")]),
+                ("the server's CA unknown", ["--etcd-ca", path("rogue-ca.pem"), "--etcd-cert", path("client.pem"), "--etcd-key", path("client.key")]),
+            ] {
+                let refused = try cli(["ipam", "pools"] + args)
+                #expect(!refused.succeeded && !refused.stdout.contains("10.9.0.0/16"), "\(why): \(refused.stdout)")
+                #expect(!refused.stderr.isEmpty, "\(why): the refusal says why")
+            }
+        }
+    }
+
     @Test func locationsParse() throws {
         #expect(try DatastoreLocation(parsing: "embedded:/var/lib/caracal/db") == .embedded(path: "/var/lib/caracal/db"))
         #expect(try DatastoreLocation(parsing: "/x.db") == .embedded(path: "/x.db"))

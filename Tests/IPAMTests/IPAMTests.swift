@@ -180,6 +180,37 @@ struct AllocationTests {
         _ = try f.add("w3", ns: "web")
     }
 
+    /// Each node counts its own allocations (no common key to conflict on
+    /// between nodes); a quota sums every node's counter, and a pool-wide
+    /// counter of earlier records still counts and is decremented.
+    @Test func usageIsCountedPerNodeAndQuotasSumTheNodes() throws {
+        let f = try Fixture([Pool(name: "p", cidr: prefix("10.0.0.0/24"), blockSize: 28, namespaceQuotas: ["web": 3], cooldownSeconds: 0)])
+        _ = try f.add("a", node: "n1", ns: "web")
+        _ = try f.add("b", node: "n2", ns: "web")
+        #expect(f.store.keys.filter { $0.hasPrefix("ipam/usage/") }.sorted() == ["ipam/usage/p/web/n1", "ipam/usage/p/web/n2"])
+        // An earlier record: counted pool-wide, its slot without `countedBy`.
+        try f.store.transaction { tx in
+            try tx.put(Keys.usage(pool: "p", namespace: "web"), Data("1".utf8))
+        }
+        #expect(f.error { try f.add("c", node: "n3", ns: "web") } == .quotaExceeded(namespace: "web", pool: "p", limit: 3))
+        #expect(try f.store.read { try f.ipam.usage($0) }.map { $0.count } == [3])
+        _ = try f.del("b")
+        #expect(!f.store.keys.contains("ipam/usage/p/web/n2"), "n2's counter went with its only slot")
+        _ = try f.add("c", node: "n3", ns: "web")
+        try f.store.transaction { tx in
+            // The legacy slot goes: the pool-wide counter is decremented.
+            let key = Keys.block(pool: "p", cidr: prefix("10.0.0.0/28"))
+            var block = try JSONValueDecoder().decode(Block.self, from: try tx.get(key)!)
+            block.slots.append(Slot(ordinal: 9, handle: nil, claim: "old", namespace: "web"))
+            try tx.put(key, Data(try JSONValueEncoder().encodedBytes(block)))
+            try tx.put(Keys.claim("old"), Data(try JSONValueEncoder().encodedBytes(
+                ClaimRecord(name: "old", namespace: "web", ips: [ip("10.0.0.9")], createdAt: Date(), holder: nil))))
+        }
+        _ = try f.store.transaction { try f.ipam.releaseClaim("old", $0) }
+        #expect(!f.store.keys.contains(Keys.usage(pool: "p", namespace: "web")))
+        #expect(try f.store.read { try f.ipam.usage($0) }.map { $0.count } == [2])
+    }
+
     @Test func nodeSelectorAndDisabledPools() throws {
         let f = try Fixture([
             Pool(name: "zone-a", cidr: prefix("10.1.0.0/24"), nodeSelector: ["zone": "a"]),
