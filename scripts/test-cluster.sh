@@ -11,7 +11,8 @@
 #      during each switch is reported);
 #   5. a policy stored once takes effect on every node, and goes again;
 #      on etcd, the datastore stopped for twice the liveness timeout
-#      disturbs nothing and nobody is taken for dead;
+#      disturbs nothing and nobody is taken for dead, and a watch
+#      connection that dies silently is noticed and reopened;
 #   6. a node failure (agent killed, link cut): the others withdraw its
 #      routes within 1 s by BFD (embedded run), or within the liveness
 #      timeout, 3 s, without BFD (etcd run), and keep serving each other,
@@ -39,7 +40,7 @@ nodes=(node1 node2 node3)
 # shellcheck source=scripts/cluster-lib.sh
 source "$root/scripts/cluster-lib.sh"
 cleanup() {
-  for pid in "${agent_pid[@]}" $etcd_pid; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${agent_pid[@]}" $etcd_pid ${proxy_pid:-}; do kill -9 "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" || true); do ip netns delete "$ns" 2>/dev/null || true; done
   rm -rf "$work"
@@ -182,6 +183,76 @@ if [ -n "$etcd_pid" ]; then
   done
   matrix > "$work/matrix-back2.txt" || { cat "$work/matrix-back2.txt"; fail "etcd back: some pod pairs unreachable"; }
   ok "etcd unreachable for 6 s (twice the liveness timeout): every pair still reachable, every session up, nobody taken for dead"
+
+  # 5c. (etcd) node1's watch connection dies silently (no reset, as when a
+  # NAT or firewall forgets it): a proxy on the lan stops forwarding the
+  # connections that carry a watch and keeps them open. The agent notices
+  # that its own heartbeats no longer come back through the watch,
+  # reopens it, and follows the datastore again.
+  (exec ip netns exec "$p-lan" python3 -u - >"$work/proxy.log" 2>&1 <<'PY') &
+import selectors, signal, socket
+sel = selectors.DefaultSelector()
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("10.99.0.254", 2381)); srv.listen(128)
+sel.register(srv, selectors.EVENT_READ, None)
+peer, watches, frozen = {}, [], []
+def freeze(*_):
+    for pair in watches:
+        for s in pair:
+            try: sel.unregister(s)
+            except (KeyError, ValueError): pass
+        frozen.append(pair)  # kept open: no FIN, no RST
+    print(f"froze {len(watches)} watch connections", flush=True)
+    watches.clear()
+signal.signal(signal.SIGUSR1, freeze)
+print("ready", flush=True)
+while True:
+    for key, _ in sel.select():
+        s = key.fileobj
+        if s is srv:
+            c, _ = srv.accept()
+            u = socket.create_connection(("10.99.0.254", 2379))
+            peer[c], peer[u] = u, c
+            sel.register(c, selectors.EVENT_READ, "client"); sel.register(u, selectors.EVENT_READ, "etcd")
+            continue
+        try: data = s.recv(65536)
+        except OSError: data = b""
+        if not data:
+            for x in (s, peer[s]):
+                try: sel.unregister(x)
+                except (KeyError, ValueError): pass
+                x.close()
+            continue
+        if key.data == "client" and b"/v3/watch" in data: watches.append((s, peer[s]))
+        peer[s].sendall(data)
+PY
+  proxy_pid=$!
+  for _ in $(seq 50); do grep -q ready "$work/proxy.log" 2>/dev/null && break; sleep 0.1; done
+  kill -TERM "${agent_pid[node1]}"; wait "${agent_pid[node1]}" 2>/dev/null || true
+  db_direct="$db"; db="etcd:http://10.99.0.254:2381"
+  start_agent node1 "$(cat "$work/node1.extra")"
+  db="$db_direct"
+  wait_mesh
+  revision() { "$caracal" status --json --socket "$work/$1.sock" | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["cluster"]["revision"])'; }
+  kill -USR1 "$proxy_pid"
+  stalled=false
+  for _ in $(seq 150); do grep -q "datastore watch stalled" "$work/node1.log" && { stalled=true; break; }; sleep 0.1; done
+  $stalled || fail "silent watch: node1 did not notice its watch stalled within 15 s ($(cat "$work/proxy.log"))"
+  ctl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: after-stall, labels: {probe: watch}}
+YAML
+  caught=false
+  for _ in $(seq 100); do
+    r2="$(revision node2)"; r1="$(revision node1)"
+    [ "$r1" -ge "$r2" ] && [ -n "$r2" ] && grep -q "datastore watch reopened\|stalled" "$work/node1.log" && { caught=true; break; }
+    sleep 0.1
+  done
+  $caught || fail "silent watch: node1 at revision $r1 after reopening, node2 at $r2"
+  matrix > "$work/matrix-stall.txt" || { cat "$work/matrix-stall.txt"; fail "silent watch: some pod pairs unreachable"; }
+  ok "node1's watch connection silently dropped: noticed from its own missing heartbeats, reopened; node1 follows the datastore again (revision $r1, node2 $r2)"
 fi
 
 # 6. Node failure: node3's agent killed and its link cut.

@@ -42,6 +42,9 @@ public final class NodeAgent: Sendable {
     /// When this agent last wrote its heartbeat (monotonic seconds): while
     /// its own datastore access fails, others' silent records prove nothing.
     private let lastHeartbeat: Mutex<Double>
+    /// Ends the current watch stream, so that `watch` opens a new one from
+    /// the last revision it delivered (a stalled stream, see `handle`).
+    private let rewatch = Mutex<(@Sendable () -> Void)?>(nil)
     private let metrics = NodeMetrics()
     /// Sessions dropped by a topology change (mesh ↔ reflectors) stay this
     /// long so the new ones are up first (make before break).
@@ -73,6 +76,9 @@ public final class NodeAgent: Sendable {
         var publishedSessions: [String]?
         /// When this agent last tried to reclaim each lost node (monotonic).
         var reclaimTried: [String: Double] = [:]
+        /// When the watch last delivered this node's own liveness record,
+        /// or was last (re)opened (monotonic).
+        var ownEcho: Double = NodeAgent.now()
     }
 
     /// Opens the datastore, finds the node's addresses, registers the node
@@ -225,36 +231,68 @@ public final class NodeAgent: Sendable {
     }
 
     private func watch(after revision: Revision) async {
+        enum End: Sendable { case ended, restarted, compacted, failed(String) }
         var from = revision
         while !Task.isCancelled {
-            do {
-                // etcd streams its native watch; SQLite has no cross-process
-                // notification and is polled (one indexed read per 20 ms).
-                let stream = (store as? EtcdStore)?.nativeWatch(prefix: "", after: from)
-                    ?? store.watch(prefix: "", after: from, pollInterval: .milliseconds(20))
-                for try await changes in stream {
-                    feed.yield(.changes(changes))
-                    from = changes.revision
-                    if Task.isCancelled { return }
+            let start = from
+            // Each stream in a task of its own, which `rewatch` cancels.
+            let attempt = Task { () -> (Revision, End) in
+                var at = start
+                do {
+                    // etcd streams its native watch; SQLite has no cross-process
+                    // notification and is polled (one indexed read per 20 ms).
+                    let stream = (store as? EtcdStore)?.nativeWatch(prefix: "", after: start)
+                        ?? store.watch(prefix: "", after: start, pollInterval: .milliseconds(20))
+                    for try await changes in stream {
+                        feed.yield(.changes(changes))
+                        at = changes.revision
+                        if Task.isCancelled { break }
+                    }
+                    return (at, Task.isCancelled ? .restarted : .ended)
+                } catch KVStoreError.compacted {
+                    return (at, .compacted)
+                } catch {
+                    return (at, Task.isCancelled ? .restarted : .failed("\(error)"))
                 }
+            }
+            rewatch.withLock { $0 = { attempt.cancel() } }
+            let (at, end) = await withTaskCancellationHandler { await attempt.value } onCancel: { attempt.cancel() }
+            from = at
+            switch end {
+            case .ended:
                 return
-            } catch KVStoreError.compacted {
+            case .restarted:
+                if Task.isCancelled { return }
+                logger.notice("datastore watch reopened", metadata: ["after": "\(from)"])
+            case .compacted:
                 logger.notice("watch history compacted: re-listing")
                 feed.yield(.relist)
                 // The consumer re-lists; the watch resumes from the store's
                 // revision (changes before it are in the listing).
                 from = (try? store.revision()) ?? from
-            } catch {
+            case .failed(let error):
                 logger.warning("datastore watch failed; retrying", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
             }
         }
     }
 
+    /// A watch stream whose connection died silently (no reset: a NAT or
+    /// firewall dropped it, a peer vanished) delivers nothing and reports
+    /// nothing. The agent's own heartbeat, written every interval, must
+    /// come back through the watch within milliseconds: when the writes
+    /// succeed and none has come back for this long, the stream is stale.
+    static func watchStallSeconds(heartbeatInterval: Double) -> Double { max(3, 4 * heartbeatInterval) }
+    /// Without an echo of its own heartbeat for this long, the agent takes
+    /// nobody new for dead (less than `livenessTimeout`, which is at least
+    /// twice the interval).
+    static func blindAfter(heartbeatInterval: Double) -> Double { 1.5 * heartbeatInterval + 0.25 }
+
     private func handle(_ input: Input, _ p: inout Planning, speaker: BGPSpeaker, kernel: KernelRoutes?, policy: NFTablesProgrammer?) async {
         var aspects: ClusterState.Aspects = []
         switch input {
         case .changes(let changes):
+            if changes.events.contains(where: { $0.key == ClusterKeys.liveness(node.name) }) { p.ownEcho = Self.now() }
             for event in changes.events where ClusterState.isWatched(event.key) {
                 let (a, error) = p.state.apply(event)
                 aspects.formUnion(a)
@@ -267,6 +305,7 @@ public final class NodeAgent: Sendable {
                 for e in errors { logger.warning("datastore record skipped", metadata: ["error": "\(e)"]) }
                 p.state = state
                 p.seen = max(p.seen, state.revision)
+                p.ownEcho = Self.now()
                 p.policyInputs = nil
                 aspects = .all
             } catch {
@@ -276,10 +315,22 @@ public final class NodeAgent: Sendable {
         case .tick:
             await publishSessions(&p, speaker: speaker)
             await reclaimLostNodes(&p)
+            let wrote = lastHeartbeat.withLock { $0 }
+            if wrote - p.ownEcho > Self.watchStallSeconds(heartbeatInterval: p.state.bgp.heartbeatInterval) {
+                logger.warning("datastore watch stalled: the node's own heartbeats do not come back through it; reopening",
+                               metadata: ["silentFor": "\(Int(Self.now() - p.ownEcho))", "after": "\(p.seen)"])
+                Counter(label: "caracal_agent_watch_restarts_total").increment()
+                p.ownEcho = Self.now()
+                rewatch.withLock { $0 }?()
+            }
         }
         let now = Self.now()
         if aspects.contains(.liveness) { p.liveness.observe(p.state.liveness, now: now) }
+        // This node judges others only while it sees its own heartbeats
+        // come back through the watch: a stale watch shows every other
+        // record as silent too.
         let cutOff = now - lastHeartbeat.withLock { $0 } > p.state.bgp.livenessTimeout
+            || now - p.ownEcho > Self.blindAfter(heartbeatInterval: p.state.bgp.heartbeatInterval)
         if p.liveness.evaluate(p.state, now: now, me: node.name, datastoreReachable: !cutOff) { aspects.insert(.peering) }
         if !p.held.isEmpty, p.held.values.contains(where: { $0.until <= now }) { aspects.insert(.peering) }
         if !aspects.intersection([.peering, .routes]).isEmpty {
