@@ -124,11 +124,11 @@ ping_counts() { # ping output file → "sent received"
 }
 
 etcd_pid=""
-start_etcd() { # an etcd on the lan bridge (10.99.0.254), after make_nodes; sets db
-  ip -n "$p-lan" addr add 10.99.0.254/24 dev br0
+start_etcd() { # an etcd on the lan bridge (10.99.0.254), after make_nodes; sets db (again: same data)
+  ip -n "$p-lan" addr show dev br0 | grep -q "10.99.0.254/" || ip -n "$p-lan" addr add 10.99.0.254/24 dev br0
   (exec ip netns exec "$p-lan" etcd --name cclu --data-dir "$work/etcd" --listen-client-urls http://10.99.0.254:2379 \
     --advertise-client-urls http://10.99.0.254:2379 --listen-peer-urls http://127.0.0.1:2380 \
-    --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster cclu=http://127.0.0.1:2380 >"$work/etcd.log" 2>&1) &
+    --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster cclu=http://127.0.0.1:2380 >>"$work/etcd.log" 2>&1) &
   etcd_pid=$!
   db="etcd:http://10.99.0.254:2379"
   export CARACAL_DATASTORE="$db"
