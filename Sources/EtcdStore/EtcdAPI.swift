@@ -98,6 +98,11 @@ struct Compare: Encodable, Sendable {
 struct RequestOp: Encodable, Sendable {
     var request_put: PutRequest?
     var request_delete_range: DeleteRangeRequest?
+    var request_range: RangeRequest?
+}
+
+struct ResponseOp: Decodable, Sendable {
+    var response_range: RangeResponse?
 }
 
 struct TxnRequest: Encodable, Sendable {
@@ -109,6 +114,7 @@ struct TxnRequest: Encodable, Sendable {
 struct TxnResponse: Decodable, Sendable {
     var header: ResponseHeader?
     var succeeded: Bool?
+    var responses: [ResponseOp]?
 }
 
 struct CompactionRequest: Encodable, Sendable {

@@ -26,6 +26,11 @@ final class EtcdTransaction: KVTransaction {
     private var listedPrefixes: Set<String> = []
     /// Buffered writes: a value, or nil for a delete.
     private var writes: [String: Data?] = [:]
+    /// What this attempt fetched at its snapshot, which never changes: each
+    /// key and listing costs one round trip at most (`prefetch` batches
+    /// them). Fetching records no compare; reading does.
+    private var fetched: [String: KeyValue?] = [:]
+    private var fetchedListings: [String: [KeyValue]] = [:]
     private var budget = WriteBudget()
 
     init(store: EtcdStore, readOnly: Bool) {
@@ -58,9 +63,54 @@ final class EtcdTransaction: KVTransaction {
 
     /// The key as etcd holds it at the snapshot, recording the compare.
     private func remote(_ key: String) throws -> KeyValue? {
-        let kv = try range(RangeRequest(key: store.etcdKey(key))).first
-        readKeys[key] = kv?.mod_revision?.value ?? 0
-        return kv.map { KeyValue(key: key, value: $0.value ?? Data(), modRevision: $0.mod_revision?.value ?? 0) }
+        let value: KeyValue?
+        if let known = fetched[key] {
+            value = known
+        } else if let listing = fetchedListings.first(where: { key.hasPrefix($0.key) })?.value {
+            value = listing.first { $0.key == key }
+        } else {
+            let kv = try range(RangeRequest(key: store.etcdKey(key))).first
+            value = kv.map { KeyValue(key: key, value: $0.value ?? Data(), modRevision: $0.mod_revision?.value ?? 0) }
+            fetched[key] = .some(value)
+        }
+        readKeys[key] = value?.modRevision ?? 0
+        return value
+    }
+
+    private func keyValues(_ kvs: [MVCCKeyValue]) -> [KeyValue] {
+        kvs.compactMap { kv in
+            store.storeKey(kv.key).map { KeyValue(key: $0, value: kv.value ?? Data(), modRevision: kv.mod_revision?.value ?? 0) }
+        }
+    }
+
+    /// Fetches keys and listings in one `Txn` of Ranges (one round trip
+    /// instead of one each), at the snapshot. A listing etcd pages is left
+    /// for `entries` to read in pages.
+    func prefetch(keys: [String], prefixes: [String]) throws {
+        let keys = keys.filter { fetched[$0] == nil && !fetchedListings.keys.contains(where: $0.hasPrefix) }
+        let prefixes = prefixes.filter { fetchedListings[$0] == nil }
+        guard keys.count + prefixes.count > 1 else { return }
+        let at = snapshot.map { EtcdInt64($0) }
+        var ops = keys.map { RequestOp(request_range: RangeRequest(key: store.etcdKey($0), revision: at)) }
+        ops += prefixes.map { prefix in
+            let start = store.etcdKey(prefix)
+            return RequestOp(request_range: RangeRequest(key: start, range_end: rangeEnd(ofPrefix: start), revision: at, limit: EtcdInt64(1000)))
+        }
+        let answer: TxnResponse
+        do {
+            answer = try store.client.call("/v3/kv/txn", TxnRequest(compare: [], success: ops), idempotent: true)
+        } catch let error as EtcdError where error.kind == .outOfRange {
+            throw SnapshotLost()
+        }
+        if snapshot == nil { snapshot = answer.header?.revision?.value }
+        let ranges = (answer.responses ?? []).map { $0.response_range }
+        guard ranges.count == ops.count else { return }  // not what was asked: read one by one
+        for (key, r) in zip(keys, ranges.prefix(keys.count)) {
+            fetched[key] = .some(keyValues(r?.kvs ?? []).first)
+        }
+        for (prefix, r) in zip(prefixes, ranges.dropFirst(keys.count)) where r?.more != true {
+            fetchedListings[prefix] = keyValues(r?.kvs ?? [])
+        }
     }
 
     func entry(_ key: String) throws -> KeyValue? {
@@ -72,15 +122,19 @@ final class EtcdTransaction: KVTransaction {
     }
 
     func entries(prefix: String) throws -> [KeyValue] {
-        let start = store.etcdKey(prefix)
-        let kvs = try range(RangeRequest(key: start, range_end: rangeEnd(ofPrefix: start), limit: EtcdInt64(1000)))
+        let listing: [KeyValue]
+        if let known = fetchedListings[prefix] {
+            listing = known
+        } else {
+            let start = store.etcdKey(prefix)
+            listing = keyValues(try range(RangeRequest(key: start, range_end: rangeEnd(ofPrefix: start), limit: EtcdInt64(1000))))
+            fetchedListings[prefix] = listing
+        }
         listedPrefixes.insert(prefix)
         var result: [String: KeyValue] = [:]
-        for kv in kvs {
-            guard let key = store.storeKey(kv.key) else { continue }
-            let revision = kv.mod_revision?.value ?? 0
-            listedKeys[key] = revision
-            result[key] = KeyValue(key: key, value: kv.value ?? Data(), modRevision: revision)
+        for kv in listing {
+            listedKeys[kv.key] = kv.modRevision
+            result[kv.key] = kv
         }
         for (key, value) in writes where key.hasPrefix(prefix) {
             result[key] = value.map { KeyValue(key: key, value: $0, modRevision: 0) }

@@ -183,6 +183,9 @@ public struct IPAM: Sendable {
             throw IPAMError.invalidPool(field: "namespace", problem: "invalid namespace \"\(req.namespace)\"")
         }
         let handleID = req.handleID
+        // What every allocation reads, in one round trip on etcd.
+        try tx.prefetch(keys: [Keys.handle(handleID), Keys.node(req.node)] + (req.claim.map { [Keys.claim($0)] } ?? []),
+                        prefixes: [Keys.pools, Keys.affinities(node: req.node)])
         if try tx.get(Keys.handle(handleID)) != nil { throw IPAMError.alreadyAllocated(handle: handleID) }
 
         let allPools = try pools(tx)
@@ -347,6 +350,16 @@ public struct IPAM: Sendable {
         // 1. The node's own blocks, skipping those whose affinity hint says
         //    they are full until some time (see `saveBlock`).
         let own = try tx.list(prefix: Keys.affinities(node: req.node))
+        // The blocks that may have room and the node's usage counters, in
+        // one round trip on etcd.
+        var likely = candidates.map { Keys.usage(pool: $0.name, namespace: req.namespace, node: req.node) }
+        for (key, hint) in own.lazy.filter({ IPAM.fullUntil($0.value).map { $0 <= now } ?? true }).prefix(4) {
+            let rest = key.dropFirst(Keys.affinities(node: req.node).count)
+            if let slash = rest.firstIndex(of: "/"), let cidr = IPPrefix(String(rest[rest.index(after: slash)...])) {
+                likely.append(Keys.block(pool: String(rest[..<slash]), cidr: cidr))
+            }
+        }
+        try tx.prefetch(keys: likely, prefixes: [])
         for pool in candidates {
             let prefix = Keys.affinities(node: req.node) + pool.name + "/"
             for (key, hint) in own where key.hasPrefix(prefix) {

@@ -112,9 +112,14 @@ public protocol KVTransaction: AnyObject {
     func entries(prefix: String) throws -> [KeyValue]
     func put(_ key: String, _ value: Data) throws
     func delete(_ key: String) throws
+    /// A hint: these keys and listings will be read. A store whose reads
+    /// are round trips (etcd) fetches them in one; others ignore it.
+    /// Reading them afterwards is what counts for conflicts.
+    func prefetch(keys: [String], prefixes: [String]) throws
 }
 
 extension KVTransaction {
+    public func prefetch(keys: [String], prefixes: [String]) throws {}
     public func get(_ key: String) throws -> Data? { try entry(key)?.value }
     public func list(prefix: String) throws -> [(key: String, value: Data)] {
         try entries(prefix: prefix).map { ($0.key, $0.value) }

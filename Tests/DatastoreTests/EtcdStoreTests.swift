@@ -300,6 +300,41 @@ struct EtcdStoreTests {
         }
     }
 
+    /// `prefetch` fetches in one round trip; what is then read is compared
+    /// at commit like any read, and what was only fetched is not.
+    @Test func prefetchedReadsConflictAndUnreadOnesDoNot() throws {
+        try withEtcd { server in
+            let a = try store(server), b = try store(server)
+            try a.transaction { tx in
+                try tx.put("k", data("0")); try tx.put("p/1", data("1")); try tx.put("other", data("x"))
+            }
+            var attempts = 0
+            try a.transaction { tx in
+                attempts += 1
+                try tx.prefetch(keys: ["k", "other", "absent"], prefixes: ["p/"])
+                #expect(try tx.get("k") != nil && tx.get("absent") == nil)
+                #expect(try tx.list(prefix: "p/").map(\.key) == (attempts == 1 ? ["p/1"] : ["p/1", "p/2"]))
+                if attempts == 1 {
+                    // Another writer changes a key only fetched (no conflict)
+                    // and creates one in the listed prefix (a conflict).
+                    try b.transaction { try $0.put("other", data("y")); try $0.put("p/2", data("2")) }
+                }
+                try tx.put("k", data("\(attempts)"))
+            }
+            #expect(attempts == 2, "the listing's new key was a conflict")
+            attempts = 0
+            try a.transaction { tx in
+                attempts += 1
+                try tx.prefetch(keys: ["k", "other"], prefixes: [])
+                _ = try tx.get("k")
+                if attempts == 1 { try b.transaction { try $0.put("other", data("z")) } }
+                try tx.put("k", data("done"))
+            }
+            #expect(attempts == 1, "a key only fetched, never read, is no conflict")
+            #expect(try a.read { try $0.get("k") } == data("done"))
+        }
+    }
+
     @Test func locationsParse() throws {
         #expect(try DatastoreLocation(parsing: "embedded:/var/lib/caracal/db") == .embedded(path: "/var/lib/caracal/db"))
         #expect(try DatastoreLocation(parsing: "/x.db") == .embedded(path: "/x.db"))
