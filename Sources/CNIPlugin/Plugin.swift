@@ -230,6 +230,11 @@ public struct CNIPlugin {
         //    allocated, and the endpoint is recorded as "wiring".
         let allocated = Result { try store.transaction { tx -> ([Allocation], EndpointRecord?) in
             var leftover: EndpointRecord?
+            // What this transaction reads first, in one round trip on etcd.
+            try tx.prefetch(keys: [Endpoints.key(containerID: c.containerID, ifName: c.ifName),
+                                   Keys.handle(HandleRecord.id(containerID: c.containerID, ifName: c.ifName)), Keys.node(c.node)]
+                                + (claim.map { [Keys.claim($0)] } ?? []),
+                            prefixes: [Keys.pools, Keys.affinities(node: c.node)])
             if let existing = try Endpoints.get(containerID: c.containerID, ifName: c.ifName, tx) {
                 guard existing.state == .wiring else {
                     throw CNIError(.alreadyExists, "container \(c.containerID) already has interface \(c.ifName) on network \(existing.network)")
