@@ -134,7 +134,7 @@ public final class NodeAgent: Sendable {
                                                    "as": "\(bgp.asNumber)", "datastore": "\(storeDescription)"])
     }
 
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    static func now() -> Double { MonotonicClock.seconds }
     /// Recorded in liveness (set by the executable).
     nonisolated(unsafe) public static var version: String?
 

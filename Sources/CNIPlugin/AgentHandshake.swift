@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CNI
+import NetNS
 
 /// ADD's wait for the node agent: one request on its control socket,
 /// `{"command":"awaitPolicy","revision":N}`, answered once the agent's
@@ -45,7 +46,7 @@ enum AgentHandshake {
         var remaining = timeoutMs
         while !answer.contains(UInt8(ascii: "\n")) {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let started = monotonicMilliseconds()
+            let started = MonotonicClock.milliseconds
             let ready = poll(&poller, 1, Int32(remaining))
             if ready < 0 && errno == EINTR { continue }
             guard ready > 0 else {
@@ -54,18 +55,12 @@ enum AgentHandshake {
             let n = recv(fd, &buffer, buffer.count, 0)
             if n <= 0 { break }
             answer += buffer[0..<n]
-            remaining = max(1, remaining - (monotonicMilliseconds() - started))
+            remaining = max(1, remaining - (MonotonicClock.milliseconds - started))
         }
         let text = String(decoding: answer, as: UTF8.self)
         guard text.contains("\"ok\":true") else {
             throw CNIError(.tryAgainLater, "the node agent refused: \(text.trimmingCharacters(in: [" ", "\n"]))")
         }
         return .applied
-    }
-
-    static func monotonicMilliseconds() -> Int {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return t.tv_sec * 1000 + t.tv_nsec / 1_000_000
     }
 }

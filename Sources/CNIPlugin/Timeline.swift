@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import NetNS
 
 /// Phase timestamps of one invocation, on stderr, when
 /// `CARACAL_CNI_TIMELINE=1` (profiling the plugin's latency; docs/cni.md).
@@ -11,9 +12,7 @@ public enum Timeline {
 
     public static func mark(_ phase: StaticString) {
         guard enabled else { return }
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        let us = Int(ts.tv_sec) * 1_000_000 + Int(ts.tv_nsec) / 1000
+        let us = Int(MonotonicClock.nanoseconds / 1000)
         let line = "timeline \(phase) \(us)\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
     }

@@ -129,24 +129,24 @@ public final class NFTablesProgrammer: Sendable {
             knownLinks = state.links
         }
         guard let existing else { return try replace(desired, links: knownLinks) }
-        let t0 = monotonicSeconds()
+        let t0 = MonotonicClock.seconds
         let diff = RulesetDiff(from: existing, to: desired)
-        let t1 = monotonicSeconds()
+        let t1 = MonotonicClock.seconds
         if diff.needsFullReplace { return try replace(desired, links: knownLinks) }
         var report = ApplyReport(fullReplace: false, messages: 0, diff: diff, enforced: desired, diffSeconds: t1 - t0)
         if diff.isEmpty { return report }
         let first = BatchBuffer()
         encode(diff, desired, into: first)
         if first.messageCount > 0 { try socket.sendBatch(first) }
-        let t2 = monotonicSeconds()
+        let t2 = MonotonicClock.seconds
         try setGroups(diff.groupChanges, knownLinks: knownLinks, into: &report)
-        let t3 = monotonicSeconds()
+        let t3 = MonotonicClock.seconds
         let last = BatchBuffer()
         encodeRemovals(diff, into: last)
         if last.messageCount > 0 { try socket.sendBatch(last) }
         report.messages = first.messageCount + last.messageCount
         report.linkSeconds = t3 - t2
-        report.commitSeconds = monotonicSeconds() - t1
+        report.commitSeconds = MonotonicClock.seconds - t1
         logger.debug("incremental nftables update", metadata: ["messages": "\(report.messages)", "links": "\(report.linkChanges)"])
         return report
     }
@@ -171,12 +171,12 @@ public final class NFTablesProgrammer: Sendable {
     /// nothing reads, set right by the next apply).
     public func replace(compiling policies: PolicySet, for inventory: EndpointInventory,
                         with compiler: PolicyCompiler = PolicyCompiler()) throws -> (Ruleset, ApplyReport) {
-        let t0 = monotonicSeconds()
+        let t0 = MonotonicClock.seconds
         let prefix = compiler.interfacePrefix
         let reading = BackgroundTask { [self] in (inForce: try tableExists(), links: try linkGroups(prefix: prefix)) }
         let encoder = ObjectEncoder(lanes: 1)
         let desired = compiler.compile(policies, inventory, finished: encoder.submit)
-        let compiled = monotonicSeconds()
+        let compiled = MonotonicClock.seconds
         let read = try reading.wait().get()
         var report = try replace(desired, links: read.links, encoder: encoder, groupsDuringCommit: !read.inForce)
         report.compileSeconds = compiled - t0
@@ -188,7 +188,7 @@ public final class NFTablesProgrammer: Sendable {
     /// while the transaction runs (only when no table is in force).
     func replace(_ desired: Ruleset, links known: [String: UInt32]?, encoder: ObjectEncoder? = nil,
                  groupsDuringCommit: Bool = false) throws -> ApplyReport {
-        let t0 = monotonicSeconds()
+        let t0 = MonotonicClock.seconds
         let head = BatchBuffer()
         KernelObjects.addTable(head)
         KernelObjects.addTable(head, delete: true)
@@ -199,24 +199,24 @@ public final class NFTablesProgrammer: Sendable {
             return all
         }()
         let parts = objects.assemble(desired, after: head)
-        let t1 = monotonicSeconds()
+        let t1 = MonotonicClock.seconds
         var report = ApplyReport(fullReplace: true, messages: parts.reduce(0) { $0 + $1.messages.count }, diff: nil, enforced: desired,
                                  encodeSeconds: t1 - t0)
         // Every Caracal-prefixed link's group, so only real changes are sent
         // and absent veths cost nothing.
         let groups = { @Sendable [self] in
-            let t2 = monotonicSeconds()
+            let t2 = MonotonicClock.seconds
             var groupReport = ApplyReport(fullReplace: true, messages: 0, diff: nil, enforced: desired)
             let current = try known ?? linkGroups(prefix: desired.interfacePrefix)
             let actual = current.filter { $0.value != 0 }.map { InterfaceGroup(interface: $0.key, group: $0.value) }.sorted()
             try setGroups(RulesetDiff.groupChanges(from: actual, to: desired.interfaceGroups), knownLinks: current, into: &groupReport)
-            groupReport.linkSeconds = monotonicSeconds() - t2
+            groupReport.linkSeconds = MonotonicClock.seconds - t2
             return groupReport
         }
         let send = { [self] in
-            let t = monotonicSeconds()
+            let t = MonotonicClock.seconds
             try socket.sendBatch(parts)
-            report.transactionSeconds = monotonicSeconds() - t
+            report.transactionSeconds = MonotonicClock.seconds - t
         }
         let grouped: ApplyReport
         if groupsDuringCommit {
@@ -232,7 +232,7 @@ public final class NFTablesProgrammer: Sendable {
         report.pendingInterfaces = grouped.pendingInterfaces
         report.enforced = grouped.enforced
         report.linkSeconds = grouped.linkSeconds
-        report.commitSeconds = monotonicSeconds() - t0
+        report.commitSeconds = MonotonicClock.seconds - t0
         return report
     }
 
@@ -325,8 +325,3 @@ public final class NFTablesProgrammer: Sendable {
     }
 }
 
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}

@@ -108,7 +108,7 @@ public final class NetlinkSocket: @unchecked Sendable {
         }
         self.handle = handle
         portID = mnl_socket_get_portid(handle)
-        nextSequence = UInt32(truncatingIfNeeded: UInt64(clock_gettime_ns()) & 0x7fff_ffff) | 1
+        nextSequence = UInt32(truncatingIfNeeded: UInt64(MonotonicClock.nanoseconds) & 0x7fff_ffff) | 1
         receiveBuffer = .allocate(byteCount: 256 * 1024, alignment: 8)
         do {
             try setReceiveTimeout(receiveTimeout)
@@ -624,8 +624,3 @@ final class MultiReceive {
     }
 }
 
-private func clock_gettime_ns() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-}

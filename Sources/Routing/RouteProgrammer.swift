@@ -368,7 +368,7 @@ public final class RouteProgrammer: @unchecked Sendable {
             programmedGauge.record(kernel.count)
             return report
         }
-        let started = DispatchTime.now().uptimeNanoseconds
+        let started = MonotonicClock.nanoseconds
         var changes: [(Route, RouteOperation)] = []
         changes.reserveCapacity(diff.count)
         // Deletions first: they may free keys that additions need.
@@ -416,8 +416,8 @@ public final class RouteProgrammer: @unchecked Sendable {
                 report.added += 1
             }
         }
-        let elapsed = DispatchTime.now().uptimeNanoseconds - started
-        applyTimer.recordNanoseconds(Int64(elapsed))
+        let elapsed = MonotonicClock.nanoseconds - started
+        applyTimer.recordNanoseconds(elapsed)
         writeCounter.increment(by: changes.count)
         if !report.failures.isEmpty {
             failureCounter.increment(by: report.failures.count)
