@@ -24,16 +24,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-ip netns add "$prefix-etcd"
-ip -n "$prefix-etcd" link set lo up
-# etcd takes a unix URL's host as a path relative to its working directory.
-(cd "$work" && exec ip netns exec "$prefix-etcd" etcd --name bench --data-dir "$work/etcd" \
-  --listen-client-urls unix://etcd.sock:0 --advertise-client-urls unix://etcd.sock:0 \
-  --listen-peer-urls unix://peer.sock:0 --initial-advertise-peer-urls unix://peer.sock:0 \
-  --initial-cluster bench=unix://peer.sock:0 --logger zap --log-outputs "$work/etcd.log") &
-etcd_pid=$!
+bench_etcd "$prefix-etcd" "$work" "$cli"
+etcd_pid=$bench_etcd_pid
 endpoint="unix://$work/etcd.sock:0"
-for _ in $(seq 100); do "$cli" ipam pools --datastore "etcd:$endpoint" >/dev/null 2>&1 && break; sleep 0.1; done
 
 ip netns add "$prefix-node"
 ip -n "$prefix-node" link set lo up

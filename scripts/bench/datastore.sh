@@ -49,21 +49,15 @@ for r in $(seq 1 $runs); do
 done
 
 # ---- 2. Allocation latency, embedded against etcd ---------------------------
-ip netns add "$base-kv"
-ip -n "$base-kv" link set lo up
-# etcd takes a unix URL's host as a path relative to its working directory.
-(cd "$work" && exec ip netns exec "$base-kv" etcd --name bench --data-dir "$work/etcd-alloc" \
-  --listen-client-urls unix://etcd.sock:0 --advertise-client-urls unix://etcd.sock:0 \
-  --listen-peer-urls unix://peer.sock:0 --initial-advertise-peer-urls unix://peer.sock:0 \
-  --initial-cluster bench=unix://peer.sock:0 --logger zap --log-outputs "$work/etcd-alloc.log") &
-sock_etcd=$!
-for _ in $(seq 100); do "$caracal" ipam pools --datastore "etcd:unix://$work/etcd.sock:0" >/dev/null 2>&1 && break; sleep 0.1; done
+mkdir -p "$work/kv"
+bench_etcd "$base-kv" "$work/kv" "$caracal"
+sock_etcd=$bench_etcd_pid
 for backend in embedded etcd; do
   for shape in 1:1 8:1 8:8; do
     allocators="${shape%:*}" shape_nodes="${shape#*:}"
     # A fresh key space per measurement (on etcd, the program picks a prefix).
     location="embedded:$work/lat-$allocators-$shape_nodes.db"
-    [ "$backend" = etcd ] && location="etcd:unix://$work/etcd.sock:0"
+    [ "$backend" = etcd ] && location="etcd:unix://$work/kv/etcd.sock:0"
     "$bin" latency "$location" "$allocators" "$allocations" "$shape_nodes" > "$work/lat-$backend-$allocators-$shape_nodes.json"
   done
 done

@@ -24,3 +24,21 @@ if not found:
 open(doc, "w").write("".join(out).rstrip() + "\n")
 PY
 }
+
+# bench_etcd NAMESPACE DIR CLI: starts a one-member etcd in a new network
+# namespace of that name, its data and its client socket in DIR, reached at
+# unix://DIR/etcd.sock:0 (no route into the namespace); returns once the
+# CLI reads through it. Sets bench_etcd_pid.
+bench_etcd() {
+  local ns="$1" dir="$2" cli="$3"
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  # etcd takes a unix URL's host as a path relative to its working directory.
+  (cd "$dir" && exec ip netns exec "$ns" etcd --name bench --data-dir "$dir/etcd" \
+    --listen-client-urls unix://etcd.sock:0 --advertise-client-urls unix://etcd.sock:0 \
+    --listen-peer-urls unix://peer.sock:0 --initial-advertise-peer-urls unix://peer.sock:0 \
+    --initial-cluster bench=unix://peer.sock:0 --logger zap --log-outputs "$dir/etcd.log") &
+  bench_etcd_pid=$!
+  for _ in $(seq 100); do "$cli" ipam pools --datastore "etcd:unix://$dir/etcd.sock:0" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "etcd did not start: $(tail -n 3 "$dir/etcd.log")" >&2; return 1
+}
