@@ -77,7 +77,7 @@ let package = Package(
         // BFD sessions (RFC 5881 single hop, RFC 5883 multihop) on an event loop: the pure BFD state machines on sockets.
         .target(name: "BFDService", dependencies: ["BFD", "BGP", "IPAddressing", "NetNS", nioCore, log, metrics]),
         // BGP sessions over SwiftNIO: the FSM and the RIB on the wire.
-        .target(name: "BGPSpeaker", dependencies: ["BFD", "BFDService", "BGP", "BGPRIB", "IPAddressing", "StrictYAML", nioCore,
+        .target(name: "BGPSpeaker", dependencies: ["BFD", "BFDService", "BGP", "BGPRIB", "ClusterModel", "IPAddressing", "StrictYAML", nioCore,
                                                    .product(name: "NIOPosix", package: "swift-nio"), log, metrics]),
         // `caracal agent`: the speaker, kernel routes and the control socket.
         .target(name: "Agent", dependencies: ["BFD", "BGP", "BGPRIB", "BGPSpeaker", "Cluster", "ClusterModel", "Datastore", "EtcdStore", "IPAM", "IPAddressing", "JSON", "KeyValueStore",
@@ -128,7 +128,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["NetNS"], path: "Tests/TestSupport"),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "NetNS"]),
         .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
-        .testTarget(name: "BGPSpeakerTests", dependencies: ["BGPSpeaker", "BGPRIB", "BGP", "IPAddressing"]),
+        .testTarget(name: "BGPSpeakerTests", dependencies: ["BGPSpeaker", "BGPRIB", "BGP", "ClusterModel", "IPAddressing"]),
         .testTarget(name: "BGPInteropTests", dependencies: ["TestSupport"]),
         .testTarget(name: "BGPRIBTests", dependencies: ["BGPRIB", "BGP", "IPAddressing", "TestSupport"]),
         .testTarget(name: "BFDTests", dependencies: ["BFD", "BGP"]),

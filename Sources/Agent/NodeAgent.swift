@@ -88,7 +88,11 @@ public final class NodeAgent: Sendable {
         self.membership = membership
         self.logger = logger
         let location: DatastoreLocation
-        do { location = try DatastoreLocation(parsing: membership.datastore) } catch {
+        do {
+            location = try membership.etcd.map { try DatastoreLocation(etcd: $0) } ?? DatastoreLocation(parsing: membership.datastore)
+        } catch let e as EtcdConfigError {
+            throw ControlError("spec.cluster.datastore.\(e.field): \(e.problem)")
+        } catch {
             throw ControlError("spec.cluster.datastore: \(error)")
         }
         store = try location.open(create: true)

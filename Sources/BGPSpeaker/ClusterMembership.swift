@@ -1,3 +1,4 @@
+import ClusterModel
 import IPAddressing
 import StrictYAML
 
@@ -8,6 +9,9 @@ public struct ClusterMembership: Hashable, Sendable {
     public var nodeName: String
     /// `embedded:PATH`, an absolute path, or `etcd:URL[,URL…]`.
     public var datastore: String
+    /// Set when `datastore` is given as an object of `type: etcd` (TLS,
+    /// credentials, prefix: the CNI conflist's `datastore` object).
+    public var etcd: EtcdSettings?
     public var ipv4: AddressDetection = .firstFound
     public var ipv6: AddressDetection = .none
     public var labels: [String: String] = [:]
@@ -28,7 +32,12 @@ public struct ClusterMembership: Hashable, Sendable {
                                             "interfacePrefix", "policy"])
         guard let name = m["nodeName"] else { throw field.error("nodeName is required") }
         guard let store = m["datastore"] else { throw field.error("datastore is required (a path, embedded:PATH or etcd:URL)") }
-        var c = ClusterMembership(nodeName: try name.string(), datastore: try store.string())
+        var c = ClusterMembership(nodeName: try name.string(), datastore: "")
+        if store.isMapping {
+            (c.datastore, c.etcd) = try parseDatastore(store)
+        } else {
+            c.datastore = try store.string()
+        }
         guard !c.nodeName.isEmpty, c.nodeName.count <= 253,
               c.nodeName.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") }) else {
             throw name.error("must be a DNS-1123 name (a-z, 0-9, '-', '.')")
@@ -49,6 +58,49 @@ public struct ClusterMembership: Hashable, Sendable {
         }
         if let f = m["policy"] { c.policy = try f.bool() }
         return c
+    }
+
+    /// The object form, as in the CNI conflist (docs/datastore.md):
+    /// `{type: embedded, path: P}` or `{type: etcd, endpoints: [...],
+    /// prefix, timeoutMs, tls: {caFile, certFile, keyFile}, username,
+    /// passwordFile}`.
+    static func parseDatastore(_ field: YField) throws(YAMLInputError) -> (String, EtcdSettings?) {
+        let m = try field.mapping(allowed: ["type", "path", "endpoints", "prefix", "timeoutMs", "tls", "username", "passwordFile"])
+        let type = try m["type"]?.string() ?? "embedded"
+        switch type {
+        case "embedded":
+            for key in ["endpoints", "prefix", "timeoutMs", "tls", "username", "passwordFile"] where m[key] != nil {
+                throw m[key]!.error("only for type: etcd")
+            }
+            guard let p = m["path"] else { throw field.error("path is required for type: embedded") }
+            let path = try p.string()
+            guard path.hasPrefix("/") else { throw p.error("must be an absolute path") }
+            return (path, nil)
+        case "etcd":
+            if let p = m["path"] { throw p.error("only for type: embedded") }
+            guard let e = m["endpoints"] else { throw field.error("endpoints is required for type: etcd") }
+            var s = EtcdSettings(endpoints: try e.stringList())
+            guard !s.endpoints.isEmpty else { throw e.error("at least one etcd endpoint is required") }
+            s.prefix = try m["prefix"]?.string()
+            if let f = m["timeoutMs"] {
+                s.timeoutMs = try f.int()
+                guard (1...600_000).contains(s.timeoutMs!) else { throw f.error("must be 1-600000") }
+            }
+            if let t = m["tls"] {
+                let tm = try t.mapping(allowed: ["caFile", "certFile", "keyFile"])
+                s.caFile = try tm["caFile"]?.string()
+                s.certFile = try tm["certFile"]?.string()
+                s.keyFile = try tm["keyFile"]?.string()
+            }
+            s.username = try m["username"]?.string()
+            s.passwordFile = try m["passwordFile"]?.string()
+            for (name, path) in s.files {
+                if let path, !path.hasPrefix("/") { throw field.error("\(name) must be an absolute path") }
+            }
+            return ("etcd:" + s.endpoints.joined(separator: ","), s)
+        default:
+            throw m["type"]!.error("must be embedded or etcd")
+        }
     }
 }
 

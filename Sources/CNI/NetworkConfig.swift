@@ -293,28 +293,15 @@ public enum MACAddressText {
     }
 }
 
-/// The conflist's `datastore` object when `type` is `etcd`: the same
-/// fields as the agent's config and the CLI's `--etcd-*` flags.
+/// The conflist's `datastore` object when `type` is `etcd`:
 ///
 ///     "datastore": {"type": "etcd", "endpoints": ["https://10.0.0.1:2379"],
 ///                   "prefix": "/caracal/", "timeoutMs": 2000,
 ///                   "tls": {"caFile": "...", "certFile": "...", "keyFile": "..."},
 ///                   "username": "caracal-cni", "passwordFile": "/etc/caracal/etcd-password"}
-public struct EtcdSettings: Hashable, Sendable {
-    public var endpoints: [String]
-    public var prefix: String?
-    public var caFile: String?
-    public var certFile: String?
-    public var keyFile: String?
-    public var username: String?
-    /// A file holding the password, so that it is not in the conflist
-    /// (which runtimes log and show).
-    public var passwordFile: String?
-    /// Bound on one etcd call; an ADD fails with code 11 past it.
-    public var timeoutMs: Int?
-
+extension EtcdSettings {
     init(_ ds: FieldReader) throws(CNIError) {
-        endpoints = try ds.stringArray("endpoints") ?? []
+        self.init(endpoints: try ds.stringArray("endpoints") ?? [])
         if endpoints.isEmpty { throw CNIError.invalidField(ds.field("endpoints"), "at least one etcd endpoint is required") }
         prefix = try ds.string("prefix")
         if let tls = try ds.object("tls") {
@@ -325,7 +312,7 @@ public struct EtcdSettings: Hashable, Sendable {
         username = try ds.string("username")
         passwordFile = try ds.string("passwordFile")
         timeoutMs = try ds.int("timeoutMs", range: 1...600_000)
-        for (name, path) in [("tls.caFile", caFile), ("tls.certFile", certFile), ("tls.keyFile", keyFile), ("passwordFile", passwordFile)] {
+        for (name, path) in files {
             if let path, !path.hasPrefix("/") { throw CNIError.invalidField(ds.field(name), "must be an absolute path") }
         }
     }

@@ -116,18 +116,9 @@ public struct CNIPlugin {
         static func location(_ config: NetworkConfig, path: String) throws -> DatastoreLocation {
             guard let etcd = config.etcd else { return .embedded(path: path) }
             do {
-                var settings = EtcdConfig(
-                    endpoints: try etcd.endpoints.map(EtcdEndpoint.init),
-                    tls: EtcdTLS(caFile: etcd.caFile, certFile: etcd.certFile, keyFile: etcd.keyFile),
-                    username: etcd.username, prefix: etcd.prefix ?? EtcdConfig.defaultPrefix)
-                if let ms = etcd.timeoutMs { settings.requestTimeoutMs = ms }
-                if let file = etcd.passwordFile {
-                    guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                        throw CNIError(.ioFailure, "cannot read datastore.passwordFile \(file)")
-                    }
-                    settings.password = text.trimmingCharacters(in: .newlines)
-                }
-                return .etcd(settings)
+                return try DatastoreLocation(etcd: etcd)
+            } catch let e as EtcdConfigError where e.field == "passwordFile" {
+                throw CNIError(.ioFailure, "datastore.passwordFile: \(e.problem)")
             } catch let e as EtcdConfigError {
                 throw CNIError.invalidField("datastore.\(e.field)", e.problem)
             }

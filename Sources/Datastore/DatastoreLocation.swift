@@ -1,4 +1,6 @@
+import ClusterModel
 import EtcdStore
+import Foundation
 import KeyValueStore
 
 /// Which backend holds the datastore, chosen the same way by the CLI
@@ -21,6 +23,25 @@ public enum DatastoreLocation: Hashable, Sendable, CustomStringConvertible {
         } else {
             throw EtcdConfigError(field: "datastore", problem: "\(text): expected embedded:PATH, etcd:URL[,URL…] or an absolute path")
         }
+    }
+
+    /// etcd as the CNI conflist's `datastore` object and the agent's
+    /// `spec.cluster.datastore` describe it; reads the password file.
+    /// Errors name the field (`EtcdConfigError`).
+    public init(etcd: EtcdSettings) throws {
+        var config = EtcdConfig(
+            endpoints: try etcd.endpoints.map(EtcdEndpoint.init),
+            tls: EtcdTLS(caFile: etcd.caFile, certFile: etcd.certFile, keyFile: etcd.keyFile),
+            username: etcd.username, prefix: etcd.prefix ?? EtcdConfig.defaultPrefix)
+        if let ms = etcd.timeoutMs { config.requestTimeoutMs = ms }
+        if let file = etcd.passwordFile {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+                  !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw EtcdConfigError(field: "passwordFile", problem: "cannot read a password from \(file)")
+            }
+            config.password = text.trimmingCharacters(in: .newlines)
+        }
+        self = .etcd(config)
     }
 
     /// Opens the store. `create` applies to the embedded file only (an etcd

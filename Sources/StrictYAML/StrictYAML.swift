@@ -45,6 +45,11 @@ public struct YField {
                          column: node.mark.map { $0.column + offset }, message: message)
     }
 
+    public var isMapping: Bool {
+        if case .mapping = node { return true }
+        return false
+    }
+
     public var isNull: Bool {
         if case .scalar(let s) = node { return s.tag == Tag(.null) || (s.style == .plain && (s.string == "null" || s.string == "~" || s.string.isEmpty)) }
         return false

@@ -1,3 +1,4 @@
+import ClusterModel
 import Foundation
 import BGP
 import BGPRIB
@@ -198,6 +199,47 @@ struct DeployConfigurationTests {
         }
         // Without a cluster, spec.bgp stays required.
         #expect(throws: ConfigurationError.self) { try AgentConfiguration.parse("apiVersion: caracal.io/v1alpha1\nkind: AgentConfiguration\nspec: {}\n") }
+    }
+
+    /// `spec.cluster.datastore` also takes the CNI conflist's object form,
+    /// so an agent reaches etcd with TLS, credentials and a prefix.
+    @Test func clusterDatastoreObjectForm() throws {
+        func parse(_ datastore: String) throws -> ClusterMembership? {
+            try AgentConfiguration.parse("""
+                apiVersion: caracal.io/v1alpha1
+                kind: AgentConfiguration
+                spec:
+                  cluster:
+                    nodeName: n1
+                    datastore: \(datastore)
+                """).cluster
+        }
+        let etcd = try parse("""
+            {type: etcd, endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379"], prefix: /prod/, timeoutMs: 2000,
+                         tls: {caFile: /etc/caracal/ca.pem, certFile: /etc/caracal/node.pem, keyFile: /etc/caracal/node-key.pem},
+                         username: caracal, passwordFile: /etc/caracal/etcd-password}
+            """)
+        #expect(etcd?.etcd == EtcdSettings(endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379"], prefix: "/prod/",
+                                            caFile: "/etc/caracal/ca.pem", certFile: "/etc/caracal/node.pem",
+                                            keyFile: "/etc/caracal/node-key.pem", username: "caracal",
+                                            passwordFile: "/etc/caracal/etcd-password", timeoutMs: 2000))
+        #expect(etcd?.datastore == "etcd:https://10.0.0.1:2379,https://10.0.0.2:2379")
+        let embedded = try parse("{type: embedded, path: /var/lib/caracal/caracal.db}")
+        #expect(embedded?.datastore == "/var/lib/caracal/caracal.db" && embedded?.etcd == nil)
+        for (bad, names) in [
+            ("{type: etcd}", "endpoints"), ("{type: etcd, endpoints: []}", "endpoints"),
+            ("{type: etcd, endpoints: [http://e:2379], tls: {caFile: ca.pem}}", "tls.caFile"),
+            ("{type: etcd, endpoints: [http://e:2379], path: /x}", "path"), ("{type: embedded, path: x.db}", "path"),
+            ("{type: embedded, path: /x, endpoints: [http://e:2379]}", "endpoints"), ("{type: zookeeper}", "type"),
+            ("{type: etcd, endpoints: [http://e:2379], timeoutMs: 0}", "timeoutMs"), ("{type: etcd, endpoints: [http://e:2379], user: x}", "user"),
+        ] {
+            do {
+                _ = try parse(bad)
+                Issue.record("accepted \(bad)")
+            } catch {
+                #expect("\(error)".contains("spec.cluster.datastore") && "\(error)".contains(names), "\(bad): \(error)")
+            }
+        }
     }
 
     @Test func addressDetectionPicksTheRightInterface() {
