@@ -164,6 +164,14 @@ for t in db client api; do
   probe web "$t" || fail "policy: web cannot reach $t:7000 (on ${pod_node[$t]})"
 done
 ok "one stored policy enforced on node1, node2 and node3 (web allowed, worker denied)"
+# The refused connects were counted by the policy's drop rule, on the node
+# of each refused pod (db on node1: `caracal policy drops` there).
+in_ns node1 "$caracal" policy drops --json | python3 -c '
+import json, sys
+drops = json.load(sys.stdin)
+sys.exit(0 if any("demo/from-web-only ingress" in d["rule"] and d["packets"] > 0 for d in drops) else 1)' \
+  || fail "policy: node1 counted no drop by demo/from-web-only ($(in_ns node1 "$caracal" policy drops 2>&1 | head -5))"
+ok "the refused connects were counted by the policy's drop rule (caracal policy drops)"
 ctl delete NetworkPolicy demo/from-web-only >/dev/null
 sleep 1
 for t in db client api; do probe worker "$t" || fail "policy removed: worker still cannot reach $t:7000"; done

@@ -79,6 +79,9 @@ public final class NodeAgent: Sendable {
         /// When the watch last delivered this node's own liveness record,
         /// or was last (re)opened (monotonic).
         var ownEcho: Double = NodeAgent.now()
+        /// Drop counters as last read (chain and rule → packets, bytes), and when.
+        var drops: [String: (packets: UInt64, bytes: UInt64)] = [:]
+        var dropsRead: Double = 0
     }
 
     /// Opens the datastore, finds the node's addresses, registers the node
@@ -319,6 +322,7 @@ public final class NodeAgent: Sendable {
         case .tick:
             await publishSessions(&p, speaker: speaker)
             await reclaimLostNodes(&p)
+            if let policy, Self.now() - p.dropsRead >= Self.dropsInterval { await recordDrops(&p, policy) }
             let wrote = lastHeartbeat.withLock { $0 }
             if wrote - p.ownEcho > Self.watchStallSeconds(heartbeatInterval: p.state.bgp.heartbeatInterval) {
                 logger.warning("datastore watch stalled: the node's own heartbeats do not come back through it; reopening",
@@ -442,6 +446,29 @@ public final class NodeAgent: Sendable {
         }
         for name in p.reclaimTried.keys where !live.dead.contains(name) { p.reclaimTried[name] = nil }
     }
+    /// The kernel's drop counters as Prometheus counters, per rule (the
+    /// policy and direction in its audit comment), for the rules that
+    /// dropped something. A rule rewritten by a policy change starts from
+    /// zero again: a count below the last one is all new.
+    private func recordDrops(_ p: inout Planning, _ policy: NFTablesProgrammer) async {
+        p.dropsRead = Self.now()
+        guard let counts = try? await BackgroundTask.run({ try policy.dropCounts() }) else { return }
+        var seen: [String: (packets: UInt64, bytes: UInt64)] = [:]
+        for d in counts {
+            let key = d.chain + " " + d.rule
+            let last = p.drops[key] ?? (0, 0)
+            let packets = d.packets >= last.packets ? d.packets - last.packets : d.packets
+            let bytes = d.bytes >= last.bytes ? d.bytes - last.bytes : d.bytes
+            if packets > 0 {
+                Counter(label: "caracal_policy_dropped_packets_total", dimensions: [("rule", d.rule)]).increment(by: Int64(packets))
+                Counter(label: "caracal_policy_dropped_bytes_total", dimensions: [("rule", d.rule)]).increment(by: Int64(bytes))
+            }
+            seen[key] = (d.packets, d.bytes)
+        }
+        p.drops = seen
+    }
+    static let dropsInterval: Double = 10
+
     /// Seconds between reclaim attempts for one lost node.
     static let reclaimInterval: Double = 5
 

@@ -154,6 +154,11 @@ enum KernelObjects {
             let x = nftnl_expr_alloc("log")!
             nftnl_expr_set_str(x, attr(NFTNL_EXPR_LOG_PREFIX), prefix)
             return x
+        case let .counter(packets, bytes):
+            let x = nftnl_expr_alloc("counter")!
+            nftnl_expr_set_u64(x, attr(NFTNL_EXPR_CTR_PACKETS), packets)
+            nftnl_expr_set_u64(x, attr(NFTNL_EXPR_CTR_BYTES), bytes)
+            return x
         case let .verdict(code, chain):
             let x = nftnl_expr_alloc("immediate")!
             nftnl_expr_set_u32(x, attr(NFTNL_EXPR_IMM_DREG), 0)

@@ -16,6 +16,9 @@ enum KExpr: Hashable, Sendable {
     case ctState(dreg: UInt32)
     case bitwise(sreg: UInt32, dreg: UInt32, mask: [UInt8], xor: [UInt8])
     case log(prefix: String)
+    /// Every drop rule counts what it drops (`caracal policy drops`, the
+    /// agent's `caracal_policy_dropped_packets_total`).
+    case counter(packets: UInt64, bytes: UInt64)
     case verdict(Int32, chain: String?)
     case unknown(String)
 }
@@ -120,6 +123,7 @@ enum Lowering {
             emit(.lookup(sreg: 1, set: map, dreg: 0))
         }
         if let v = rule.verdict {
+            if v == .drop { emit(.counter(packets: 0, bytes: 0)) }
             let (code, chain) = KVerdict.code(v)
             emit(.verdict(code, chain: chain))
         }
@@ -132,6 +136,7 @@ enum Lowering {
         var i = 0
         var family: IPFamily?
         var unknown: [String] = []
+        var counted = false
         func at(_ k: Int) -> KExpr? { i + k < exprs.count ? exprs[i + k] : nil }
         while i < exprs.count {
             switch (at(0), at(1), at(2), at(3)) {
@@ -173,6 +178,8 @@ enum Lowering {
                 rule.matches.append(.icmp(family ?? .ipv4, t[0], code))
             case let (.log(prefix)?, _, _, _):
                 rule.logPrefix = prefix; i += 1
+            case (.counter?, _, _, _):
+                counted = true; i += 1
             case let (.verdict(code, chain)?, _, _, _):
                 if let v = KVerdict.verdict(code, chain) { rule.verdict = v } else { unknown.append("verdict \(code)") }
                 i += 1
@@ -180,6 +187,9 @@ enum Lowering {
                 unknown.append("\(exprs[i])"); i += 1
             }
         }
+        // A drop rule without its counter (written by an earlier version)
+        // differs from what is wanted, so the next apply replaces it.
+        if rule.verdict == .drop, !counted { unknown.append("drop without counter") }
         if !unknown.isEmpty {
             rule.comment = "UNRECOGNIZED [" + unknown.joined(separator: "; ") + "] " + comment
         }

@@ -5,6 +5,15 @@ import Policy
 import Glibc
 #endif
 
+/// Packets and bytes one drop rule has dropped.
+public struct DropCount: Codable, Hashable, Sendable {
+    public var chain: String
+    /// The rule's audit comment (`RuleOrigin`).
+    public var rule: String
+    public var packets: UInt64
+    public var bytes: UInt64
+}
+
 /// Reading the table back: kernel dumps decoded into the same intermediate
 /// `Ruleset` the programmer writes (the inverse of `KernelObjects`'
 /// encoders and `Lowering`), so `caracal policy dump` shows what the
@@ -59,6 +68,28 @@ extension NFTablesProgrammer {
     /// filters the dump).
     func readRules(chain only: String? = nil) throws -> [String: [Rule]] {
         var rulesByChain: [String: [Rule]] = [:]
+        try dumpRules(chain: only) { chain, comment, exprs in
+            rulesByChain[chain, default: []].append(Lowering.decode(exprs, comment: comment))
+        }
+        return rulesByChain
+    }
+
+    /// What each drop rule has dropped since it was written, largest first
+    /// (rules that dropped nothing too when `all`). Keyed by the rule's
+    /// audit comment: the policy and direction it enforces.
+    public func dropCounts(all: Bool = false) throws -> [DropCount] {
+        var out: [DropCount] = []
+        try dumpRules(chain: nil) { chain, comment, exprs in
+            for case let .counter(packets, bytes) in exprs where all || packets > 0 {
+                out.append(DropCount(chain: chain, rule: comment, packets: packets, bytes: bytes))
+            }
+        }
+        return out.sorted { ($0.packets, $1.rule) > ($1.packets, $0.rule) }
+    }
+
+    /// Every rule of the table (of one chain when given: the kernel filters
+    /// the dump) as its chain, comment and expressions.
+    private func dumpRules(chain only: String?, _ each: (String, String, [KExpr]) -> Void) throws {
         try socket.dump({ buf, seq in
             let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(KernelObjects.msg(NFT_MSG_GETRULE.rawValue)), UInt16(NFPROTO_INET), UInt16(NLM_F_DUMP), seq)
             let r = nftnl_rule_alloc()!
@@ -85,9 +116,8 @@ extension NFTablesProgrammer {
                 while let e = nftnl_expr_iter_next(it) { exprs.append(Self.decodeExpr(e)) }
                 nftnl_expr_iter_destroy(it)
             }
-            rulesByChain[chain, default: []].append(Lowering.decode(exprs, comment: comment))
+            each(chain, comment, exprs)
         }
-        return rulesByChain
     }
 
     /// The nf_tables table alone (no link state).
@@ -256,6 +286,9 @@ extension NFTablesProgrammer {
                             mask: data(Int32(attr(NFTNL_EXPR_BITWISE_MASK))), xor: data(Int32(attr(NFTNL_EXPR_BITWISE_XOR))))
         case "log":
             return .log(prefix: str(Int32(attr(NFTNL_EXPR_LOG_PREFIX))) ?? "")
+        case "counter":
+            return .counter(packets: nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_PACKETS)),
+                            bytes: nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_BYTES)))
         case "immediate":
             guard u32(Int32(attr(NFTNL_EXPR_IMM_DREG))) == 0 else { break }
             return .verdict(Int32(bitPattern: u32(Int32(attr(NFTNL_EXPR_IMM_VERDICT)))), chain: str(Int32(attr(NFTNL_EXPR_IMM_CHAIN))))

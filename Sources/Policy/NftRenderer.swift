@@ -75,7 +75,11 @@ public enum NftRenderer {
         }
         if let prefix = rule.logPrefix { parts.append("log prefix \(quote(prefix))") }
         if let (side, map) = rule.dispatch { parts.append("\(side == .input ? "iifgroup" : "oifgroup") vmap @\(map)") }
-        if let v = rule.verdict { parts.append(v.description) }
+        if let v = rule.verdict {
+            // Drop rules count (the kernel lists the counts after it).
+            if v == .drop { parts.append("counter") }
+            parts.append(v.description)
+        }
         if !rule.comment.isEmpty { parts.append("comment \(quote(rule.comment))") }
         return parts.joined(separator: " ")
     }

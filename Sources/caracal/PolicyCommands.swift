@@ -16,7 +16,7 @@ struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
         abstract: "Network policy: compile to nftables, apply, dump and explain.",
-        subcommands: [PolicyApply.self, PolicyDump.self, PolicyExplain.self]
+        subcommands: [PolicyApply.self, PolicyDump.self, PolicyExplain.self, PolicyDrops.self]
     )
 }
 
@@ -189,6 +189,46 @@ struct PolicyDump: ParsableCommand {
         if !report.drifted.isEmpty { drift = true }
         if drift { throw ExitCode(2) }
         print("no drift: the kernel enforces what Caracal intends" + (report.pending.isEmpty ? "" : " (\(report.pending.count) endpoint interfaces not present yet)"))
+    }
+}
+
+struct PolicyDrops: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drops",
+        abstract: "What each drop rule has dropped since it was written, by the policy and direction it enforces.",
+        discussion: """
+            Read from the kernel's counters of this node's table (every drop rule counts). A rule rewritten \
+            by a policy change starts again from zero. --watch N prints the packets dropped in each N \
+            seconds instead.
+            """)
+    @OptionGroup var ns: NetnsOption
+    @Flag(help: "Also list the rules that dropped nothing.") var all = false
+    @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Every N seconds, print what was dropped since the last print (until interrupted).") var watch: Double?
+
+    func run() throws {
+        let programmer = try ns.programmer()
+        guard try programmer.read() != nil else { throw PolicyCLIError("no table inet \(Ruleset.tableName) in this namespace") }
+        if let interval = watch {
+            guard interval > 0 else { throw ValidationError("--watch must be a positive number of seconds") }
+            var last = Dictionary(try programmer.dropCounts(all: true).map { ("\($0.chain) \($0.rule)", $0.packets) }, uniquingKeysWith: +)
+            while true {
+                Thread.sleep(forTimeInterval: interval)
+                let now = try programmer.dropCounts(all: true)
+                for d in now {
+                    let key = "\(d.chain) \(d.rule)"
+                    let delta = d.packets >= (last[key] ?? 0) ? d.packets - (last[key] ?? 0) : d.packets
+                    if delta > 0 { print("\(formatDate(Date()))  \(delta) packets  \(d.rule)") }
+                }
+                last = Dictionary(now.map { ("\($0.chain) \($0.rule)", $0.packets) }, uniquingKeysWith: +)
+            }
+        }
+        let drops = try programmer.dropCounts(all: all)
+        if json { return try printJSON(drops) }
+        if drops.isEmpty { print("nothing dropped"); return }
+        var table = [["PACKETS", "BYTES", "CHAIN", "RULE"]]
+        for d in drops { table.append([String(d.packets), String(d.bytes), d.chain, d.rule]) }
+        printTable(table)
     }
 }
 

@@ -11,6 +11,8 @@ func normalizedNft(_ text: String) -> [String] {
     var joined = text.replacingOccurrences(of: "\n", with: " ")
     joined = joined.replacingOccurrences(of: "\t", with: " ")
     while joined.contains("  ") { joined = joined.replacingOccurrences(of: "  ", with: " ") }
+    // The listing shows a counter's values; the rendering only the counter.
+    joined = joined.replacingOccurrences(of: #"counter packets \d+ bytes \d+"#, with: "counter", options: .regularExpression)
     for p in ["tcp", "udp", "sctp"] {
         joined = joined.replacingOccurrences(of: "meta l4proto \(p) th ", with: "\(p) ")
     }

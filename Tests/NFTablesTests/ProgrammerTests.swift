@@ -37,6 +37,14 @@ import Testing
                 .init(from: "y/a", to: "x/b", port: 81, proto: .udp),
             ])
             #expect(passed.map(\.description).sorted() == ["x/a->x/b:80/TCP", "x/a->y/b:80/UDP"])
+            // What was refused was counted, by the rule of the policy that
+            // refused it; nothing else dropped anything.
+            let drops = try programmer.dropCounts()
+            #expect(!drops.isEmpty && drops.allSatisfy { $0.rule.hasPrefix("NetworkPolicy x/deny ingress") }, "\(drops)")
+            #expect(drops.reduce(0) { $0 + $1.packets } >= 2 && drops.allSatisfy { $0.bytes > 0 })
+            #expect(try programmer.dropCounts(all: true).count > drops.count, "rules that dropped nothing are listed with all")
+            // Reading counters back changes nothing: the next apply sends nothing.
+            #expect(try programmer.apply(ruleset).messages == 0)
         }
     }
 
