@@ -3,6 +3,7 @@
 # nodes in network namespaces (scripts/cluster-lib.sh), each running
 # `caracal agent`, with pods added through caracal-cni:
 #   1. full mesh: every pod reaches every other; no tunnel device anywhere;
+#      the node labels an agent records select IPAM pools;
 #   2. a sticky IP moves between nodes and stays reachable at the same IP;
 #   3. an agent restart under a continuous ping loses at most one probe, and
 #      so does restarting every agent of the cluster at once;
@@ -67,7 +68,8 @@ spec: {asNumber: 64512, nodeToNodeMesh: true, holdTime: 9, bfd: {enabled: $bfd}}
 YAML
 # node1 can reflect when the cluster runs reflectors (test 4).
 start_agent node1 "    routeReflectorClusterID: 10.99.0.1"
-start_agent node2; start_agent node3
+# node2 carries a label that a pool's node selector matches (test 1b).
+start_agent node2 "    labels: {zone: b}"; start_agent node3
 wait_mesh
 
 # 1. Full mesh.
@@ -82,6 +84,20 @@ for n in "${nodes[@]}"; do
   [ "$tunnels" = 0 ] || fail "$n has $tunnels tunnel devices"
 done
 ok "no tunnel devices on any node"
+
+# 1b. The agent records its node's labels for IPAM: a pool selecting
+# zone=b serves node2, which carries the label, and not node3.
+ctl ipam pool create zone-b --cidr 10.245.0.0/16 --node-selector zone=b >/dev/null
+zone_add() { # node pod → the CNI result (or error) of an ADD from pool zone-b
+  ip netns add "$p-$2"
+  conf "$1" "$2" | sed 's/"pools":\["demo"\]/"pools":["zone-b"]/' | in_ns "$1" env CNI_COMMAND=ADD CNI_CONTAINERID="ctr-$2" \
+    CNI_NETNS="/run/netns/$p-$2" CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=$2" "$cni"
+}
+zb="$(zone_add node2 zb2 | ip_of)"
+[[ "$zb" == 10.245.* ]] || fail "node labels: node2 (zone=b) got \"$zb\" from pool zone-b"
+refused="$(zone_add node3 zb3 || true)"
+echo "$refused" | grep -q "selects node node3" || fail "node labels: node3 (no zone label) was not refused by pool zone-b: $refused"
+ok "node labels reach IPAM: pool zone-b (nodeSelector zone=b) serves node2 ($zb) and refuses node3"
 
 # 2. Sticky IP.
 old="${pod_ip[cache-0]}"
