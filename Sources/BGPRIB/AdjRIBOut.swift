@@ -28,6 +28,10 @@ public struct OutputSettings: Hashable, Sendable {
     /// This speaker's address on the session: the next hop sent to eBGP
     /// peers and with `nextHopSelf`.
     public var localAddress: IPAddress
+    /// Our IPv6 link-local address on a link-local session: sent beside
+    /// `localAddress` as the 32-octet next hop of RFC 2545 §3 (or alone,
+    /// as `localAddress`, when we have no global address there).
+    public var linkLocalAddress: IPv6Address?
     /// 4-octet AS, ADD-PATH, extended messages as negotiated for sending.
     public var context: CodecContext
     /// The families negotiated on the session (RFC 4760; without the
@@ -44,13 +48,15 @@ public struct OutputSettings: Hashable, Sendable {
     public internal(set) var neighbour: IPAddress?
 
     public init(exportPolicy: RoutePolicy, isInternal: Bool, isReflectorClient: Bool, nextHopSelf: Bool = false,
-                localAddress: IPAddress, context: CodecContext, families: Set<AddressFamily> = [.ipv4Unicast],
+                localAddress: IPAddress, linkLocalAddress: IPv6Address? = nil, context: CodecContext,
+                families: Set<AddressFamily> = [.ipv4Unicast],
                 addPathSend: [AddressFamily: AddPathSend] = [:], extendedNextHop: Bool = false) {
         self.exportPolicy = exportPolicy
         self.isInternal = isInternal
         self.isReflectorClient = isReflectorClient
         self.nextHopSelf = nextHopSelf
         self.localAddress = localAddress
+        self.linkLocalAddress = linkLocalAddress
         self.context = context
         self.families = families
         self.addPathSend = addPathSend
@@ -453,8 +459,12 @@ public struct AdjRIBOut: Sendable {
                 withHop.list.append(PathAttribute(.nextHop(hop)))
                 if !v4.isEmpty { out += UpdateMessage.packing(ipv4: v4, attributes: withHop, context: context) }
             case .v6(let hop):
-                if !v4.isEmpty { out += UpdateMessage.packing(ipv4: v4, nextHop: .ipv6(hop, linkLocal: nil), attributes: attributes, context: context) }
-                if !v6.isEmpty { out += UpdateMessage.packing(ipv6: v6, nextHop: .ipv6(hop, linkLocal: nil), attributes: attributes, context: context) }
+                // Our own global next hop on a link-local session goes with
+                // our link-local address (RFC 2545 §3); RFC 8950 IPv4 too.
+                let own = settings.linkLocalAddress.flatMap { ll in run.attributes.nextHop == settings.localAddress && hop != ll ? ll : nil }
+                let nextHop = MPNextHop.ipv6(hop, linkLocal: own)
+                if !v4.isEmpty { out += UpdateMessage.packing(ipv4: v4, nextHop: nextHop, attributes: attributes, context: context) }
+                if !v6.isEmpty { out += UpdateMessage.packing(ipv6: v6, nextHop: nextHop, attributes: attributes, context: context) }
             }
         }
         return out

@@ -136,11 +136,13 @@ public final class BGPSpeaker: @unchecked Sendable {
 
     /// A session from an address in a `peerRanges` prefix: a passive peer
     /// made from the range's template, gone again when its session ends.
-    private func dynamicPeer(_ remote: IPAddress) -> PeerSession? {
+    private func dynamicPeer(_ remote: IPAddress, scope: UInt32?) -> PeerSession? {
         guard let range = configuration.peerRanges.first(where: { $0.prefix.contains(remote) }) else { return nil }
         var config = range.template
         config.address = remote
-        config.name = "\(range.template.name)-\(remote)"
+        // A link-local neighbour is on the interface it came in on.
+        config.interface = scope.flatMap(LinkScope.name(of:))
+        config.name = "\(range.template.name)-\(config.scopedAddress)"
         let session = PeerSession(config: config)
         session.dynamic = true
         peers[remote] = session
@@ -179,7 +181,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         var session = SessionConfiguration(
             localAS: configuration.asNumber, peerAS: config.remoteAS.resolve(local: configuration.asNumber),
             bgpIdentifier: configuration.routerID, holdTime: config.holdTime, connectRetryTime: config.connectRetryTime,
-            passive: passive, families: config.families, addPath: addPath, gracefulRestart: gr,
+            passive: passive, minimumSendHoldTime: config.sendHoldTime, families: config.families, addPath: addPath, gracefulRestart: gr,
             extendedNextHop: extendedNextHop, hostname: ProcessInfo.processInfo.hostName)
         session.anyExternalPeerAS = config.remoteAS == .external
         return session
@@ -284,13 +286,15 @@ public final class BGPSpeaker: @unchecked Sendable {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
-        if let local = config.localAddress, let address = try? SocketAddress(ipAddress: local.description, port: 0) {
+        if let local = config.localAddress, let address = try? LinkScope.socketAddress(local, port: 0, interface: config.interface) {
             bootstrap = bootstrap.bind(to: address)
         }
         let target: SocketAddress
         do {
-            target = try SocketAddress(ipAddress: config.address.description, port: configuration.port)
+            // A link-local peer: the scope of its interface (sin6_scope_id).
+            target = try LinkScope.socketAddress(config.address, port: configuration.port, interface: config.interface)
         } catch {
+            session.lastError = "connect: \(error)"
             loop.execute { self.feed(session, c, .tcpConnectionFails) }
             return
         }
@@ -434,7 +438,13 @@ public final class BGPSpeaker: @unchecked Sendable {
         guard !addresses.isEmpty else { return loop.makeSucceededVoidFuture() }
         let peersWithPasswords = configuration.peers.filter { $0.password != nil }
         let binds = addresses.map { address -> EventLoopFuture<Void> in
-            ServerBootstrap(group: loop)
+            let bindAddress: SocketAddress
+            do {
+                bindAddress = try listenSocketAddress(address)
+            } catch {
+                return loop.makeFailedFuture(error)
+            }
+            return ServerBootstrap(group: loop)
                 .serverChannelOption(ChannelOptions.backlog, value: 1024)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelInitializer { channel in
@@ -457,7 +467,7 @@ public final class BGPSpeaker: @unchecked Sendable {
                     self?.accepted(channel, handler)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 }
-                .bind(host: address.description, port: configuration.port)
+                .bind(to: bindAddress)
                 .map { [self] channel in
                     listeners.append(channel)
                     logger.info("listening", metadata: ["address": "\(address)", "port": "\(configuration.port)"])
@@ -466,12 +476,22 @@ public final class BGPSpeaker: @unchecked Sendable {
         return EventLoopFuture.andAllSucceed(binds, on: loop)
     }
 
+    /// A listen address with its scope (`fe80::1%eth0`); a missing
+    /// interface fails that bind.
+    private func listenSocketAddress(_ address: IPAddress) throws -> SocketAddress {
+        try LinkScope.socketAddress(address, port: configuration.port, interface: configuration.listenInterfaces[address])
+    }
+
     /// An inbound connection (§8.1.1 events 14/17).
-    private func accepted(_ channel: Channel, _ handler: BGPChannelHandler) {
+    func accepted(_ channel: Channel, _ handler: BGPChannelHandler) {
         loop.execute { [self] in
+            let scope = LinkScope.scope(of: channel.remoteAddress)
             guard let remote = channel.remoteAddress?.ipAddress.flatMap(IPAddress.init), !stopping,
-                  let session = peers[remote] ?? dynamicPeer(remote) else {
-                logger.info("connection from an unknown address refused", metadata: ["remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                  let session = peers[remote] ?? dynamicPeer(remote, scope: scope),
+                  // A link-local peer only on its own interface.
+                  session.config.interface.map({ LinkScope.index(of: $0) == scope && scope != nil }) ?? true else {
+                logger.info("connection from an unknown address refused", metadata: ["remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")",
+                                                                                   "scope": "\(scope.flatMap(LinkScope.name(of:)) ?? "-")"])
                 channel.close(promise: nil)
                 return
             }
@@ -512,15 +532,32 @@ public final class BGPSpeaker: @unchecked Sendable {
 
     // MARK: Routes
 
+    /// The peer as the RIB knows it; a link-local one with its interface
+    /// (the scope its connection came with), so that routes through it
+    /// leave by that interface.
+    private func ribPeer(_ session: PeerSession, _ n: NegotiatedSession) -> RIBPeer {
+        RIBPeer(address: session.config.address, asn: n.peerAS, routerID: n.peerIdentifier,
+                isReflectorClient: session.config.routeReflectorClient, allowAsIn: session.config.allowAsIn,
+                interfaceIndex: session.interfaceIndex)
+    }
+
     private func outputSettings(_ session: PeerSession, _ n: NegotiatedSession) -> OutputSettings {
         let config = session.config
         let export = config.exportPolicy.flatMap { configuration.policies[$0] } ?? .defaultPolicy(external: !n.isInternal)
         var addPathSend: [AddressFamily: AddPathSend] = [:]
         if let send = config.addPathSend { for f in n.addPathSend { addPathSend[f] = send } }
-        let local = session.localAddress ?? config.localAddress ?? .v4(configuration.routerID)
+        var local = session.localAddress ?? config.localAddress ?? .v4(configuration.routerID)
+        // RFC 2545 §3 on a link-local session: our global address on that
+        // interface as the next hop, with our link-local one beside it; the
+        // link-local one alone when the interface has no global address.
+        var linkLocal: IPv6Address?
+        if case .v6(let a) = local, a.isLinkLocal {
+            linkLocal = a
+            if let interface = config.interface, let global = LinkScope.globalIPv6(on: interface) { local = .v6(global) }
+        }
         return OutputSettings(exportPolicy: export, isInternal: n.isInternal, isReflectorClient: config.routeReflectorClient,
-                              nextHopSelf: config.nextHopSelf, localAddress: local, context: n.sendContext, families: n.families,
-                              addPathSend: addPathSend,
+                              nextHopSelf: config.nextHopSelf, localAddress: local, linkLocalAddress: linkLocal,
+                              context: n.sendContext, families: n.families, addPathSend: addPathSend,
                               extendedNextHop: n.extendedNextHop.contains { $0.nlriAFI == .ipv4 && $0.nextHopAFI == .ipv6 })
     }
 
@@ -533,10 +570,10 @@ public final class BGPSpeaker: @unchecked Sendable {
         session.establishedSince = Date()
         session.negotiated = n
         session.localAddress = c.channel?.localAddress?.ipAddress.flatMap(IPAddress.init)
+        session.interfaceIndex = LinkScope.scope(of: c.channel?.remoteAddress) ?? 0
         session.maxPrefixWarned = false
         let config = session.config
-        let peer = RIBPeer(address: config.address, asn: n.peerAS, routerID: n.peerIdentifier,
-                           isReflectorClient: config.routeReflectorClient, allowAsIn: config.allowAsIn)
+        let peer = ribPeer(session, n)
         let importPolicy = config.importPolicy.flatMap { configuration.policies[$0] }
         rib.peerUp(peer, importPolicy: importPolicy)
         if config.addPathSend != nil { rib.reportsEveryPathChange = true }
@@ -725,7 +762,7 @@ public final class BGPSpeaker: @unchecked Sendable {
             note = (note.isEmpty ? "" : note + "; ") + "RFC 8212: no \(s.config.importPolicy == nil ? "import" : "export") policy, nothing \(s.config.importPolicy == nil ? "accepted" : "sent")"
         }
         return PeerStatus(
-            name: s.config.name, address: s.config.address.description, asNumber: n?.peerAS ?? (s.config.remoteAS == .external ? 0 : s.config.remoteAS.resolve(local: configuration.asNumber)),
+            name: s.config.name, address: s.config.scopedAddress, asNumber: n?.peerAS ?? (s.config.remoteAS == .external ? 0 : s.config.remoteAS.resolve(local: configuration.asNumber)),
             type: isInternal ? (s.config.routeReflectorClient ? "iBGP rr-client" : "iBGP") : "eBGP",
             state: s.state.rawValue, since: s.establishedSince ?? s.lastTransition,
             info: note, received: counts.received, accepted: counts.accepted, advertised: out.advertisedCount(to: s.config.address),
@@ -838,8 +875,7 @@ public final class BGPSpeaker: @unchecked Sendable {
                 guard let session = peers[address] else { continue }
                 session.config = peer
                 if before.routeReflectorClient != peer.routeReflectorClient, sessionFields == newSessionFields, let n = session.negotiated {
-                    rib.peerUp(RIBPeer(address: address, asn: n.peerAS, routerID: n.peerIdentifier,
-                                       isReflectorClient: peer.routeReflectorClient, allowAsIn: peer.allowAsIn))
+                    rib.peerUp(ribPeer(session, n))
                     send(out.addPeer(address, outputSettings(session, n), rib: rib))
                     send(out.refreshAll(rib: rib))
                     report.reapplied.append(address.description)
@@ -884,6 +920,9 @@ final class PeerSession: @unchecked Sendable {
     var connections: [Connection] = []
     var negotiated: NegotiatedSession?
     var localAddress: IPAddress?
+    /// The interface of a link-local peer's session (its scope id); 0 for
+    /// others.
+    var interfaceIndex: UInt32 = 0
     var establishedSince: Date?
     var lastTransition = Date()
     var lastError: String?
