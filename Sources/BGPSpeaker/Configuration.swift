@@ -461,8 +461,8 @@ public struct AgentConfiguration: Hashable, Sendable {
             peer.maxPrefixes = MaxPrefixes(limit: limit, action: action, restartAfter: after)
         }
         if let pw = m["password"] {
-            // A key per prefix needs TCP_MD5SIG_EXT on the listener: not yet.
-            if range { throw pw.error("TCP MD5 is not supported for peerRanges yet") }
+            // For a range: one key for the prefix on the listener
+            // (TCP_MD5SIG_EXT, TCP_MD5SIG_FLAG_PREFIX).
             let p = try pw.mapping(allowed: ["file", "env"])
             var secret: String?
             if let file = p["file"] {

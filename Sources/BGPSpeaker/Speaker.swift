@@ -437,6 +437,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         let addresses = configuration.listenAddresses
         guard !addresses.isEmpty else { return loop.makeSucceededVoidFuture() }
         let peersWithPasswords = configuration.peers.filter { $0.password != nil }
+        let rangesWithPasswords = configuration.peerRanges.filter { $0.template.password != nil }
         let binds = addresses.map { address -> EventLoopFuture<Void> in
             let bindAddress: SocketAddress
             do {
@@ -449,8 +450,15 @@ public final class BGPSpeaker: @unchecked Sendable {
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelInitializer { channel in
                     do {
-                        for peer in peersWithPasswords where peer.address.isIPv4 == address.isIPv4 || address == .v6(IPv6Address(high: 0, low: 0)) {
-                            try SocketSecurity.setMD5(on: channel, peer: peer.address, key: peer.password!)
+                        // (An IPv4 peer on a dual-stack `::` listener too.)
+                        let dualStack = address == .v6(IPv6Address(high: 0, low: 0))
+                        for peer in peersWithPasswords where peer.address.isIPv4 == address.isIPv4 || dualStack {
+                            try SocketSecurity.setMD5(on: channel, peer: peer.address, key: peer.password!, ipv6Socket: !address.isIPv4)
+                        }
+                        // Dynamic neighbours: one key for each range's prefix.
+                        for range in rangesWithPasswords where range.prefix.address.isIPv4 == address.isIPv4 || dualStack {
+                            try SocketSecurity.setMD5(on: channel, peer: range.prefix.address, prefixLength: range.prefix.length,
+                                                      key: range.template.password!, ipv6Socket: !address.isIPv4)
                         }
                         return channel.eventLoop.makeSucceededVoidFuture()
                     } catch {

@@ -504,3 +504,64 @@ enum RawPeer {
             print("NOTIFICATION", body[0], body[1], flush=True); break
     """#
 }
+
+extension InteropTests {
+    /// TCP MD5 for dynamic neighbours: each listener holds one key for the
+    /// whole range (TCP_MD5SIG_EXT, TCP_MD5SIG_FLAG_PREFIX). A BIRD session
+    /// from an address of the range with the right password comes up; one
+    /// with a wrong password, and one with none, never do: the kernel drops
+    /// their segments and counts why.
+    @Test func md5ForADynamicNeighbourRange() throws {
+        try withTestNetwork { net in
+            try TemporaryDirectory.with { dir in
+                let a = try net.namespace("a"), good = try net.namespace("good"), bad = try net.namespace("bad"), bare = try net.namespace("bare")
+                try net.veth(a, "a1", "10.72.1.1/24", good, "b0", "10.72.1.7/24")
+                try net.veth(a, "a2", "10.72.2.1/24", bad, "b0", "10.72.2.8/24")
+                try net.veth(a, "a3", "10.72.3.1/24", bare, "b0", "10.72.3.9/24")
+                let secret = dir.appendingPathComponent("rack.key")
+                try "r4ck-secret\n".write(to: secret, atomically: true, encoding: .utf8)
+                let agent = try CaracalAgent(in: a, config: agentConfig(
+                    routerID: "10.72.1.1", listen: ["10.72.1.1", "10.72.2.1", "10.72.3.1"], originate: ["10.244.72.0/24"], peers: "      []",
+                    policies: """
+                      - name: accept-all
+                        default: accept
+                """, extra: """
+                    peerRanges:
+                      - name: rack
+                        prefix: 10.72.0.0/16
+                        remoteAS: 65072
+                        holdTime: 9
+                        password: {file: \(secret.path)}
+                        importPolicy: accept-all
+                        exportPolicy: accept-all
+                """), directory: dir)
+                func bird(_ ns: TestNamespace, _ local: String, _ neighbor: String, _ password: String?) throws -> BIRD {
+                    try BIRD(in: ns, config: """
+                        router id \(local);
+                        protocol device {}
+                        protocol static { ipv4; route 10.98.72.0/24 blackhole; }
+                        protocol bgp rack { local \(local) as 65072; neighbor \(neighbor) as 64512;
+                          \(password.map { "password \"\($0)\";" } ?? "") \(Self.birdTimers)
+                          ipv4 { import all; export where source = RTS_STATIC; }; }
+                        """, directory: dir, name: "bird-\(local)")
+                }
+                let right = try bird(good, "10.72.1.7", "10.72.1.1", "r4ck-secret")
+                let wrong = try bird(bad, "10.72.2.8", "10.72.2.1", "not-the-key")
+                let none = try bird(bare, "10.72.3.9", "10.72.3.1", nil)
+                #expect(try eventually { try agent.established("10.72.1.7") && right.established("rack") }, "\(agent.daemon.output)")
+                #expect(try agent.peer("10.72.1.7")?["name"] as? String == "rack-10.72.1.7")
+                #expect(try eventually { try agent.kernelRoutes().contains("10.98.72.0/24 via 10.72.1.7") })
+                #expect(try eventually { try right.cli("show route 10.244.72.0/24").contains("10.244.72.0/24") })
+                // BIRD retries every 2 s: several attempts of each meanwhile.
+                #expect(try eventually(10) { try a.run(["nstat", "-az", "TcpExtTCPMD5Failure", "TcpExtTCPMD5NotFound"]).stdout
+                        .split(separator: "\n").filter { $0.hasPrefix("TcpExtTCPMD5") }
+                        .compactMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } }.filter { $0 > 0 }.count == 2 },
+                        "a wrong key and a missing one, counted by the kernel: \((try? a.run(["nstat", "-az"]).stdout) ?? "")")
+                Thread.sleep(forTimeInterval: 2)
+                #expect(try !wrong.established("rack") && !none.established("rack"))
+                #expect(try agent.peer("10.72.2.8") == nil && agent.peer("10.72.3.9") == nil, "no connection ever reached the agent")
+                #expect(try agent.established("10.72.1.7"))
+            }
+        }
+    }
+}

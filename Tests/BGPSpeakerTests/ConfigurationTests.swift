@@ -147,6 +147,16 @@ struct ConfigurationTests {
         expectErrors(cases)
     }
 
+    @Test func aPeerRangeTakesAPassword() throws {
+        let c = try parse("""
+                peerRanges:
+                  - {name: rack, prefix: 10.72.0.0/24, remoteAS: 65072, password: {env: RACK_KEY}}
+            """, env: ["RACK_KEY": "r4ck"])
+        #expect(c.bgp.peerRanges.first?.template.password == "r4ck" && c.bgp.peerRanges.first?.prefix == IPPrefix("10.72.0.0/24")!)
+        let missing = error("    peerRanges:\n      - {name: rack, prefix: 10.72.0.0/24, remoteAS: 1, password: {env: RACK_KEY}}\n")
+        #expect(missing?.path == "spec.bgp.peerRanges[0].password.env" && missing?.message.contains("peer rack") == true, "\(String(describing: missing))")
+    }
+
     @Test func theHeaderIsChecked() {
         #expect(throws: ConfigurationError.self) { try AgentConfiguration.parse("apiVersion: v1\nkind: AgentConfiguration\nspec: {}\n") }
         #expect(throws: ConfigurationError.self) { try AgentConfiguration.parse(header.replacingOccurrences(of: "routerID: 10.0.0.1", with: "routerID: 0.0.0.0")) }
