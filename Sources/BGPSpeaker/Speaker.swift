@@ -328,6 +328,30 @@ public final class BGPSpeaker: @unchecked Sendable {
             guard let self, let session, let c, c.channel === channel else { return }
             self.readable(session, c)
         }
+        handler.onWritabilityChanged = { [weak self, weak session, weak c] writable in
+            guard let self, let session, let c, c.channel === channel else { return }
+            self.writabilityChanged(session, c, writable)
+        }
+    }
+
+    /// Back-pressure: while the channel is not writable (its queue is above
+    /// the high watermark: the peer reads slower than we write) the peer's
+    /// Adj-RIB-Out keeps its changes as state, one per prefix, instead of
+    /// UPDATEs; once writable again it gets what changed meanwhile,
+    /// coalesced. A peer that reads nothing at all is ended by RFC 9687's
+    /// send hold timer (no write completes, so no `.sendProgress`).
+    private func writabilityChanged(_ session: PeerSession, _ c: Connection, _ writable: Bool) {
+        guard c.fsm.state == .established, session.connections.contains(where: { $0 === c }) else { return }
+        let address = session.config.address
+        if !writable {
+            if !out.isPaused(address) { logger.debug("peer not reading fast enough: output paused", metadata: ["peer": "\(session.config.name)"]) }
+            out.pause(address)
+        } else if out.isPaused(address) {
+            flushOutput()  // the rest of the table first, so what resumes is current
+            let owed = out.heldCount(for: address)
+            send(out.resume(address))
+            logger.debug("output resumed", metadata: ["peer": "\(session.config.name)", "routes": "\(owed)"])
+        }
     }
 
     private func close(_ c: Connection) {
@@ -335,9 +359,14 @@ public final class BGPSpeaker: @unchecked Sendable {
         guard let channel = c.channel else { return }
         c.channel = nil
         c.handler?.onReadable = nil
-        // Let a NOTIFICATION queued just before go out first.
-        if let w = c.lastWrite {
-            w.whenComplete { _ in channel.close(promise: nil) }
+        // Let a NOTIFICATION queued just before go out first, unless the
+        // peer reads nothing (RFC 9687): then it never would.
+        if let w = c.lastWrite, channel.isWritable {
+            let forced = loop.scheduleTask(in: .seconds(3)) { channel.close(promise: nil) }
+            w.whenComplete { _ in
+                forced.cancel()
+                channel.close(promise: nil)
+            }
         } else {
             channel.close(promise: nil)
         }
@@ -354,8 +383,11 @@ public final class BGPSpeaker: @unchecked Sendable {
 
     private func write(_ buffer: ByteBuffer, _ c: Connection) {
         guard let channel = c.channel else { return }
+        let size = buffer.readableBytes
+        c.queuedBytes += size
         let written = channel.writeAndFlush(buffer)
         c.lastWrite = written
+        written.whenComplete { [weak c] _ in c?.queuedBytes -= size }
         // RFC 9687: progress on the send side restarts the SendHoldTimer.
         written.whenSuccess { [weak self, weak c] in
             guard let self, let c else { return }
@@ -740,6 +772,9 @@ public final class BGPSpeaker: @unchecked Sendable {
             for member in g.members {
                 guard let c = peers[member]?.connections.first(where: { $0.fsm.state == .established }) else { continue }
                 write(buffer, c)
+                // Over the high watermark now: what follows waits as state
+                // (the handler says so too, but this write already counts).
+                if c.channel?.isWritable == false { out.pause(member) }
             }
         }
     }
@@ -776,7 +811,9 @@ public final class BGPSpeaker: @unchecked Sendable {
             info: note, received: counts.received, accepted: counts.accepted, advertised: out.advertisedCount(to: s.config.address),
             flaps: s.flaps, holdTime: n.map { Int($0.holdTime) }, peerRouterID: n?.peerIdentifier.description,
             families: n.map { $0.families.map(\.description).sorted() } ?? [],
-            capabilities: n.map(Self.capabilities) ?? [], stale: rib.staleCount(for: s.config.address), bfd: bfdStatus(s))
+            capabilities: n.map(Self.capabilities) ?? [], stale: rib.staleCount(for: s.config.address), bfd: bfdStatus(s),
+            outputPaused: out.isPaused(s.config.address), outputHeld: out.heldCount(for: s.config.address),
+            sendQueueBytes: s.connections.reduce(0) { $0 + $1.queuedBytes })
     }
 
     static func capabilities(_ n: NegotiatedSession) -> [String] {

@@ -459,17 +459,31 @@ extension InteropTests {
 }
 
 enum RawPeer {
+    /// What the raw peers share: message framing, an OPEN (4-octet AS,
+    /// IPv4 unicast) and reading one message.
+    static let common = #"""
+    import os, socket, struct, sys, time
+    def msg(t, body): return b"\xff" * 16 + struct.pack("!HB", 19 + len(body), t) + body
+    def open_message(asn, hold, router_id):
+        caps = bytes([1, 4, 0, 1, 0, 1]) + bytes([65, 4]) + struct.pack("!I", asn)
+        opt = bytes([2, len(caps)]) + caps
+        return msg(1, struct.pack("!BHH4sB", 4, asn, hold, socket.inet_aton(router_id), len(opt)) + opt)
+    def read(s):
+        head = b""
+        while len(head) < 19: head += s.recv(19 - len(head))
+        length, t = struct.unpack("!HB", head[16:19])
+        body = b""
+        while len(body) < length - 19: body += s.recv(length - 19 - len(body))
+        return t, body
+
+    """#
+
     /// A minimal BGP speaker in Python: OPEN, KEEPALIVE, a malformed UPDATE
     /// (ORIGIN 7: treat-as-withdraw, RFC 7606 §7.1), a good UPDATE, then —
     /// once the test creates the `go` file — a message with a broken marker;
     /// prints the NOTIFICATION it gets back.
-    static let script = #"""
-    import os, socket, struct, sys, time
+    static let script = common + #"""
     target, go = sys.argv[1], sys.argv[2]
-    def msg(t, body): return b"\xff" * 16 + struct.pack("!HB", 19 + len(body), t) + body
-    caps = bytes([1, 4, 0, 1, 0, 1]) + bytes([65, 4]) + struct.pack("!I", 65005)
-    opt = bytes([2, len(caps)]) + caps
-    open_ = struct.pack("!BHH4sB", 4, 65005, 90, socket.inet_aton("10.65.0.2"), len(opt)) + opt
     def update(prefix, origin):
         attrs = bytes([0x40, 1, 1, origin])
         attrs += bytes([0x40, 2, 6, 2, 1]) + struct.pack("!I", 65005)
@@ -482,24 +496,17 @@ enum RawPeer {
         except OSError:
             time.sleep(0.2)
     s.settimeout(30)
-    s.sendall(msg(1, open_))
-    def read():
-        head = b""
-        while len(head) < 19: head += s.recv(19 - len(head))
-        length, t = struct.unpack("!HB", head[16:19])
-        body = b""
-        while len(body) < length - 19: body += s.recv(length - 19 - len(body))
-        return t, body
-    t, _ = read(); print("got", t, flush=True)
+    s.sendall(open_message(65005, 90, "10.65.0.2"))
+    t, _ = read(s); print("got", t, flush=True)
     s.sendall(msg(4, b""))
-    t, _ = read(); print("got", t, flush=True)
+    t, _ = read(s); print("got", t, flush=True)
     s.sendall(update("10.98.65.0", 7))
     s.sendall(update("10.98.66.0", 0))
     while not os.path.exists(go):
         s.sendall(msg(4, b"")); time.sleep(0.5)
     s.sendall(b"\x00" * 16 + struct.pack("!HB", 19, 4))
     while True:
-        t, body = read()
+        t, body = read(s)
         if t == 3:
             print("NOTIFICATION", body[0], body[1], flush=True); break
     """#
