@@ -189,12 +189,18 @@ public final class KernelRoutes: Sendable {
             let hop = path.nextHop
             if addresses.contains(where: { $0.address == hop }) { continue }  // our own address: not a route
             let interface: UInt32
-            if case .v6(let a) = hop, a.isLinkLocal {
+            if hop.isIPv6LinkLocal {
                 // A link-local next hop (RFC 2545 §3; RFC 8950 for IPv4:
                 // `via inet6 fe80::x dev IF`) is on the link of the peer
-                // that sent it: every interface has fe80::/64.
-                guard path.peer.interfaceIndex != 0 else { continue }
-                interface = path.peer.interfaceIndex
+                // that sent it (every interface has fe80::/64): a link-local
+                // peer's own interface, else the link that holds the peer's
+                // address.
+                let link = path.peer.interfaceIndex != 0 ? path.peer.interfaceIndex
+                    : addresses.first { a in
+                        !a.address.isIPv6LinkLocal && IPPrefix(address: a.address, length: Int(a.prefixLength))?.contains(path.peer.address) == true
+                    }?.interfaceIndex
+                guard let link else { continue }
+                interface = link
             } else {
                 // The link whose subnet holds the next hop (BGP next hops of
                 // directly connected peers; others are left to the kernel).

@@ -82,8 +82,3 @@ public enum Advertisement {
         return (a, localAddress)
     }
 }
-
-extension IPAddress {
-    /// An IPv6 link-local address (fe80::/10).
-    var isIPv6LinkLocal: Bool { if case .v6(let a) = self { a.isLinkLocal } else { false } }
-}

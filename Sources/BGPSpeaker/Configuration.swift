@@ -407,7 +407,7 @@ public struct AgentConfiguration: Hashable, Sendable {
         if interface != nil, m["name"] == nil { peer.name = peer.scopedAddress }
         if let l = m["localAddress"] {
             peer.localAddress = try l.address()
-            if case .v6(let a)? = peer.localAddress, a.isLinkLocal, interface == nil {
+            if peer.localAddress?.isIPv6LinkLocal == true, interface == nil {
                 throw l.error("a link-local localAddress needs a link-local peer address with its interface (fe80::1%eth0)")
             }
         }
@@ -602,7 +602,7 @@ extension YField {
         let text = try string()
         let parts = text.split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)
         guard let address = IPAddress(String(parts[0])) else { throw error("expected an IP address (fe80::1%eth0 for a link-local one)") }
-        let linkLocal = if case .v6(let a) = address { a.isLinkLocal } else { false }
+        let linkLocal = address.isIPv6LinkLocal
         guard parts.count == 2 else {
             if linkLocal { throw error("a link-local address needs its interface: \(text)%IFNAME") }
             return (address, nil)
