@@ -36,9 +36,19 @@ enum SocketSecurity {
     /// range). An IPv4 peer on an IPv6 (dual-stack) socket is given as
     /// v4-mapped, as the kernel wants it there.
     static func setMD5(on channel: Channel, peer: IPAddress, prefixLength: Int? = nil, key: String, ipv6Socket: Bool? = nil) throws {
-        var sig = TCPMD5Signature()
         let bytes = Array(key.utf8)
         guard !bytes.isEmpty, bytes.count <= 80 else { throw SocketSecurityError.badKey }
+        try setMD5(on: channel, peer: peer, prefixLength: prefixLength, keyBytes: bytes, ipv6Socket: ipv6Socket)
+    }
+
+    /// Removes the key for `peer` (or the prefix) from a listening socket
+    /// (a key length of 0 deletes it).
+    static func removeMD5(on channel: Channel, peer: IPAddress, prefixLength: Int? = nil, ipv6Socket: Bool? = nil) throws {
+        try setMD5(on: channel, peer: peer, prefixLength: prefixLength, keyBytes: [], ipv6Socket: ipv6Socket)
+    }
+
+    private static func setMD5(on channel: Channel, peer: IPAddress, prefixLength: Int?, keyBytes bytes: [UInt8], ipv6Socket: Bool?) throws {
+        var sig = TCPMD5Signature()
         sig.keyLength = UInt16(bytes.count)
         withUnsafeMutableBytes(of: &sig.key) { raw in raw.copyBytes(from: bytes) }
         let mapped = (ipv6Socket ?? !peer.isIPv4) && peer.isIPv4

@@ -18,6 +18,8 @@ public final class BGPSpeaker: @unchecked Sendable {
     private var out: AdjRIBOut
     private(set) var peers: [IPAddress: PeerSession] = [:]
     private var listeners: [Channel] = []
+    /// Each listener's address (its family decides which keys it holds).
+    private var listenerAddresses: [ObjectIdentifier: IPAddress] = [:]
     private var nextConnectionID = 0
     private var restartDeferral: Scheduled<Void>?
     let logger: Logger
@@ -110,6 +112,7 @@ public final class BGPSpeaker: @unchecked Sendable {
             }
             closing += listeners.map { $0.close() }
             listeners = []
+            listenerAddresses = [:]
             return EventLoopFuture.whenAllComplete(closing, on: loop).map { _ in }
         }
     }
@@ -468,9 +471,8 @@ public final class BGPSpeaker: @unchecked Sendable {
     private func listen() -> EventLoopFuture<Void> {
         let addresses = configuration.listenAddresses
         guard !addresses.isEmpty else { return loop.makeSucceededVoidFuture() }
-        let peersWithPasswords = configuration.peers.filter { $0.password != nil }
-        let rangesWithPasswords = configuration.peerRanges.filter { $0.template.password != nil }
         let binds = addresses.map { address -> EventLoopFuture<Void> in
+            let keys = Self.listenerKeys(configuration, for: address)
             let bindAddress: SocketAddress
             do {
                 bindAddress = try listenSocketAddress(address)
@@ -482,15 +484,9 @@ public final class BGPSpeaker: @unchecked Sendable {
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelInitializer { channel in
                     do {
-                        // (An IPv4 peer on a dual-stack `::` listener too.)
-                        let dualStack = address == .v6(IPv6Address(high: 0, low: 0))
-                        for peer in peersWithPasswords where peer.address.isIPv4 == address.isIPv4 || dualStack {
-                            try SocketSecurity.setMD5(on: channel, peer: peer.address, key: peer.password!, ipv6Socket: !address.isIPv4)
-                        }
-                        // Dynamic neighbours: one key for each range's prefix.
-                        for range in rangesWithPasswords where range.prefix.address.isIPv4 == address.isIPv4 || dualStack {
-                            try SocketSecurity.setMD5(on: channel, peer: range.prefix.address, prefixLength: range.prefix.length,
-                                                      key: range.template.password!, ipv6Socket: !address.isIPv4)
+                        for (key, password) in keys {
+                            try SocketSecurity.setMD5(on: channel, peer: key.address, prefixLength: key.prefixLength, key: password,
+                                                      ipv6Socket: !address.isIPv4)
                         }
                         return channel.eventLoop.makeSucceededVoidFuture()
                     } catch {
@@ -510,10 +506,52 @@ public final class BGPSpeaker: @unchecked Sendable {
                 .bind(to: bindAddress)
                 .map { [self] channel in
                     listeners.append(channel)
+                    listenerAddresses[ObjectIdentifier(channel)] = address
                     logger.info("listening", metadata: ["address": "\(address)", "port": "\(configuration.port)"])
                 }
         }
         return EventLoopFuture.andAllSucceed(binds, on: loop)
+    }
+
+    struct ListenerKey: Hashable {
+        var address: IPAddress
+        /// A `peerRanges` prefix's length (TCP_MD5SIG_FLAG_PREFIX); nil for a peer.
+        var prefixLength: Int?
+    }
+
+    /// The TCP MD5 keys a listener on `address` holds: each peer's with a
+    /// password, and one per `peerRanges` prefix with one (dynamic
+    /// neighbours), of its family (IPv4 ones on a dual-stack `::` too).
+    static func listenerKeys(_ configuration: SpeakerConfiguration, for address: IPAddress) -> [ListenerKey: String] {
+        let dualStack = address == .v6(IPv6Address(high: 0, low: 0))
+        var keys: [ListenerKey: String] = [:]
+        for peer in configuration.peers where peer.address.isIPv4 == address.isIPv4 || dualStack {
+            if let password = peer.password { keys[ListenerKey(address: peer.address)] = password }
+        }
+        for range in configuration.peerRanges where range.prefix.address.isIPv4 == address.isIPv4 || dualStack {
+            if let password = range.template.password { keys[ListenerKey(address: range.prefix.address, prefixLength: range.prefix.length)] = password }
+        }
+        return keys
+    }
+
+    /// A reload: the listeners' keys follow the new configuration (added,
+    /// changed and removed peers' and ranges' passwords); established
+    /// sessions keep the keys their sockets were accepted with.
+    private func updateListenerKeys(from old: SpeakerConfiguration) {
+        for channel in listeners {
+            guard let address = listenerAddresses[ObjectIdentifier(channel)] else { continue }
+            let before = Self.listenerKeys(old, for: address), after = Self.listenerKeys(configuration, for: address)
+            do {
+                for (key, password) in after where before[key] != password {
+                    try SocketSecurity.setMD5(on: channel, peer: key.address, prefixLength: key.prefixLength, key: password, ipv6Socket: !address.isIPv4)
+                }
+                for key in before.keys where after[key] == nil {
+                    try SocketSecurity.removeMD5(on: channel, peer: key.address, prefixLength: key.prefixLength, ipv6Socket: !address.isIPv4)
+                }
+            } catch {
+                logger.error("TCP MD5 keys of a listener not updated", metadata: ["address": "\(address)", "error": "\(error)"])
+            }
+        }
     }
 
     /// A listen address with its scope (`fe80::1%eth0`); a missing
@@ -887,13 +925,15 @@ public final class BGPSpeaker: @unchecked Sendable {
         loop.submit { [self] in
             let old = configuration
             for (field, changed) in [("spec.bgp.asNumber", old.asNumber != new.asNumber), ("spec.bgp.routerID", old.routerID != new.routerID),
-                                     ("spec.bgp.listen", old.listenAddresses != new.listenAddresses || old.port != new.port),
+                                     ("spec.bgp.listen", old.listenAddresses != new.listenAddresses || old.listenInterfaces != new.listenInterfaces
+                                                         || old.port != new.port),
                                      ("spec.bgp.routeReflector", old.clusterID != new.clusterID),
                                      ("spec.bgp.maximumPaths", old.maximumPaths != new.maximumPaths)] where changed {
                 throw ReloadError(field: field, message: "cannot change while running; restart the agent")
             }
             var report = ReloadReport()
             configuration = new
+            updateListenerKeys(from: old)
             let oldPeers = Dictionary(uniqueKeysWithValues: old.peers.map { ($0.address, $0) })
             let newPeers = Dictionary(uniqueKeysWithValues: new.peers.map { ($0.address, $0) })
             for address in oldPeers.keys where newPeers[address] == nil {

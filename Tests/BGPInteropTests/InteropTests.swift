@@ -517,7 +517,7 @@ extension InteropTests {
     /// whole range (TCP_MD5SIG_EXT, TCP_MD5SIG_FLAG_PREFIX). A BIRD session
     /// from an address of the range with the right password comes up; one
     /// with a wrong password, and one with none, never do: the kernel drops
-    /// their segments and counts why.
+    /// their segments and counts why. A reload changes the range's key.
     @Test func md5ForADynamicNeighbourRange() throws {
         try withTestNetwork { net in
             try TemporaryDirectory.with { dir in
@@ -568,6 +568,15 @@ extension InteropTests {
                 #expect(try !wrong.established("rack") && !none.established("rack"))
                 #expect(try agent.peer("10.72.2.8") == nil && agent.peer("10.72.3.9") == nil, "no connection ever reached the agent")
                 #expect(try agent.established("10.72.1.7"))
+                // A reload with another key: the listeners take it (the
+                // other password now comes up); the established session keeps
+                // the key its socket was accepted with.
+                try "not-the-key\n".write(to: secret, atomically: true, encoding: .utf8)
+                let reload = try Command.run([BuiltProduct.path("caracal"), "agent", "reload", "--socket", agent.socket])
+                #expect(reload.succeeded, "\(reload.stdout) \(reload.stderr)")
+                #expect(try eventually { try agent.established("10.72.2.8") && wrong.established("rack") }, "\(agent.daemon.output.suffix(1500))")
+                #expect(try agent.established("10.72.1.7") && right.established("rack"))
+                #expect(try !none.established("rack") && agent.peer("10.72.3.9") == nil)
             }
         }
     }
