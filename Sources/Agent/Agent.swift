@@ -114,6 +114,10 @@ public final class Agent: Service, @unchecked Sendable {
     }
 
     /// `host:port` or `[v6]:port`.
+    /// A peer as the CLI names it: a link-local one with its interface
+    /// (`fe80::1%eth0`, as status shows it); peers are told apart by address.
+    static func unscoped(_ peer: String) -> String { String(peer.prefix { $0 != "%" }) }
+
     static func hostPort(_ text: String) throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
             throw ControlError("spec.metrics.address: expected host:port, not \(text)")
@@ -183,12 +187,12 @@ public final class Agent: Service, @unchecked Sendable {
                 prefix = v
             }
             if let p = request.peer {
-                guard let v = IPAddress(p) else { return loop.makeFailedFuture(ControlError("\(p): not a peer address")) }
+                guard let v = IPAddress(Self.unscoped(p)) else { return loop.makeFailedFuture(ControlError("\(p): not a peer address")) }
                 peer = v
             }
             return encode(speaker.routes(prefix: prefix, peer: peer, received: request.received ?? false))
         case .reset:
-            guard let p = request.peer, let address = IPAddress(p) else { return loop.makeFailedFuture(ControlError("reset needs a peer address")) }
+            guard let p = request.peer, let address = IPAddress(Self.unscoped(p)) else { return loop.makeFailedFuture(ControlError("reset needs a peer address")) }
             var soft: BGPSpeaker.SoftReset?
             if let s = request.soft {
                 guard let v = BGPSpeaker.SoftReset(rawValue: s) else { return loop.makeFailedFuture(ControlError("--soft takes in or out")) }

@@ -187,14 +187,30 @@ public final class KernelRoutes: Sendable {
         var hops: [NextHop] = []
         for path in learned {
             let hop = path.nextHop
-            // The link whose subnet holds the next hop (BGP next hops of
-            // directly connected peers; others are left to the kernel).
-            let link = addresses.first { a in
-                a.address.isIPv4 == hop.isIPv4 && IPPrefix(address: a.address, length: Int(a.prefixLength))?.contains(hop) == true
-                    && a.address != hop
-            }
             if addresses.contains(where: { $0.address == hop }) { continue }  // our own address: not a route
-            let next = NextHop(gateway: hop, interfaceIndex: link?.interfaceIndex ?? 0)
+            let interface: UInt32
+            if hop.isIPv6LinkLocal {
+                // A link-local next hop (RFC 2545 §3; RFC 8950 for IPv4:
+                // `via inet6 fe80::x dev IF`) is on the link of the peer
+                // that sent it (every interface has fe80::/64): a link-local
+                // peer's own interface, else the link that holds the peer's
+                // address.
+                let link = path.peer.interfaceIndex != 0 ? path.peer.interfaceIndex
+                    : addresses.first { a in
+                        !a.address.isIPv6LinkLocal && IPPrefix(address: a.address, length: Int(a.prefixLength))?.contains(path.peer.address) == true
+                    }?.interfaceIndex
+                guard let link else { continue }
+                interface = link
+            } else {
+                // The link whose subnet holds the next hop (BGP next hops of
+                // directly connected peers; others are left to the kernel).
+                let link = addresses.first { a in
+                    a.address.isIPv4 == hop.isIPv4 && IPPrefix(address: a.address, length: Int(a.prefixLength))?.contains(hop) == true
+                        && a.address != hop
+                }
+                interface = link?.interfaceIndex ?? 0
+            }
+            let next = NextHop(gateway: hop, interfaceIndex: interface)
             if !hops.contains(next) { hops.append(next) }
         }
         guard !hops.isEmpty else { return nil }

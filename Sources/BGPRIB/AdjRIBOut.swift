@@ -28,6 +28,10 @@ public struct OutputSettings: Hashable, Sendable {
     /// This speaker's address on the session: the next hop sent to eBGP
     /// peers and with `nextHopSelf`.
     public var localAddress: IPAddress
+    /// Our IPv6 link-local address on a link-local session: sent beside
+    /// `localAddress` as the 32-octet next hop of RFC 2545 §3 (or alone,
+    /// as `localAddress`, when we have no global address there).
+    public var linkLocalAddress: IPv6Address?
     /// 4-octet AS, ADD-PATH, extended messages as negotiated for sending.
     public var context: CodecContext
     /// The families negotiated on the session (RFC 4760; without the
@@ -44,13 +48,15 @@ public struct OutputSettings: Hashable, Sendable {
     public internal(set) var neighbour: IPAddress?
 
     public init(exportPolicy: RoutePolicy, isInternal: Bool, isReflectorClient: Bool, nextHopSelf: Bool = false,
-                localAddress: IPAddress, context: CodecContext, families: Set<AddressFamily> = [.ipv4Unicast],
+                localAddress: IPAddress, linkLocalAddress: IPv6Address? = nil, context: CodecContext,
+                families: Set<AddressFamily> = [.ipv4Unicast],
                 addPathSend: [AddressFamily: AddPathSend] = [:], extendedNextHop: Bool = false) {
         self.exportPolicy = exportPolicy
         self.isInternal = isInternal
         self.isReflectorClient = isReflectorClient
         self.nextHopSelf = nextHopSelf
         self.localAddress = localAddress
+        self.linkLocalAddress = linkLocalAddress
         self.context = context
         self.families = families
         self.addPathSend = addPathSend
@@ -96,6 +102,19 @@ public struct AdjRIBOut: Sendable {
     /// RFC 4724 restarting speaker: peers whose End-of-RIB is awaited
     /// before anything is sent (nil: not restarting).
     public private(set) var awaitingEndOfRIB: Set<IPAddress>?
+    /// Members whose session cannot take more now (back-pressure): what
+    /// each was last sent for every (prefix, path ID) that changed since
+    /// (`pause`), so `resume` sends the difference to now: one entry per
+    /// prefix however often it changed, so memory is bounded by the table,
+    /// not by the churn.
+    private var held: [IPAddress: Held] = [:]
+
+    struct Held: Sendable {
+        /// What the member was last sent (nil: nothing) for each key.
+        var sent: [ViewKey: ExportedRoute?] = [:]
+        /// End-of-RIB owed after the table (a restart's deferred output).
+        var endOfRIB: [AddressFamily] = []
+    }
 
     struct Group: Sendable {
         var members: Set<IPAddress> = []
@@ -172,10 +191,7 @@ public struct AdjRIBOut: Sendable {
                     transitions.append(Transition(key: key, old: before.view[key], new: route))
                 }
                 for (key, route) in before.view where rebuilt.view[key] == nil { transitions.append(Transition(key: key, old: route, new: nil)) }
-                let messages = Self.pack(transitions, output)
-                if !messages.isEmpty, before.members.contains(only) {
-                    outputs.append(GroupOutput(members: [only], messages: messages, context: output.context))
-                }
+                if before.members.contains(only) { outputs += emit(transitions, to: [only], output) }
             }
         }
         groupTable[output]!.members.insert(address)
@@ -184,9 +200,8 @@ public struct AdjRIBOut: Sendable {
         var transitions: [Transition] = []
         for (key, route) in now where previous?[key] != route { transitions.append(Transition(key: key, old: previous?[key], new: route)) }
         for (key, route) in previous ?? [:] where now[key] == nil { transitions.append(Transition(key: key, old: route, new: nil)) }
-        var messages = Self.pack(transitions, output)
-        if previous == nil { messages += output.families.sorted().map { UpdateMessage.endOfRIB($0) } }
-        if !messages.isEmpty { outputs.append(GroupOutput(members: [address], messages: messages, context: output.context)) }
+        outputs += emit(transitions, to: [address], output,
+                        endOfRIB: previous == nil ? output.families.sorted() : [])
         return outputs
     }
 
@@ -210,13 +225,13 @@ public struct AdjRIBOut: Sendable {
                 transitions.append(Transition(key: key, old: before.view[key], new: route))
             }
             for (key, route) in before.view where rebuilt.view[key] == nil { transitions.append(Transition(key: key, old: route, new: nil)) }
-            let messages = Self.pack(transitions, settings)
-            if !messages.isEmpty { outputs.append(GroupOutput(members: before.members.sorted(), messages: messages, context: settings.context)) }
+            outputs += emit(transitions, to: before.members.sorted(), settings)
         }
         return outputs
     }
 
     public mutating func removePeer(_ address: IPAddress) {
+        held[address] = nil
         guard let old = settings.removeValue(forKey: address) else { return }
         leave(address, old)
         awaitingEndOfRIB?.remove(address)
@@ -254,13 +269,13 @@ public struct AdjRIBOut: Sendable {
         awaitingEndOfRIB = nil
         var out: [GroupOutput] = []
         for (settings, group) in groupTable {
-            let eor = settings.families.sorted().map { UpdateMessage.endOfRIB($0) }
+            let eor = settings.families.sorted()
             if group.members.count == 1, let only = group.members.first {
                 let transitions = effectiveView(for: only, in: settings).map { Transition(key: $0.key, old: nil, new: $0.value) }
-                out.append(GroupOutput(members: [only], messages: Self.pack(transitions, settings) + eor, context: settings.context))
+                out += emit(transitions, to: [only], settings, endOfRIB: eor)
             } else if !group.members.isEmpty {
                 let transitions = group.view.map { Transition(key: $0.key, old: nil, new: $0.value) }
-                out.append(GroupOutput(members: group.members.sorted(), messages: Self.pack(transitions, settings) + eor, context: settings.context))
+                out += emit(transitions, to: group.members.sorted(), settings, endOfRIB: eor)
             }
         }
         return out.sorted { $0.members[0] < $1.members[0] }
@@ -287,14 +302,57 @@ public struct AdjRIBOut: Sendable {
                     let old = t.old?.source == source ? nil : t.old, new = t.new?.source == source ? nil : t.new
                     return old == new ? nil : Transition(key: t.key, old: old, new: new)
                 }
-                let messages = Self.pack(own, settings)
-                if !messages.isEmpty { out.append(GroupOutput(members: [only], messages: messages, context: settings.context)) }
+                out += emit(own, to: [only], settings)
             } else {
-                let messages = Self.pack(transitions, settings)
-                if !messages.isEmpty { out.append(GroupOutput(members: group.members.sorted(), messages: messages, context: settings.context)) }
+                out += emit(transitions, to: group.members.sorted(), settings)
             }
         }
         return out
+    }
+
+    // MARK: Back-pressure
+
+    /// The member's session cannot take more now (its channel is not
+    /// writable): from here its changes are only noted, per (prefix, path
+    /// ID), until `resume`.
+    public mutating func pause(_ address: IPAddress) {
+        guard settings[address] != nil, held[address] == nil else { return }
+        held[address] = Held()
+    }
+
+    public func isPaused(_ address: IPAddress) -> Bool { held[address] != nil }
+
+    /// How many routes (prefix, path ID) a paused member is owed: at most
+    /// its table's size, however much changed meanwhile.
+    public func heldCount(for address: IPAddress) -> Int { held[address]?.sent.count ?? 0 }
+
+    /// The member can take more: what changed while it was paused, from
+    /// what it was last sent to what its group holds now (a route that came
+    /// and went meanwhile is not sent at all), then any End-of-RIB owed.
+    public mutating func resume(_ address: IPAddress) -> [GroupOutput] {
+        guard let h = held.removeValue(forKey: address), let output = settings[address] else { return [] }
+        let now = effectiveView(for: address, in: output)
+        var transitions: [Transition] = []
+        for (key, sent) in h.sent {
+            let current = now[key]
+            if current != sent { transitions.append(Transition(key: key, old: sent, new: current)) }
+        }
+        return emit(transitions, to: [address], output, endOfRIB: h.endOfRIB)
+    }
+
+    /// UPDATEs for `members`, encoded once; a paused member's are noted
+    /// instead (the first `old` of a key is what it was sent).
+    private mutating func emit(_ transitions: [Transition], to members: [IPAddress], _ settings: OutputSettings,
+                               endOfRIB: [AddressFamily] = []) -> [GroupOutput] {
+        var active: [IPAddress] = []
+        for member in members {
+            guard held[member] != nil else { active.append(member); continue }
+            for t in transitions where held[member]!.sent.index(forKey: t.key) == nil { held[member]!.sent[t.key] = .some(t.old) }
+            held[member]!.endOfRIB += endOfRIB
+        }
+        guard !active.isEmpty else { return [] }
+        let messages = Self.pack(transitions, settings) + endOfRIB.map { UpdateMessage.endOfRIB($0) }
+        return messages.isEmpty ? [] : [GroupOutput(members: active, messages: messages, context: settings.context)]
     }
 
     /// A change of what a group is sent for one (prefix, path ID).
@@ -453,8 +511,12 @@ public struct AdjRIBOut: Sendable {
                 withHop.list.append(PathAttribute(.nextHop(hop)))
                 if !v4.isEmpty { out += UpdateMessage.packing(ipv4: v4, attributes: withHop, context: context) }
             case .v6(let hop):
-                if !v4.isEmpty { out += UpdateMessage.packing(ipv4: v4, nextHop: .ipv6(hop, linkLocal: nil), attributes: attributes, context: context) }
-                if !v6.isEmpty { out += UpdateMessage.packing(ipv6: v6, nextHop: .ipv6(hop, linkLocal: nil), attributes: attributes, context: context) }
+                // Our own global next hop on a link-local session goes with
+                // our link-local address (RFC 2545 §3); RFC 8950 IPv4 too.
+                let own = settings.linkLocalAddress.flatMap { ll in run.attributes.nextHop == settings.localAddress && hop != ll ? ll : nil }
+                let nextHop = MPNextHop.ipv6(hop, linkLocal: own)
+                if !v4.isEmpty { out += UpdateMessage.packing(ipv4: v4, nextHop: nextHop, attributes: attributes, context: context) }
+                if !v6.isEmpty { out += UpdateMessage.packing(ipv6: v6, nextHop: nextHop, attributes: attributes, context: context) }
             }
         }
         return out

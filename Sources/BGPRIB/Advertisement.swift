@@ -38,7 +38,8 @@ public enum Advertisement {
         return receiver.isReflectorClient
     }
 
-    /// The attributes and next hop `path` is sent to `peer` with.
+    /// The attributes and next hop `path` is sent to `peer` with (a
+    /// link-local next hop is never passed on: it is valid on its link only).
     /// - Parameter localAddress: this speaker's address on the session
     ///   (the next hop towards eBGP peers, and with `nextHopSelf`).
     public static func exported(
@@ -62,10 +63,13 @@ public enum Advertisement {
                 // our cluster prepended; the next hop is never rewritten.
                 if a.originatorID == nil { a.set(.originatorID(path.peer.routerID)) }
                 a.set(.clusterList([speaker.clusterID] + a.clusterList))
-                return (a, path.nextHop)
+                // (A link-local next hop means nothing off its link: ours.)
+                return (a, path.nextHop.isIPv6LinkLocal ? localAddress : path.nextHop)
             }
-            // Our own routes carry our address on the session.
-            return (a, nextHopSelf || path.peer.isLocal ? localAddress : path.nextHop)
+            // Our own routes carry our address on the session, and so do
+            // routes through a link-local next hop (RFC 2545 §3: it is
+            // valid on its link only).
+            return (a, nextHopSelf || path.peer.isLocal || path.nextHop.isIPv6LinkLocal ? localAddress : path.nextHop)
         }
         // To another AS: our AS prepended, no LOCAL_PREF, no reflection
         // attributes, and a MED learned from a neighbouring AS is not passed

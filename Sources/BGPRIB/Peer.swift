@@ -15,13 +15,19 @@ public struct RIBPeer: Hashable, Sendable, CustomStringConvertible {
     /// How many times our own AS may appear in an eBGP path (BIRD's
     /// `allow local as`); 0: a path with our AS is a loop.
     public var allowAsIn: Int
+    /// The interface of a peer reached at its IPv6 link-local address (the
+    /// session's scope id); 0 for any other. Its link-local next hops
+    /// (RFC 2545 §3) are kept, and are reached, through this interface.
+    public var interfaceIndex: UInt32
 
-    public init(address: IPAddress, asn: UInt32, routerID: IPv4Address, isReflectorClient: Bool = false, allowAsIn: Int = 0) {
+    public init(address: IPAddress, asn: UInt32, routerID: IPv4Address, isReflectorClient: Bool = false, allowAsIn: Int = 0,
+                interfaceIndex: UInt32 = 0) {
         self.address = address
         self.asn = asn
         self.routerID = routerID
         self.isReflectorClient = isReflectorClient
         self.allowAsIn = allowAsIn
+        self.interfaceIndex = interfaceIndex
     }
 
     public var description: String { isLocal ? "local" : "\(address) AS\(asn)" }

@@ -205,7 +205,7 @@ public struct RIB: Sendable {
             // RFC 8950's extended next hop.
             let hop: IPAddress? = switch mp.nextHop {
             case .ipv4(let a): .v4(a)
-            case .ipv6(let g, _): .v6(g)
+            case .ipv6(let g, let ll): .v6(Self.nextHop(global: g, linkLocal: ll, linkLocalPeer: peers[address]!.interfaceIndex != 0))
             case .raw: nil
             }
             switch mp.nlri {
@@ -215,6 +215,15 @@ public struct RIB: Sendable {
             }
         }
         return touched.keys.sorted().compactMap { recompute($0, touched[$0]!) }
+    }
+
+    /// Which of an RFC 2545 §3 next hop's addresses a path keeps: the
+    /// link-local one from a peer on a link-local session (it is on the
+    /// link, whatever the global one is), or when the global one is missing
+    /// (`::`) or itself link-local; else the global one.
+    static func nextHop(global: IPv6Address, linkLocal: IPv6Address?, linkLocalPeer: Bool) -> IPv6Address {
+        guard let linkLocal, linkLocal.isLinkLocal else { return global }
+        return linkLocalPeer || global.isUnspecified || global.isLinkLocal ? linkLocal : global
     }
 
     /// Withdraws prefixes of a peer: an UPDATE that RFC 7606 treats as a

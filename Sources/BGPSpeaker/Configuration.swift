@@ -12,6 +12,9 @@ public struct SpeakerConfiguration: Hashable, Sendable {
     public var routerID: IPv4Address
     /// Addresses to accept sessions on; empty: none (every peer active).
     public var listenAddresses: [IPAddress]
+    /// The interface of each IPv6 link-local listen address
+    /// (`fe80::1%eth0`): its scope.
+    public var listenInterfaces: [IPAddress: String] = [:]
     public var port: Int
     /// Route reflector: the CLUSTER_ID (RFC 4456 §7); nil: not a reflector.
     public var clusterID: IPv4Address?
@@ -116,6 +119,10 @@ public enum RemoteAS: Hashable, Sendable, CustomStringConvertible {
 public struct PeerConfiguration: Hashable, Sendable {
     public var name: String
     public var address: IPAddress
+    /// The interface an IPv6 link-local peer is on (`fe80::1%eth0`): the
+    /// scope of its address, of our connecting and listening sockets, and
+    /// the output interface of routes through it. Nil for other peers.
+    public var interface: String? = nil
     public var remoteAS: RemoteAS
     public var localAddress: IPAddress?
     public var passive: Bool = false
@@ -137,14 +144,23 @@ public struct PeerConfiguration: Hashable, Sendable {
     public var importPolicy: String? = nil
     public var exportPolicy: String? = nil
     public var allowAsIn: Int = 0
+    /// The floor of RFC 9687's SendHoldTimer in seconds (the timer is
+    /// max(this, 2 × hold time)): how long a peer that reads nothing may
+    /// keep the session.
+    public var sendHoldTime: Double = 480
     /// BFD (RFC 5881 single hop, RFC 5883 multihop) for this peer; nil: off.
     public var bfd: BFDSettings? = nil
 
-    public init(name: String, address: IPAddress, remoteAS: RemoteAS) {
+    public init(name: String, address: IPAddress, remoteAS: RemoteAS, interface: String? = nil) {
         self.name = name
         self.address = address
         self.remoteAS = remoteAS
+        self.interface = interface
     }
+
+    /// The address as the configuration spells it (`fe80::1%eth0` for a
+    /// link-local peer): status and logs.
+    public var scopedAddress: String { interface.map { "\(address)%\($0)" } ?? address.description }
 }
 
 /// A peer's BFD: intervals in milliseconds, as `bfd:` in the YAML gives
@@ -285,7 +301,14 @@ public struct AgentConfiguration: Hashable, Sendable {
         var config = SpeakerConfiguration(asNumber: asn, routerID: routerID, maximumPaths: inCluster ? 16 : 1)
         if let listen = m["listen"] {
             let l = try listen.mapping(allowed: ["addresses", "port"])
-            if let a = l["addresses"] { config.listenAddresses = try a.sequence().map { f throws(ConfigurationError) in try f.address() } }
+            if let a = l["addresses"] {
+                for f in try a.sequence() {
+                    let (address, interface) = try f.scopedAddress()
+                    guard !config.listenAddresses.contains(address) else { throw f.error("\(address) is listed twice") }
+                    config.listenAddresses.append(address)
+                    if let interface { config.listenInterfaces[address] = interface }
+                }
+            }
             if let p = l["port"] {
                 config.port = try p.int()
                 guard (1...65535).contains(config.port) else { throw p.error("must be 1-65535") }
@@ -359,14 +382,16 @@ public struct AgentConfiguration: Hashable, Sendable {
                           readFile: (String) -> String?, range: Bool = false) throws(ConfigurationError) -> PeerConfiguration {
         let m = try field.mapping(allowed: [range ? "prefix" : "address", "name", "remoteAS", "localAddress", "passive", "holdTime", "connectRetryTime",
                                             "ebgpMultihop", "ttlSecurity", "nextHopSelf", "routeReflectorClient", "families", "addPaths",
-                                            "gracefulRestart", "maxPrefixes", "password", "importPolicy", "exportPolicy", "allowAsIn", "bfd"])
+                                            "gracefulRestart", "maxPrefixes", "password", "importPolicy", "exportPolicy", "allowAsIn", "bfd",
+                                            "sendHoldTime"])
         let address: IPAddress
+        var interface: String?
         if range {
             guard let prefixField = m["prefix"] else { throw field.error("prefix is required") }
             address = try prefixField.prefix().address
         } else {
             guard let addressField = m["address"] else { throw field.error("address is required") }
-            address = try addressField.address()
+            (address, interface) = try addressField.scopedAddress()
         }
         guard let remote = m["remoteAS"] else { throw field.error("remoteAS is required (a number, internal or external)") }
         let remoteAS: RemoteAS
@@ -377,8 +402,15 @@ public struct AgentConfiguration: Hashable, Sendable {
         } else {
             remoteAS = .number(try remote.asNumber())
         }
-        var peer = PeerConfiguration(name: try m["name"]?.string() ?? address.description, address: address, remoteAS: remoteAS)
-        if let l = m["localAddress"] { peer.localAddress = try l.address() }
+        var peer = PeerConfiguration(name: try m["name"]?.string() ?? address.description, address: address, remoteAS: remoteAS,
+                                     interface: interface)
+        if interface != nil, m["name"] == nil { peer.name = peer.scopedAddress }
+        if let l = m["localAddress"] {
+            peer.localAddress = try l.address()
+            if peer.localAddress?.isIPv6LinkLocal == true, interface == nil {
+                throw l.error("a link-local localAddress needs a link-local peer address with its interface (fe80::1%eth0)")
+            }
+        }
         if let p = m["passive"] { peer.passive = try p.bool() }
         if let h = m["holdTime"] { peer.holdTime = try h.holdTime() }
         if let c = m["connectRetryTime"] {
@@ -429,8 +461,8 @@ public struct AgentConfiguration: Hashable, Sendable {
             peer.maxPrefixes = MaxPrefixes(limit: limit, action: action, restartAfter: after)
         }
         if let pw = m["password"] {
-            // A key per prefix needs TCP_MD5SIG_EXT on the listener: not yet.
-            if range { throw pw.error("TCP MD5 is not supported for peerRanges yet") }
+            // For a range: one key for the prefix on the listener
+            // (TCP_MD5SIG_EXT, TCP_MD5SIG_FLAG_PREFIX).
             let p = try pw.mapping(allowed: ["file", "env"])
             var secret: String?
             if let file = p["file"] {
@@ -474,6 +506,11 @@ public struct AgentConfiguration: Hashable, Sendable {
             if let g = f["graceful"] { settings.graceful = try g.bool() }
             settings.multihop = try f["multihop"]?.bool() ?? (peer.ttl > 1)
             if try f["enabled"]?.bool() ?? true { peer.bfd = settings }
+            if peer.bfd != nil, interface != nil { throw b.error("BFD is not supported for link-local peers yet") }
+        }
+        if let t = m["sendHoldTime"] {
+            peer.sendHoldTime = try t.double()
+            guard peer.sendHoldTime >= 1, peer.sendHoldTime.isFinite else { throw t.error("must be at least 1 second") }
         }
         return peer
     }
@@ -559,6 +596,26 @@ public struct AgentConfiguration: Hashable, Sendable {
 }
 
 extension YField {
+    /// An address; an IPv6 link-local one needs its interface as
+    /// `fe80::1%eth0` (the scope, RFC 4007 §11), which no other may have.
+    func scopedAddress() throws(ConfigurationError) -> (IPAddress, String?) {
+        let text = try string()
+        let parts = text.split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let address = IPAddress(String(parts[0])) else { throw error("expected an IP address (fe80::1%eth0 for a link-local one)") }
+        let linkLocal = address.isIPv6LinkLocal
+        guard parts.count == 2 else {
+            if linkLocal { throw error("a link-local address needs its interface: \(text)%IFNAME") }
+            return (address, nil)
+        }
+        let name = String(parts[1])
+        guard linkLocal else { throw error("only an IPv6 link-local address takes %IFNAME") }
+        // IFNAMSIZ is 16 with the terminating zero.
+        guard (1...15).contains(name.utf8.count), !name.contains("/"), !name.contains(where: \.isWhitespace) else {
+            throw error("expected an interface name of 1-15 characters after %")
+        }
+        return (address, name)
+    }
+
     /// `ASN:VALUE` or a well-known name (no-export, no-advertise,
     /// no-export-subconfed, no-peer, graceful-shutdown).
     func community() throws(ConfigurationError) -> Community {

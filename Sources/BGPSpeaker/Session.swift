@@ -17,6 +17,9 @@ final class Connection: @unchecked Sendable {
     var handler: BGPChannelHandler?
     var timers: [SessionTimer: Scheduled<Void>] = [:]
     var lastWrite: EventLoopFuture<Void>?
+    /// Bytes handed to the channel whose write has not completed: what
+    /// this connection holds in memory beyond the kernel's socket buffer.
+    var queuedBytes = 0
     weak var session: PeerSession?
     /// Bumped whenever an outgoing connect must be abandoned.
     var connectGeneration = 0
@@ -45,11 +48,18 @@ final class BGPChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         didSet { if onReadable != nil, inbound.readableBytes > 0 { onReadable?() } }
     }
     var onInactive: (() -> Void)?
+    /// The channel's writability changed (its queue crossed a watermark).
+    var onWritabilityChanged: ((Bool) -> Void)?
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         inbound.writeBuffer(&bytes)
         onReadable?()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        onWritabilityChanged?(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -27,20 +27,48 @@ enum SocketSecurity {
         return p
     }
 
-    /// Installs `key` for `peer` on a listening or connecting socket.
-    static func setMD5(on channel: Channel, peer: IPAddress, key: String) throws {
-        var sig = TCPMD5Signature()
+    static let tcpMD5SigExt: Int32 = 32  // TCP_MD5SIG_EXT
+    static let tcpMD5SigFlagPrefix: UInt8 = 1  // TCP_MD5SIG_FLAG_PREFIX
+
+    /// Installs `key` for `peer` on a listening or connecting socket; with
+    /// `prefixLength`, for every address of that prefix (TCP_MD5SIG_EXT with
+    /// TCP_MD5SIG_FLAG_PREFIX: a listener's key for a dynamic neighbour
+    /// range). An IPv4 peer on an IPv6 (dual-stack) socket is given as
+    /// v4-mapped, as the kernel wants it there.
+    static func setMD5(on channel: Channel, peer: IPAddress, prefixLength: Int? = nil, key: String, ipv6Socket: Bool? = nil) throws {
         let bytes = Array(key.utf8)
         guard !bytes.isEmpty, bytes.count <= 80 else { throw SocketSecurityError.badKey }
+        try setMD5(on: channel, peer: peer, prefixLength: prefixLength, keyBytes: bytes, ipv6Socket: ipv6Socket)
+    }
+
+    /// Removes the key for `peer` (or the prefix) from a listening socket
+    /// (a key length of 0 deletes it).
+    static func removeMD5(on channel: Channel, peer: IPAddress, prefixLength: Int? = nil, ipv6Socket: Bool? = nil) throws {
+        try setMD5(on: channel, peer: peer, prefixLength: prefixLength, keyBytes: [], ipv6Socket: ipv6Socket)
+    }
+
+    private static func setMD5(on channel: Channel, peer: IPAddress, prefixLength: Int?, keyBytes bytes: [UInt8], ipv6Socket: Bool?) throws {
+        var sig = TCPMD5Signature()
         sig.keyLength = UInt16(bytes.count)
         withUnsafeMutableBytes(of: &sig.key) { raw in raw.copyBytes(from: bytes) }
+        let mapped = (ipv6Socket ?? !peer.isIPv4) && peer.isIPv4
         withUnsafeMutableBytes(of: &sig.address) { raw in
             switch peer {
-            case .v4(let a):
+            case .v4(let a) where !mapped:
                 var sin = sockaddr_in()
                 sin.sin_family = sa_family_t(AF_INET)
                 sin.sin_addr.s_addr = a.value.bigEndian
                 withUnsafeBytes(of: sin) { raw.copyMemory(from: $0) }
+            case .v4(let a):
+                // ::ffff:a.b.c.d
+                var sin6 = sockaddr_in6()
+                sin6.sin6_family = sa_family_t(AF_INET6)
+                withUnsafeMutableBytes(of: &sin6.sin6_addr) { addr in
+                    addr[10] = 0xFF
+                    addr[11] = 0xFF
+                    withUnsafeBytes(of: a.value.bigEndian) { (addr.baseAddress! + 12).copyMemory(from: $0.baseAddress!, byteCount: 4) }
+                }
+                withUnsafeBytes(of: sin6) { raw.copyMemory(from: $0) }
             case .v6(let a):
                 var sin6 = sockaddr_in6()
                 sin6.sin6_family = sa_family_t(AF_INET6)
@@ -51,7 +79,13 @@ enum SocketSecurity {
                 withUnsafeBytes(of: sin6) { raw.copyMemory(from: $0) }
             }
         }
-        _ = try provider(channel).unsafeSetSocketOption(level: SocketOptionLevel(IPPROTO_TCP), name: tcpMD5Sig, value: sig)
+        var option = tcpMD5Sig
+        if let prefixLength {
+            option = tcpMD5SigExt
+            sig.flags = tcpMD5SigFlagPrefix
+            sig.prefixLength = UInt8(prefixLength)
+        }
+        _ = try provider(channel).unsafeSetSocketOption(level: SocketOptionLevel(IPPROTO_TCP), name: option, value: sig)
     }
 
     /// What a peer's configuration asks of its socket.

@@ -18,6 +18,8 @@ public final class BGPSpeaker: @unchecked Sendable {
     private var out: AdjRIBOut
     private(set) var peers: [IPAddress: PeerSession] = [:]
     private var listeners: [Channel] = []
+    /// Each listener's address (its family decides which keys it holds).
+    private var listenerAddresses: [ObjectIdentifier: IPAddress] = [:]
     private var nextConnectionID = 0
     private var restartDeferral: Scheduled<Void>?
     let logger: Logger
@@ -110,6 +112,7 @@ public final class BGPSpeaker: @unchecked Sendable {
             }
             closing += listeners.map { $0.close() }
             listeners = []
+            listenerAddresses = [:]
             return EventLoopFuture.whenAllComplete(closing, on: loop).map { _ in }
         }
     }
@@ -136,11 +139,13 @@ public final class BGPSpeaker: @unchecked Sendable {
 
     /// A session from an address in a `peerRanges` prefix: a passive peer
     /// made from the range's template, gone again when its session ends.
-    private func dynamicPeer(_ remote: IPAddress) -> PeerSession? {
+    private func dynamicPeer(_ remote: IPAddress, scope: UInt32?) -> PeerSession? {
         guard let range = configuration.peerRanges.first(where: { $0.prefix.contains(remote) }) else { return nil }
         var config = range.template
         config.address = remote
-        config.name = "\(range.template.name)-\(remote)"
+        // A link-local neighbour is on the interface it came in on.
+        config.interface = scope.flatMap(LinkScope.name(of:))
+        config.name = "\(range.template.name)-\(config.scopedAddress)"
         let session = PeerSession(config: config)
         session.dynamic = true
         peers[remote] = session
@@ -179,7 +184,7 @@ public final class BGPSpeaker: @unchecked Sendable {
         var session = SessionConfiguration(
             localAS: configuration.asNumber, peerAS: config.remoteAS.resolve(local: configuration.asNumber),
             bgpIdentifier: configuration.routerID, holdTime: config.holdTime, connectRetryTime: config.connectRetryTime,
-            passive: passive, families: config.families, addPath: addPath, gracefulRestart: gr,
+            passive: passive, minimumSendHoldTime: config.sendHoldTime, families: config.families, addPath: addPath, gracefulRestart: gr,
             extendedNextHop: extendedNextHop, hostname: ProcessInfo.processInfo.hostName)
         session.anyExternalPeerAS = config.remoteAS == .external
         return session
@@ -284,13 +289,15 @@ public final class BGPSpeaker: @unchecked Sendable {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
-        if let local = config.localAddress, let address = try? SocketAddress(ipAddress: local.description, port: 0) {
+        if let local = config.localAddress, let address = try? LinkScope.socketAddress(local, port: 0, interface: config.interface) {
             bootstrap = bootstrap.bind(to: address)
         }
         let target: SocketAddress
         do {
-            target = try SocketAddress(ipAddress: config.address.description, port: configuration.port)
+            // A link-local peer: the scope of its interface (sin6_scope_id).
+            target = try LinkScope.socketAddress(config.address, port: configuration.port, interface: config.interface)
         } catch {
+            session.lastError = "connect: \(error)"
             loop.execute { self.feed(session, c, .tcpConnectionFails) }
             return
         }
@@ -324,6 +331,30 @@ public final class BGPSpeaker: @unchecked Sendable {
             guard let self, let session, let c, c.channel === channel else { return }
             self.readable(session, c)
         }
+        handler.onWritabilityChanged = { [weak self, weak session, weak c] writable in
+            guard let self, let session, let c, c.channel === channel else { return }
+            self.writabilityChanged(session, c, writable)
+        }
+    }
+
+    /// Back-pressure: while the channel is not writable (its queue is above
+    /// the high watermark: the peer reads slower than we write) the peer's
+    /// Adj-RIB-Out keeps its changes as state, one per prefix, instead of
+    /// UPDATEs; once writable again it gets what changed meanwhile,
+    /// coalesced. A peer that reads nothing at all is ended by RFC 9687's
+    /// send hold timer (no write completes, so no `.sendProgress`).
+    private func writabilityChanged(_ session: PeerSession, _ c: Connection, _ writable: Bool) {
+        guard c.fsm.state == .established, session.connections.contains(where: { $0 === c }) else { return }
+        let address = session.config.address
+        if !writable {
+            if !out.isPaused(address) { logger.debug("peer not reading fast enough: output paused", metadata: ["peer": "\(session.config.name)"]) }
+            out.pause(address)
+        } else if out.isPaused(address) {
+            flushOutput()  // the rest of the table first, so what resumes is current
+            let owed = out.heldCount(for: address)
+            send(out.resume(address))
+            logger.debug("output resumed", metadata: ["peer": "\(session.config.name)", "routes": "\(owed)"])
+        }
     }
 
     private func close(_ c: Connection) {
@@ -331,9 +362,14 @@ public final class BGPSpeaker: @unchecked Sendable {
         guard let channel = c.channel else { return }
         c.channel = nil
         c.handler?.onReadable = nil
-        // Let a NOTIFICATION queued just before go out first.
-        if let w = c.lastWrite {
-            w.whenComplete { _ in channel.close(promise: nil) }
+        // Let a NOTIFICATION queued just before go out first, unless the
+        // peer reads nothing (RFC 9687): then it never would.
+        if let w = c.lastWrite, channel.isWritable {
+            let forced = loop.scheduleTask(in: .seconds(3)) { channel.close(promise: nil) }
+            w.whenComplete { _ in
+                forced.cancel()
+                channel.close(promise: nil)
+            }
         } else {
             channel.close(promise: nil)
         }
@@ -350,8 +386,11 @@ public final class BGPSpeaker: @unchecked Sendable {
 
     private func write(_ buffer: ByteBuffer, _ c: Connection) {
         guard let channel = c.channel else { return }
+        let size = buffer.readableBytes
+        c.queuedBytes += size
         let written = channel.writeAndFlush(buffer)
         c.lastWrite = written
+        written.whenComplete { [weak c] _ in c?.queuedBytes -= size }
         // RFC 9687: progress on the send side restarts the SendHoldTimer.
         written.whenSuccess { [weak self, weak c] in
             guard let self, let c else { return }
@@ -432,15 +471,22 @@ public final class BGPSpeaker: @unchecked Sendable {
     private func listen() -> EventLoopFuture<Void> {
         let addresses = configuration.listenAddresses
         guard !addresses.isEmpty else { return loop.makeSucceededVoidFuture() }
-        let peersWithPasswords = configuration.peers.filter { $0.password != nil }
         let binds = addresses.map { address -> EventLoopFuture<Void> in
-            ServerBootstrap(group: loop)
+            let keys = Self.listenerKeys(configuration, for: address)
+            let bindAddress: SocketAddress
+            do {
+                bindAddress = try listenSocketAddress(address)
+            } catch {
+                return loop.makeFailedFuture(error)
+            }
+            return ServerBootstrap(group: loop)
                 .serverChannelOption(ChannelOptions.backlog, value: 1024)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelInitializer { channel in
                     do {
-                        for peer in peersWithPasswords where peer.address.isIPv4 == address.isIPv4 || address == .v6(IPv6Address(high: 0, low: 0)) {
-                            try SocketSecurity.setMD5(on: channel, peer: peer.address, key: peer.password!)
+                        for (key, password) in keys {
+                            try SocketSecurity.setMD5(on: channel, peer: key.address, prefixLength: key.prefixLength, key: password,
+                                                      ipv6Socket: !address.isIPv4)
                         }
                         return channel.eventLoop.makeSucceededVoidFuture()
                     } catch {
@@ -457,21 +503,73 @@ public final class BGPSpeaker: @unchecked Sendable {
                     self?.accepted(channel, handler)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 }
-                .bind(host: address.description, port: configuration.port)
+                .bind(to: bindAddress)
                 .map { [self] channel in
                     listeners.append(channel)
+                    listenerAddresses[ObjectIdentifier(channel)] = address
                     logger.info("listening", metadata: ["address": "\(address)", "port": "\(configuration.port)"])
                 }
         }
         return EventLoopFuture.andAllSucceed(binds, on: loop)
     }
 
+    struct ListenerKey: Hashable {
+        var address: IPAddress
+        /// A `peerRanges` prefix's length (TCP_MD5SIG_FLAG_PREFIX); nil for a peer.
+        var prefixLength: Int?
+    }
+
+    /// The TCP MD5 keys a listener on `address` holds: each peer's with a
+    /// password, and one per `peerRanges` prefix with one (dynamic
+    /// neighbours), of its family (IPv4 ones on a dual-stack `::` too).
+    static func listenerKeys(_ configuration: SpeakerConfiguration, for address: IPAddress) -> [ListenerKey: String] {
+        let dualStack = address == .v6(IPv6Address(high: 0, low: 0))
+        var keys: [ListenerKey: String] = [:]
+        for peer in configuration.peers where peer.address.isIPv4 == address.isIPv4 || dualStack {
+            if let password = peer.password { keys[ListenerKey(address: peer.address)] = password }
+        }
+        for range in configuration.peerRanges where range.prefix.address.isIPv4 == address.isIPv4 || dualStack {
+            if let password = range.template.password { keys[ListenerKey(address: range.prefix.address, prefixLength: range.prefix.length)] = password }
+        }
+        return keys
+    }
+
+    /// A reload: the listeners' keys follow the new configuration (added,
+    /// changed and removed peers' and ranges' passwords); established
+    /// sessions keep the keys their sockets were accepted with.
+    private func updateListenerKeys(from old: SpeakerConfiguration) {
+        for channel in listeners {
+            guard let address = listenerAddresses[ObjectIdentifier(channel)] else { continue }
+            let before = Self.listenerKeys(old, for: address), after = Self.listenerKeys(configuration, for: address)
+            do {
+                for (key, password) in after where before[key] != password {
+                    try SocketSecurity.setMD5(on: channel, peer: key.address, prefixLength: key.prefixLength, key: password, ipv6Socket: !address.isIPv4)
+                }
+                for key in before.keys where after[key] == nil {
+                    try SocketSecurity.removeMD5(on: channel, peer: key.address, prefixLength: key.prefixLength, ipv6Socket: !address.isIPv4)
+                }
+            } catch {
+                logger.error("TCP MD5 keys of a listener not updated", metadata: ["address": "\(address)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// A listen address with its scope (`fe80::1%eth0`); a missing
+    /// interface fails that bind.
+    private func listenSocketAddress(_ address: IPAddress) throws -> SocketAddress {
+        try LinkScope.socketAddress(address, port: configuration.port, interface: configuration.listenInterfaces[address])
+    }
+
     /// An inbound connection (§8.1.1 events 14/17).
-    private func accepted(_ channel: Channel, _ handler: BGPChannelHandler) {
+    func accepted(_ channel: Channel, _ handler: BGPChannelHandler) {
         loop.execute { [self] in
+            let scope = LinkScope.scope(of: channel.remoteAddress)
             guard let remote = channel.remoteAddress?.ipAddress.flatMap(IPAddress.init), !stopping,
-                  let session = peers[remote] ?? dynamicPeer(remote) else {
-                logger.info("connection from an unknown address refused", metadata: ["remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                  let session = peers[remote] ?? dynamicPeer(remote, scope: scope),
+                  // A link-local peer only on its own interface.
+                  session.config.interface.map({ LinkScope.index(of: $0) == scope && scope != nil }) ?? true else {
+                logger.info("connection from an unknown address refused", metadata: ["remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")",
+                                                                                   "scope": "\(scope.flatMap(LinkScope.name(of:)) ?? "-")"])
                 channel.close(promise: nil)
                 return
             }
@@ -512,15 +610,32 @@ public final class BGPSpeaker: @unchecked Sendable {
 
     // MARK: Routes
 
+    /// The peer as the RIB knows it; a link-local one with its interface
+    /// (the scope its connection came with), so that routes through it
+    /// leave by that interface.
+    private func ribPeer(_ session: PeerSession, _ n: NegotiatedSession) -> RIBPeer {
+        RIBPeer(address: session.config.address, asn: n.peerAS, routerID: n.peerIdentifier,
+                isReflectorClient: session.config.routeReflectorClient, allowAsIn: session.config.allowAsIn,
+                interfaceIndex: session.interfaceIndex)
+    }
+
     private func outputSettings(_ session: PeerSession, _ n: NegotiatedSession) -> OutputSettings {
         let config = session.config
         let export = config.exportPolicy.flatMap { configuration.policies[$0] } ?? .defaultPolicy(external: !n.isInternal)
         var addPathSend: [AddressFamily: AddPathSend] = [:]
         if let send = config.addPathSend { for f in n.addPathSend { addPathSend[f] = send } }
-        let local = session.localAddress ?? config.localAddress ?? .v4(configuration.routerID)
+        var local = session.localAddress ?? config.localAddress ?? .v4(configuration.routerID)
+        // RFC 2545 §3 on a link-local session: our global address on that
+        // interface as the next hop, with our link-local one beside it; the
+        // link-local one alone when the interface has no global address.
+        var linkLocal: IPv6Address?
+        if case .v6(let a) = local, a.isLinkLocal {
+            linkLocal = a
+            if let interface = config.interface, let global = LinkScope.globalIPv6(on: interface) { local = .v6(global) }
+        }
         return OutputSettings(exportPolicy: export, isInternal: n.isInternal, isReflectorClient: config.routeReflectorClient,
-                              nextHopSelf: config.nextHopSelf, localAddress: local, context: n.sendContext, families: n.families,
-                              addPathSend: addPathSend,
+                              nextHopSelf: config.nextHopSelf, localAddress: local, linkLocalAddress: linkLocal,
+                              context: n.sendContext, families: n.families, addPathSend: addPathSend,
                               extendedNextHop: n.extendedNextHop.contains { $0.nlriAFI == .ipv4 && $0.nextHopAFI == .ipv6 })
     }
 
@@ -533,10 +648,10 @@ public final class BGPSpeaker: @unchecked Sendable {
         session.establishedSince = Date()
         session.negotiated = n
         session.localAddress = c.channel?.localAddress?.ipAddress.flatMap(IPAddress.init)
+        session.interfaceIndex = LinkScope.scope(of: c.channel?.remoteAddress) ?? 0
         session.maxPrefixWarned = false
         let config = session.config
-        let peer = RIBPeer(address: config.address, asn: n.peerAS, routerID: n.peerIdentifier,
-                           isReflectorClient: config.routeReflectorClient, allowAsIn: config.allowAsIn)
+        let peer = ribPeer(session, n)
         let importPolicy = config.importPolicy.flatMap { configuration.policies[$0] }
         rib.peerUp(peer, importPolicy: importPolicy)
         if config.addPathSend != nil { rib.reportsEveryPathChange = true }
@@ -695,6 +810,9 @@ public final class BGPSpeaker: @unchecked Sendable {
             for member in g.members {
                 guard let c = peers[member]?.connections.first(where: { $0.fsm.state == .established }) else { continue }
                 write(buffer, c)
+                // Over the high watermark now: what follows waits as state
+                // (the handler says so too, but this write already counts).
+                if c.channel?.isWritable == false { out.pause(member) }
             }
         }
     }
@@ -725,13 +843,15 @@ public final class BGPSpeaker: @unchecked Sendable {
             note = (note.isEmpty ? "" : note + "; ") + "RFC 8212: no \(s.config.importPolicy == nil ? "import" : "export") policy, nothing \(s.config.importPolicy == nil ? "accepted" : "sent")"
         }
         return PeerStatus(
-            name: s.config.name, address: s.config.address.description, asNumber: n?.peerAS ?? (s.config.remoteAS == .external ? 0 : s.config.remoteAS.resolve(local: configuration.asNumber)),
+            name: s.config.name, address: s.config.scopedAddress, asNumber: n?.peerAS ?? (s.config.remoteAS == .external ? 0 : s.config.remoteAS.resolve(local: configuration.asNumber)),
             type: isInternal ? (s.config.routeReflectorClient ? "iBGP rr-client" : "iBGP") : "eBGP",
             state: s.state.rawValue, since: s.establishedSince ?? s.lastTransition,
             info: note, received: counts.received, accepted: counts.accepted, advertised: out.advertisedCount(to: s.config.address),
             flaps: s.flaps, holdTime: n.map { Int($0.holdTime) }, peerRouterID: n?.peerIdentifier.description,
             families: n.map { $0.families.map(\.description).sorted() } ?? [],
-            capabilities: n.map(Self.capabilities) ?? [], stale: rib.staleCount(for: s.config.address), bfd: bfdStatus(s))
+            capabilities: n.map(Self.capabilities) ?? [], stale: rib.staleCount(for: s.config.address), bfd: bfdStatus(s),
+            outputPaused: out.isPaused(s.config.address), outputHeld: out.heldCount(for: s.config.address),
+            sendQueueBytes: s.connections.reduce(0) { $0 + $1.queuedBytes })
     }
 
     static func capabilities(_ n: NegotiatedSession) -> [String] {
@@ -805,13 +925,15 @@ public final class BGPSpeaker: @unchecked Sendable {
         loop.submit { [self] in
             let old = configuration
             for (field, changed) in [("spec.bgp.asNumber", old.asNumber != new.asNumber), ("spec.bgp.routerID", old.routerID != new.routerID),
-                                     ("spec.bgp.listen", old.listenAddresses != new.listenAddresses || old.port != new.port),
+                                     ("spec.bgp.listen", old.listenAddresses != new.listenAddresses || old.listenInterfaces != new.listenInterfaces
+                                                         || old.port != new.port),
                                      ("spec.bgp.routeReflector", old.clusterID != new.clusterID),
                                      ("spec.bgp.maximumPaths", old.maximumPaths != new.maximumPaths)] where changed {
                 throw ReloadError(field: field, message: "cannot change while running; restart the agent")
             }
             var report = ReloadReport()
             configuration = new
+            updateListenerKeys(from: old)
             let oldPeers = Dictionary(uniqueKeysWithValues: old.peers.map { ($0.address, $0) })
             let newPeers = Dictionary(uniqueKeysWithValues: new.peers.map { ($0.address, $0) })
             for address in oldPeers.keys where newPeers[address] == nil {
@@ -838,8 +960,7 @@ public final class BGPSpeaker: @unchecked Sendable {
                 guard let session = peers[address] else { continue }
                 session.config = peer
                 if before.routeReflectorClient != peer.routeReflectorClient, sessionFields == newSessionFields, let n = session.negotiated {
-                    rib.peerUp(RIBPeer(address: address, asn: n.peerAS, routerID: n.peerIdentifier,
-                                       isReflectorClient: peer.routeReflectorClient, allowAsIn: peer.allowAsIn))
+                    rib.peerUp(ribPeer(session, n))
                     send(out.addPeer(address, outputSettings(session, n), rib: rib))
                     send(out.refreshAll(rib: rib))
                     report.reapplied.append(address.description)
@@ -884,6 +1005,9 @@ final class PeerSession: @unchecked Sendable {
     var connections: [Connection] = []
     var negotiated: NegotiatedSession?
     var localAddress: IPAddress?
+    /// The interface of a link-local peer's session (its scope id); 0 for
+    /// others.
+    var interfaceIndex: UInt32 = 0
     var establishedSince: Date?
     var lastTransition = Date()
     var lastError: String?

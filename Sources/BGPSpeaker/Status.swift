@@ -35,6 +35,13 @@ public struct PeerStatus: Codable, Hashable, Sendable {
     public var stale: Int
     /// The peer's BFD session (nil: BFD off, or not created yet).
     public var bfd: BFDSessionStatus? = nil
+    /// Back-pressure: the channel is over its high watermark, so changes
+    /// wait as state in the Adj-RIB-Out (`outputHeld` routes, one per
+    /// prefix and path ID) instead of UPDATEs.
+    public var outputPaused = false
+    public var outputHeld = 0
+    /// Bytes written to the connection and not yet taken by the kernel.
+    public var sendQueueBytes = 0
 }
 
 public struct RouteRow: Codable, Hashable, Sendable {

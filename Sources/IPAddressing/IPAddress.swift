@@ -5,6 +5,8 @@ public enum IPAddress: Hashable, Comparable, Sendable {
 
     public var isIPv4: Bool { if case .v4 = self { true } else { false } }
     public var isIPv6: Bool { if case .v6 = self { true } else { false } }
+    /// An IPv6 link-local address (fe80::/10): meaningful with an interface only.
+    public var isIPv6LinkLocal: Bool { if case .v6(let a) = self { a.isLinkLocal } else { false } }
 
     /// Network-order bytes: 4 for IPv4, 16 for IPv6.
     public var bytes: [UInt8] {

@@ -459,17 +459,31 @@ extension InteropTests {
 }
 
 enum RawPeer {
+    /// What the raw peers share: message framing, an OPEN (4-octet AS,
+    /// IPv4 unicast) and reading one message.
+    static let common = #"""
+    import os, socket, struct, sys, time
+    def msg(t, body): return b"\xff" * 16 + struct.pack("!HB", 19 + len(body), t) + body
+    def open_message(asn, hold, router_id):
+        caps = bytes([1, 4, 0, 1, 0, 1]) + bytes([65, 4]) + struct.pack("!I", asn)
+        opt = bytes([2, len(caps)]) + caps
+        return msg(1, struct.pack("!BHH4sB", 4, asn, hold, socket.inet_aton(router_id), len(opt)) + opt)
+    def read(s):
+        head = b""
+        while len(head) < 19: head += s.recv(19 - len(head))
+        length, t = struct.unpack("!HB", head[16:19])
+        body = b""
+        while len(body) < length - 19: body += s.recv(length - 19 - len(body))
+        return t, body
+
+    """#
+
     /// A minimal BGP speaker in Python: OPEN, KEEPALIVE, a malformed UPDATE
     /// (ORIGIN 7: treat-as-withdraw, RFC 7606 §7.1), a good UPDATE, then —
     /// once the test creates the `go` file — a message with a broken marker;
     /// prints the NOTIFICATION it gets back.
-    static let script = #"""
-    import os, socket, struct, sys, time
+    static let script = common + #"""
     target, go = sys.argv[1], sys.argv[2]
-    def msg(t, body): return b"\xff" * 16 + struct.pack("!HB", 19 + len(body), t) + body
-    caps = bytes([1, 4, 0, 1, 0, 1]) + bytes([65, 4]) + struct.pack("!I", 65005)
-    opt = bytes([2, len(caps)]) + caps
-    open_ = struct.pack("!BHH4sB", 4, 65005, 90, socket.inet_aton("10.65.0.2"), len(opt)) + opt
     def update(prefix, origin):
         attrs = bytes([0x40, 1, 1, origin])
         attrs += bytes([0x40, 2, 6, 2, 1]) + struct.pack("!I", 65005)
@@ -482,25 +496,88 @@ enum RawPeer {
         except OSError:
             time.sleep(0.2)
     s.settimeout(30)
-    s.sendall(msg(1, open_))
-    def read():
-        head = b""
-        while len(head) < 19: head += s.recv(19 - len(head))
-        length, t = struct.unpack("!HB", head[16:19])
-        body = b""
-        while len(body) < length - 19: body += s.recv(length - 19 - len(body))
-        return t, body
-    t, _ = read(); print("got", t, flush=True)
+    s.sendall(open_message(65005, 90, "10.65.0.2"))
+    t, _ = read(s); print("got", t, flush=True)
     s.sendall(msg(4, b""))
-    t, _ = read(); print("got", t, flush=True)
+    t, _ = read(s); print("got", t, flush=True)
     s.sendall(update("10.98.65.0", 7))
     s.sendall(update("10.98.66.0", 0))
     while not os.path.exists(go):
         s.sendall(msg(4, b"")); time.sleep(0.5)
     s.sendall(b"\x00" * 16 + struct.pack("!HB", 19, 4))
     while True:
-        t, body = read()
+        t, body = read(s)
         if t == 3:
             print("NOTIFICATION", body[0], body[1], flush=True); break
     """#
+}
+
+extension InteropTests {
+    /// TCP MD5 for dynamic neighbours: each listener holds one key for the
+    /// whole range (TCP_MD5SIG_EXT, TCP_MD5SIG_FLAG_PREFIX). A BIRD session
+    /// from an address of the range with the right password comes up; one
+    /// with a wrong password, and one with none, never do: the kernel drops
+    /// their segments and counts why. A reload changes the range's key.
+    @Test func md5ForADynamicNeighbourRange() throws {
+        try withTestNetwork { net in
+            try TemporaryDirectory.with { dir in
+                let a = try net.namespace("a"), good = try net.namespace("good"), bad = try net.namespace("bad"), bare = try net.namespace("bare")
+                try net.veth(a, "a1", "10.72.1.1/24", good, "b0", "10.72.1.7/24")
+                try net.veth(a, "a2", "10.72.2.1/24", bad, "b0", "10.72.2.8/24")
+                try net.veth(a, "a3", "10.72.3.1/24", bare, "b0", "10.72.3.9/24")
+                let secret = dir.appendingPathComponent("rack.key")
+                try "r4ck-secret\n".write(to: secret, atomically: true, encoding: .utf8)
+                let agent = try CaracalAgent(in: a, config: agentConfig(
+                    routerID: "10.72.1.1", listen: ["10.72.1.1", "10.72.2.1", "10.72.3.1"], originate: ["10.244.72.0/24"], peers: "      []",
+                    policies: """
+                      - name: accept-all
+                        default: accept
+                """, extra: """
+                    peerRanges:
+                      - name: rack
+                        prefix: 10.72.0.0/16
+                        remoteAS: 65072
+                        holdTime: 9
+                        password: {file: \(secret.path)}
+                        importPolicy: accept-all
+                        exportPolicy: accept-all
+                """), directory: dir)
+                func bird(_ ns: TestNamespace, _ local: String, _ neighbor: String, _ password: String?) throws -> BIRD {
+                    try BIRD(in: ns, config: """
+                        router id \(local);
+                        protocol device {}
+                        protocol static { ipv4; route 10.98.72.0/24 blackhole; }
+                        protocol bgp rack { local \(local) as 65072; neighbor \(neighbor) as 64512;
+                          \(password.map { "password \"\($0)\";" } ?? "") \(Self.birdTimers)
+                          ipv4 { import all; export where source = RTS_STATIC; }; }
+                        """, directory: dir, name: "bird-\(local)")
+                }
+                let right = try bird(good, "10.72.1.7", "10.72.1.1", "r4ck-secret")
+                let wrong = try bird(bad, "10.72.2.8", "10.72.2.1", "not-the-key")
+                let none = try bird(bare, "10.72.3.9", "10.72.3.1", nil)
+                #expect(try eventually { try agent.established("10.72.1.7") && right.established("rack") }, "\(agent.daemon.output)")
+                #expect(try agent.peer("10.72.1.7")?["name"] as? String == "rack-10.72.1.7")
+                #expect(try eventually { try agent.kernelRoutes().contains("10.98.72.0/24 via 10.72.1.7") })
+                #expect(try eventually { try right.cli("show route 10.244.72.0/24").contains("10.244.72.0/24") })
+                // BIRD retries every 2 s: several attempts of each meanwhile.
+                #expect(try eventually(10) { try a.run(["nstat", "-az", "TcpExtTCPMD5Failure", "TcpExtTCPMD5NotFound"]).stdout
+                        .split(separator: "\n").filter { $0.hasPrefix("TcpExtTCPMD5") }
+                        .compactMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } }.filter { $0 > 0 }.count == 2 },
+                        "a wrong key and a missing one, counted by the kernel: \((try? a.run(["nstat", "-az"]).stdout) ?? "")")
+                Thread.sleep(forTimeInterval: 2)
+                #expect(try !wrong.established("rack") && !none.established("rack"))
+                #expect(try agent.peer("10.72.2.8") == nil && agent.peer("10.72.3.9") == nil, "no connection ever reached the agent")
+                #expect(try agent.established("10.72.1.7"))
+                // A reload with another key: the listeners take it (the
+                // other password now comes up); the established session keeps
+                // the key its socket was accepted with.
+                try "not-the-key\n".write(to: secret, atomically: true, encoding: .utf8)
+                let reload = try Command.run([BuiltProduct.path("caracal"), "agent", "reload", "--socket", agent.socket])
+                #expect(reload.succeeded, "\(reload.stdout) \(reload.stderr)")
+                #expect(try eventually { try agent.established("10.72.2.8") && wrong.established("rack") }, "\(agent.daemon.output.suffix(1500))")
+                #expect(try agent.established("10.72.1.7") && right.established("rack"))
+                #expect(try !none.established("rack") && agent.peer("10.72.3.9") == nil)
+            }
+        }
+    }
 }

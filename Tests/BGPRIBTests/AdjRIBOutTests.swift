@@ -173,6 +173,36 @@ struct AdjRIBOutTests {
         #expect(prefixes(timed.finishRestart().perPeer[cs[1].address]) == ["10.244.1.0/26"], "its own 10.244.2.0/26 is not sent to a group of one")
     }
 
+    @Test func aPausedMemberIsOwedItsChangesAsStateNotMessages() throws {
+        let cs = clients(3)
+        let ebgp = peer("192.0.2.1", asn: 64501)
+        var (rib, out) = setUp(cs, external: ebgp)
+        _ = out.apply(rib.receive(update(["10.244.1.0/26", "10.244.2.0/26"], [], nextHop: "10.1.0.1"), from: cs[0].address), rib: rib)
+        out.pause(cs[1].address)
+        // Churn while paused: the others get every UPDATE, the paused one none.
+        for i in 0..<50 {
+            let sent = out.apply(rib.receive(update(["10.244.1.0/26"], [.localPref(UInt32(100 + i))], nextHop: "10.1.0.1",
+                                                    withdrawn: i % 2 == 0 ? ["10.244.2.0/26"] : []), from: cs[0].address), rib: rib)
+            #expect(sent.allSatisfy { !$0.members.contains(cs[1].address) })
+            #expect(sent.contains { $0.members == [cs[0].address, cs[2].address] }, "the group goes on without it")
+            if i % 2 == 1 { _ = out.apply(rib.receive(update(["10.244.2.0/26"], [], nextHop: "10.1.0.1"), from: cs[0].address), rib: rib) }
+        }
+        #expect(out.isPaused(cs[1].address) && out.heldCount(for: cs[1].address) == 2, "two prefixes changed: two entries")
+        // Resumed: only the net difference (10.244.2.0/26 ended as it was sent).
+        let resumed = out.resume(cs[1].address).perPeer
+        #expect(Set(resumed.keys) == [cs[1].address])
+        let messages = try #require(resumed[cs[1].address])
+        #expect(prefixes(messages) == ["10.244.1.0/26"] && messages.allSatisfy { $0.withdrawnIPv4.isEmpty })
+        #expect(messages.first?.attributes.localPref == 149, "the last state, not the history")
+        #expect(!out.isPaused(cs[1].address) && out.heldCount(for: cs[1].address) == 0)
+        #expect(out.resume(cs[1].address).isEmpty)
+        // Removing a paused peer forgets what it was owed.
+        out.pause(cs[2].address)
+        _ = out.apply(rib.receive(update([], [], nextHop: "10.1.0.1", withdrawn: ["10.244.1.0/26"]), from: cs[0].address), rib: rib)
+        out.removePeer(cs[2].address)
+        #expect(out.heldCount(for: cs[2].address) == 0 && out.resume(cs[2].address).isEmpty)
+    }
+
     @Test func extendedNextHopCarriesIPv4RoutesOverAnIPv6NextHop() throws {
         let a = peer("fd00::1", routerID: "1.0.0.1", client: true)
         var rib = RIB(decision: DecisionProcess(speaker: reflector))

@@ -85,6 +85,15 @@ struct ConfigurationTests {
         #expect(out.accepted && out.attributes.localPref == 200 && out.attributes.communities.contains(.noExport))
     }
 
+    /// Each body is refused at `path` with a message containing `message`.
+    func expectErrors(_ cases: [(body: String, path: String, message: String)], sourceLocation: SourceLocation = #_sourceLocation) {
+        for (body, path, message) in cases {
+            let e = error(body)
+            #expect(e?.path == path && e?.message.contains(message) == true, "\(body): \(e.map { "\($0)" } ?? "accepted")",
+                    sourceLocation: sourceLocation)
+        }
+    }
+
     @Test func everyErrorNamesItsField() {
         let cases: [(String, String, String)] = [
             ("    peers:\n      - address: 10.0.0.2\n", "spec.bgp.peers[0]", "remoteAS is required"),
@@ -97,10 +106,7 @@ struct ConfigurationTests {
             ("    originate: [10.0.0.0/33]\n", "spec.bgp.originate[0]", "expected a prefix"),
             ("    maximumPaths: 0\n", "spec.bgp.maximumPaths", "must be 1-127"),
         ]
-        for (body, path, message) in cases {
-            let e = error(body)
-            #expect(e?.path == path && e?.message.contains(message) == true, "\(body): \(e.map { "\($0)" } ?? "accepted")")
-        }
+        expectErrors(cases)
     }
 
     @Test func aPasswordThatResolvesToNothingRefusesToStart() {
@@ -111,6 +117,45 @@ struct ConfigurationTests {
         #expect(missingFile?.message.contains("/nope cannot be read") == true)
         let empty = error(peer + "        password: {env: TOR_KEY}\n", env: ["TOR_KEY": ""])
         #expect(empty?.message.contains("empty") == true, "never an empty password")
+    }
+
+    @Test func aLinkLocalPeerCarriesItsInterface() throws {
+        let c = try parse("""
+                listen: {addresses: ["fe80::1%veth0", "::"]}
+                peers:
+                  - address: "fe80::2%veth0"
+                    remoteAS: 65001
+                    localAddress: "fe80::1"
+                  - {name: other, address: fd00::2, remoteAS: 65002}
+            """)
+        let peer = c.bgp.peers[0]
+        #expect(peer.address == IPAddress("fe80::2")! && peer.interface == "veth0" && peer.name == "fe80::2%veth0")
+        #expect(peer.scopedAddress == "fe80::2%veth0" && c.bgp.peers[1].interface == nil)
+        #expect(c.bgp.listenAddresses == [IPAddress("fe80::1")!, IPAddress("::")!] && c.bgp.listenInterfaces == [IPAddress("fe80::1")!: "veth0"])
+        let cases: [(String, String, String)] = [
+            ("    peers:\n      - address: \"fe80::2\"\n        remoteAS: 1\n", "spec.bgp.peers[0].address", "needs its interface"),
+            ("    peers:\n      - address: \"10.0.0.2%eth0\"\n        remoteAS: 1\n", "spec.bgp.peers[0].address", "only an IPv6 link-local"),
+            ("    peers:\n      - address: \"fe80::2%\"\n        remoteAS: 1\n", "spec.bgp.peers[0].address", "1-15 characters"),
+            ("    peers:\n      - address: \"fe80::2%eth0\"\n        remoteAS: 1\n      - address: \"fe80::2%eth1\"\n        remoteAS: 2\n",
+             "spec.bgp.peers[1]", "used twice"),
+            ("    peers:\n      - address: fd00::2\n        remoteAS: 1\n        localAddress: \"fe80::1\"\n", "spec.bgp.peers[0].localAddress",
+             "link-local"),
+            ("    peers:\n      - address: \"fe80::2%eth0\"\n        remoteAS: 1\n        bfd: {}\n", "spec.bgp.peers[0].bfd", "not supported"),
+            ("    listen: {addresses: [\"fe80::1\"]}\n", "spec.bgp.listen.addresses[0]", "needs its interface"),
+            ("    listen: {addresses: [\"fe80::1%a\", \"fe80::1%b\"]}\n", "spec.bgp.listen.addresses[1]", "listed twice"),
+            ("    peers:\n      - address: fd00::2\n        remoteAS: 1\n        sendHoldTime: 0\n", "spec.bgp.peers[0].sendHoldTime", "at least 1"),
+        ]
+        expectErrors(cases)
+    }
+
+    @Test func aPeerRangeTakesAPassword() throws {
+        let c = try parse("""
+                peerRanges:
+                  - {name: rack, prefix: 10.72.0.0/24, remoteAS: 65072, password: {env: RACK_KEY}}
+            """, env: ["RACK_KEY": "r4ck"])
+        #expect(c.bgp.peerRanges.first?.template.password == "r4ck" && c.bgp.peerRanges.first?.prefix == IPPrefix("10.72.0.0/24")!)
+        let missing = error("    peerRanges:\n      - {name: rack, prefix: 10.72.0.0/24, remoteAS: 1, password: {env: RACK_KEY}}\n")
+        #expect(missing?.path == "spec.bgp.peerRanges[0].password.env" && missing?.message.contains("peer rack") == true, "\(String(describing: missing))")
     }
 
     @Test func theHeaderIsChecked() {
@@ -139,7 +184,7 @@ struct ConfigurationDocsTests {
                 }
             }
         }
-        #expect(parsed == 5, "the cluster member, the mesh node, the reflector, its client and the ToR example")
+        #expect(parsed == 6, "the cluster member, the mesh node, the reflector, its client, the ToR and the link-local example")
     }
 }
 

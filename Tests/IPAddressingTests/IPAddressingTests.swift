@@ -67,6 +67,7 @@ import Testing
         #expect(a.bytes.count == 16)
         #expect(a.bytes[0] == 0x20 && a.bytes[15] == 1)
         #expect(IPv6Address("fe80::1")!.isLinkLocal)
+        #expect(IPAddress("fe80::1")!.isIPv6LinkLocal && !IPAddress("fd00::1")!.isIPv6LinkLocal && !IPAddress("169.254.0.1")!.isIPv6LinkLocal)
         #expect(IPv6Address("ff02::1")!.isMulticast)
         #expect(IPv6Address("::ffff:1.2.3.4")!.ipv4Mapped == IPv4Address(1, 2, 3, 4))
     }
