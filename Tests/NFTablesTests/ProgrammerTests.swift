@@ -38,10 +38,11 @@ import Testing
             ])
             #expect(passed.map(\.description).sorted() == ["x/a->x/b:80/TCP", "x/a->y/b:80/UDP"])
             // What was refused was counted, by the rule of the policy that
-            // refused it; nothing else dropped anything.
+            // refused it (other rules may count stray packets of the pods'
+            // own, such as IPv6 multicast listener reports).
             let drops = try programmer.dropCounts()
-            #expect(!drops.isEmpty && drops.allSatisfy { $0.rule.hasPrefix("NetworkPolicy x/deny ingress") }, "\(drops)")
-            #expect(drops.reduce(0) { $0 + $1.packets } >= 2 && drops.allSatisfy { $0.bytes > 0 })
+            let byPolicy = drops.filter { $0.rule.hasPrefix("NetworkPolicy x/deny ingress") }
+            #expect(byPolicy.reduce(0) { $0 + $1.packets } >= 2 && byPolicy.allSatisfy { $0.bytes > 0 }, "\(drops)")
             #expect(try programmer.dropCounts(all: true).count > drops.count, "rules that dropped nothing are listed with all")
             // Reading counters back changes nothing: the next apply sends nothing.
             #expect(try programmer.apply(ruleset).messages == 0)
