@@ -68,8 +68,10 @@ extension ClusterState {
         if destination.node != source.node || source.node == nil {
             legs.append(try leg("ingress", at: destination.node, endpoint: destination.id))
         } else {
-            // Both on one node: one evaluation there covers both directions.
+            // Both on one node: one evaluation there covers both directions,
+            // the sender's egress and the receiver's ingress.
             legs[0].direction = "egress and ingress"
+            legs[0].endpoint = "\(source.id) to \(destination.id)"
         }
         return ClusterExplanation(allowed: legs.allSatisfy { $0.explanation?.allowed ?? true }, legs: legs)
     }

@@ -217,6 +217,7 @@ import Testing
 
         let local = try s.explain(from: "demo/client", to: "demo/web", proto: .tcp, port: 80)
         #expect(local.allowed && local.legs.count == 1 && local.legs[0].node == "a")
+        #expect("\(local)".contains("egress and ingress of demo/client to demo/web on node a"), "\(local)")
         #expect(throws: ClusterState.ExplainError.self) { try s.explain(from: "demo/nobody", to: "demo/web", proto: .tcp, port: 80) }
     }
 }
