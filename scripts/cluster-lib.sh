@@ -92,6 +92,10 @@ wait_routes() { # until node1 routes to every pod in $pods (BGP convergence)
     $ok && return 0; sleep 0.2
   done
 }
+reaches() { # pod ip: true once the pod pings the address (10 s at most)
+  for _ in $(seq 50); do in_ns "$1" ping -c 1 -W 1 -q "$2" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  return 1
+}
 matrix() { # pings from every pod in $pods to every other; prints the matrix, returns the failures
   local fails=0
   printf '%-9s' from/to; for q in "${pods[@]}"; do printf '%-9s' "$q"; done; echo

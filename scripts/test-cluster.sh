@@ -105,9 +105,7 @@ cni_call DEL node2 cache-0 ctr-cache-0 "$sts" >/dev/null
 ip netns delete "$p-cache-0"
 add node3 cache-0 >/dev/null
 [ "${pod_ip[cache-0]}" = "$old" ] || fail "sticky IP: cache-0 got ${pod_ip[cache-0]}, not $old"
-reached=false
-for _ in $(seq 50); do in_ns web ping -c 1 -W 1 -q "$old" >/dev/null 2>&1 && { reached=true; break; }; sleep 0.2; done
-$reached || fail "sticky IP: $old unreachable from node1 after the move to node3"
+reaches web "$old" || fail "sticky IP: $old unreachable from node1 after the move to node3"
 ip -n "$p-node1" route get "$old" | grep -q "via 10.99.0.3" || fail "sticky IP: node1 does not route $old via node3"
 ok "sticky IP $old moved node2 → node3 and is reachable from node1 via node3"
 
@@ -301,9 +299,7 @@ YAML
     sleep 0.1
   done
   $followed || fail "etcd restarted: the agents' revisions differ (${r[*]})"
-  reached=false
-  for _ in $(seq 50); do in_ns web ping -c 1 -W 1 -q "${pod_ip[late]}" >/dev/null 2>&1 && { reached=true; break; }; sleep 0.2; done
-  $reached || fail "etcd restarted: the pod added afterwards (${pod_ip[late]} on node2) is unreachable from node1"
+  reaches web "${pod_ip[late]}" || fail "etcd restarted: the pod added afterwards (${pod_ip[late]} on node2) is unreachable from node1"
   ctl ipam list --json | python3 -c 'import json,sys; ips = [r["ip"] for r in json.load(sys.stdin)]; sys.exit(0 if len(ips) == len(set(ips)) else 1)' \
     || fail "etcd restarted: an address is held twice"
   ok "etcd killed and restarted: all three agents follow it again (revision ${r[0]}), a pod added afterwards is reachable across nodes, no address held twice"
@@ -362,8 +358,6 @@ grep -q "lost node's addresses reclaimed" "$work/node1.log" || fail "lost node: 
 ip netns delete "$p-cache-0"
 add node2 cache-0 >/dev/null
 [ "${pod_ip[cache-0]}" = "$sticky_ip" ] || fail "lost node: cache-0 on node2 got ${pod_ip[cache-0]}, not its sticky $sticky_ip"
-reached=false
-for _ in $(seq 50); do in_ns web ping -c 1 -W 1 -q "$sticky_ip" >/dev/null 2>&1 && { reached=true; break; }; sleep 0.2; done
-$reached || fail "lost node: $sticky_ip unreachable from node1 after cache-0 came back on node2"
+reaches web "$sticky_ip" || fail "lost node: $sticky_ip unreachable from node1 after cache-0 came back on node2"
 ok "lost node3 reclaimed $took s after it died (liveness 3 s + grace 5 s): its pods' addresses released, its blocks unaffined; the sticky $sticky_ip kept and reached again on node2"
 echo "test-cluster: all checks passed"

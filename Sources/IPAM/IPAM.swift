@@ -354,10 +354,7 @@ public struct IPAM: Sendable {
         // one round trip on etcd.
         var likely = candidates.map { Keys.usage(pool: $0.name, namespace: req.namespace, node: req.node) }
         for (key, hint) in own.lazy.filter({ IPAM.fullUntil($0.value).map { $0 <= now } ?? true }).prefix(4) {
-            let rest = key.dropFirst(Keys.affinities(node: req.node).count)
-            if let slash = rest.firstIndex(of: "/"), let cidr = IPPrefix(String(rest[rest.index(after: slash)...])) {
-                likely.append(Keys.block(pool: String(rest[..<slash]), cidr: cidr))
-            }
+            if let (pool, cidr) = Keys.affinityBlock(key, node: req.node) { likely.append(Keys.block(pool: pool, cidr: cidr)) }
         }
         try tx.prefetch(keys: likely, prefixes: [])
         for pool in candidates {
@@ -520,10 +517,7 @@ public struct IPAM: Sendable {
         var released: [IPPrefix] = []
         let allPools = try pools(tx)
         for (key, _) in try tx.list(prefix: Keys.affinities(node: node)) {
-            let rest = key.dropFirst(Keys.affinities(node: node).count)
-            guard let slash = rest.firstIndex(of: "/") else { continue }
-            let poolName = String(rest[..<slash])
-            guard let cidr = IPPrefix(String(rest[rest.index(after: slash)...])) else { continue }
+            guard let (poolName, cidr) = Keys.affinityBlock(key, node: node) else { continue }
             guard let block = try IPAM.load(Block.self, tx, Keys.block(pool: poolName, cidr: cidr)) else {
                 try tx.delete(key)  // dangling affinity
                 continue
@@ -559,10 +553,7 @@ public struct IPAM: Sendable {
         let allPools = Dictionary(try pools(tx).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var done: [BlockReclaim] = []
         for (key, _) in try tx.list(prefix: Keys.affinities(node: node)) where done.count < limit {
-            let rest = key.dropFirst(Keys.affinities(node: node).count)
-            guard let slash = rest.firstIndex(of: "/") else { continue }
-            let poolName = String(rest[..<slash])
-            guard let cidr = IPPrefix(String(rest[rest.index(after: slash)...])) else { continue }
+            guard let (poolName, cidr) = Keys.affinityBlock(key, node: node) else { continue }
             let grace = allPools[poolName]?.nodeLossGraceSeconds ?? Pool.defaultNodeLossGraceSeconds
             guard deadFor >= grace else { continue }
             guard var block = try IPAM.load(Block.self, tx, Keys.block(pool: poolName, cidr: cidr)) else {

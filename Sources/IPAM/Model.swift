@@ -285,6 +285,13 @@ public enum Keys {
     public static func blocks(pool: String) -> String { "ipam/blocks/\(pool)/" }
     public static func affinity(node: String, pool: String, cidr: IPPrefix) -> String { "ipam/affinity/\(node)/\(pool)/\(cidr)" }
     public static func affinities(node: String) -> String { "ipam/affinity/\(node)/" }
+    /// The pool and block an affinity key of `node` names (the inverse of
+    /// `affinity(node:pool:cidr:)`), nil for a key that is not one.
+    static func affinityBlock(_ key: String, node: String) -> (pool: String, cidr: IPPrefix)? {
+        let rest = key.dropFirst(affinities(node: node).count)
+        guard let slash = rest.firstIndex(of: "/"), let cidr = IPPrefix(String(rest[rest.index(after: slash)...])) else { return nil }
+        return (String(rest[..<slash]), cidr)
+    }
     public static func handle(_ id: String) -> String { "ipam/handles/\(id)" }
     public static let handles = "ipam/handles/"
     public static func claim(_ name: String) -> String { "ipam/claims/\(name)" }
